@@ -1,0 +1,68 @@
+import type {CommandModule} from 'yargs';
+import {deploy, formatBytes} from '../../deploy.js';
+import type {CliContext} from '../io.js';
+import {writeJson} from '../io.js';
+import {requireRoot, withJson, withRoot} from '../options.js';
+
+type DeployArgs = {
+  rev: string;
+  repo?: string;
+  'vendor-repo'?: string;
+  'release-id'?: string;
+  root?: string;
+  json: boolean;
+};
+
+export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs> {
+  return {
+    command: '$0',
+    describe: 'Deploy a pinned changeset of the app (and its vendor repo) to this node',
+    builder: y =>
+      withJson(withRoot(y))
+        .option('rev', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Commit (full or 7+ hex), tag or branch of the app repository',
+        })
+        .option('repo', {
+          type: 'string',
+          describe: 'App repository: http(s) URL or local path (remembered after the first deploy)',
+        })
+        .option('vendor-repo', {
+          type: 'string',
+          describe: 'Fetch the pinned vendor commit from here instead (e.g. an internal mirror)',
+        })
+        .option('release-id', {
+          type: 'string',
+          describe: 'Release id to use (give every host of a fleet the same one)',
+        }),
+    handler: async argv => {
+      const result = await deploy(
+        {
+          root: requireRoot(argv, ctx),
+          rev: argv.rev,
+          repo: argv.repo,
+          vendorRepo: argv['vendor-repo'],
+          releaseId: argv['release-id'],
+        },
+        ctx.deps(),
+      );
+      if (argv.json) {
+        writeJson(ctx.stdout, {ok: true, command: 'deploy', ...result});
+        return;
+      }
+      const fetched = result.app.fetch.bytes + (result.vendor?.fetch.bytes ?? 0);
+      ctx.stdout.write(
+        [
+          `deployed ${result.releaseId}`,
+          `  app     ${result.app.sha}  (${result.requestedRev})`,
+          `  vendor  ${result.vendor ? `${result.vendor.sha}  (${result.vendor.source})` : 'none'}`,
+          `  fetched ${formatBytes(fetched)}; took ${(result.durationMs / 1000).toFixed(1)} s`,
+          `  current -> releases/${result.releaseId}` +
+            (result.previousReleaseId ? ` (was ${result.previousReleaseId})` : ''),
+          '',
+        ].join('\n'),
+      );
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import type {CommandModule} from 'yargs';
+import {status, type ReleaseSummary} from '../../status.js';
+import type {CliContext} from '../io.js';
+import {writeJson} from '../io.js';
+import {requireRoot, withJson, withRoot} from '../options.js';
+
+type StatusArgs = {root?: string; json: boolean};
+
+export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs> {
+  return {
+    command: 'status',
+    describe: 'Show the current release and the releases present on this node',
+    builder: y => withJson(withRoot(y)),
+    handler: async argv => {
+      const result = await status({root: requireRoot(argv, ctx), cwd: ctx.cwd});
+      if (argv.json) {
+        writeJson(ctx.stdout, {ok: true, command: 'status', ...result});
+        return;
+      }
+      const lines = [`root     ${result.root}`, `repo     ${result.repo ?? '(none yet)'}`];
+      lines.push(
+        result.current
+          ? `current  ${result.current.id}  app ${short(result.current.appSha)}  vendor ${short(result.current.vendorSha)}  since ${result.current.createdAt ?? '?'}`
+          : 'current  (none)',
+      );
+      if (result.lastAttempt) {
+        const a = result.lastAttempt;
+        lines.push(
+          `last     ${a.time}  ${a.outcome}  rev ${a.requestedRev ?? '?'}${a.error ? `  error: ${a.error}` : ''}`,
+        );
+      }
+      lines.push('releases');
+      if (result.releases.length === 0) lines.push('  (none)');
+      for (const r of result.releases) lines.push(formatRelease(r));
+      ctx.stdout.write(`${lines.join('\n')}\n`);
+    },
+  };
+}
+
+function formatRelease(r: ReleaseSummary): string {
+  return `  ${r.current ? '*' : ' '} ${r.id.padEnd(28)} ${r.state.padEnd(8)} app ${short(r.appSha)}  vendor ${short(r.vendorSha)}`;
+}
+
+function short(sha: string | null): string {
+  return sha ? sha.slice(0, 12) : '-'.padEnd(12);
+}

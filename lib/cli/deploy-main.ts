@@ -1,0 +1,20 @@
+import yargs from 'yargs';
+import {deployCommand} from './commands/deploy.js';
+import {statusCommand} from './commands/status.js';
+import {defaultContext, type CliContext} from './io.js';
+import {runCli} from './run.js';
+
+/**
+ * The `deploy` command. Returns the exit code; `bin/deploy.js` sets it.
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2))
+ */
+export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
+  return runCli(args, ctx, () =>
+    yargs(args)
+      .scriptName('deploy')
+      .command(deployCommand(ctx))
+      .command(statusCommand(ctx)),
+  );
+}

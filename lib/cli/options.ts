@@ -1,0 +1,23 @@
+import type {Argv} from 'yargs';
+import {UsageError} from '../errors.js';
+import type {CliContext} from './io.js';
+
+/** `--root`, with DEPLOY_ROOT standing for it. */
+export function withRoot<T>(y: Argv<T>) {
+  return y.option('root', {
+    type: 'string',
+    describe: 'Node root holding releases/ and current (default: $DEPLOY_ROOT)',
+  });
+}
+
+export function withJson<T>(y: Argv<T>) {
+  return y.option('json', {type: 'boolean', default: false, describe: 'Print one JSON result object'});
+}
+
+export function requireRoot(argv: {root?: string | undefined}, ctx: CliContext): string {
+  const root = argv.root ?? ctx.env.DEPLOY_ROOT;
+  if (!root) {
+    throw new UsageError('No node root given.', 'Pass --root <dir> or set DEPLOY_ROOT.');
+  }
+  return root;
+}

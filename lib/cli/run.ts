@@ -1,0 +1,42 @@
+import type {Argv} from 'yargs';
+import {DeployError, ExitCode, UsageError} from '../errors.js';
+import {redact} from '../redact.js';
+import type {CliContext} from './io.js';
+import {writeJson} from './io.js';
+
+/**
+ * Parse and run a command line; the one place that prints errors and picks the exit code.
+ * Known failures print their message and hint; anything else prints its stack and exits 70.
+ */
+export async function runCli(args: string[], ctx: CliContext, build: () => Argv): Promise<number> {
+  const json = args.includes('--json');
+  try {
+    await build()
+      .strict()
+      .exitProcess(false)
+      .wrap(Math.min(100, process.stdout.columns || 100))
+      .version()
+      .help()
+      .fail((message: string | undefined, error: Error | undefined) => {
+        throw error ?? new UsageError(message ?? 'Invalid command line.', 'See --help.');
+      })
+      .parseAsync();
+    return ExitCode.ok;
+  } catch (error) {
+    if (error instanceof DeployError) {
+      const message = redact(error.message);
+      const hint = error.hint ? redact(error.hint) : undefined;
+      ctx.stderr.write(`error: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+      if (json) {
+        writeJson(ctx.stdout, {ok: false, error: {code: error.code, exitCode: error.exitCode, message, hint: hint ?? null}});
+      }
+      return error.exitCode;
+    }
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    ctx.stderr.write(`internal error: ${redact(text)}\nhint: this is a bug in repodeploy; please report it with the output above.\n`);
+    if (json) {
+      writeJson(ctx.stdout, {ok: false, error: {code: 'EINTERNAL', exitCode: ExitCode.internal, message: redact(String(error))}});
+    }
+    return ExitCode.internal;
+  }
+}

@@ -1,0 +1,110 @@
+import {randomBytes} from 'node:crypto';
+import {constants, promises as fsp} from 'node:fs';
+import path from 'node:path';
+
+/** fsync a directory so that a rename or a new entry in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A name for a temporary sibling of `target` that no other run can pick. */
+export function tempSibling(target: string, tag = 'tmp'): string {
+  const base = path.basename(target);
+  return path.join(
+    path.dirname(target),
+    `.${base}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
+}
+
+/**
+ * Replace `file` with `data` so that readers see either the old or the new content, never a mix,
+ * and the new content survives a crash once this resolves (temp file, fsync, rename, fsync dir).
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+): Promise<void> {
+  const tmp = tempSibling(file);
+  const handle = await fsp.open(tmp, 'wx', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await fsp.rm(tmp, {force: true});
+    throw error;
+  }
+  await handle.close();
+  try {
+    await fsp.rename(tmp, file);
+  } catch (error) {
+    await fsp.rm(tmp, {force: true});
+    throw error;
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+/** Append one line and fsync it: for logs that must survive a crash of the writer. */
+export async function appendLineDurable(file: string, line: string): Promise<void> {
+  const handle = await fsp.open(file, 'a', 0o644);
+  try {
+    await handle.appendFile(line.endsWith('\n') ? line : `${line}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** lstat that answers undefined for a missing path instead of throwing. */
+export async function lstatOrUndefined(p: string) {
+  try {
+    return await fsp.lstat(p);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Read and parse a JSON file; undefined when it does not exist. */
+export async function readJsonIfExists(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return JSON.parse(text) as unknown;
+}
+
+/**
+ * Flush everything written under `dir` to disk before it is switched to: one syncfs(2) through
+ * coreutils `sync --file-system`, falling back to fsync of every file where that is missing.
+ */
+export async function syncTree(dir: string): Promise<void> {
+  const {execFile} = await import('node:child_process');
+  const ok = await new Promise<boolean>(resolve => {
+    execFile('sync', ['--file-system', dir], error => {
+      resolve(!error);
+    });
+  });
+  if (ok) return;
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await fsp.readdir(d, {withFileTypes: true})) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else if (entry.isFile()) {
+        const handle = await fsp.open(p, 'r');
+        await handle.sync().finally(() => handle.close());
+      }
+    }
+    await fsyncDir(d);
+  };
+  await walk(dir);
+}

@@ -1,0 +1,151 @@
+import {constants, promises as fsp} from 'node:fs';
+import path from 'node:path';
+import git, {Errors} from 'isomorphic-git';
+import pLimit from 'p-limit';
+import {IntegrityError} from '../errors.js';
+import {gitFs} from './fs.js';
+import {assertSafeEntryName} from './path-safety.js';
+import type {GitStore} from './store.js';
+
+/** One entry of a commit's tree, flattened. */
+export type TreeFile = {
+  path: string;
+  oid: string;
+  kind: 'file' | 'executable' | 'symlink' | 'dir' | 'gitlink';
+};
+
+export type ExportStats = {files: number; symlinks: number; dirs: number; bytes: number};
+
+const MODE_KIND: Record<string, TreeFile['kind']> = {
+  '100644': 'file',
+  '100755': 'executable',
+  '120000': 'symlink',
+  '040000': 'dir',
+  '160000': 'gitlink',
+};
+
+/**
+ * Every entry of the tree of `commit`, depth first, with each name checked before anything is
+ * written: a hostile tree is refused whole.
+ */
+export async function listTree(store: GitStore, commit: string, label: string): Promise<TreeFile[]> {
+  const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
+  const {commit: parsed} = await git.readCommit({...read, oid: commit});
+  const out: TreeFile[] = [];
+  const visit = async (treeOid: string, dir: string): Promise<void> => {
+    let tree;
+    try {
+      ({tree} = await git.readTree({...read, oid: treeOid}));
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError) throw error;
+      throw new IntegrityError(
+        `Refused a malformed tree${dir ? ` at ${dir}/` : ''} in ${label}: ${(error as Error).message}`,
+        'The commit contains a tree git itself would reject; fix the repository.',
+        {cause: error},
+      );
+    }
+    const names = new Set<string>();
+    for (const entry of tree) {
+      assertSafeEntryName(entry.path, dir, label);
+      const rel = dir ? `${dir}/${entry.path}` : entry.path;
+      if (names.has(entry.path)) {
+        throw new IntegrityError(
+          `Refused tree ${dir || '(root)'} in ${label}: the name "${entry.path}" appears twice.`,
+          'The commit contains a corrupt tree; fix the repository.',
+        );
+      }
+      names.add(entry.path);
+      const kind = MODE_KIND[entry.mode];
+      if (!kind) {
+        throw new IntegrityError(`Refused ${rel} in ${label}: unknown file mode ${entry.mode}.`);
+      }
+      out.push({path: rel, oid: entry.oid, kind});
+      if (kind === 'dir') await visit(entry.oid, rel);
+    }
+  };
+  await visit(parsed.tree, '');
+  return out;
+}
+
+/**
+ * Write the tree of `commit` into `dest` (created if missing; it must hold none of the tree's
+ * paths), as `git archive` would:
+ * content, the executable bit and symlinks as in git; gitlinks become empty directories.
+ * Files are created with O_EXCL | O_NOFOLLOW, so nothing is ever written through a symlink.
+ *
+ * @example
+ * await exportTree(store, sha, '/srv/app/releases/20261128T090000Z-abc1234', {label: 'app'})
+ */
+export async function exportTree(
+  store: GitStore,
+  commit: string,
+  dest: string,
+  options: {label: string; entries?: TreeFile[]; concurrency?: number},
+): Promise<ExportStats> {
+  const entries = options.entries ?? (await listTree(store, commit, options.label));
+  const stats: ExportStats = {files: 0, symlinks: 0, dirs: 1, bytes: 0};
+  await fsp.mkdir(dest, {mode: 0o755, recursive: true});
+  // Directories first, in tree order (parents before children), so blobs can go in parallel.
+  for (const entry of entries) {
+    if (entry.kind === 'dir' || entry.kind === 'gitlink') {
+      await fsp.mkdir(path.join(dest, entry.path), {mode: 0o755});
+      stats.dirs++;
+    }
+  }
+  const limit = pLimit(options.concurrency ?? 16);
+  const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
+  await Promise.all(
+    entries.map(entry =>
+      limit(async () => {
+        if (entry.kind === 'dir' || entry.kind === 'gitlink') return;
+        const {blob} = await git.readBlob({...read, oid: entry.oid});
+        const target = path.join(dest, entry.path);
+        if (entry.kind === 'symlink') {
+          await fsp.symlink(Buffer.from(blob).toString('utf8'), target);
+          stats.symlinks++;
+          return;
+        }
+        const mode = entry.kind === 'executable' ? 0o755 : 0o644;
+        const handle = await fsp.open(
+          target,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          mode,
+        );
+        try {
+          await handle.writeFile(blob);
+          // The umask must not decide whether a script stays executable.
+          await handle.chmod(mode);
+        } finally {
+          await handle.close();
+        }
+        stats.files++;
+        stats.bytes += blob.length;
+      }),
+    ),
+  );
+  return stats;
+}
+
+/** Read one file of a commit's tree, or undefined when there is no entry at `filepath`. */
+export async function readTreeFile(
+  store: GitStore,
+  commit: string,
+  filepath: string,
+): Promise<{content: Buffer; kind: TreeFile['kind']; oid: string} | undefined> {
+  const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
+  const dir = path.posix.dirname(filepath);
+  const name = path.posix.basename(filepath);
+  let tree;
+  try {
+    ({tree} = await git.readTree({...read, oid: commit, ...(dir === '.' ? {} : {filepath: dir})}));
+  } catch (error) {
+    if (error instanceof Errors.NotFoundError) return undefined;
+    throw error;
+  }
+  const entry = tree.find(e => e.path === name);
+  if (!entry) return undefined;
+  const kind = MODE_KIND[entry.mode] ?? 'file';
+  if (kind === 'dir' || kind === 'gitlink') return {content: Buffer.alloc(0), kind, oid: entry.oid};
+  const {blob} = await git.readBlob({...read, oid: entry.oid});
+  return {content: Buffer.from(blob), kind, oid: entry.oid};
+}

@@ -1,0 +1,359 @@
+import {promises as fsp} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
+import {errnoCode, SourceError} from '../errors.js';
+import {redact} from '../redact.js';
+import type {RepoLocation} from '../repo-location.js';
+import {gitFs} from './fs.js';
+import {collectMissingObjects} from './closure.js';
+import {commitsWithPrefix, GitStore, HAVE_REF, peelToCommit} from './store.js';
+
+/** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
+export type RefMap = Map<string, string>;
+
+/** What one fetch brought in. */
+export type FetchStats = {
+  /** Whether anything was requested at all (false when the store already had the commit). */
+  fetched: boolean;
+  /** Objects received in new packs. */
+  objects: number;
+  /** Bytes of new packs written to the store. */
+  bytes: number;
+};
+
+/** Credentials for http(s) repositories, from the environment; never written anywhere. */
+export type Credentials = {username: string; password: string};
+
+/** A repository that commits can be fetched from into a {@link GitStore}. */
+export interface Remote {
+  readonly location: RepoLocation;
+  listRefs(): Promise<RefMap>;
+  /** Make `sha` and everything it reaches present in `store`. `refName` is what names it, if known. */
+  fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats>;
+  /** Commits whose id starts with `prefix`, fetching what is needed to know. */
+  commitsWithPrefix(store: GitStore, prefix: string): Promise<string[]>;
+}
+
+export function openRemote(
+  location: RepoLocation,
+  options: {http: HttpClient; credentials?: Credentials | undefined},
+): Remote {
+  return location.kind === 'http'
+    ? new HttpRemote(location, options.http, options.credentials)
+    : new LocalRemote(location);
+}
+
+const noStats: FetchStats = {fetched: false, objects: 0, bytes: 0};
+
+/** A repository served over git smart HTTP (protocol v1), fetched with isomorphic-git. */
+class HttpRemote implements Remote {
+  private allFetched = false;
+  private refs: Promise<RefMap> | undefined;
+
+  constructor(
+    readonly location: RepoLocation & {kind: 'http'},
+    private readonly http: HttpClient,
+    private readonly credentials: Credentials | undefined,
+  ) {}
+
+  private get authCallbacks() {
+    const credentials = this.credentials;
+    return {
+      onAuth: (): GitAuth => (credentials ? {...credentials} : {cancel: true}),
+      // A second 401 means the credentials are wrong: stop instead of asking again.
+      onAuthFailure: (): GitAuth => ({cancel: true}),
+    };
+  }
+
+  listRefs(): Promise<RefMap> {
+    this.refs ??= this.readRefs();
+    return this.refs;
+  }
+
+  private async readRefs(): Promise<RefMap> {
+    const refs = await this.call('list the branches and tags of', () =>
+      git.listServerRefs({
+        http: this.http,
+        url: this.location.url,
+        protocolVersion: 1,
+        peelTags: true,
+        ...this.authCallbacks,
+      }),
+    );
+    const map: RefMap = new Map();
+    for (const ref of refs) {
+      if (ref.ref.endsWith('^{}')) continue;
+      map.set(ref.ref, ref.peeled ?? ref.oid);
+    }
+    return map;
+  }
+
+  async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
+    if (await store.hasCommit(sha)) return noStats;
+    await store.setOrigin(this.location.url);
+    const stats = await this.fetch(store, {singleBranch: true, remoteRef: refName ?? sha});
+    // A server that refuses a want still answers "success" with no pack: check, then try the
+    // route every server allows (all branches and tags) before giving up.
+    if (await store.hasCommit(sha)) return stats;
+    const more = await this.fetchAll(store);
+    if (await store.hasCommit(sha)) return addStats(stats, more);
+    throw new SourceError(
+      `Commit ${sha} is not in ${this.location.url}.`,
+      'Push the commit to that repository (a branch or tag must reach it), or fix the rev.',
+    );
+  }
+
+  async commitsWithPrefix(store: GitStore, prefix: string): Promise<string[]> {
+    await this.fetchAll(store);
+    return store.commitsWithPrefix(prefix);
+  }
+
+  private async fetchAll(store: GitStore): Promise<FetchStats> {
+    if (this.allFetched) return noStats;
+    await store.setOrigin(this.location.url);
+    // isomorphic-git needs one ref to name even when it wants them all.
+    const refs = await this.listRefs();
+    const anyRef = refs.has('HEAD') ? 'HEAD' : [...refs.keys()][0];
+    if (!anyRef) return noStats;
+    const stats = await this.fetch(store, {singleBranch: false, tags: true, remoteRef: anyRef});
+    this.allFetched = true;
+    return stats;
+  }
+
+  private async fetch(
+    store: GitStore,
+    options: {singleBranch: boolean; remoteRef?: string; tags?: boolean},
+  ): Promise<FetchStats> {
+    const result = await this.call('fetch from', () =>
+      git.fetch({
+        fs: gitFs,
+        http: this.http,
+        gitdir: store.gitdir,
+        cache: store.cache,
+        url: this.location.url,
+        // The local ref whose commit is sent as a "have", so only new objects come back.
+        ref: HAVE_REF,
+        ...(options.remoteRef ? {remoteRef: options.remoteRef} : {}),
+        singleBranch: options.singleBranch,
+        tags: options.tags ?? false,
+        ...this.authCallbacks,
+      }),
+    );
+    // isomorphic-git returns the new pack's path, though its FetchResult type does not declare it.
+    const packfile = (result as {packfile?: string}).packfile;
+    if (!packfile) return {fetched: true, objects: 0, bytes: 0};
+    return {fetched: true, ...(await packStats(path.join(store.gitdir, packfile)))};
+  }
+
+  private async call<T>(action: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw translateHttpError(error, action, this.location.url, this.credentials !== undefined);
+    }
+  }
+}
+
+/** A repository on this node's disk (work tree or bare), read directly: no git binary needed. */
+class LocalRemote implements Remote {
+  private readonly cache = {};
+  private gitdirPromise: Promise<string> | undefined;
+
+  constructor(readonly location: RepoLocation & {kind: 'path'}) {}
+
+  private gitdir(): Promise<string> {
+    this.gitdirPromise ??= findGitdir(this.location.path);
+    return this.gitdirPromise;
+  }
+
+  async listRefs(): Promise<RefMap> {
+    const gitdir = await this.gitdir();
+    const map: RefMap = new Map();
+    for (const prefix of ['refs/heads', 'refs/tags']) {
+      for (const name of await git.listRefs({fs: gitFs, gitdir, filepath: prefix})) {
+        const ref = `${prefix}/${name}`;
+        const oid = await git.resolveRef({fs: gitFs, gitdir, ref});
+        const commit = await peelToCommit(gitdir, this.cache, oid).catch(() => undefined);
+        if (commit) map.set(ref, commit);
+      }
+    }
+    try {
+      map.set('HEAD', await git.resolveRef({fs: gitFs, gitdir, ref: 'HEAD'}));
+    } catch {
+      // An empty repository has no HEAD commit.
+    }
+    return map;
+  }
+
+  async fetchCommit(store: GitStore, sha: string): Promise<FetchStats> {
+    if (await store.hasCommit(sha)) return noStats;
+    const gitdir = await this.gitdir();
+    const source = {gitdir, cache: this.cache};
+    try {
+      await git.readCommit({fs: gitFs, gitdir, oid: sha, cache: this.cache});
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError || error instanceof Errors.ObjectTypeError) {
+        throw new SourceError(
+          `Commit ${sha} is not in ${this.location.path}.`,
+          'Commit it there, or fix the rev.',
+        );
+      }
+      throw error;
+    }
+    const oids = await collectMissingObjects(source, store, sha);
+    if (oids.length === 0) return {fetched: true, objects: 0, bytes: 0};
+    return {fetched: true, ...(await copyObjects(gitdir, store, oids))};
+  }
+
+  async commitsWithPrefix(_store: GitStore, prefix: string): Promise<string[]> {
+    return commitsWithPrefix(await this.gitdir(), this.cache, prefix);
+  }
+}
+
+/** Pack `oids` from the repository at `sourceGitdir` and add the pack to `store`, index last. */
+async function copyObjects(
+  sourceGitdir: string,
+  store: GitStore,
+  oids: string[],
+): Promise<{objects: number; bytes: number}> {
+  const {filename, packfile} = await git.packObjects({
+    fs: gitFs,
+    gitdir: sourceGitdir,
+    oids,
+    write: false,
+  });
+  if (!packfile) throw new SourceError('Packing objects from the local repository produced nothing.');
+  const staging = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-pack-'));
+  try {
+    await fsp.writeFile(path.join(staging, filename), packfile);
+    await git.indexPack({
+      fs: gitFs,
+      dir: staging,
+      gitdir: store.gitdir,
+      filepath: filename,
+      cache: store.cache,
+    });
+    const packDir = path.join(store.gitdir, 'objects', 'pack');
+    await fsp.mkdir(packDir, {recursive: true});
+    const idxName = filename.replace(/\.pack$/, '.idx');
+    // The pack must be in place before its index makes it visible to readers.
+    await fsp.copyFile(path.join(staging, filename), path.join(packDir, filename));
+    await gitFs.writeFile(
+      path.join(packDir, idxName),
+      await fsp.readFile(path.join(staging, idxName)),
+    );
+  } finally {
+    await fsp.rm(staging, {recursive: true, force: true});
+  }
+  return {objects: oids.length, bytes: packfile.length};
+}
+
+/** Find the git directory of a work tree, a linked work tree (`.git` file) or a bare repository. */
+async function findGitdir(dir: string): Promise<string> {
+  const dotgit = path.join(dir, '.git');
+  const stat = await fsp.stat(dotgit).catch(() => undefined);
+  if (stat?.isDirectory()) return dotgit;
+  if (stat?.isFile()) {
+    const text = await fsp.readFile(dotgit, 'utf8');
+    const match = /^gitdir:\s*(.+)$/m.exec(text);
+    if (match?.[1]) return path.resolve(dir, match[1].trim());
+  }
+  const head = await fsp.stat(path.join(dir, 'HEAD')).catch(() => undefined);
+  const objects = await fsp.stat(path.join(dir, 'objects')).catch(() => undefined);
+  if (head?.isFile() && objects?.isDirectory()) return dir;
+  const exists = await fsp.stat(dir).catch(() => undefined);
+  throw new SourceError(
+    exists
+      ? `${dir} is not a git repository (no .git, and not a bare repository).`
+      : `${dir} does not exist.`,
+    'Give the path of a git work tree or bare repository, or an http(s) URL.',
+  );
+}
+
+/** Object count and size of a pack file, from its header. */
+async function packStats(packPath: string): Promise<{objects: number; bytes: number}> {
+  const handle = await fsp.open(packPath, 'r');
+  try {
+    const header = Buffer.alloc(12);
+    await handle.read(header, 0, 12, 0);
+    const {size} = await handle.stat();
+    return {objects: header.readUInt32BE(8), bytes: size};
+  } finally {
+    await handle.close();
+  }
+}
+
+function addStats(a: FetchStats, b: FetchStats): FetchStats {
+  return {
+    fetched: a.fetched || b.fetched,
+    objects: a.objects + b.objects,
+    bytes: a.bytes + b.bytes,
+  };
+}
+
+/** Turn what isomorphic-git or the network threw into an error that says what to do. */
+export function translateHttpError(
+  error: unknown,
+  action: string,
+  url: string,
+  hadCredentials: boolean,
+): unknown {
+  if (error instanceof SourceError) return error;
+  const where = redact(url);
+  if (error instanceof Errors.HttpError) {
+    const status = error.data.statusCode;
+    if (status === 401 || status === 403) {
+      return new SourceError(
+        `Could not ${action} ${where}: the server refused access (HTTP ${status}).`,
+        hadCredentials
+          ? 'The credentials in DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN were refused; check them.'
+          : 'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one).',
+        {cause: error},
+      );
+    }
+    if (status === 404) {
+      return new SourceError(
+        `Could not ${action} ${where}: no repository there (HTTP 404).`,
+        'Check the repository URL.',
+        {cause: error},
+      );
+    }
+    return new SourceError(
+      `Could not ${action} ${where}: HTTP ${status} ${error.data.statusMessage}.`,
+      'Try again; if it persists, check the git server.',
+      {cause: error},
+    );
+  }
+  if (error instanceof Errors.UserCanceledError) {
+    return new SourceError(
+      `Could not ${action} ${where}: authentication required.`,
+      hadCredentials
+        ? 'The credentials in DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN were refused; check them.'
+        : 'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one).',
+      {cause: error},
+    );
+  }
+  const code = errnoCode(error);
+  if (code && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/.test(code)) {
+    return new SourceError(
+      `Could not ${action} ${where}: ${code}.`,
+      'Check that the git server is up and reachable from this node, then run the deploy again.',
+      {cause: error},
+    );
+  }
+  if (error instanceof Errors.SmartHttpError || error instanceof Errors.ParseError) {
+    return new SourceError(
+      `Could not ${action} ${where}: the answer was not a git smart-HTTP response.`,
+      'Check that the URL is the repository itself (it must serve /info/refs?service=git-upload-pack).',
+      {cause: error},
+    );
+  }
+  if (error instanceof Error) {
+    return new SourceError(`Could not ${action} ${where}: ${redact(error.message)}`, undefined, {
+      cause: error,
+    });
+  }
+  return error;
+}
+

@@ -1,0 +1,101 @@
+import {RevError, UsageError} from '../errors.js';
+import {formatLocation} from '../repo-location.js';
+import type {FetchStats, Remote} from './remote.js';
+import {FULL_SHA, type GitStore} from './store.js';
+
+/** A rev resolved to one commit, which the store now holds. */
+export type ResolvedRev = {
+  /** What the user asked for. */
+  requested: string;
+  /** The full 40-hex commit id: what gets recorded. */
+  sha: string;
+  /** How the rev was read. */
+  kind: 'sha' | 'short-sha' | 'tag' | 'branch' | 'ref';
+  /** The ref that named it, for tags and branches. */
+  ref?: string;
+  fetch: FetchStats;
+};
+
+const SHORT_SHA = /^[0-9a-f]{7,39}$/i;
+
+/**
+ * Resolve `rev` (full sha, unique abbreviated sha of 7+ hex digits, tag, branch or full ref name)
+ * against `remote` to exactly one commit, and fetch that commit into `store`.
+ *
+ * @example
+ * const {sha} = await resolveRev('v1.2.0', remote, store)
+ */
+export async function resolveRev(rev: string, remote: Remote, store: GitStore): Promise<ResolvedRev> {
+  checkRevSyntax(rev);
+  const where = formatLocation(remote.location);
+  if (FULL_SHA.test(rev)) {
+    const fetch = await remote.fetchCommit(store, rev);
+    return {requested: rev, sha: rev, kind: 'sha', fetch};
+  }
+
+  const refs = await remote.listRefs();
+  type Candidate = {sha: string; kind: ResolvedRev['kind']; ref?: string; label: string};
+  const candidates: Candidate[] = [];
+  const fromRef = (ref: string, kind: Candidate['kind'], label: string) => {
+    const sha = refs.get(ref);
+    if (sha) candidates.push({sha, kind, ref, label});
+  };
+  if (rev.startsWith('refs/')) fromRef(rev, 'ref', `ref ${rev}`);
+  else if (rev === 'HEAD') fromRef('HEAD', 'ref', 'HEAD');
+  else {
+    fromRef(`refs/tags/${rev}`, 'tag', `tag ${rev}`);
+    fromRef(`refs/heads/${rev}`, 'branch', `branch ${rev}`);
+  }
+  if (SHORT_SHA.test(rev)) {
+    for (const sha of await remote.commitsWithPrefix(store, rev.toLowerCase())) {
+      candidates.push({sha, kind: 'short-sha', label: `commit ${sha}`});
+    }
+  }
+
+  const distinct = new Map<string, Candidate>();
+  for (const candidate of candidates) {
+    if (!distinct.has(candidate.sha)) distinct.set(candidate.sha, candidate);
+  }
+  if (distinct.size === 0) {
+    throw new RevError(
+      `Unknown rev "${rev}": no branch, tag or commit of that name in ${where}.`,
+      suggestRefs(refs),
+    );
+  }
+  if (distinct.size > 1) {
+    const list = candidates.map(c => `${c.label} (${c.sha.slice(0, 12)})`).join(', ');
+    throw new RevError(
+      `Ambiguous rev "${rev}": it names ${list}.`,
+      'Give the full 40-hex commit id, or a full ref name such as refs/tags/NAME.',
+    );
+  }
+  const chosen = [...distinct.values()][0] as Candidate;
+  const fetch = await remote.fetchCommit(store, chosen.sha, chosen.ref);
+  return {
+    requested: rev,
+    sha: chosen.sha,
+    kind: chosen.kind,
+    ...(chosen.ref ? {ref: chosen.ref} : {}),
+    fetch,
+  };
+}
+
+/** Refuse revs that cannot be a ref name or a commit id, before touching the network. */
+function checkRevSyntax(rev: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (rev === '' || /[\s\x00-\x1f\x7f~^:?*[\\]/.test(rev) || rev.includes('..') || rev.startsWith('-')) {
+    throw new UsageError(
+      `"${rev}" is not a valid rev.`,
+      'Give a commit id (7 to 40 hex digits), a tag or a branch name.',
+    );
+  }
+}
+
+function suggestRefs(refs: Map<string, string>): string {
+  const names = [...refs.keys()]
+    .filter(ref => ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'))
+    .map(ref => ref.replace(/^refs\/(heads|tags)\//, ''))
+    .slice(0, 10);
+  if (names.length === 0) return 'The repository has no branches or tags; give a full commit id.';
+  return `Known branches and tags include: ${names.join(', ')}.`;
+}

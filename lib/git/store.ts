@@ -1,0 +1,120 @@
+import {promises as fsp} from 'node:fs';
+import git, {Errors} from 'isomorphic-git';
+import {gitFs} from './fs.js';
+
+/** The local ref that always names a commit this store holds: sent to servers as a "have". */
+export const HAVE_REF = 'refs/repodeploy/have';
+
+export const FULL_SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * A persistent bare repository in the node root that holds everything fetched for one source
+ * (the app or the vendor repo). Objects accumulate across deploys so later fetches are incremental.
+ */
+export class GitStore {
+  /** One cache object shared by every read: per-call caches make reads ~70x slower. */
+  readonly cache: object = {};
+  readonly fs = gitFs;
+
+  private constructor(readonly gitdir: string) {}
+
+  /** Open the store at `gitdir`, creating an empty bare repository there if needed. */
+  static async open(gitdir: string): Promise<GitStore> {
+    const store = new GitStore(gitdir);
+    const exists = await fsp
+      .stat(`${gitdir}/objects`)
+      .then(() => true)
+      .catch(() => false);
+    if (!exists) {
+      await fsp.mkdir(gitdir, {recursive: true});
+      await git.init({fs: gitFs, gitdir, bare: true, defaultBranch: 'main'});
+    }
+    return store;
+  }
+
+  /** Point the store's `origin` at `url` (no credentials are ever part of it). */
+  async setOrigin(url: string): Promise<void> {
+    const current = await git.getConfig({fs: gitFs, gitdir: this.gitdir, path: 'remote.origin.url'});
+    if (current === url) return;
+    await git.addRemote({fs: gitFs, gitdir: this.gitdir, remote: 'origin', url, force: true});
+  }
+
+  /** Whether the store holds `oid` as a commit (whose tree and blobs then came with it). */
+  async hasCommit(oid: string): Promise<boolean> {
+    try {
+      await git.readCommit({fs: gitFs, gitdir: this.gitdir, oid, cache: this.cache});
+      return true;
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError || error instanceof Errors.ObjectTypeError) {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  /** Whether the store holds an object with this id, of any type. */
+  async hasObject(oid: string): Promise<boolean> {
+    try {
+      await git.readObject({
+        fs: gitFs,
+        gitdir: this.gitdir,
+        oid,
+        format: 'deflated',
+        cache: this.cache,
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError) return false;
+      throw error;
+    }
+  }
+
+  /** Record `oid` as the "have" for the next fetch. */
+  async setHave(oid: string): Promise<void> {
+    await git.writeRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF, value: oid, force: true});
+  }
+
+  /** Every commit (tags peeled) whose id starts with `prefix`. */
+  async commitsWithPrefix(prefix: string): Promise<string[]> {
+    return commitsWithPrefix(this.gitdir, this.cache, prefix);
+  }
+}
+
+/** The commit an object id stands for: itself, or the commit an annotated tag points at. */
+export async function peelToCommit(
+  gitdir: string,
+  cache: object,
+  oid: string,
+): Promise<string | undefined> {
+  let current = oid;
+  for (let depth = 0; depth < 10; depth++) {
+    const {type} = await git.readObject({fs: gitFs, gitdir, oid: current, cache, format: 'content'});
+    if (type === 'commit') return current;
+    if (type !== 'tag') return undefined;
+    const tag = await git.readTag({fs: gitFs, gitdir, oid: current, cache});
+    current = tag.tag.object;
+  }
+  return undefined;
+}
+
+/** Commits (tags peeled) whose id starts with `prefix`, in the repository at `gitdir`. */
+export async function commitsWithPrefix(
+  gitdir: string,
+  cache: object,
+  prefix: string,
+): Promise<string[]> {
+  let matches: string[];
+  try {
+    matches = [await git.expandOid({fs: gitFs, gitdir, oid: prefix, cache})];
+  } catch (error) {
+    if (error instanceof Errors.AmbiguousError) matches = error.data.matches;
+    else if (error instanceof Errors.NotFoundError) matches = [];
+    else throw error;
+  }
+  const commits = new Set<string>();
+  for (const oid of matches) {
+    const commit = await peelToCommit(gitdir, cache, oid);
+    if (commit) commits.add(commit);
+  }
+  return [...commits];
+}

@@ -1,0 +1,209 @@
+import {promises as fsp} from 'node:fs';
+import path from 'node:path';
+import {z} from 'zod';
+import {ConfigError, UsageError} from './errors.js';
+import {fsyncDir, lstatOrUndefined, readJsonIfExists, tempSibling, writeFileAtomic} from './fsutil.js';
+
+/** Reserved directory inside each release for the tool's own files (metadata, logs). */
+export const META_DIR = '.repodeploy';
+const META_FILE = `${META_DIR}/release.json`;
+const CURRENT = 'current';
+const RELEASES = 'releases';
+
+export const releaseStates = ['building', 'ready', 'live', 'retired', 'failed', 'bad'] as const;
+export type ReleaseState = (typeof releaseStates)[number];
+
+const metaSchema = z.object({
+  format: z.literal(1),
+  id: z.string(),
+  state: z.enum(releaseStates),
+  createdAt: z.string(),
+  finishedAt: z.string().optional(),
+  user: z.string(),
+  host: z.string(),
+  tool: z.object({name: z.string(), version: z.string()}),
+  app: z.object({url: z.string(), requested: z.string(), sha: z.string()}),
+  vendor: z
+    .object({url: z.string(), sha: z.string(), source: z.enum(['deploy.json', 'submodule'])})
+    .nullable(),
+  error: z.string().optional(),
+});
+
+/** `releases/<id>/.repodeploy/release.json`: what a release is and what state it is in. */
+export type ReleaseMeta = z.infer<typeof metaSchema>;
+
+export type ReleaseInfo = {id: string; dir: string; meta: ReleaseMeta | undefined};
+
+const RELEASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * The releases of one node root and the `current` symlink. The switch lives here and only here.
+ */
+export class ReleaseStore {
+  readonly releasesDir: string;
+  readonly currentLink: string;
+
+  constructor(readonly root: string) {
+    this.releasesDir = path.join(root, RELEASES);
+    this.currentLink = path.join(root, CURRENT);
+  }
+
+  dir(id: string): string {
+    return path.join(this.releasesDir, id);
+  }
+
+  /**
+   * A new release id: UTC time, then the short app sha (`20261128T093000Z-0123abc`), so ids sort by
+   * time. `explicit` (from `--release-id`) is used as given, after checking it.
+   */
+  async newId(now: Date, sha: string, explicit?: string): Promise<string> {
+    if (explicit !== undefined) {
+      checkReleaseId(explicit);
+      if (await lstatOrUndefined(this.dir(explicit))) {
+        throw new UsageError(
+          `Release ${explicit} already exists in ${this.releasesDir}.`,
+          'Give a new --release-id; a release directory is never reused.',
+        );
+      }
+      return explicit;
+    }
+    const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+    const base = `${stamp}-${sha.slice(0, 7)}`;
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? base : `${base}-${n}`;
+      if (!(await lstatOrUndefined(this.dir(id)))) return id;
+    }
+  }
+
+  /**
+   * Create `releases/<id>/` (it must not exist) with its metadata in state `building`.
+   * A release dir without metadata, or still `building`, is never switched to.
+   */
+  async create(meta: ReleaseMeta): Promise<string> {
+    await fsp.mkdir(this.releasesDir, {recursive: true});
+    const dir = this.dir(meta.id);
+    try {
+      await fsp.mkdir(dir, {mode: 0o755});
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new UsageError(`Release ${meta.id} already exists; a release directory is never reused.`);
+      }
+      throw error;
+    }
+    await fsp.mkdir(path.join(dir, META_DIR), {mode: 0o755});
+    await this.writeMeta(meta);
+    await fsyncDir(this.releasesDir);
+    return dir;
+  }
+
+  async writeMeta(meta: ReleaseMeta): Promise<void> {
+    await writeFileAtomic(path.join(this.dir(meta.id), META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+  }
+
+  async readMeta(id: string): Promise<ReleaseMeta | undefined> {
+    let data: unknown;
+    try {
+      data = await readJsonIfExists(path.join(this.dir(id), META_FILE));
+    } catch {
+      return undefined;
+    }
+    const parsed = metaSchema.safeParse(data);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Update a release's state (and optionally more fields). */
+  async setState(id: string, state: ReleaseState, extra: Partial<ReleaseMeta> = {}): Promise<void> {
+    const meta = await this.readMeta(id);
+    if (!meta) return;
+    await this.writeMeta({...meta, ...extra, state});
+  }
+
+  /** Every release directory, oldest first. */
+  async list(): Promise<ReleaseInfo[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.releasesDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const out: ReleaseInfo[] = [];
+    for (const id of names.sort()) {
+      if (!RELEASE_ID.test(id)) continue;
+      const stat = await lstatOrUndefined(this.dir(id));
+      if (!stat?.isDirectory()) continue;
+      out.push({id, dir: this.dir(id), meta: await this.readMeta(id)});
+    }
+    return out.sort(
+      (a, b) => (a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') || a.id.localeCompare(b.id),
+    );
+  }
+
+  /**
+   * The id `current` points at, or undefined when there is no `current` yet.
+   * Anything other than a symlink into `releases/` is refused, never removed.
+   */
+  async current(): Promise<string | undefined> {
+    const stat = await lstatOrUndefined(this.currentLink);
+    if (!stat) return undefined;
+    if (!stat.isSymbolicLink()) {
+      throw new ConfigError(
+        `${this.currentLink} is a ${stat.isDirectory() ? 'directory' : 'file'}, not a symlink.`,
+        'Move it out of the way by hand (it is never deleted automatically), then deploy again.',
+      );
+    }
+    const target = await fsp.readlink(this.currentLink);
+    const resolved = path.resolve(this.root, target);
+    if (path.dirname(resolved) !== this.releasesDir) {
+      throw new ConfigError(
+        `${this.currentLink} points at ${target}, outside ${this.releasesDir}.`,
+        'Point it at a release by hand, or move it away, then deploy again.',
+      );
+    }
+    return path.basename(resolved);
+  }
+
+  /**
+   * Point `current` at `releases/<id>` atomically: a fresh symlink under a unique temporary name
+   * is renamed over `current` (rename(2) replaces it in one step), then the root is fsynced.
+   * Readers of `current/...` see the old release or the new one, never neither.
+   */
+  async switchTo(id: string): Promise<void> {
+    await this.current(); // refuses a `current` that is not a symlink before anything changes
+    const tmp = tempSibling(this.currentLink, 'switch');
+    await fsp.symlink(path.join(RELEASES, id), tmp);
+    try {
+      await fsp.rename(tmp, this.currentLink);
+    } catch (error) {
+      await fsp.rm(tmp, {force: true});
+      throw error;
+    }
+    await fsyncDir(this.root);
+  }
+
+  /** Remove temporary switch links left by killed runs (they are never followed). */
+  async removeStaleSwitchLinks(): Promise<void> {
+    const prefix = `.${CURRENT}.switch-`;
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.root);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const p = path.join(this.root, name);
+      const stat = await lstatOrUndefined(p);
+      if (stat?.isSymbolicLink()) await fsp.unlink(p);
+    }
+  }
+}
+
+export function checkReleaseId(id: string): void {
+  if (!RELEASE_ID.test(id) || id === CURRENT) {
+    throw new UsageError(
+      `"${id}" is not a valid release id.`,
+      'Use 1 to 100 characters from A-Z a-z 0-9 . _ - , starting with a letter or digit.',
+    );
+  }
+}

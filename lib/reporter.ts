@@ -1,0 +1,37 @@
+import type {Writable} from 'node:stream';
+import {redact} from './redact.js';
+
+/** Where `lib/` says what it is doing. Nothing in `lib/` writes to the console directly. */
+export interface Reporter {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Run one phase of work, reporting its start and its duration. */
+  phase<T>(name: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** Plain lines on a stream (stderr for a command whose stdout is its result). */
+export function streamReporter(stream: Writable, clock: () => number = Date.now): Reporter {
+  const write = (line: string) => stream.write(`${redact(line)}\n`);
+  return {
+    info: write,
+    warn: message => write(`warning: ${message}`),
+    async phase(name, work) {
+      const started = clock();
+      write(`- ${name}`);
+      const result = await work();
+      write(`  ${name}: done in ${formatDuration(clock() - started)}`);
+      return result;
+    },
+  };
+}
+
+/** A reporter that records nothing: for callers that want only the result. */
+export const silentReporter: Reporter = {
+  info: () => undefined,
+  warn: () => undefined,
+  phase: (_name, work) => work(),
+};
+
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}

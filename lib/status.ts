@@ -1,0 +1,60 @@
+import path from 'node:path';
+import {readHistory} from './history.js';
+import {readNodeSettings} from './node-settings.js';
+import {ReleaseStore, type ReleaseState} from './release-store.js';
+
+export type ReleaseSummary = {
+  id: string;
+  state: ReleaseState | 'unknown';
+  current: boolean;
+  appSha: string | null;
+  vendorSha: string | null;
+  requestedRev: string | null;
+  createdAt: string | null;
+};
+
+export type Status = {
+  root: string;
+  repo: string | null;
+  current: ReleaseSummary | null;
+  releases: ReleaseSummary[];
+  lastAttempt: {time: string; outcome: string; requestedRev: string | null; error: string | null} | null;
+};
+
+/**
+ * What is deployed under `root`: the current release, every release present, the last attempt.
+ *
+ * @example
+ * const {current} = await status({root: '/srv/app'})
+ */
+export async function status(options: {root: string; cwd?: string}): Promise<Status> {
+  const root = path.resolve(options.cwd ?? process.cwd(), options.root);
+  const store = new ReleaseStore(root);
+  const currentId = await store.current();
+  const releases: ReleaseSummary[] = (await store.list()).map(({id, meta}) => ({
+    id,
+    state: meta?.state ?? 'unknown',
+    current: id === currentId,
+    appSha: meta?.app.sha ?? null,
+    vendorSha: meta?.vendor?.sha ?? null,
+    requestedRev: meta?.app.requested ?? null,
+    createdAt: meta?.createdAt ?? null,
+  }));
+  const history = await readHistory(root);
+  const last = history.at(-1);
+  const settings = await readNodeSettings(root);
+  return {
+    root,
+    repo: settings.repo ?? null,
+    current: releases.find(r => r.current) ?? null,
+    releases,
+    lastAttempt: last
+      ? {
+          time: last.time,
+          outcome: last.outcome,
+          requestedRev: last.requestedRev ?? null,
+          error: last.error?.message ?? null,
+        }
+      : null,
+  };
+}

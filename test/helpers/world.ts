@@ -1,0 +1,101 @@
+import {execFile} from 'node:child_process';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import type {ExecutionContext} from 'ava';
+import {defaultDeps, type Deps} from '../../lib/deps.js';
+import {deploy, type DeployOptions} from '../../lib/deploy.js';
+import {silentReporter} from '../../lib/reporter.js';
+import {startGitHttpServer, type GitHttpServer, type GitHttpServerOptions} from './git-http-server.js';
+import {FixtureRepo} from './repos.js';
+import {tempDir} from './tmp.js';
+
+/** The package root (tests run from dist/test/helpers). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const deployBin = path.join(packageRoot, 'bin', 'deploy.js');
+
+/** An app repo and a vendor repo in work trees, served over git smart HTTP, and an empty node root. */
+export type World = {
+  dir: string;
+  root: string;
+  server: GitHttpServer;
+  app: FixtureRepo;
+  vendor: FixtureRepo;
+  appUrl: string;
+  vendorUrl: string;
+  servedDir: string;
+  /** Push both work repos to the served bare repos. */
+  publish(): Promise<void>;
+};
+
+export async function makeWorld(
+  t: ExecutionContext,
+  serverOptions: Omit<GitHttpServerOptions, 'projectRoot'> = {},
+): Promise<World> {
+  const dir = await tempDir(t);
+  const servedDir = path.join(dir, 'served');
+  const server = await startGitHttpServer({projectRoot: servedDir, ...serverOptions});
+  t.teardown(() => server.close());
+  const app = await FixtureRepo.init(path.join(dir, 'work', 'app'));
+  const vendor = await FixtureRepo.init(path.join(dir, 'work', 'vendor'));
+  return {
+    dir,
+    root: path.join(dir, 'node'),
+    server,
+    app,
+    vendor,
+    appUrl: server.repoUrl('app.git'),
+    vendorUrl: server.repoUrl('vendor.git'),
+    servedDir,
+    async publish() {
+      for (const [repo, name] of [
+        [app, 'app.git'],
+        [vendor, 'vendor.git'],
+      ] as const) {
+        if (await repo.hasCommits()) await repo.publish(path.join(servedDir, name));
+      }
+    },
+  };
+}
+
+/** Dependencies for calling lib functions from tests: quiet, fixed identity, no inherited env. */
+export function testDeps(overrides: Partial<Deps> = {}): Deps {
+  return defaultDeps({
+    reporter: silentReporter,
+    env: {},
+    identity: {user: 'tester', host: 'test-node'},
+    ...overrides,
+  });
+}
+
+export function runDeploy(options: DeployOptions, overrides: Partial<Deps> = {}) {
+  return deploy(options, testDeps(overrides));
+}
+
+export type CliRun = {code: number; stdout: string; stderr: string};
+
+/** Run the real `deploy` bin as a child process. */
+export function runDeployBin(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliRun> {
+  return new Promise(resolve => {
+    execFile(
+      process.execPath,
+      [deployBin, ...args],
+      {env: {PATH: process.env.PATH, ...env}, cwd, encoding: 'utf8'},
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({code, stdout, stderr});
+      },
+    );
+  });
+}
+
+/** A small app with a regular file, an executable script, a nested dir and a symlink. */
+export async function writeSampleApp(app: FixtureRepo, extra: Record<string, string> = {}): Promise<void> {
+  await app.write({
+    'README.md': '# sample app\n',
+    'bin/start.sh': {content: '#!/bin/sh\necho started\n', mode: 0o755},
+    'src/server.js': "console.log('hello');\n",
+    'src/lib/util.js': 'export const x = 1;\n',
+    'config/current.ini': {symlink: '../src/server.js'},
+    ...extra,
+  });
+}
