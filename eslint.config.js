@@ -8,7 +8,10 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: {projectService: {allowDefaultProject: ['*.js', 'bin/*.js', 'scripts/*.mjs']}, tsconfigRootDir: import.meta.dirname},
+      parserOptions: {
+        projectService: {allowDefaultProject: ['*.js', 'bin/*.js', 'scripts/*.mjs']},
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/restrict-template-expressions': ['error', {allowNumber: true}],

@@ -1,7 +1,14 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {gitCredentials, type Deps} from './deps.js';
-import {ConfigError, DeployError, describeError, IntegrityError, SourceError, UsageError} from './errors.js';
+import {
+  ConfigError,
+  DeployError,
+  describeError,
+  IntegrityError,
+  SourceError,
+  UsageError,
+} from './errors.js';
 import {syncTree} from './fsutil.js';
 import {exportTree, listTree, type TreeFile} from './git/export.js';
 import {openRemote, type FetchStats} from './git/remote.js';
@@ -81,32 +88,39 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
 
     const appStore = await GitStore.open(path.join(root, REPOS_DIR, 'app.git'));
     const appRemote = openRemote(appLocation, {http: deps.http, credentials});
-    const resolved = await reporter.phase(`resolve ${options.rev} in ${formatLocation(appLocation)}`, () =>
-      resolveRev(options.rev, appRemote, appStore),
+    const resolved = await reporter.phase(
+      `resolve ${options.rev} in ${formatLocation(appLocation)}`,
+      () => resolveRev(options.rev, appRemote, appStore),
     );
     progress.appSha = resolved.sha;
-    reporter.info(`  app ${resolved.sha} (${resolved.kind}${resolved.ref ? ` ${resolved.ref}` : ''}); ${describeFetch(resolved.fetch)}`);
+    reporter.info(
+      `  app ${resolved.sha} (${resolved.kind}${resolved.ref ? ` ${resolved.ref}` : ''}); ${describeFetch(resolved.fetch)}`,
+    );
     await appStore.setHave(resolved.sha);
     await rememberRepos(root, settings, appLocation, vendorOverride);
 
-    const app = await readAppSettings(appStore, resolved.sha, appLocation, vendorOverride);
+    // The whole tree is checked before anything in it is read or written.
     const appTree = await listTree(appStore, resolved.sha, `app commit ${resolved.sha}`);
+    const app = await readAppSettings(appStore, resolved.sha, appLocation, vendorOverride);
     refuseReservedNames(appTree, resolved.sha);
 
     let vendor: {store: GitStore; pin: VendorPin; tree: TreeFile[]; fetch: FetchStats} | undefined;
     if (app.pin) {
       const pin = app.pin;
       progress.vendorSha = pin.sha;
-      vendor = await reporter.phase(`fetch vendor ${pin.sha.slice(0, 12)} from ${formatLocation(pin.location)}`, async () => {
-        const store = await GitStore.open(path.join(root, REPOS_DIR, 'vendor.git'));
-        const remote = openRemote(pin.location, {http: deps.http, credentials});
-        const fetch = await remote.fetchCommit(store, pin.sha).catch((error: unknown) => {
-          throw vendorFetchError(error, pin, resolved.sha);
-        });
-        await store.setHave(pin.sha);
-        const tree = await listTree(store, pin.sha, `vendor commit ${pin.sha}`);
-        return {store, pin, tree, fetch};
-      });
+      vendor = await reporter.phase(
+        `fetch vendor ${pin.sha.slice(0, 12)} from ${formatLocation(pin.location)}`,
+        async () => {
+          const store = await GitStore.open(path.join(root, REPOS_DIR, 'vendor.git'));
+          const remote = openRemote(pin.location, {http: deps.http, credentials});
+          const fetch = await remote.fetchCommit(store, pin.sha).catch((error: unknown) => {
+            throw vendorFetchError(error, pin, resolved.sha);
+          });
+          await store.setHave(pin.sha);
+          const tree = await listTree(store, pin.sha, `vendor commit ${pin.sha}`);
+          return {store, pin, tree, fetch};
+        },
+      );
       reporter.info(`  vendor ${pin.sha} (${pin.source}); ${describeFetch(vendor.fetch)}`);
     }
 
@@ -132,13 +146,22 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
           label: `app commit ${resolved.sha}`,
           entries: appTree,
         });
-        reporter.info(`  app: ${appStats.files} files, ${appStats.symlinks} symlinks`);
+        reporter.info(
+          `  app: ${plural(appStats.files, 'file')}, ${plural(appStats.symlinks, 'symlink')}`,
+        );
         if (vendor) {
-          const vendorStats = await exportTree(vendor.store, vendor.pin.sha, path.join(releaseDir, VENDOR_DIR), {
-            label: `vendor commit ${vendor.pin.sha}`,
-            entries: vendor.tree,
-          });
-          reporter.info(`  vendor: ${vendorStats.files} files, ${vendorStats.symlinks} symlinks`);
+          const vendorStats = await exportTree(
+            vendor.store,
+            vendor.pin.sha,
+            path.join(releaseDir, VENDOR_DIR),
+            {
+              label: `vendor commit ${vendor.pin.sha}`,
+              entries: vendor.tree,
+            },
+          );
+          reporter.info(
+            `  vendor: ${plural(vendorStats.files, 'file')}, ${plural(vendorStats.symlinks, 'symlink')}`,
+          );
         }
         await syncTree(releaseDir);
       });
@@ -146,7 +169,10 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       await reporter.phase(`switch current to ${releaseId}`, () => releases.switchTo(releaseId));
     } catch (error) {
       await releases
-        .setState(releaseId, 'failed', {error: describeError(error), finishedAt: deps.clock().toISOString()})
+        .setState(releaseId, 'failed', {
+          error: describeError(error),
+          finishedAt: deps.clock().toISOString(),
+        })
         .catch(() => undefined);
       throw error;
     }
@@ -239,11 +265,15 @@ function vendorFetchError(error: unknown, pin: VendorPin, appSha: string): unkno
 function describeFetch(stats: FetchStats): string {
   if (!stats.fetched) return 'already present, nothing fetched';
   if (stats.objects === 0) return 'nothing new to fetch';
-  return `fetched ${stats.objects} objects (${formatBytes(stats.bytes)})`;
+  return `fetched ${plural(stats.objects, 'object')} (${formatBytes(stats.bytes)})`;
 }
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

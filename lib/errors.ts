@@ -93,7 +93,7 @@ export function describeError(error: unknown): string {
 /** The `code` property of a Node.js system error, if any. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as {code: unknown}).code;
+    const code = error.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

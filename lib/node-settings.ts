@@ -36,5 +36,8 @@ export async function readNodeSettings(root: string): Promise<NodeSettings> {
 }
 
 export async function writeNodeSettings(root: string, settings: NodeSettings): Promise<void> {
-  await writeFileAtomic(path.join(root, NODE_SETTINGS_FILE), `${JSON.stringify(settings, null, 2)}\n`);
+  await writeFileAtomic(
+    path.join(root, NODE_SETTINGS_FILE),
+    `${JSON.stringify(settings, null, 2)}\n`,
+  );
 }

@@ -2,7 +2,13 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {z} from 'zod';
 import {ConfigError, UsageError} from './errors.js';
-import {fsyncDir, lstatOrUndefined, readJsonIfExists, tempSibling, writeFileAtomic} from './fsutil.js';
+import {
+  fsyncDir,
+  lstatOrUndefined,
+  readJsonIfExists,
+  tempSibling,
+  writeFileAtomic,
+} from './fsutil.js';
 
 /** Reserved directory inside each release for the tool's own files (metadata, logs). */
 export const META_DIR = '.repodeploy';
@@ -67,7 +73,10 @@ export class ReleaseStore {
       }
       return explicit;
     }
-    const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+    const stamp = now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}Z$/, 'Z');
     const base = `${stamp}-${sha.slice(0, 7)}`;
     for (let n = 1; ; n++) {
       const id = n === 1 ? base : `${base}-${n}`;
@@ -86,7 +95,9 @@ export class ReleaseStore {
       await fsp.mkdir(dir, {mode: 0o755});
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new UsageError(`Release ${meta.id} already exists; a release directory is never reused.`);
+        throw new UsageError(
+          `Release ${meta.id} already exists; a release directory is never reused.`,
+        );
       }
       throw error;
     }
@@ -97,7 +108,10 @@ export class ReleaseStore {
   }
 
   async writeMeta(meta: ReleaseMeta): Promise<void> {
-    await writeFileAtomic(path.join(this.dir(meta.id), META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+    await writeFileAtomic(
+      path.join(this.dir(meta.id), META_FILE),
+      `${JSON.stringify(meta, null, 2)}\n`,
+    );
   }
 
   async readMeta(id: string): Promise<ReleaseMeta | undefined> {
@@ -135,7 +149,9 @@ export class ReleaseStore {
       out.push({id, dir: this.dir(id), meta: await this.readMeta(id)});
     }
     return out.sort(
-      (a, b) => (a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') || a.id.localeCompare(b.id),
+      (a, b) =>
+        (a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') ||
+        a.id.localeCompare(b.id),
     );
   }
 

@@ -18,7 +18,12 @@ export type Status = {
   repo: string | null;
   current: ReleaseSummary | null;
   releases: ReleaseSummary[];
-  lastAttempt: {time: string; outcome: string; requestedRev: string | null; error: string | null} | null;
+  lastAttempt: {
+    time: string;
+    outcome: string;
+    requestedRev: string | null;
+    error: string | null;
+  } | null;
 };
 
 /**

@@ -81,7 +81,9 @@ export async function readAppSettings(
 
   if (!submodule) return {config, pin: undefined};
   const gitmodules = await readTreeFile(store, appSha, '.gitmodules');
-  const url = gitmodules ? submoduleUrl(gitmodules.content.toString('utf8'), VENDOR_DIR) : undefined;
+  const url = gitmodules
+    ? submoduleUrl(gitmodules.content.toString('utf8'), VENDOR_DIR)
+    : undefined;
   if (!url && !vendorOverride) {
     throw new ConfigError(
       `The app at ${short} has a submodule at ${VENDOR_DIR}/ but .gitmodules gives no URL for it.`,

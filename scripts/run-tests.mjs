@@ -7,8 +7,19 @@ import {createInterface} from 'node:readline';
 const extra = process.argv.slice(2);
 const child = spawn(
   'npx',
-  ['c8', '--reporter=text-summary', '--reporter=lcov', '--all', '--src=dist/lib', '--src=dist/vendor-sync',
-    '--exclude=dist/test/**', '--exclude=dist/examples/**', 'ava', '--tap', ...extra],
+  [
+    'c8',
+    '--reporter=text-summary',
+    '--reporter=lcov',
+    '--all',
+    '--src=dist/lib',
+    '--src=dist/vendor-sync',
+    '--exclude=dist/test/**',
+    '--exclude=dist/examples/**',
+    'ava',
+    '--tap',
+    ...extra,
+  ],
   {stdio: ['ignore', 'pipe', 'inherit']},
 );
 let passed = 0;
@@ -24,5 +35,7 @@ lines.on('line', line => {
 const code = await new Promise(resolve => child.on('close', resolve));
 await new Promise(resolve => lines.once('close', resolve).close());
 if (code !== 0 && failed === 0) failed = 1; // the runner itself failed (a crash, a timeout)
-process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.stdout.write(
+  `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+);
 process.exitCode = code === 0 ? 0 : 1;

@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {ConfigError, RevError, SourceError} from '../lib/errors.js';
+import {ConfigError, IntegrityError, RevError, SourceError} from '../lib/errors.js';
 import {readHistory} from '../lib/history.js';
 import {status} from '../lib/status.js';
 import {gitArchive} from './helpers/repos.js';
@@ -35,7 +35,10 @@ async function assertCurrentMatches(
   const expectedApp = path.join(world.dir, `expected-app-${appSha}`);
   await gitArchive(world.app.dir, appSha, expectedApp);
   const current = path.join(world.root, 'current');
-  const appSnapshot = await snapshotTree(current, ['.repodeploy', ...(vendorSha ? ['vendor'] : [])]);
+  const appSnapshot = await snapshotTree(current, [
+    '.repodeploy',
+    ...(vendorSha ? ['vendor'] : []),
+  ]);
   const expectedSnapshot = await snapshotTree(expectedApp, vendorSha ? ['vendor'] : []);
   t.deepEqual(appSnapshot, expectedSnapshot, 'current/ equals git archive of the app');
   if (vendorSha) {
@@ -79,7 +82,13 @@ test('deploys an annotated tag with a deploy.json pin: app and vendor trees equa
 
   const history = await readHistory(world.root);
   t.is(history.length, 1);
-  t.like(history[0], {outcome: 'success', requestedRev: 'v1.0.0', appSha: v1, vendorSha, releaseId: result.releaseId});
+  t.like(history[0], {
+    outcome: 'success',
+    requestedRev: 'v1.0.0',
+    appSha: v1,
+    vendorSha,
+    releaseId: result.releaseId,
+  });
 });
 
 test('deploys a short sha and a branch, recording the full sha', async t => {
@@ -142,7 +151,8 @@ test('an app without a pin deploys without a vendor tree', async t => {
 
 test('a second deploy fetches only the new objects', async t => {
   const {world} = await pinnedWorld(t);
-  for (let i = 0; i < 40; i++) await world.app.write({[`src/module${i}.js`]: `export const n = ${i};\n`});
+  for (let i = 0; i < 40; i++)
+    await world.app.write({[`src/module${i}.js`]: `export const n = ${i};\n`});
   const big = await world.app.commit('many files');
   await world.publish();
   const first = await runDeploy({root: world.root, rev: big, repo: world.appUrl});
@@ -183,7 +193,11 @@ test('an unknown rev fails clearly and leaves the node untouched', async t => {
     Object.fromEntries(Object.entries(before).filter(([k]) => !k.startsWith('repos/'))),
   );
   const history = await readHistory(world.root);
-  t.like(history.at(-1), {outcome: 'failure', requestedRev: 'no-such-branch', error: {code: 'EREV'}});
+  t.like(history.at(-1), {
+    outcome: 'failure',
+    requestedRev: 'no-such-branch',
+    error: {code: 'EREV'},
+  });
 });
 
 test('an ambiguous rev names every commit it could be', async t => {
@@ -192,9 +206,12 @@ test('an ambiguous rev names every commit it could be', async t => {
   const v2 = await world.app.commit('v2');
   await world.app.git('branch', 'v1.0.0', v2);
   await world.publish();
-  const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'v1.0.0', repo: world.appUrl}), {
-    instanceOf: RevError,
-  });
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'v1.0.0', repo: world.appUrl}),
+    {
+      instanceOf: RevError,
+    },
+  );
   t.regex(error.message, /Ambiguous rev "v1.0.0"/);
   t.true(error.message.includes(v1.slice(0, 12)) && error.message.includes(v2.slice(0, 12)));
   await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
@@ -207,10 +224,14 @@ test('an unreachable vendor commit fails before any release is made', async t =>
   const currentBefore = await fsp.readlink(path.join(world.root, 'current'));
 
   const missing = 'f'.repeat(40);
-  await world.app.write({'deploy.json': JSON.stringify({vendor: {url: '../vendor.git', rev: missing}})});
+  await world.app.write({
+    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git', rev: missing}}),
+  });
   await world.app.commit('pin a vendor commit that was never pushed');
   await world.publish();
-  const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main'}), {instanceOf: SourceError});
+  const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main'}), {
+    instanceOf: SourceError,
+  });
   t.regex(error.message, new RegExp(`vendor commit ${missing}`));
   t.regex(error.message, /not in/);
   t.deepEqual(await fingerprint(path.join(world.root, 'releases')), releasesBefore);
@@ -218,9 +239,17 @@ test('an unreachable vendor commit fails before any release is made', async t =>
 });
 
 const badConfigs: Array<[string, unknown, RegExp]> = [
-  ['an unknown key', {vendor: {url: '../vendor.git', rev: 'a'.repeat(40)}, vendro: {}}, /unknown key "vendro"/],
+  [
+    'an unknown key',
+    {vendor: {url: '../vendor.git', rev: 'a'.repeat(40)}, vendro: {}},
+    /unknown key "vendro"/,
+  ],
   ['a wrong type', {vendor: {url: 42, rev: 'a'.repeat(40)}}, /"vendor\.url"/],
-  ['a branch as the pin', {vendor: {url: '../vendor.git', rev: 'main'}}, /"vendor\.rev" must be a full 40-hex commit id/],
+  [
+    'a branch as the pin',
+    {vendor: {url: '../vendor.git', rev: 'main'}},
+    /"vendor\.rev" must be a full 40-hex commit id/,
+  ],
   ['a short sha as the pin', {vendor: {url: '../vendor.git', rev: 'abcdef1'}}, /full 40-hex/],
 ];
 
@@ -232,7 +261,9 @@ for (const [name, config, expected] of badConfigs) {
     await world.app.write({'deploy.json': JSON.stringify(config)});
     await world.app.commit(`bad deploy.json: ${name}`);
     await world.publish();
-    const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main'}), {instanceOf: ConfigError});
+    const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main'}), {
+      instanceOf: ConfigError,
+    });
     t.regex(error.message, expected);
     t.deepEqual(await fingerprint(path.join(world.root, 'releases')), before);
   });
@@ -287,3 +318,47 @@ test('a --vendor-repo override fetches the pin from a mirror', async t => {
   t.is(result.vendor?.url, world.server.repoUrl('mirror/vendor.git'));
   t.truthy(mirror);
 });
+
+for (const evilName of ['.GIT', '..', '.git', 'git~1']) {
+  test(`a tree entry named ${JSON.stringify(evilName)} is refused before anything is written`, async t => {
+    const world = await makeWorld(t);
+    await writeSampleApp(world.app);
+    await world.app.commit('good');
+    const blob = await world.app.git('hash-object', '-w', path.join(world.app.dir, 'README.md'));
+    // Built with plumbing: porcelain git would never make such a tree.
+    const evilFile = path.join(world.dir, 'evil-config');
+    await fsp.writeFile(evilFile, '[core]\n\tfsmonitor = touch /tmp/pwned\n');
+    const evilBlob = await world.app.git('hash-object', '-w', evilFile);
+    const sub = await mktree(world, `100644 blob ${evilBlob}\tconfig\n`);
+    const tree = await mktree(
+      world,
+      `040000 tree ${sub}\t${evilName}\n100644 blob ${blob}\tok.txt\n`,
+    );
+    const commit = await world.app.git('commit-tree', tree, '-p', 'HEAD', '-m', 'evil');
+    await world.app.git('update-ref', 'refs/heads/evil', commit);
+    await world.publish();
+    const error = await t.throwsAsync(
+      runDeploy({root: world.root, rev: 'evil', repo: world.appUrl}),
+      {
+        instanceOf: IntegrityError,
+      },
+    );
+    t.true(error.message.includes(JSON.stringify(evilName)), error.message);
+    await t.throwsAsync(
+      fsp.access(path.join(world.root, 'releases')),
+      undefined,
+      'no release dir was made',
+    );
+  });
+}
+
+async function mktree(world: World, spec: string): Promise<string> {
+  const {execFile} = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = execFile('git', ['mktree'], {cwd: world.app.dir}, (error, stdout) => {
+      if (error) reject(new Error(`git mktree failed: ${error.message}`));
+      else resolve(stdout.trim());
+    });
+    child.stdin?.end(spec);
+  });
+}

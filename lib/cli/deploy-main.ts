@@ -12,9 +12,6 @@ import {runCli} from './run.js';
  */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
   return runCli(args, ctx, () =>
-    yargs(args)
-      .scriptName('deploy')
-      .command(deployCommand(ctx))
-      .command(statusCommand(ctx)),
+    yargs(args).scriptName('deploy').command(deployCommand(ctx)).command(statusCommand(ctx)),
   );
 }

@@ -11,7 +11,11 @@ export function withRoot<T>(y: Argv<T>) {
 }
 
 export function withJson<T>(y: Argv<T>) {
-  return y.option('json', {type: 'boolean', default: false, describe: 'Print one JSON result object'});
+  return y.option('json', {
+    type: 'boolean',
+    default: false,
+    describe: 'Print one JSON result object',
+  });
 }
 
 export function requireRoot(argv: {root?: string | undefined}, ctx: CliContext): string {

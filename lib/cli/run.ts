@@ -28,14 +28,22 @@ export async function runCli(args: string[], ctx: CliContext, build: () => Argv)
       const hint = error.hint ? redact(error.hint) : undefined;
       ctx.stderr.write(`error: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
       if (json) {
-        writeJson(ctx.stdout, {ok: false, error: {code: error.code, exitCode: error.exitCode, message, hint: hint ?? null}});
+        writeJson(ctx.stdout, {
+          ok: false,
+          error: {code: error.code, exitCode: error.exitCode, message, hint: hint ?? null},
+        });
       }
       return error.exitCode;
     }
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    ctx.stderr.write(`internal error: ${redact(text)}\nhint: this is a bug in repodeploy; please report it with the output above.\n`);
+    ctx.stderr.write(
+      `internal error: ${redact(text)}\nhint: this is a bug in repodeploy; please report it with the output above.\n`,
+    );
     if (json) {
-      writeJson(ctx.stdout, {ok: false, error: {code: 'EINTERNAL', exitCode: ExitCode.internal, message: redact(String(error))}});
+      writeJson(ctx.stdout, {
+        ok: false,
+        error: {code: 'EINTERNAL', exitCode: ExitCode.internal, message: redact(String(error))},
+      });
     }
     return ExitCode.internal;
   }

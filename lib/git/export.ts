@@ -28,22 +28,16 @@ const MODE_KIND: Record<string, TreeFile['kind']> = {
  * Every entry of the tree of `commit`, depth first, with each name checked before anything is
  * written: a hostile tree is refused whole.
  */
-export async function listTree(store: GitStore, commit: string, label: string): Promise<TreeFile[]> {
+export async function listTree(
+  store: GitStore,
+  commit: string,
+  label: string,
+): Promise<TreeFile[]> {
   const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
   const {commit: parsed} = await git.readCommit({...read, oid: commit});
   const out: TreeFile[] = [];
   const visit = async (treeOid: string, dir: string): Promise<void> => {
-    let tree;
-    try {
-      ({tree} = await git.readTree({...read, oid: treeOid}));
-    } catch (error) {
-      if (error instanceof Errors.NotFoundError) throw error;
-      throw new IntegrityError(
-        `Refused a malformed tree${dir ? ` at ${dir}/` : ''} in ${label}: ${(error as Error).message}`,
-        'The commit contains a tree git itself would reject; fix the repository.',
-        {cause: error},
-      );
-    }
+    const tree = await readTreeChecked(store, treeOid, undefined, dir, label);
     const names = new Set<string>();
     for (const entry of tree) {
       assertSafeEntryName(entry.path, dir, label);
@@ -137,7 +131,13 @@ export async function readTreeFile(
   const name = path.posix.basename(filepath);
   let tree;
   try {
-    ({tree} = await git.readTree({...read, oid: commit, ...(dir === '.' ? {} : {filepath: dir})}));
+    tree = await readTreeChecked(
+      store,
+      commit,
+      dir === '.' ? undefined : dir,
+      dir,
+      `commit ${commit}`,
+    );
   } catch (error) {
     if (error instanceof Errors.NotFoundError) return undefined;
     throw error;
@@ -148,4 +148,35 @@ export async function readTreeFile(
   if (kind === 'dir' || kind === 'gitlink') return {content: Buffer.alloc(0), kind, oid: entry.oid};
   const {blob} = await git.readBlob({...read, oid: entry.oid});
   return {content: Buffer.from(blob), kind, oid: entry.oid};
+}
+
+/**
+ * `git.readTree`, with a tree that isomorphic-git refuses to parse (unsafe names, bad modes,
+ * corrupt entries) reported as an {@link IntegrityError} naming where it was found.
+ */
+async function readTreeChecked(
+  store: GitStore,
+  oid: string,
+  filepath: string | undefined,
+  dir: string,
+  label: string,
+) {
+  try {
+    const {tree} = await git.readTree({
+      fs: gitFs,
+      gitdir: store.gitdir,
+      cache: store.cache,
+      oid,
+      ...(filepath ? {filepath} : {}),
+    });
+    return tree;
+  } catch (error) {
+    if (error instanceof Errors.NotFoundError) throw error;
+    throw new IntegrityError(
+      `Refused a tree${dir ? ` at ${dir}/` : ''} in ${label}: ${(error as Error).message}`,
+      'The commit contains a path that could write outside the release or into git metadata, ' +
+        'or a corrupt tree; fix the repository.',
+      {cause: error},
+    );
+  }
 }

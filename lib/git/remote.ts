@@ -32,7 +32,10 @@ export interface Remote {
   /** Make `sha` and everything it reaches present in `store`. `refName` is what names it, if known. */
   fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats>;
   /** Commits whose id starts with `prefix`, fetching what is needed to know. */
-  commitsWithPrefix(store: GitStore, prefix: string): Promise<string[]>;
+  commitsWithPrefix(
+    store: GitStore,
+    prefix: string,
+  ): Promise<{commits: string[]; fetch: FetchStats}>;
 }
 
 export function openRemote(
@@ -104,9 +107,9 @@ class HttpRemote implements Remote {
     );
   }
 
-  async commitsWithPrefix(store: GitStore, prefix: string): Promise<string[]> {
-    await this.fetchAll(store);
-    return store.commitsWithPrefix(prefix);
+  async commitsWithPrefix(store: GitStore, prefix: string) {
+    const fetch = await this.fetchAll(store);
+    return {commits: await store.commitsWithPrefix(prefix), fetch};
   }
 
   private async fetchAll(store: GitStore): Promise<FetchStats> {
@@ -206,8 +209,11 @@ class LocalRemote implements Remote {
     return {fetched: true, ...(await copyObjects(gitdir, store, oids))};
   }
 
-  async commitsWithPrefix(_store: GitStore, prefix: string): Promise<string[]> {
-    return commitsWithPrefix(await this.gitdir(), this.cache, prefix);
+  async commitsWithPrefix(_store: GitStore, prefix: string) {
+    return {
+      commits: await commitsWithPrefix(await this.gitdir(), this.cache, prefix),
+      fetch: noStats,
+    };
   }
 }
 
@@ -223,7 +229,8 @@ async function copyObjects(
     oids,
     write: false,
   });
-  if (!packfile) throw new SourceError('Packing objects from the local repository produced nothing.');
+  if (!packfile)
+    throw new SourceError('Packing objects from the local repository produced nothing.');
   const staging = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-pack-'));
   try {
     await fsp.writeFile(path.join(staging, filename), packfile);
@@ -284,7 +291,7 @@ async function packStats(packPath: string): Promise<{objects: number; bytes: num
   }
 }
 
-function addStats(a: FetchStats, b: FetchStats): FetchStats {
+export function addStats(a: FetchStats, b: FetchStats): FetchStats {
   return {
     fetched: a.fetched || b.fetched,
     objects: a.objects + b.objects,
@@ -335,7 +342,12 @@ export function translateHttpError(
     );
   }
   const code = errnoCode(error);
-  if (code && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/.test(code)) {
+  if (
+    code &&
+    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/.test(
+      code,
+    )
+  ) {
     return new SourceError(
       `Could not ${action} ${where}: ${code}.`,
       'Check that the git server is up and reachable from this node, then run the deploy again.',
@@ -356,4 +368,3 @@ export function translateHttpError(
   }
   return error;
 }
-

@@ -1,6 +1,6 @@
 import {RevError, UsageError} from '../errors.js';
 import {formatLocation} from '../repo-location.js';
-import type {FetchStats, Remote} from './remote.js';
+import {addStats, type FetchStats, type Remote} from './remote.js';
 import {FULL_SHA, type GitStore} from './store.js';
 
 /** A rev resolved to one commit, which the store now holds. */
@@ -25,7 +25,11 @@ const SHORT_SHA = /^[0-9a-f]{7,39}$/i;
  * @example
  * const {sha} = await resolveRev('v1.2.0', remote, store)
  */
-export async function resolveRev(rev: string, remote: Remote, store: GitStore): Promise<ResolvedRev> {
+export async function resolveRev(
+  rev: string,
+  remote: Remote,
+  store: GitStore,
+): Promise<ResolvedRev> {
   checkRevSyntax(rev);
   const where = formatLocation(remote.location);
   if (FULL_SHA.test(rev)) {
@@ -46,8 +50,11 @@ export async function resolveRev(rev: string, remote: Remote, store: GitStore): 
     fromRef(`refs/tags/${rev}`, 'tag', `tag ${rev}`);
     fromRef(`refs/heads/${rev}`, 'branch', `branch ${rev}`);
   }
+  let searchFetch: FetchStats = {fetched: false, objects: 0, bytes: 0};
   if (SHORT_SHA.test(rev)) {
-    for (const sha of await remote.commitsWithPrefix(store, rev.toLowerCase())) {
+    const found = await remote.commitsWithPrefix(store, rev.toLowerCase());
+    searchFetch = found.fetch;
+    for (const sha of found.commits) {
       candidates.push({sha, kind: 'short-sha', label: `commit ${sha}`});
     }
   }
@@ -70,7 +77,7 @@ export async function resolveRev(rev: string, remote: Remote, store: GitStore): 
     );
   }
   const chosen = [...distinct.values()][0] as Candidate;
-  const fetch = await remote.fetchCommit(store, chosen.sha, chosen.ref);
+  const fetch = addStats(searchFetch, await remote.fetchCommit(store, chosen.sha, chosen.ref));
   return {
     requested: rev,
     sha: chosen.sha,
@@ -82,8 +89,13 @@ export async function resolveRev(rev: string, remote: Remote, store: GitStore): 
 
 /** Refuse revs that cannot be a ref name or a commit id, before touching the network. */
 function checkRevSyntax(rev: string): void {
-  // eslint-disable-next-line no-control-regex
-  if (rev === '' || /[\s\x00-\x1f\x7f~^:?*[\\]/.test(rev) || rev.includes('..') || rev.startsWith('-')) {
+  if (
+    rev === '' ||
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+    /[\s\x00-\x1f\x7f~^:?*[\\]/.test(rev) ||
+    rev.includes('..') ||
+    rev.startsWith('-')
+  ) {
     throw new UsageError(
       `"${rev}" is not a valid rev.`,
       'Give a commit id (7 to 40 hex digits), a tag or a branch name.',

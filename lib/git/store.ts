@@ -34,7 +34,11 @@ export class GitStore {
 
   /** Point the store's `origin` at `url` (no credentials are ever part of it). */
   async setOrigin(url: string): Promise<void> {
-    const current = await git.getConfig({fs: gitFs, gitdir: this.gitdir, path: 'remote.origin.url'});
+    const current: unknown = await git.getConfig({
+      fs: gitFs,
+      gitdir: this.gitdir,
+      path: 'remote.origin.url',
+    });
     if (current === url) return;
     await git.addRemote({fs: gitFs, gitdir: this.gitdir, remote: 'origin', url, force: true});
   }
@@ -55,6 +59,7 @@ export class GitStore {
   /** Whether the store holds an object with this id, of any type. */
   async hasObject(oid: string): Promise<boolean> {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- the one call that reads an object of any type
       await git.readObject({
         fs: gitFs,
         gitdir: this.gitdir,
@@ -88,7 +93,14 @@ export async function peelToCommit(
 ): Promise<string | undefined> {
   let current = oid;
   for (let depth = 0; depth < 10; depth++) {
-    const {type} = await git.readObject({fs: gitFs, gitdir, oid: current, cache, format: 'content'});
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
+    const {type} = await git.readObject({
+      fs: gitFs,
+      gitdir,
+      oid: current,
+      cache,
+      format: 'content',
+    });
     if (type === 'commit') return current;
     if (type !== 'tag') return undefined;
     const tag = await git.readTag({fs: gitFs, gitdir, oid: current, cache});

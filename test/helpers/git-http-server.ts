@@ -60,7 +60,9 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
       CONTENT_TYPE: req.headers['content-type'] ?? '',
       REMOTE_ADDR: '127.0.0.1',
       ...(req.headers['content-length'] ? {CONTENT_LENGTH: req.headers['content-length']} : {}),
-      ...(req.headers['content-encoding'] ? {HTTP_CONTENT_ENCODING: req.headers['content-encoding']} : {}),
+      ...(req.headers['content-encoding']
+        ? {HTTP_CONTENT_ENCODING: req.headers['content-encoding']}
+        : {}),
       ...(req.headers['git-protocol'] ? {GIT_PROTOCOL: String(req.headers['git-protocol'])} : {}),
       ...(options.allowPush ? {REMOTE_USER: options.auth?.username ?? 'tester'} : {}),
     };
@@ -123,7 +125,10 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
   };
 }
 
-function authorized(req: http.IncomingMessage, auth: {username: string; password: string}): boolean {
+function authorized(
+  req: http.IncomingMessage,
+  auth: {username: string; password: string},
+): boolean {
   const header = req.headers.authorization ?? '';
   const match = /^Basic (.+)$/.exec(header);
   if (!match?.[1]) return false;

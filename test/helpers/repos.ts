@@ -26,7 +26,12 @@ function gitEnv(time: number): NodeJS.ProcessEnv {
 }
 
 export async function git(cwd: string, args: string[], time = 1_700_000_000): Promise<string> {
-  const {stdout} = await exec('git', args, {cwd, env: gitEnv(time), maxBuffer: 256 * 1024 * 1024, encoding: 'utf8'});
+  const {stdout} = await exec('git', args, {
+    cwd,
+    env: gitEnv(time),
+    maxBuffer: 256 * 1024 * 1024,
+    encoding: 'utf8',
+  });
   return stdout.trim();
 }
 
@@ -84,7 +89,9 @@ export class FixtureRepo {
 
   /** Record a gitlink (a submodule) at `subPath` pointing at `sha` of the repo at `url`. */
   async addSubmodule(subPath: string, url: string, sha: string): Promise<void> {
-    await this.write({'.gitmodules': `[submodule "${subPath}"]\n\tpath = ${subPath}\n\turl = ${url}\n`});
+    await this.write({
+      '.gitmodules': `[submodule "${subPath}"]\n\tpath = ${subPath}\n\turl = ${url}\n`,
+    });
     this.gitlinks.set(subPath, sha);
   }
 
@@ -122,7 +129,11 @@ export class FixtureRepo {
 /** Extract `git archive` of `rev` in `repoDir` into `dest`: the reference a release must equal. */
 export async function gitArchive(repoDir: string, rev: string, dest: string): Promise<void> {
   await fsp.mkdir(dest, {recursive: true});
-  await exec('sh', ['-c', `git -C "${repoDir}" archive --format=tar "${rev}" | tar -x -C "${dest}"`], {
-    env: gitEnv(0),
-  });
+  await exec(
+    'sh',
+    ['-c', `git -C "${repoDir}" archive --format=tar "${rev}" | tar -x -C "${dest}"`],
+    {
+      env: gitEnv(0),
+    },
+  );
 }

@@ -11,7 +11,10 @@ export type TreeEntry =
  * Every path under `dir` with its type, content hash, executable bit or link target,
  * for comparing a release with `git archive` file for file. `skip` names top-level entries to leave out.
  */
-export async function snapshotTree(dir: string, skip: string[] = []): Promise<Record<string, TreeEntry>> {
+export async function snapshotTree(
+  dir: string,
+  skip: string[] = [],
+): Promise<Record<string, TreeEntry>> {
   const out: Record<string, TreeEntry> = {};
   const walk = async (rel: string): Promise<void> => {
     const entries = await fsp.readdir(path.join(dir, rel), {withFileTypes: true});
@@ -20,7 +23,8 @@ export async function snapshotTree(dir: string, skip: string[] = []): Promise<Re
       if (!rel && skip.includes(entry.name)) continue;
       const full = path.join(dir, childRel);
       const stat = await fsp.lstat(full);
-      if (stat.isSymbolicLink()) out[childRel] = {type: 'symlink', target: await fsp.readlink(full)};
+      if (stat.isSymbolicLink())
+        out[childRel] = {type: 'symlink', target: await fsp.readlink(full)};
       else if (stat.isDirectory()) {
         out[childRel] = {type: 'dir'};
         await walk(childRel);
@@ -57,7 +61,9 @@ export async function fingerprint(dir: string): Promise<Record<string, string>> 
         out[childRel] = `dir:${(stat.mode & 0o7777).toString(8)}`;
         await walk(childRel);
       } else {
-        const hash = createHash('sha256').update(await fsp.readFile(full)).digest('hex');
+        const hash = createHash('sha256')
+          .update(await fsp.readFile(full))
+          .digest('hex');
         out[childRel] = `file:${(stat.mode & 0o7777).toString(8)}:${hash}`;
       }
     }

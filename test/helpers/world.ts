@@ -5,7 +5,11 @@ import type {ExecutionContext} from 'ava';
 import {defaultDeps, type Deps} from '../../lib/deps.js';
 import {deploy, type DeployOptions} from '../../lib/deploy.js';
 import {silentReporter} from '../../lib/reporter.js';
-import {startGitHttpServer, type GitHttpServer, type GitHttpServerOptions} from './git-http-server.js';
+import {
+  startGitHttpServer,
+  type GitHttpServer,
+  type GitHttpServerOptions,
+} from './git-http-server.js';
 import {FixtureRepo} from './repos.js';
 import {tempDir} from './tmp.js';
 
@@ -74,7 +78,11 @@ export function runDeploy(options: DeployOptions, overrides: Partial<Deps> = {})
 export type CliRun = {code: number; stdout: string; stderr: string};
 
 /** Run the real `deploy` bin as a child process. */
-export function runDeployBin(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliRun> {
+export function runDeployBin(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): Promise<CliRun> {
   return new Promise(resolve => {
     execFile(
       process.execPath,
@@ -89,7 +97,10 @@ export function runDeployBin(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: 
 }
 
 /** A small app with a regular file, an executable script, a nested dir and a symlink. */
-export async function writeSampleApp(app: FixtureRepo, extra: Record<string, string> = {}): Promise<void> {
+export async function writeSampleApp(
+  app: FixtureRepo,
+  extra: Record<string, string> = {},
+): Promise<void> {
   await app.write({
     'README.md': '# sample app\n',
     'bin/start.sh': {content: '#!/bin/sh\necho started\n', mode: 0o755},

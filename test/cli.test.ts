@@ -1,0 +1,178 @@
+import {promises as fsp} from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import {ExitCode} from '../lib/errors.js';
+import {makeWorld, runDeployBin, writeSampleApp} from './helpers/world.js';
+
+async function simpleWorld(t: Parameters<typeof makeWorld>[0]) {
+  const world = await makeWorld(t);
+  await world.vendor.write({'npm/x.tgz': 'x'});
+  const vendorSha = await world.vendor.commit('vendor');
+  await writeSampleApp(world.app, {
+    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}}),
+  });
+  const sha = await world.app.commit('v1');
+  await world.app.tag('v1');
+  await world.publish();
+  return {world, sha, vendorSha};
+}
+
+test('deploy bin: deploys, prints a summary, and status --json reports it', async t => {
+  const {world, sha, vendorSha} = await simpleWorld(t);
+  const run = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl, '--root', world.root]);
+  t.is(run.code, 0, run.stderr);
+  t.regex(run.stdout, /^deployed \d{8}T\d{6}Z-[0-9a-f]{7}$/m);
+  t.true(run.stdout.includes(sha));
+  t.regex(run.stderr, /switch current to/);
+
+  const statusRun = await runDeployBin(['status', '--json'], {DEPLOY_ROOT: world.root});
+  t.is(statusRun.code, 0, statusRun.stderr);
+  const parsed = JSON.parse(statusRun.stdout) as {
+    ok: boolean;
+    current: {appSha: string; vendorSha: string; state: string; id: string};
+    releases: unknown[];
+    repo: string;
+  };
+  t.true(parsed.ok);
+  t.like(parsed.current, {appSha: sha, vendorSha, state: 'live'});
+  t.is(parsed.releases.length, 1);
+  t.is(parsed.repo, world.appUrl);
+
+  const human = await runDeployBin(['status', '--root', world.root]);
+  t.is(human.code, 0);
+  t.regex(human.stdout, new RegExp(`current\\s+${parsed.current.id}\\s+app ${sha.slice(0, 12)}`));
+});
+
+test('deploy bin: --json gives one result object', async t => {
+  const {world, sha} = await simpleWorld(t);
+  const run = await runDeployBin(
+    ['--rev', sha.slice(0, 7), '--json'],
+    {DEPLOY_ROOT: world.root},
+    undefined,
+  );
+  t.is(run.code, ExitCode.usage, 'no repo known yet');
+  t.like(JSON.parse(run.stdout), {ok: false, error: {code: 'EUSAGE'}});
+  const ok = await runDeployBin(['--rev', sha.slice(0, 7), '--repo', world.appUrl, '--json'], {
+    DEPLOY_ROOT: world.root,
+  });
+  t.is(ok.code, 0, ok.stderr);
+  t.like(JSON.parse(ok.stdout), {
+    ok: true,
+    command: 'deploy',
+    requestedRev: sha.slice(0, 7),
+    app: {sha},
+  });
+});
+
+test('deploy bin: exit codes and messages for bad input', async t => {
+  const {world} = await simpleWorld(t);
+  const noRoot = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl]);
+  t.is(noRoot.code, ExitCode.usage);
+  t.regex(noRoot.stderr, /error: No node root given/);
+  t.regex(noRoot.stderr, /hint: Pass --root/);
+
+  const noRev = await runDeployBin(['--root', world.root]);
+  t.is(noRev.code, ExitCode.usage);
+  t.regex(noRev.stderr, /rev/);
+
+  const unknownOption = await runDeployBin(['--rev', 'v1', '--root', world.root, '--frobnicate']);
+  t.is(unknownOption.code, ExitCode.usage);
+  t.regex(unknownOption.stderr, /frobnicate/);
+
+  const unknownRev = await runDeployBin([
+    '--rev',
+    'v9',
+    '--repo',
+    world.appUrl,
+    '--root',
+    world.root,
+  ]);
+  t.is(unknownRev.code, ExitCode.rev);
+  t.regex(unknownRev.stderr, /error: Unknown rev "v9"/);
+
+  const sshRepo = await runDeployBin([
+    '--rev',
+    'v1',
+    '--repo',
+    'git@example.com:app.git',
+    '--root',
+    world.root,
+  ]);
+  t.is(sshRepo.code, ExitCode.usage);
+  t.regex(sshRepo.stderr, /only http\(s\) URLs and local paths/);
+
+  const down = await runDeployBin([
+    '--rev',
+    'v1',
+    '--repo',
+    'http://127.0.0.1:9/app.git',
+    '--root',
+    world.root,
+  ]);
+  t.is(down.code, ExitCode.source);
+  t.regex(down.stderr, /ECONNREFUSED/);
+});
+
+test('deploy bin: refuses a current that is a real directory, and never removes it', async t => {
+  const {world} = await simpleWorld(t);
+  await fsp.mkdir(path.join(world.root, 'current'), {recursive: true});
+  await fsp.writeFile(path.join(world.root, 'current', 'precious.txt'), 'keep me');
+  const run = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl, '--root', world.root]);
+  t.is(run.code, ExitCode.config);
+  t.regex(run.stderr, /current is a directory, not a symlink/);
+  t.is(await fsp.readFile(path.join(world.root, 'current', 'precious.txt'), 'utf8'), 'keep me');
+});
+
+test('deploy bin: credentials come from the environment and are written nowhere', async t => {
+  const token = 'tok-3f9a8c7e51d2';
+  const world = await makeWorld(t, {auth: {username: 'deployer', password: token}});
+  await writeSampleApp(world.app);
+  const sha = await world.app.commit('v1');
+  await world.publish();
+
+  const denied = await runDeployBin(['--rev', sha, '--repo', world.appUrl, '--root', world.root]);
+  t.is(denied.code, ExitCode.source);
+  t.regex(denied.stderr, /refused access|authentication required/);
+  t.regex(denied.stderr, /DEPLOY_GIT_TOKEN/);
+
+  const wrong = await runDeployBin(['--rev', sha, '--repo', world.appUrl, '--root', world.root], {
+    DEPLOY_GIT_USERNAME: 'deployer',
+    DEPLOY_GIT_TOKEN: 'wrong-token-value',
+  });
+  t.is(wrong.code, ExitCode.source);
+  t.false(wrong.stderr.includes('wrong-token-value'));
+
+  const ok = await runDeployBin(['--rev', sha, '--repo', world.appUrl, '--root', world.root], {
+    DEPLOY_GIT_USERNAME: 'deployer',
+    DEPLOY_GIT_TOKEN: token,
+  });
+  t.is(ok.code, 0, ok.stderr);
+  t.false(ok.stdout.includes(token) || ok.stderr.includes(token));
+
+  const inUrl = await runDeployBin([
+    '--rev',
+    sha,
+    '--repo',
+    world.appUrl.replace('http://', `http://deployer:${token}@`),
+    '--root',
+    world.root,
+  ]);
+  t.is(inUrl.code, ExitCode.usage);
+  t.false(inUrl.stderr.includes(token), 'a token in a URL is not echoed back');
+
+  // The token is in no file under the node root: git config, refs, history, metadata.
+  const files: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await fsp.readdir(dir, {withFileTypes: true})) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else if (entry.isFile()) files.push(p);
+    }
+  };
+  await walk(world.root);
+  t.true(files.some(f => f.endsWith(path.join('repos', 'app.git', 'config'))));
+  for (const file of files) {
+    const content = await fsp.readFile(file);
+    t.false(content.includes(token), `token found in ${file}`);
+  }
+});

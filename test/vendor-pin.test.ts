@@ -1,0 +1,40 @@
+import test from 'ava';
+import {parseDeployConfig} from '../lib/deploy-config.js';
+import {ConfigError} from '../lib/errors.js';
+import {submoduleUrl} from '../lib/vendor-pin.js';
+
+test('submoduleUrl finds the URL of the submodule at a path', t => {
+  const text = [
+    '# comment',
+    '[submodule "libs"]',
+    '\tpath = libs',
+    '\turl = https://h/libs.git',
+    '[submodule "vendor-repo"]',
+    '\tpath = vendor/',
+    '\turl = "../vendor.git"',
+    '\tbranch = main',
+  ].join('\n');
+  t.is(submoduleUrl(text, 'vendor'), '../vendor.git');
+  t.is(submoduleUrl(text, 'libs'), 'https://h/libs.git');
+  t.is(submoduleUrl(text, 'other'), undefined);
+});
+
+test('parseDeployConfig accepts a valid pin and names bad keys', t => {
+  t.deepEqual(parseDeployConfig('{}', 'x'), {});
+  const rev = 'a'.repeat(40);
+  t.deepEqual(parseDeployConfig(JSON.stringify({vendor: {url: 'u', rev}}), 'x'), {
+    vendor: {url: 'u', rev},
+  });
+  t.throws(() => parseDeployConfig('{"vendor": {"url": "u"}}', 'deploy.json'), {
+    instanceOf: ConfigError,
+    message: /"vendor\.rev"/,
+  });
+  t.throws(
+    () => parseDeployConfig('{"vendor": {"url": "u", "rev": "x", "ref": "y"}}', 'deploy.json'),
+    {
+      instanceOf: ConfigError,
+      message: /unknown key "vendor\.ref"/,
+    },
+  );
+  t.throws(() => parseDeployConfig('[]', 'deploy.json'), {instanceOf: ConfigError});
+});
