@@ -26,6 +26,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const lines = createInterface({input: child.stdout});
+const linesDone = new Promise(resolve => lines.once('close', resolve));
 lines.on('line', line => {
   process.stdout.write(`${line}\n`);
   if (/^not ok \d+/.test(line)) failed++;
@@ -33,7 +34,7 @@ lines.on('line', line => {
   else if (/^ok \d+/.test(line)) passed++;
 });
 const code = await new Promise(resolve => child.on('close', resolve));
-await new Promise(resolve => lines.once('close', resolve).close());
+await linesDone;
 if (code !== 0 && failed === 0) failed = 1; // the runner itself failed (a crash, a timeout)
 process.stdout.write(
   `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
