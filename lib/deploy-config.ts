@@ -1,6 +1,44 @@
 import {z} from 'zod';
 import {ConfigError} from './errors.js';
 
+/** A path inside the release: relative, no `..`, no leading `/`. */
+const releasePath = z
+  .string()
+  .min(1)
+  .refine(p => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+    error: 'must be a relative path inside the release (no "..", no leading "/")',
+  });
+
+const npmInstall = z.strictObject({
+  type: z.literal('npm'),
+  /** Directory holding package.json and package-lock.json. */
+  directory: releasePath.default('.'),
+  /** Run lifecycle scripts (install, postinstall, ...) as `npm ci` does. */
+  scripts: z.boolean().default(true),
+  /** Install devDependencies too. */
+  dev: z.boolean().default(false),
+  /** Registries a lockfile `resolved` URL may point at (prefix match). */
+  registries: z.array(z.url()).min(1).default(['https://registry.npmjs.org/']),
+});
+
+const pipInstall = z.strictObject({
+  type: z.literal('pip'),
+  /** The requirements file: every line `name==version --hash=sha256:...`. */
+  requirements: releasePath.default('requirements.txt'),
+  /** The interpreter that creates the virtualenv. */
+  python: z.string().min(1).default('python3'),
+  /** Where the virtualenv goes, inside the release. */
+  venv: releasePath.default('venv'),
+});
+
+const commandInstall = z.strictObject({
+  type: z.literal('command'),
+  /** argv of the command, run in the release directory without a shell. */
+  command: z.array(z.string().min(1)).min(1),
+  /** Extra environment variables for the command. */
+  env: z.record(z.string(), z.string()).default({}),
+});
+
 /** `deploy.json` at the app repository root. `docs/deploy-json.md` documents every key. */
 export const deployConfigSchema = z.strictObject({
   /** The vendor repository this changeset needs, pinned to one commit. */
@@ -10,9 +48,32 @@ export const deployConfigSchema = z.strictObject({
       rev: z.string(),
     })
     .optional(),
+  /** How the release is installed from the vendor tree: "npm", "pip", or an object. */
+  install: z
+    .preprocess(
+      // "npm" / "pip" are shorthands, and {"command": [...]} needs no "type".
+      value =>
+        typeof value === 'string'
+          ? {type: value}
+          : isObject(value) && !('type' in value) && 'command' in value
+            ? {type: 'command', ...value}
+            : value,
+      z.discriminatedUnion('type', [npmInstall, pipInstall, commandInstall]),
+    )
+    .optional(),
 });
 
 export type DeployConfig = z.infer<typeof deployConfigSchema>;
+export type NpmInstallSettings = z.output<typeof npmInstall>;
+export type PipInstallSettings = z.output<typeof pipInstall>;
+export type CommandInstallSettings = z.output<typeof commandInstall>;
+
+/** The install settings with the shorthands expanded and defaults filled in. */
+export type InstallSettings = NonNullable<DeployConfig['install']>;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 export const DEPLOY_JSON = 'deploy.json';
 

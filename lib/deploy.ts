@@ -19,6 +19,8 @@ import {readNodeSettings, writeNodeSettings} from './node-settings.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from './repo-location.js';
 import {META_DIR, ReleaseStore, type ReleaseMeta} from './release-store.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
+import {createInstaller, type InstallContext} from './installers/index.js';
+import {readVendorManifest} from './vendor-manifest.js';
 import {readAppSettings, VENDOR_DIR, type VendorPin} from './vendor-pin.js';
 
 export type DeployOptions = {
@@ -46,6 +48,9 @@ export type DeployResult = {
 
 /** Layout of a node root; `docs/node-layout.md` describes it. */
 export const REPOS_DIR = 'repos';
+
+/** An installer still running after this long is killed and the deploy fails. */
+const INSTALL_TIMEOUT_MS = 30 * 60 * 1000;
 
 /**
  * Deploy `rev` of the app (and the vendor commit it pins) into a new release under `root`,
@@ -163,8 +168,36 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
             `  vendor: ${plural(vendorStats.files, 'file')}, ${plural(vendorStats.symlinks, 'symlink')}`,
           );
         }
-        await syncTree(releaseDir);
       });
+      const install = app.config.install;
+      if (install) {
+        const installer = createInstaller(install);
+        const vendorDir = vendor ? path.join(releaseDir, VENDOR_DIR) : undefined;
+        const ctx: InstallContext = {
+          releaseDir,
+          vendorDir,
+          manifest:
+            vendorDir && installer.kind !== 'command'
+              ? await readVendorManifest(vendorDir)
+              : undefined,
+          logFile: path.join(releaseDir, META_DIR, 'install.log'),
+          env: deps.env,
+          reporter,
+          timeoutMs: INSTALL_TIMEOUT_MS,
+        };
+        const verified = await reporter.phase(`verify artifacts for ${installer.kind}`, () =>
+          installer.verify(ctx),
+        );
+        if (installer.kind !== 'command') {
+          reporter.info(
+            `  ${plural(verified.length, 'artifact')} match the hashes pinned by the app`,
+          );
+        }
+        await reporter.phase(`install: ${installer.describe}`, () =>
+          installer.install(ctx, verified),
+        );
+      }
+      await syncTree(releaseDir);
       await releases.setState(releaseId, 'ready', {finishedAt: deps.clock().toISOString()});
       await reporter.phase(`switch current to ${releaseId}`, () => releases.switchTo(releaseId));
     } catch (error) {

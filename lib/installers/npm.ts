@@ -1,0 +1,240 @@
+import {createReadStream, existsSync, promises as fsp} from 'node:fs';
+import path from 'node:path';
+import {pipeline} from 'node:stream/promises';
+import cacache from 'cacache';
+import ssri from 'ssri';
+import type {NpmInstallSettings} from '../deploy-config.js';
+import {ConfigError} from '../errors.js';
+import {
+  findArtifacts,
+  readRegularFile,
+  shortIntegrity,
+  verifyArtifactFile,
+} from '../vendor-manifest.js';
+import {hermeticEnv, makeScratch, runLogged} from './run.js';
+import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
+
+/** One `packages` entry of package-lock.json (v2/v3) that matters here. */
+type LockEntry = {
+  name?: string;
+  version?: string;
+  resolved?: string;
+  integrity?: string;
+  link?: boolean;
+  inBundle?: boolean;
+  dev?: boolean;
+  optional?: boolean;
+  devOptional?: boolean;
+  os?: string[];
+  cpu?: string[];
+};
+
+/** A package the install needs, read from the lockfile. */
+export type NpmRequirement = {
+  key: string;
+  name: string;
+  version: string;
+  resolved: string;
+  integrity: string;
+};
+
+/**
+ * The npm installer: `npm ci --offline` inside the release, fed only from vendored tarballs
+ * through a throwaway cache filled by integrity, with every registry address dead.
+ */
+export function npmInstaller(settings: NpmInstallSettings): Installer {
+  return {
+    kind: 'npm',
+    describe: `npm ci in ${settings.directory}${settings.scripts ? '' : ' (no lifecycle scripts)'}`,
+    async verify(ctx) {
+      const requirements = await readLockfile(ctx.releaseDir, settings);
+      const problems = new IntegrityProblems('npm');
+      const verified: VerifiedArtifact[] = [];
+      for (const req of requirements) {
+        const candidates = ctx.manifest
+          ? findArtifacts(ctx.manifest, 'npm', req.name, req.version)
+          : [];
+        const artifact = candidates.find(a => ssri.parse(a.integrity).match(req.integrity));
+        if (!artifact) {
+          problems.add(
+            req.name,
+            candidates.length > 0
+              ? `${req.name}@${req.version}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
+              : `${req.name}@${req.version}: not in the vendor repo`,
+            'missing',
+          );
+          continue;
+        }
+        try {
+          const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
+          verified.push({name: req.name, version: req.version, integrity: req.integrity, file});
+        } catch (error) {
+          problems.add(req.name, (error as Error).message, 'tampered');
+        }
+      }
+      problems.throwIfAny(ctx.manifest === undefined);
+      return verified;
+    },
+    async install(ctx, verified) {
+      const scratch = await makeScratch('repodeploy-npm-');
+      try {
+        const cache = path.join(scratch.dir, 'cache');
+        for (const artifact of verified) {
+          // npm keeps its content-addressed store in <cache>/_cacache. cacache checks the bytes
+          // against the integrity again while it writes them.
+          await pipeline(
+            createReadStream(artifact.file),
+            cacache.put.stream(
+              path.join(cache, '_cacache'),
+              `repodeploy:${artifact.name}@${artifact.version}`,
+              {
+                integrity: artifact.integrity,
+              },
+            ),
+          );
+        }
+        // Empty user and global config files of our own: the node's are never read.
+        const userConfig = path.join(scratch.dir, 'user-npmrc');
+        const globalConfig = path.join(scratch.dir, 'global-npmrc');
+        await fsp.writeFile(userConfig, '');
+        await fsp.writeFile(globalConfig, '');
+        const env = hermeticEnv(ctx.env, scratch.home, {
+          npm_config_userconfig: userConfig,
+          npm_config_globalconfig: globalConfig,
+          npm_config_cache: cache,
+          npm_config_offline: 'true',
+          // Nothing may be fetched: any registry request goes to a closed port and fails at once.
+          npm_config_registry: DEAD_REGISTRY,
+          npm_config_audit: 'false',
+          npm_config_fund: 'false',
+          npm_config_update_notifier: 'false',
+          npm_config_progress: 'false',
+          npm_config_ignore_scripts: settings.scripts ? 'false' : 'true',
+          ...(settings.dev ? {npm_config_include: 'dev'} : {npm_config_omit: 'dev'}),
+          ...nodeHeaders(),
+          RELEASE_DIR: ctx.releaseDir,
+        });
+        await runLogged('npm', ['ci'], {
+          cwd: path.join(ctx.releaseDir, settings.directory),
+          env,
+          logFile: ctx.logFile,
+          label: 'npm ci',
+          timeoutMs: ctx.timeoutMs,
+        });
+      } finally {
+        await scratch.cleanup();
+      }
+    },
+  };
+}
+
+/** A registry address nothing listens on (TCP port 9, "discard", on loopback). */
+export const DEAD_REGISTRY = 'http://127.0.0.1:9/';
+
+/**
+ * Native addons build offline only against local Node headers: point node-gyp at the headers of
+ * the Node running us, when they are installed beside it.
+ */
+function nodeHeaders(): Record<string, string> {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return existsSync(path.join(prefix, 'include', 'node', 'node.h'))
+    ? {npm_config_nodedir: prefix}
+    : {};
+}
+
+/**
+ * The packages `npm ci` will install, from package-lock.json (lockfileVersion 2 or 3). Entries the
+ * install skips (links, bundled packages, dev packages when dev is off, optional packages for
+ * another platform) are left out. Every other entry must carry `resolved` on an allowed registry
+ * and a sha512 `integrity`: anything else is refused before the installer runs.
+ */
+export async function readLockfile(
+  releaseDir: string,
+  settings: NpmInstallSettings,
+): Promise<NpmRequirement[]> {
+  const lockPath = path.join(releaseDir, settings.directory, 'package-lock.json');
+  const rel = path.posix.join(settings.directory, 'package-lock.json');
+  const text = await readRegularFile(lockPath, rel);
+  if (text === undefined) {
+    throw new ConfigError(
+      `deploy.json asks for an npm install, but the app has no ${rel}.`,
+      'Commit package-lock.json (npm install writes it).',
+    );
+  }
+  let lock: {lockfileVersion?: number; packages?: Record<string, LockEntry>};
+  try {
+    lock = JSON.parse(text) as typeof lock;
+  } catch (error) {
+    throw new ConfigError(`${rel} is not valid JSON.`, undefined, {cause: error});
+  }
+  if (lock.lockfileVersion !== 2 && lock.lockfileVersion !== 3) {
+    throw new ConfigError(
+      `${rel} has lockfileVersion ${String(lock.lockfileVersion)}; 2 or 3 is needed.`,
+      'Regenerate it with npm 7 or later: npm install --package-lock-only.',
+    );
+  }
+  const problems = new IntegrityProblems('npm');
+  const out: NpmRequirement[] = [];
+  for (const [key, entry] of Object.entries(lock.packages ?? {})) {
+    if (key === '' || entry.link || entry.inBundle) continue;
+    if (!settings.dev && entry.dev) continue;
+    const optional = entry.optional ?? (!settings.dev && entry.devOptional);
+    if (optional && !platformMatches(entry)) continue;
+    const name = entry.name ?? key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    const version = entry.version ?? '';
+    const where = `${name}@${version} (${key})`;
+    if (!entry.resolved) {
+      problems.add(name, `${where}: no "resolved" URL in ${rel}`, 'lockfile');
+      continue;
+    }
+    if (!entry.integrity) {
+      problems.add(name, `${where}: no "integrity" in ${rel}`, 'lockfile');
+      continue;
+    }
+    const hostProblem = resolvedProblem(entry.resolved, settings.registries);
+    if (hostProblem) {
+      problems.add(name, `${where}: ${hostProblem}`, 'lockfile');
+      continue;
+    }
+    const parsed = ssri.parse(entry.integrity);
+    if (!('sha512' in parsed)) {
+      problems.add(
+        name,
+        `${where}: integrity has no sha512 hash (${shortIntegrity(entry.integrity)}); sha1 alone is too weak`,
+        'lockfile',
+      );
+      continue;
+    }
+    out.push({key, name, version, resolved: entry.resolved, integrity: entry.integrity});
+  }
+  problems.throwIfAny(false);
+  return out;
+}
+
+function resolvedProblem(resolved: string, registries: string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(resolved);
+  } catch {
+    return `"resolved" is not a URL (${resolved}): git, file and link dependencies cannot be vendored`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    return `"resolved" uses ${url.protocol} (${resolved}); only registry tarballs can be vendored`;
+  }
+  const allowed = registries.some(registry => url.href.startsWith(new URL(registry).href));
+  if (!allowed) {
+    return `"resolved" points at ${url.origin}, which is not an allowed registry (${registries.join(', ')})`;
+  }
+  return undefined;
+}
+
+function platformMatches(entry: LockEntry): boolean {
+  const matches = (list: string[] | undefined, value: string) => {
+    if (!list || list.length === 0) return true;
+    const denied = list.filter(v => v.startsWith('!')).map(v => v.slice(1));
+    const allowed = list.filter(v => !v.startsWith('!'));
+    if (denied.includes(value)) return false;
+    return allowed.length === 0 || allowed.includes(value);
+  };
+  return matches(entry.os, process.platform) && matches(entry.cpu, process.arch);
+}

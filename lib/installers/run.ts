@@ -1,0 +1,105 @@
+import {spawn} from 'node:child_process';
+import {promises as fsp} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {InstallError} from '../errors.js';
+
+/**
+ * The environment an installer runs in: built from nothing, not inherited. Only PATH and locale
+ * come from the node; HOME is an empty directory of our own, so no `~/.npmrc`, `pip.conf` or
+ * credentials of the node's user reach the installer, and no token from our own environment does.
+ */
+export function hermeticEnv(
+  base: NodeJS.ProcessEnv,
+  home: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: base.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    TMPDIR: path.join(home, 'tmp'),
+  };
+  for (const key of ['LANG', 'LC_ALL', 'LC_CTYPE', 'TZ']) {
+    const value = base[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return {...env, ...extra};
+}
+
+/** A scratch directory with an empty HOME and TMPDIR for one installer run. */
+export async function makeScratch(
+  prefix: string,
+): Promise<{dir: string; home: string; cleanup: () => Promise<void>}> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  const home = path.join(dir, 'home');
+  await fsp.mkdir(path.join(home, 'tmp'), {recursive: true});
+  return {dir, home, cleanup: () => fsp.rm(dir, {recursive: true, force: true})};
+}
+
+export type RunOptions = {
+  cwd: string;
+  env: Record<string, string>;
+  /** Output of the command is appended here. */
+  logFile: string;
+  /** What to call the step in errors, e.g. "npm ci". */
+  label: string;
+  timeoutMs?: number;
+};
+
+/**
+ * Run a command without a shell, its output appended to `logFile`. A non-zero exit becomes an
+ * {@link InstallError} quoting the last lines of the log and naming the log file.
+ */
+export async function runLogged(
+  command: string,
+  args: string[],
+  options: RunOptions,
+): Promise<void> {
+  await fsp.mkdir(path.dirname(options.logFile), {recursive: true});
+  const log = await fsp.open(options.logFile, 'a');
+  await log.write(`\n$ ${[command, ...args].join(' ')}\n  (in ${options.cwd})\n`);
+  const result = await new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    error?: Error;
+  }>(resolve => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', log.fd, log.fd],
+    });
+    const timer = options.timeoutMs
+      ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
+      : undefined;
+    child.on('error', error => {
+      clearTimeout(timer);
+      resolve({code: null, signal: null, error});
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({code, signal});
+    });
+  });
+  await log.close();
+  if (result.code === 0) return;
+  const tail = await lastLines(options.logFile, 20);
+  const why = result.error
+    ? `could not start ${command}: ${result.error.message}`
+    : result.signal
+      ? `killed by ${result.signal}${options.timeoutMs ? ` (time limit ${Math.round(options.timeoutMs / 1000)} s)` : ''}`
+      : `exit code ${result.code}`;
+  throw new InstallError(
+    `${options.label} failed (${why}).${tail ? `\nLast lines of the log:\n${tail}` : ''}`,
+    `The full output is in ${options.logFile}.`,
+  );
+}
+
+async function lastLines(file: string, count: number): Promise<string> {
+  const text = await fsp.readFile(file, 'utf8').catch(() => '');
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-count)
+    .map(line => `  | ${line}`)
+    .join('\n');
+}

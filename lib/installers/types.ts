@@ -1,0 +1,80 @@
+import {IntegrityError} from '../errors.js';
+import type {Reporter} from '../reporter.js';
+import type {VendorManifest} from '../vendor-manifest.js';
+
+export type InstallContext = {
+  /** The release being built. */
+  releaseDir: string;
+  /** Its vendor tree, when the app pins one. */
+  vendorDir: string | undefined;
+  manifest: VendorManifest | undefined;
+  /** Where installer output goes. */
+  logFile: string;
+  /** The node's environment; installers take only PATH and locale from it. */
+  env: NodeJS.ProcessEnv;
+  reporter: Reporter;
+  timeoutMs: number;
+};
+
+/** An artifact checked against the hash the app pins, ready for the installer. */
+export type VerifiedArtifact = {name: string; version: string; integrity: string; file: string};
+
+/** One kind of installer: npm, pip or a command. */
+export interface Installer {
+  readonly kind: 'npm' | 'pip' | 'command';
+  readonly describe: string;
+  /**
+   * Check every artifact the install will use against the hash pinned in git (lockfile,
+   * requirements, manifest) before anything runs. Throws an IntegrityError listing every problem.
+   */
+  verify(ctx: InstallContext): Promise<VerifiedArtifact[]>;
+  install(ctx: InstallContext, verified: VerifiedArtifact[]): Promise<void>;
+}
+
+type ProblemKind = 'missing' | 'tampered' | 'lockfile';
+
+/** Problems found while verifying, reported together so one run shows all of them. */
+export class IntegrityProblems {
+  private readonly items: Array<{name: string; message: string; kind: ProblemKind}> = [];
+
+  constructor(private readonly ecosystem: 'npm' | 'pypi') {}
+
+  add(name: string, message: string, kind: ProblemKind): void {
+    this.items.push({name, message, kind});
+  }
+
+  get names(): string[] {
+    return this.items.map(i => i.name);
+  }
+
+  throwIfAny(noVendorRepo: boolean): void {
+    if (this.items.length === 0) return;
+    const shown = this.items.slice(0, 20).map(i => `  - ${i.message}`);
+    if (this.items.length > 20) shown.push(`  - ... and ${this.items.length - 20} more`);
+    const kinds = new Set(this.items.map(i => i.kind));
+    const hints: string[] = [];
+    if (kinds.has('lockfile')) {
+      hints.push(
+        this.ecosystem === 'npm'
+          ? 'Fix package-lock.json: every entry needs "resolved" on an allowed registry (deploy.json install.registries) and a sha512 "integrity"; regenerate it with `npm install --package-lock-only`.'
+          : 'Pin every requirement with == and at least one --hash=sha256:...; `pip-compile --generate-hashes` writes such a file.',
+      );
+    }
+    if (kinds.has('missing')) {
+      hints.push(
+        noVendorRepo
+          ? 'The app pins no vendor repository: add one (deploy.json "vendor") holding these artifacts.'
+          : 'Add the missing artifacts to the vendor repository with vendor-sync, commit, and pin the new vendor commit in the app.',
+      );
+    }
+    if (kinds.has('tampered')) {
+      hints.push(
+        'A vendored file does not match its pinned hash: restore it from upstream with vendor-sync.',
+      );
+    }
+    throw new IntegrityError(
+      `${this.items.length} ${this.ecosystem} artifact problem${this.items.length === 1 ? '' : 's'}; nothing was installed:\n${shown.join('\n')}`,
+      hints.join(' '),
+    );
+  }
+}

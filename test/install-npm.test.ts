@@ -1,0 +1,357 @@
+import {execFile} from 'node:child_process';
+import {promises as fsp} from 'node:fs';
+import http from 'node:http';
+import type {AddressInfo} from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import anyTest, {type TestFn} from 'ava';
+import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
+import {vendorNpmTarballs, startRegistry, writeManifest} from './helpers/npm-registry.js';
+import {makeWorld, runDeploy, type World} from './helpers/world.js';
+
+const exec = promisify(execFile);
+
+type Template = {dir: string; appDir: string; vendorDir: string; registryUrl: string};
+const test = anyTest as TestFn<Template>;
+
+/**
+ * Once per file: a Verdaccio registry with real packages published by the real npm client, an app
+ * whose package-lock.json npm wrote against it, and the vendored tarballs. The registry is then
+ * shut down: every install below runs with it gone.
+ */
+test.before(async t => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-npm-template-'));
+  const registry = await startRegistry(path.join(dir, 'registry'));
+  try {
+    await registry.publish({
+      name: '@demo/left-util',
+      version: '1.0.0',
+      files: {'index.js': "exports.pad = (s, n) => String(s).padStart(n, '.');\n"},
+    });
+    await registry.publish({
+      name: '@demo/left-util',
+      version: '1.1.0',
+      files: {'index.js': "exports.pad = (s, n) => String(s).padStart(n, '-');\n"},
+    });
+    await registry.publish({
+      name: 'greet-lib',
+      version: '1.0.0',
+      dependencies: {'@demo/left-util': '^1.0.0'},
+      scripts: {postinstall: "node -e \"require('fs').writeFileSync('postinstall-ran', 'yes')\""},
+      files: {
+        'index.js':
+          "const {pad} = require('@demo/left-util');\nexports.greet = n => 'hello ' + pad(n, 8);\n",
+      },
+    });
+    await registry.publish({name: 'dev-tool', version: '2.0.0'});
+    const appDir = path.join(dir, 'app');
+    await fsp.mkdir(appDir);
+    await fsp.writeFile(
+      path.join(appDir, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'sample',
+          version: '1.0.0',
+          private: true,
+          dependencies: {'greet-lib': '1.0.0', '@demo/left-util': '1.0.0'},
+          devDependencies: {'dev-tool': '2.0.0'},
+        },
+        null,
+        2,
+      ),
+    );
+    await fsp.writeFile(
+      path.join(appDir, 'index.js'),
+      "const {greet} = require('greet-lib');\nconsole.log(greet('node'));\n",
+    );
+    await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], appDir);
+    const vendorDir = path.join(dir, 'vendor');
+    await fsp.mkdir(vendorDir);
+    const artifacts = await vendorNpmTarballs(path.join(appDir, 'package-lock.json'), vendorDir);
+    // dev-tool is a devDependency: the production install must not need it.
+    await writeManifest(
+      vendorDir,
+      artifacts.filter(a => a.name !== 'dev-tool'),
+    );
+    await fsp.rm(path.join(vendorDir, 'npm', 'dev-tool'), {recursive: true});
+    t.context = {dir, appDir, vendorDir, registryUrl: registry.url};
+  } finally {
+    await registry.close();
+  }
+});
+
+test.after.always(async t => {
+  await fsp.rm(t.context.dir, {recursive: true, force: true});
+});
+
+async function npmWorld(
+  t: Parameters<typeof makeWorld>[0] & {context: Template},
+  install: Record<string, unknown> = {},
+  mutate?: (w: {appDir: string; vendorDir: string}) => Promise<void>,
+) {
+  const world = await makeWorld(t);
+  await fsp.cp(t.context.vendorDir, world.vendor.dir, {recursive: true});
+  await fsp.cp(t.context.appDir, world.app.dir, {recursive: true});
+  await mutate?.({appDir: world.app.dir, vendorDir: world.vendor.dir});
+  const vendorSha = await world.vendor.commit('vendor npm tarballs');
+  await world.app.write({
+    'deploy.json': JSON.stringify({
+      vendor: {url: '../vendor.git', rev: vendorSha},
+      install: {type: 'npm', registries: [t.context.registryUrl], ...install},
+    }),
+  });
+  const appSha = await world.app.commit('app');
+  await world.publish();
+  return {world, appSha, vendorSha};
+}
+
+/** A server that counts every request: where a poisoned config would send npm. */
+async function trapServer(t: Parameters<typeof makeWorld>[0]) {
+  let hits = 0;
+  const server = http.createServer((_req, res) => {
+    hits++;
+    res.writeHead(500).end();
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>(resolve =>
+        server.close(() => {
+          resolve();
+        }),
+      ),
+  );
+  return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, hits: () => hits};
+}
+
+/** A HOME whose ~/.npmrc and npm_config_* variables point everything at the trap. */
+async function poisonedEnv(world: World, trapUrl: string): Promise<NodeJS.ProcessEnv> {
+  const home = path.join(world.dir, 'poisoned-home');
+  await fsp.mkdir(home, {recursive: true});
+  await fsp.writeFile(
+    path.join(home, '.npmrc'),
+    `registry=${trapUrl}\nomit-lockfile-registry-resolved=true\nignore-scripts=true\noffline=false\n`,
+  );
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    npm_config_registry: trapUrl,
+    NPM_CONFIG_REGISTRY: trapUrl,
+    npm_config_ignore_scripts: 'true',
+    DEPLOY_GIT_TOKEN: 'secret-token-never-passed-on',
+  };
+}
+
+test('npm: installs offline from vendored tarballs only, with a poisoned npm config and the registry gone', async t => {
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    // The app records what environment its own dependencies' install scripts saw.
+    const pkg = JSON.parse(await fsp.readFile(path.join(appDir, 'package.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    pkg.scripts = {
+      postinstall:
+        "node -e \"require('fs').writeFileSync('install-env.json', JSON.stringify(process.env))\"",
+    };
+    await fsp.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
+  });
+  const trap = await trapServer(t);
+  const env = await poisonedEnv(world, trap.url);
+  const result = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env});
+
+  t.is(trap.hits(), 0, 'no request reached the registry the poisoned config names');
+  const current = path.join(world.root, 'current');
+  const {stdout} = await exec(process.execPath, [path.join(current, 'index.js')]);
+  t.is(stdout.trim(), 'hello ....node', 'the app runs from current with its vendored dependencies');
+  t.is(
+    await fsp.readFile(path.join(current, 'node_modules/greet-lib/postinstall-ran'), 'utf8'),
+    'yes',
+  );
+  await t.throwsAsync(
+    fsp.access(path.join(current, 'node_modules/dev-tool')),
+    undefined,
+    'dev dependencies omitted',
+  );
+  const left = JSON.parse(
+    await fsp.readFile(path.join(current, 'node_modules/@demo/left-util/package.json'), 'utf8'),
+  ) as {version: string};
+  t.is(left.version, '1.0.0', 'the lockfile version, not the newest');
+
+  const installEnv = JSON.parse(
+    await fsp.readFile(path.join(current, 'install-env.json'), 'utf8'),
+  ) as Record<string, string>;
+  t.false(
+    JSON.stringify(installEnv).includes('secret-token-never-passed-on'),
+    'no token in the installer environment',
+  );
+  t.not(installEnv.HOME, env.HOME);
+  t.is(installEnv.npm_config_registry, 'http://127.0.0.1:9/');
+  t.is(installEnv.RELEASE_DIR, result.releaseDir);
+
+  const log = await fsp.readFile(path.join(current, '.repodeploy/install.log'), 'utf8');
+  t.regex(log, /\$ npm ci/);
+});
+
+test('npm: lifecycle scripts can be turned off', async t => {
+  const {world} = await npmWorld(t, {scripts: false});
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const current = path.join(world.root, 'current');
+  await t.throwsAsync(fsp.access(path.join(current, 'node_modules/greet-lib/postinstall-ran')));
+  const {stdout} = await exec(process.execPath, [path.join(current, 'index.js')]);
+  t.is(stdout.trim(), 'hello ....node');
+});
+
+test('npm: one flipped byte in a vendored tarball is refused before npm runs', async t => {
+  const {world} = await npmWorld(t);
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const before = await fsp.readlink(path.join(world.root, 'current'));
+
+  const tarball = path.join(world.vendor.dir, 'npm/greet-lib/greet-lib-1.0.0.tgz');
+  const bytes = await fsp.readFile(tarball);
+  const middle = Math.floor(bytes.length / 2);
+  bytes[middle] = (bytes[middle] ?? 0) ^ 0x01;
+  await fsp.writeFile(tarball, bytes);
+  const vendorSha = await world.vendor.commit('tampered');
+  await world.app.write({
+    'deploy.json': JSON.stringify({
+      vendor: {url: '../vendor.git', rev: vendorSha},
+      install: {type: 'npm', registries: [t.context.registryUrl]},
+    }),
+  });
+  await world.app.commit('pin tampered vendor');
+  await world.publish();
+
+  const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main'}), {
+    instanceOf: IntegrityError,
+  });
+  t.regex(error.message, /greet-lib@1\.0\.0.*do not match the pinned hash/);
+  t.is(await fsp.readlink(path.join(world.root, 'current')), before);
+  const failed = (await fsp.readdir(path.join(world.root, 'releases'))).find(
+    id => `releases/${id}` !== before,
+  );
+  t.truthy(failed);
+  const releaseDir = path.join(world.root, 'releases', failed ?? '');
+  await t.throwsAsync(
+    fsp.access(path.join(releaseDir, 'node_modules')),
+    undefined,
+    'npm never ran',
+  );
+  await t.throwsAsync(fsp.access(path.join(releaseDir, '.repodeploy/install.log')));
+  const meta = JSON.parse(
+    await fsp.readFile(path.join(releaseDir, '.repodeploy/release.json'), 'utf8'),
+  ) as {state: string};
+  t.is(meta.state, 'failed');
+});
+
+test('npm: a lockfile entry without integrity is refused, naming the package', async t => {
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    const lockPath = path.join(appDir, 'package-lock.json');
+    const lock = JSON.parse(await fsp.readFile(lockPath, 'utf8')) as {
+      packages: Record<string, Record<string, unknown>>;
+    };
+    delete lock.packages['node_modules/@demo/left-util']?.integrity;
+    await fsp.writeFile(lockPath, JSON.stringify(lock, null, 2));
+  });
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {
+      instanceOf: IntegrityError,
+    },
+  );
+  t.regex(
+    error.message,
+    /@demo\/left-util@1\.0\.0 \(node_modules\/@demo\/left-util\): no "integrity"/,
+  );
+  t.regex(error.hint ?? '', /package-lock\.json/);
+  await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
+});
+
+test('npm: lockfile entries resolved to another host or with sha1 only are refused', async t => {
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    const lockPath = path.join(appDir, 'package-lock.json');
+    const lock = JSON.parse(await fsp.readFile(lockPath, 'utf8')) as {
+      packages: Record<string, Record<string, unknown>>;
+    };
+    const greet = lock.packages['node_modules/greet-lib'] ?? {};
+    greet.resolved = 'https://evil.example/greet-lib/-/greet-lib-1.0.0.tgz';
+    const left = lock.packages['node_modules/@demo/left-util'] ?? {};
+    left.integrity = 'sha1-2jmj7l5rSw0yVb/vlWAYkK/YBwk=';
+    await fsp.writeFile(lockPath, JSON.stringify(lock, null, 2));
+  });
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {
+      instanceOf: IntegrityError,
+    },
+  );
+  t.regex(
+    error.message,
+    /greet-lib@1\.0\.0.*https:\/\/evil\.example, which is not an allowed registry/,
+  );
+  t.regex(error.message, /@demo\/left-util@1\.0\.0.*no sha512/);
+  t.regex(error.message, /^2 npm artifact problems/);
+});
+
+test('npm: a lockfile bump without a vendor bump lists what is missing', async t => {
+  const {world} = await npmWorld(t, {}, async ({vendorDir}) => {
+    const manifestPath = path.join(vendorDir, 'vendor-manifest.json');
+    const manifest = JSON.parse(await fsp.readFile(manifestPath, 'utf8')) as {
+      artifacts: Array<{name: string}>;
+    };
+    manifest.artifacts = manifest.artifacts.filter(a => a.name !== 'greet-lib');
+    await fsp.writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+  });
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {
+      instanceOf: IntegrityError,
+    },
+  );
+  t.regex(error.message, /greet-lib@1\.0\.0: not in the vendor repo/);
+  t.regex(error.hint ?? '', /vendor-sync/);
+});
+
+test('npm: a failing install keeps current, marks the release failed and points at the log', async t => {
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    const pkg = JSON.parse(await fsp.readFile(path.join(appDir, 'package.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    pkg.scripts = {
+      postinstall: 'node -e "console.error(\'postinstall exploded\'); process.exit(3)"',
+    };
+    await fsp.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
+  });
+  const releases = path.join(world.root, 'releases');
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {
+      instanceOf: InstallError,
+    },
+  );
+  t.regex(error.message, /npm ci failed \(exit code \d+\)/);
+  t.regex(error.message, /postinstall exploded/);
+  t.regex(error.hint ?? '', /install\.log/);
+  await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
+  const [id] = await fsp.readdir(releases);
+  const meta = JSON.parse(
+    await fsp.readFile(path.join(releases, id ?? '', '.repodeploy/release.json'), 'utf8'),
+  ) as {
+    state: string;
+    error: string;
+  };
+  t.is(meta.state, 'failed');
+  t.regex(meta.error, /npm ci failed/);
+});
+
+test('npm: an install config without a lockfile is a config error', async t => {
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    await fsp.rm(path.join(appDir, 'package-lock.json'));
+  });
+  await t.throwsAsync(runDeploy({root: world.root, rev: 'main', repo: world.appUrl}), {
+    instanceOf: ConfigError,
+    message: /no package-lock\.json/,
+  });
+  await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
+});
