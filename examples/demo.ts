@@ -10,6 +10,7 @@
  */
 import {spawn} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -54,7 +55,7 @@ async function main(): Promise<number> {
     const app = await FixtureRepo.init(path.join(work, 'src', 'app'));
     await copyInto(app, path.join(examples, 'node-app'));
     await app.write({
-      'deploy.json': `${JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}}, null, 2)}\n`,
+      'deploy.json': `${JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}, install: 'npm'}, null, 2)}\n`,
     });
     await app.commit('Sample app 1.0.0');
     await app.tag('v1.0.0', {annotated: true});
@@ -80,10 +81,10 @@ async function main(): Promise<number> {
         return code;
       }
     }
-    const served1 = await fsp.readFile(path.join(root, 'current', 'package.json'), 'utf8');
     console.log(
-      `\ncurrent/package.json is version ${(JSON.parse(served1) as {version: string}).version}`,
+      '\nstarting the app from current/ (its dependencies came from the vendor repo only):',
     );
+    console.log(`  ${await askTheApp(path.join(root, 'current'))}`);
     console.log(`node layout under ${root}:`);
     for (const name of (await fsp.readdir(root)).sort()) console.log(`  ${name}`);
     return 0;
@@ -91,6 +92,35 @@ async function main(): Promise<number> {
     await server.close();
     if (keep) console.log(`kept ${work}`);
     else await fsp.rm(work, {recursive: true, force: true});
+  }
+}
+
+/** Start current/bin/start on a free port, ask it one question, stop it. */
+async function askTheApp(current: string): Promise<string> {
+  const probe = net.createServer();
+  await new Promise<void>(resolve => probe.listen(0, '127.0.0.1', resolve));
+  const {port} = probe.address() as net.AddressInfo;
+  await new Promise<void>(resolve =>
+    probe.close(() => {
+      resolve();
+    }),
+  );
+  const child = spawn(path.join(current, 'bin', 'start'), {
+    env: {...process.env, PORT: String(port)},
+    stdio: 'ignore',
+  });
+  try {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/hello?who=<ops>`);
+        return `GET /hello?who=<ops> -> ${res.status} ${await res.text()}`;
+      } catch {
+        await new Promise(resolve => setTimeout(resolve, 100));
+      }
+    }
+    return 'the app did not answer';
+  } finally {
+    child.kill();
   }
 }
 
