@@ -12,7 +12,35 @@ import {makeWorld, runDeploy, type World} from './helpers/world.js';
 
 const exec = promisify(execFile);
 
-type Template = {dir: string; appDir: string; vendorDir: string; registryUrl: string};
+type Template = {
+  dir: string;
+  appDir: string;
+  nativeAppDir: string;
+  vendorDir: string;
+  registryUrl: string;
+};
+
+/** An N-API addon in C: built by node-gyp at install time, from the Node headers on the node. */
+const nativeAddon = {
+  'binding.gyp': JSON.stringify({targets: [{target_name: 'add', sources: ['add.c']}]}),
+  'add.c': `#include <node_api.h>
+static napi_value Add(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value args[2]; double a, b; napi_value sum;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  napi_get_value_double(env, args[0], &a);
+  napi_get_value_double(env, args[1], &b);
+  napi_create_double(env, a + b, &sum);
+  return sum;
+}
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "add", NAPI_AUTO_LENGTH, Add, NULL, &fn);
+  napi_set_named_property(env, exports, "add", fn);
+  return exports;
+}
+`,
+  'index.js': "module.exports = require('./build/Release/add.node');\n",
+};
 const test = anyTest as TestFn<Template>;
 
 /**
@@ -45,6 +73,23 @@ test.before(async t => {
       },
     });
     await registry.publish({name: 'dev-tool', version: '2.0.0'});
+    await registry.publish({name: 'native-add', version: '1.0.0', files: nativeAddon});
+    const nativeAppDir = path.join(dir, 'native-app');
+    await fsp.mkdir(nativeAppDir);
+    await fsp.writeFile(
+      path.join(nativeAppDir, 'package.json'),
+      JSON.stringify({
+        name: 'native-sample',
+        version: '1.0.0',
+        private: true,
+        dependencies: {'native-add': '1.0.0'},
+      }),
+    );
+    await fsp.writeFile(
+      path.join(nativeAppDir, 'index.js'),
+      "console.log(require('native-add').add(40, 2));\n",
+    );
+    await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], nativeAppDir);
     const appDir = path.join(dir, 'app');
     await fsp.mkdir(appDir);
     await fsp.writeFile(
@@ -68,14 +113,17 @@ test.before(async t => {
     await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], appDir);
     const vendorDir = path.join(dir, 'vendor');
     await fsp.mkdir(vendorDir);
-    const artifacts = await vendorNpmTarballs(path.join(appDir, 'package-lock.json'), vendorDir);
+    const artifacts = [
+      ...(await vendorNpmTarballs(path.join(appDir, 'package-lock.json'), vendorDir)),
+      ...(await vendorNpmTarballs(path.join(nativeAppDir, 'package-lock.json'), vendorDir)),
+    ];
     // dev-tool is a devDependency: the production install must not need it.
     await writeManifest(
       vendorDir,
       artifacts.filter(a => a.name !== 'dev-tool'),
     );
     await fsp.rm(path.join(vendorDir, 'npm', 'dev-tool'), {recursive: true});
-    t.context = {dir, appDir, vendorDir, registryUrl: registry.url};
+    t.context = {dir, appDir, nativeAppDir, vendorDir, registryUrl: registry.url};
   } finally {
     await registry.close();
   }
@@ -89,10 +137,11 @@ async function npmWorld(
   t: Parameters<typeof makeWorld>[0] & {context: Template},
   install: Record<string, unknown> = {},
   mutate?: (w: {appDir: string; vendorDir: string}) => Promise<void>,
+  appTemplate = t.context.appDir,
 ) {
   const world = await makeWorld(t);
   await fsp.cp(t.context.vendorDir, world.vendor.dir, {recursive: true});
-  await fsp.cp(t.context.appDir, world.app.dir, {recursive: true});
+  await fsp.cp(appTemplate, world.app.dir, {recursive: true});
   await mutate?.({appDir: world.app.dir, vendorDir: world.vendor.dir});
   const vendorSha = await world.vendor.commit('vendor npm tarballs');
   await world.app.write({
@@ -354,4 +403,18 @@ test('npm: an install config without a lockfile is a config error', async t => {
     message: /no package-lock\.json/,
   });
   await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
+});
+
+test('npm: a native addon builds offline against the Node headers on the node', async t => {
+  const {world} = await npmWorld(t, {}, undefined, t.context.nativeAppDir);
+  const trap = await trapServer(t);
+  await runDeploy(
+    {root: world.root, rev: 'main', repo: world.appUrl},
+    {env: await poisonedEnv(world, trap.url)},
+  );
+  const current = path.join(world.root, 'current');
+  await fsp.access(path.join(current, 'node_modules/native-add/build/Release/add.node'));
+  const {stdout} = await exec(process.execPath, [path.join(current, 'index.js')]);
+  t.is(stdout.trim(), '42');
+  t.is(trap.hits(), 0);
 });
