@@ -39,6 +39,23 @@ const commandInstall = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
 });
 
+/** A GitHub release asset the app needs (a prebuilt tool), vendored under github/. */
+const githubAsset = z.strictObject({
+  repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, {error: 'must be "owner/name"'}),
+  tag: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._+/-]*$/, {error: 'must be a release tag name'})
+    .refine(tag => !tag.split('/').includes('..') && !tag.includes('//'), {
+      error: 'must be a release tag name',
+    }),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {
+    error: 'must be a plain file name (letters, digits, . _ + -)',
+  }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, {error: 'must be 64 lower-case hex digits'}),
+});
+
+export type GithubAsset = z.infer<typeof githubAsset>;
+
 /** `deploy.json` at the app repository root. `docs/deploy-json.md` documents every key. */
 export const deployConfigSchema = z.strictObject({
   /** The vendor repository this changeset needs, pinned to one commit. */
@@ -61,6 +78,8 @@ export const deployConfigSchema = z.strictObject({
       z.discriminatedUnion('type', [npmInstall, pipInstall, commandInstall]),
     )
     .optional(),
+  /** GitHub release assets the app needs, each pinned by sha256. */
+  assets: z.array(githubAsset).optional(),
 });
 
 export type DeployConfig = z.infer<typeof deployConfigSchema>;

@@ -151,6 +151,7 @@ function nodeHeaders(): Record<string, string> {
 export async function readLockfile(
   releaseDir: string,
   settings: NpmInstallSettings,
+  platforms: Platform[] = [currentPlatform()],
 ): Promise<NpmRequirement[]> {
   const lockPath = path.join(releaseDir, settings.directory, 'package-lock.json');
   const rel = path.posix.join(settings.directory, 'package-lock.json');
@@ -179,7 +180,7 @@ export async function readLockfile(
     if (key === '' || entry.link || entry.inBundle) continue;
     if (!settings.dev && entry.dev) continue;
     const optional = entry.optional ?? (!settings.dev && entry.devOptional);
-    if (optional && !platformMatches(entry)) continue;
+    if (optional && !platforms.some(platform => platformMatches(entry, platform))) continue;
     const name = entry.name ?? key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
     const version = entry.version ?? '';
     const where = `${name}@${version} (${key})`;
@@ -228,7 +229,20 @@ function resolvedProblem(resolved: string, registries: string[]): string | undef
   return undefined;
 }
 
-function platformMatches(entry: LockEntry): boolean {
+/** An operating system and CPU, as npm's `os` and `cpu` fields name them (linux, x64). */
+export type Platform = {os: string; cpu: string};
+
+export function currentPlatform(): Platform {
+  return {os: process.platform, cpu: process.arch};
+}
+
+/** Parse "linux-x64" (or "linux" for any CPU). */
+export function parsePlatform(text: string): Platform {
+  const [os = '', cpu = '*'] = text.split('-');
+  return {os, cpu};
+}
+
+function platformMatches(entry: LockEntry, platform: Platform): boolean {
   const matches = (list: string[] | undefined, value: string) => {
     if (!list || list.length === 0) return true;
     const denied = list.filter(v => v.startsWith('!')).map(v => v.slice(1));
@@ -236,5 +250,7 @@ function platformMatches(entry: LockEntry): boolean {
     if (denied.includes(value)) return false;
     return allowed.length === 0 || allowed.includes(value);
   };
-  return matches(entry.os, process.platform) && matches(entry.cpu, process.arch);
+  return (
+    matches(entry.os, platform.os) && (platform.cpu === '*' || matches(entry.cpu, platform.cpu))
+  );
 }

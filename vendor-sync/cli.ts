@@ -1,0 +1,258 @@
+import yargs, {type Argv, type CommandModule} from 'yargs';
+import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
+import {runCli} from '../lib/cli/run.js';
+import {UsageError} from '../lib/errors.js';
+import type {Credentials} from '../lib/git/remote.js';
+import {createHttpClient} from '../lib/http-client.js';
+import {currentPlatform, parsePlatform} from '../lib/installers/npm.js';
+import {registerSecret} from '../lib/redact.js';
+import {streamReporter} from '../lib/reporter.js';
+import {Http} from './http.js';
+import {outdated} from './outdated.js';
+import {githubClient, type GithubClient} from './sources/github.js';
+import type {NpmUpstream} from './sources/npm.js';
+import {vendorSync} from './sync.js';
+import {openVendorRepo} from './vendor-repo.js';
+
+type Common = {
+  vendor: string;
+  'npm-registry'?: string;
+  'npm-scope-registry'?: string[];
+  'pypi-index': string;
+  'github-api-url': string;
+  json: boolean;
+};
+
+function withUpstreams<T>(y: Argv<T>) {
+  return y
+    .option('vendor', {
+      type: 'string',
+      demandOption: true,
+      describe: 'Vendor repository: work tree path or http(s) URL',
+    })
+    .option('npm-registry', {
+      type: 'string',
+      describe: 'Fetch npm tarballs from this registry (a mirror) instead of the lockfile URLs',
+    })
+    .option('npm-scope-registry', {
+      type: 'string',
+      array: true,
+      describe: 'Registry for one scope: @scope=URL (repeatable)',
+    })
+    .option('pypi-index', {
+      type: 'string',
+      default: 'https://pypi.org/simple/',
+      describe: 'PEP 503 simple index URL',
+    })
+    .option('github-api-url', {
+      type: 'string',
+      default: 'https://api.github.com',
+      describe: 'GitHub API URL (GitHub Enterprise: https://HOST/api/v3)',
+    })
+    .option('json', {type: 'boolean', default: false, describe: 'Print one JSON result object'});
+}
+
+/** Upstream settings and credentials from the command line and the environment. */
+function upstreams(argv: Common, ctx: CliContext) {
+  const githubToken = ctx.env.GITHUB_TOKEN ?? ctx.env.GH_TOKEN;
+  registerSecret(githubToken);
+  const npmToken = ctx.env.VENDOR_SYNC_NPM_TOKEN;
+  registerSecret(npmToken);
+  const scopes = new Map<string, string>();
+  for (const spec of argv['npm-scope-registry'] ?? []) {
+    const [scope, url] = spec.split(/=(.*)/s);
+    if (!scope?.startsWith('@') || !url)
+      throw new UsageError(`--npm-scope-registry "${spec}" is not @scope=URL.`);
+    scopes.set(scope, url);
+  }
+  const tokens = new Map<string, string>();
+  if (npmToken) {
+    for (const url of [argv['npm-registry'], ...scopes.values()])
+      if (url) tokens.set(new URL(url).origin, npmToken);
+  }
+  const npm: NpmUpstream = {registry: argv['npm-registry'], scopes};
+  let client: GithubClient | undefined;
+  const github = () =>
+    (client ??= githubClient({apiUrl: argv['github-api-url'], token: githubToken}));
+  return {npm, github, githubToken, pypiIndex: argv['pypi-index'], http: new Http({tokens})};
+}
+
+function gitCredentials(env: NodeJS.ProcessEnv): Credentials | undefined {
+  const token = env.VENDOR_SYNC_GIT_TOKEN ?? env.GITHUB_TOKEN ?? env.GH_TOKEN;
+  if (!token) return undefined;
+  registerSecret(token);
+  return {username: env.VENDOR_SYNC_GIT_USERNAME ?? 'x-access-token', password: token};
+}
+
+type SyncArgs = Common & {
+  app: string;
+  rev?: string;
+  keep: boolean;
+  'dry-run': boolean;
+  push: boolean;
+  'update-pin': boolean;
+  pr: boolean;
+  'github-repo'?: string;
+  branch: string;
+  base: string;
+  platform?: string[];
+  concurrency: number;
+};
+
+function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
+  return {
+    command: '$0',
+    describe:
+      'Vendor every artifact the app needs at a changeset; commit, push, open a pull request',
+    builder: y =>
+      withUpstreams(y)
+        .option('app', {
+          type: 'string',
+          demandOption: true,
+          describe: 'App repository: work tree path or http(s) URL',
+        })
+        .option('rev', {
+          type: 'string',
+          describe: 'App changeset to read (default: the work tree as it is, or HEAD of a URL)',
+        })
+        .option('keep', {
+          type: 'boolean',
+          default: false,
+          describe: 'Keep artifacts nothing needs any more',
+        })
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe: 'Print the plan; change nothing',
+        })
+        .option('push', {
+          type: 'boolean',
+          default: false,
+          describe: 'Push the vendor commit to its remote',
+        })
+        .option('update-pin', {
+          type: 'boolean',
+          default: false,
+          describe: "Write the new vendor commit into the app work tree's pin",
+        })
+        .option('pr', {
+          type: 'boolean',
+          default: false,
+          describe: 'Push a branch and open (or update) a pull request on GitHub',
+        })
+        .option('github-repo', {
+          type: 'string',
+          describe: 'owner/name of the vendor repository on GitHub (for --pr)',
+        })
+        .option('branch', {
+          type: 'string',
+          default: 'vendor-sync/update',
+          describe: 'Branch for --pr',
+        })
+        .option('base', {type: 'string', default: 'main', describe: 'Base branch for --pr'})
+        .option('platform', {
+          type: 'string',
+          array: true,
+          describe: 'Platforms for optional npm packages, e.g. linux-x64 (default: this one)',
+        })
+        .option('concurrency', {type: 'number', default: 8, describe: 'Downloads at once (1-16)'}),
+    handler: async argv => {
+      if (argv.pr && !argv['github-repo'])
+        throw new UsageError('--pr needs --github-repo owner/name.');
+      if (!(argv.concurrency >= 1 && argv.concurrency <= 16))
+        throw new UsageError('--concurrency must be 1 to 16.');
+      const up = upstreams(argv, ctx);
+      const result = await vendorSync(
+        {
+          app: argv.app,
+          rev: argv.rev,
+          vendor: argv.vendor,
+          keepUnused: argv.keep,
+          dryRun: argv['dry-run'],
+          push: argv.push,
+          updatePin: argv['update-pin'],
+          pr: argv.pr
+            ? {repo: argv['github-repo'] ?? '', branch: argv.branch, base: argv.base}
+            : undefined,
+          platforms: argv.platform?.map(parsePlatform) ?? [currentPlatform()],
+          concurrency: argv.concurrency,
+        },
+        {
+          http: up.http,
+          gitHttp: createHttpClient(),
+          gitCredentials: gitCredentials(ctx.env),
+          upstreams: {
+            npm: up.npm,
+            pypiIndex: up.pypiIndex,
+            github: up.github,
+            githubToken: up.githubToken,
+          },
+          reporter: streamReporter(ctx.stderr),
+          progressStream: ctx.stderr,
+          cwd: ctx.cwd,
+          clock: () => new Date(),
+          author: {
+            name: ctx.env.VENDOR_SYNC_AUTHOR_NAME ?? 'repodeploy vendor-sync',
+            email: ctx.env.VENDOR_SYNC_AUTHOR_EMAIL ?? 'vendor-sync@repodeploy.invalid',
+          },
+        },
+      );
+      if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'vendor-sync', ...result});
+      else if (result.dryRun)
+        ctx.stdout.write(
+          `dry run: ${result.downloads} to download, ${result.changes.length} changes; nothing written\n`,
+        );
+      else
+        ctx.stdout.write(
+          `${result.vendorCommit ? `vendor at ${result.vendorCommit}` : 'vendor repository is empty'}\n`,
+        );
+    },
+  };
+}
+
+function outdatedCommand(ctx: CliContext): CommandModule<object, Common> {
+  return {
+    command: 'outdated',
+    describe: 'For each vendored artifact, the pinned version and the newest upstream release',
+    builder: y => withUpstreams(y),
+    handler: async argv => {
+      const up = upstreams(argv, ctx);
+      const repo = await openVendorRepo({
+        vendor: argv.vendor,
+        cwd: ctx.cwd,
+        http: createHttpClient(),
+        credentials: gitCredentials(ctx.env),
+      });
+      try {
+        const rows = await outdated({
+          vendorDir: repo.dir,
+          http: up.http,
+          npm: up.npm,
+          npmDefaultRegistry: argv['npm-registry'] ?? 'https://registry.npmjs.org/',
+          pypiIndex: up.pypiIndex,
+          github: up.github,
+        });
+        if (argv.json) {
+          writeJson(ctx.stdout, {ok: true, command: 'outdated', artifacts: rows});
+          return;
+        }
+        const lines = rows.map(
+          r =>
+            `${r.outdated ? '!' : ' '} ${r.ecosystem.padEnd(7)} ${r.name.padEnd(36)} ${r.current.padEnd(14)} ${r.latest ?? '?'}`,
+        );
+        ctx.stdout.write(
+          `  ${'ecosystem'.padEnd(7)} ${'name'.padEnd(36)} ${'vendored'.padEnd(14)} latest\n${lines.join('\n')}\n`,
+        );
+      } finally {
+        await repo.cleanup();
+      }
+    },
+  };
+}
+
+/** The `vendor-sync` command. Returns the exit code; `bin/vendor-sync.js` sets it. */
+export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
+  return runCli(args, ctx, () =>
+    yargs(args).scriptName('vendor-sync').command(syncCommand(ctx)).command(outdatedCommand(ctx)),
+  );
+}

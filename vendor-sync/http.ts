@@ -1,0 +1,227 @@
+import {createWriteStream, promises as fsp} from 'node:fs';
+import path from 'node:path';
+import {Readable, Transform} from 'node:stream';
+import {pipeline} from 'node:stream/promises';
+import type {ReadableStream as WebReadableStream} from 'node:stream/web';
+import ssri from 'ssri';
+import {IntegrityError, SourceError} from '../lib/errors.js';
+import {tempSibling} from '../lib/fsutil.js';
+import {redact} from '../lib/redact.js';
+
+export type HttpOptions = {
+  /** Attempts per request, the first included. */
+  attempts?: number;
+  /** First backoff delay; doubled each retry. */
+  backoffMs?: number;
+  /** Longest wait a server may ask for (Retry-After, rate-limit reset) before we give up. */
+  maxWaitMs?: number;
+  /** Time allowed for the response headers, and for each pause in the body. */
+  timeoutMs?: number;
+  /** Largest body accepted. */
+  maxBytes?: number;
+  /** Injected so tests can observe waits without sleeping for minutes. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Bearer tokens by origin (`https://registry.example`); sent to that origin only. */
+  tokens?: Map<string, string>;
+};
+
+const defaults = {
+  attempts: 4,
+  backoffMs: 500,
+  maxWaitMs: 120_000,
+  timeoutMs: 30_000,
+  maxBytes: 1024 ** 3,
+};
+
+export const realSleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
+
+/**
+ * HTTP for vendor-sync: bounded retries with backoff on network errors, timeouts and 5xx;
+ * Retry-After and GitHub's x-ratelimit-reset honoured on 429/403; redirects followed by hand so
+ * a token never goes to another origin and https never drops to http.
+ */
+export class Http {
+  private readonly o: Required<Omit<HttpOptions, 'tokens'>> & {tokens: Map<string, string>};
+
+  constructor(options: HttpOptions = {}) {
+    this.o = {...defaults, sleep: realSleep, tokens: new Map(), ...options};
+  }
+
+  /** GET `url` and parse JSON. */
+  async json<T>(url: string, headers: Record<string, string> = {}): Promise<T> {
+    const res = await this.get(url, {accept: 'application/json', ...headers});
+    return (await res.json()) as T;
+  }
+
+  async text(url: string, headers: Record<string, string> = {}): Promise<string> {
+    const res = await this.get(url, headers);
+    return res.text();
+  }
+
+  /**
+   * Download `url` to `dest` through a temp file, checking the bytes against `integrity` before
+   * the rename: a file at `dest` is always complete and verified.
+   */
+  async download(
+    url: string,
+    dest: string,
+    integrity: string,
+    headers: Record<string, string> = {},
+  ): Promise<number> {
+    return this.withRetries(url, async () => {
+      const res = await this.fetchFollowing(url, headers);
+      if (!res.body) throw new SourceError(`Empty response from ${redact(url)}`);
+      await fsp.mkdir(path.dirname(dest), {recursive: true});
+      const tmp = tempSibling(dest, 'download');
+      let size = 0;
+      const max = this.o.maxBytes;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          size += chunk.length;
+          if (size > max)
+            done(new SourceError(`${redact(url)} is larger than ${max} bytes; refused`));
+          else done(null, chunk);
+        },
+      });
+      const check = ssri.integrityStream({integrity});
+      try {
+        await pipeline(
+          Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+          counter,
+          check,
+          createWriteStream(tmp),
+        );
+      } catch (error) {
+        await fsp.rm(tmp, {force: true});
+        if ((error as {code?: string}).code === 'EINTEGRITY') {
+          throw new IntegrityError(
+            `${redact(url)} does not match the hash the app pins (${integrity.slice(0, 24)}…).`,
+            'Upstream serves other bytes than the lockfile or requirements file recorded: do not vendor it; investigate.',
+            {cause: error},
+          );
+        }
+        throw error;
+      }
+      await fsp.rename(tmp, dest);
+      return size;
+    });
+  }
+
+  /** GET with retries; resolves to a 2xx response. */
+  async get(url: string, headers: Record<string, string> = {}): Promise<Response> {
+    return this.withRetries(url, () => this.fetchFollowing(url, headers));
+  }
+
+  private async withRetries<T>(url: string, attempt: () => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let n = 1; n <= this.o.attempts; n++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        lastError = error;
+        const wait = retryDelay(error, n, this.o.backoffMs);
+        if (wait === undefined || n === this.o.attempts) break;
+        if (wait > this.o.maxWaitMs) {
+          throw new SourceError(
+            `${redact(url)}: the server asks to wait ${Math.ceil(wait / 1000)} s before retrying; gave up.`,
+            'Run again later, or use a token with a higher rate limit.',
+            {cause: error},
+          );
+        }
+        await this.o.sleep(wait);
+      }
+    }
+    if (lastError instanceof HttpStatusError) {
+      throw new SourceError(
+        `GET ${redact(url)} failed: HTTP ${lastError.status}${lastError.status >= 500 || lastError.status === 429 ? ` after ${this.o.attempts} attempts` : ''}.`,
+        lastError.status === 404
+          ? 'Check the name, version and upstream URL.'
+          : 'Check the upstream server and the credentials.',
+        {cause: lastError},
+      );
+    }
+    if (lastError instanceof SourceError || lastError instanceof IntegrityError) throw lastError;
+    throw new SourceError(
+      `GET ${redact(url)} failed after ${this.o.attempts} attempts: ${redact(lastError instanceof Error ? lastError.message : String(lastError))}`,
+      'Check that the upstream server is reachable.',
+      {cause: lastError},
+    );
+  }
+
+  private async fetchFollowing(url: string, headers: Record<string, string>): Promise<Response> {
+    let current = new URL(url);
+    for (let hop = 0; hop <= 5; hop++) {
+      const token = this.o.tokens.get(current.origin);
+      const res = await fetch(current, {
+        headers: {
+          'user-agent': 'repodeploy-vendor-sync',
+          ...headers,
+          ...(token ? {authorization: `Bearer ${token}`} : {}),
+        },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      });
+      if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+        await res.body?.cancel();
+        const next = new URL(res.headers.get('location') ?? '', current);
+        if (current.protocol === 'https:' && next.protocol !== 'https:') {
+          throw new SourceError(
+            `Refused a redirect from https to ${next.protocol} (${redact(next.href)}).`,
+          );
+        }
+        // Headers given by the caller (an API token) stay with the origin they were meant for.
+        if (next.origin !== current.origin) headers = withoutAuthorization(headers);
+        current = next;
+        continue;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new HttpStatusError(res.status, res.headers);
+      }
+      return res;
+    }
+    throw new SourceError(`Too many redirects from ${redact(url)}.`);
+  }
+}
+
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    readonly headers: Headers,
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+/** How long to wait before retrying after `error`, or undefined when retrying cannot help. */
+function retryDelay(error: unknown, attempt: number, backoffMs: number): number | undefined {
+  const backoff = backoffMs * 2 ** (attempt - 1);
+  if (error instanceof HttpStatusError) {
+    const {status, headers} = error;
+    const retryAfter = headers.get('retry-after');
+    const rateLimited =
+      status === 429 || (status === 403 && headers.get('x-ratelimit-remaining') === '0');
+    if (rateLimited || status === 503) {
+      if (retryAfter) {
+        const seconds = Number(retryAfter);
+        if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+        const date = Date.parse(retryAfter);
+        if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+      }
+      const reset = headers.get('x-ratelimit-reset');
+      if (reset && Number.isFinite(Number(reset)))
+        return Math.max(0, Number(reset) * 1000 - Date.now());
+      return backoff;
+    }
+    return status >= 500 ? backoff : undefined;
+  }
+  if (error instanceof IntegrityError || error instanceof SourceError) return undefined;
+  // Network errors and timeouts.
+  return backoff;
+}
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'),
+  );
+}

@@ -1,0 +1,138 @@
+import {promises as fsp} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type {HttpClient} from 'isomorphic-git';
+import ssri from 'ssri';
+import {
+  DEPLOY_JSON,
+  parseDeployConfig,
+  type DeployConfig,
+  type GithubAsset,
+} from '../lib/deploy-config.js';
+import {ConfigError} from '../lib/errors.js';
+import {readTreeFile} from '../lib/git/export.js';
+import {openRemote, type Credentials} from '../lib/git/remote.js';
+import {resolveRev} from '../lib/git/resolve.js';
+import {GitStore} from '../lib/git/store.js';
+import {readLockfile, type Platform} from '../lib/installers/npm.js';
+import {parseRequirements} from '../lib/installers/pip.js';
+import {readRegularFile} from '../lib/vendor-manifest.js';
+import {formatLocation, parseRepoLocation} from '../lib/repo-location.js';
+
+/** One artifact the app needs, with the hash the app pins for it. */
+export type Need =
+  | {ecosystem: 'npm'; name: string; version: string; integrity: string; url: string}
+  | {ecosystem: 'pypi'; name: string; version: string; integrity: string}
+  | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset};
+
+export type AppNeeds = {
+  /** The app commit read, or undefined for a work tree read as it is. */
+  sha: string | undefined;
+  config: DeployConfig;
+  needs: Need[];
+  /** Registries the lockfile may use (deploy.json install.registries). */
+  npmRegistries: string[];
+};
+
+/**
+ * What the app needs at a changeset: the npm lockfile or the hashed requirements file its
+ * `install` uses, and the GitHub release assets its `deploy.json` declares.
+ * A work-tree path without `rev` is read as it stands (before the maintainer commits).
+ */
+export async function readAppNeeds(options: {
+  app: string;
+  rev?: string | undefined;
+  cwd: string;
+  http: HttpClient;
+  credentials?: Credentials | undefined;
+  platforms: Platform[];
+}): Promise<AppNeeds> {
+  const location = parseRepoLocation(options.app, {cwd: options.cwd, what: 'app repository'});
+  if (location.kind === 'path' && options.rev === undefined) {
+    return needsFromDir(location.path, undefined, options.platforms);
+  }
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-vendor-sync-app-'));
+  try {
+    const store = await GitStore.open(path.join(scratch, 'app.git'));
+    const remote = openRemote(location, {http: options.http, credentials: options.credentials});
+    const {sha} = await resolveRev(options.rev ?? 'HEAD', remote, store);
+    const files = path.join(scratch, 'files');
+    const wanted = [DEPLOY_JSON];
+    const config = await readConfigAt(store, sha, formatLocation(location));
+    const install = config.install;
+    if (install?.type === 'npm')
+      wanted.push(path.posix.join(install.directory, 'package-lock.json'));
+    if (install?.type === 'pip') wanted.push(install.requirements);
+    for (const rel of wanted) {
+      const entry = await readTreeFile(store, sha, rel);
+      if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
+      await fsp.mkdir(path.dirname(path.join(files, rel)), {recursive: true});
+      await fsp.writeFile(path.join(files, rel), entry.content);
+    }
+    return await needsFromDir(files, sha, options.platforms);
+  } finally {
+    await fsp.rm(scratch, {recursive: true, force: true});
+  }
+}
+
+async function readConfigAt(store: GitStore, sha: string, where: string): Promise<DeployConfig> {
+  const entry = await readTreeFile(store, sha, DEPLOY_JSON);
+  if (!entry) return {};
+  return parseDeployConfig(
+    entry.content.toString('utf8'),
+    `${DEPLOY_JSON} at ${sha.slice(0, 12)} in ${where}`,
+  );
+}
+
+async function needsFromDir(
+  dir: string,
+  sha: string | undefined,
+  platforms: Platform[],
+): Promise<AppNeeds> {
+  const text = await readRegularFile(path.join(dir, DEPLOY_JSON), DEPLOY_JSON);
+  const config = text === undefined ? {} : parseDeployConfig(text, DEPLOY_JSON);
+  const needs: Need[] = [];
+  const install = config.install;
+  let npmRegistries: string[] = [];
+  if (install?.type === 'npm') {
+    npmRegistries = install.registries;
+    for (const req of await readLockfile(dir, install, platforms)) {
+      needs.push({
+        ecosystem: 'npm',
+        name: req.name,
+        version: req.version,
+        integrity: req.integrity,
+        url: req.resolved,
+      });
+    }
+  }
+  if (install?.type === 'pip') {
+    const reqText = await readRegularFile(
+      path.join(dir, install.requirements),
+      install.requirements,
+    );
+    if (reqText === undefined) {
+      throw new ConfigError(
+        `deploy.json asks for a pip install, but the app has no ${install.requirements}.`,
+      );
+    }
+    for (const req of parseRequirements(reqText, install.requirements)) {
+      needs.push({
+        ecosystem: 'pypi',
+        name: req.name,
+        version: req.version,
+        integrity: req.integrity,
+      });
+    }
+  }
+  for (const asset of config.assets ?? []) {
+    needs.push({
+      ecosystem: 'github',
+      name: `${asset.repo}/${asset.name}`,
+      version: asset.tag,
+      integrity: ssri.fromHex(asset.sha256, 'sha256').toString(),
+      asset,
+    });
+  }
+  return {sha, config, needs, npmRegistries};
+}

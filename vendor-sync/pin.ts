@@ -1,0 +1,48 @@
+import {promises as fsp} from 'node:fs';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import {DEPLOY_JSON} from '../lib/deploy-config.js';
+import {ConfigError, UsageError} from '../lib/errors.js';
+import {gitFs} from '../lib/git/fs.js';
+import {VENDOR_DIR} from '../lib/vendor-pin.js';
+
+/**
+ * Write `vendorSha` into the app work tree's pin: `deploy.json` `vendor.rev`, or the gitlink of
+ * the `vendor` submodule in the index. The maintainer then commits the app and its pin together.
+ * Returns which form was updated.
+ */
+export async function updatePin(
+  appDir: string,
+  vendorSha: string,
+): Promise<'deploy.json' | 'submodule'> {
+  const file = path.join(appDir, DEPLOY_JSON);
+  const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
+  if (text !== undefined) {
+    const config = JSON.parse(text) as {vendor?: {url: string; rev: string}};
+    if (config.vendor) {
+      config.vendor.rev = vendorSha;
+      await fsp.writeFile(file, `${JSON.stringify(config, null, 2)}\n`);
+      return 'deploy.json';
+    }
+  }
+  const dotgit = await fsp.stat(path.join(appDir, '.git')).catch(() => undefined);
+  if (!dotgit)
+    throw new UsageError(`--update-pin needs the app as a work tree; ${appDir} is not one.`);
+  const gitlink = (await git.listFiles({fs: gitFs, dir: appDir})).includes(VENDOR_DIR);
+  if (gitlink) {
+    await git.updateIndex({
+      fs: gitFs,
+      dir: appDir,
+      filepath: VENDOR_DIR,
+      oid: vendorSha,
+      mode: 0o160000,
+      add: true,
+      force: true,
+    });
+    return 'submodule';
+  }
+  throw new ConfigError(
+    'The app pins no vendor repository, so there is no pin to update.',
+    'Add "vendor": {"url": ..., "rev": ...} to deploy.json, or a submodule at vendor/.',
+  );
+}

@@ -1,0 +1,217 @@
+import {promises as fsp} from 'node:fs';
+import path from 'node:path';
+import ssri from 'ssri';
+import {IntegrityError, SourceError} from '../lib/errors.js';
+import {
+  MANIFEST_FILE,
+  normalizePypiName,
+  readVendorManifest,
+  verifyArtifactFile,
+  type Artifact,
+  type VendorManifest,
+} from '../lib/vendor-manifest.js';
+import type {Http} from './http.js';
+import type {Need} from './needs.js';
+import {assetDownloadUrl, type GithubClient} from './sources/github.js';
+import {npmDownloadUrl, type NpmUpstream} from './sources/npm.js';
+import {listProjectFiles} from './sources/pypi.js';
+
+/** An artifact to download: where from, and with which headers. */
+export type Download = Artifact & {url: string; headers: Record<string, string>};
+
+export type Change =
+  | {kind: 'added'; artifact: Artifact}
+  | {kind: 'updated'; from: Artifact; to: Artifact}
+  | {kind: 'removed'; artifact: Artifact}
+  | {kind: 'restored'; artifact: Artifact};
+
+export type Plan = {
+  manifest: VendorManifest;
+  keep: Artifact[];
+  download: Download[];
+  remove: Artifact[];
+  changes: Change[];
+};
+
+export type Upstreams = {
+  npm: NpmUpstream;
+  npmRegistries: string[];
+  pypiIndex: string;
+  github: () => GithubClient;
+  githubToken: string | undefined;
+};
+
+/**
+ * Compare what the app needs with what the vendor repo holds. Artifacts already vendored are
+ * verified against the app's hash; one vendored for the same version with other bytes (an upstream
+ * re-publish) stops the run: it is never overwritten.
+ */
+export async function makePlan(options: {
+  vendorDir: string;
+  needs: Need[];
+  http: Http;
+  upstreams: Upstreams;
+  keepUnused: boolean;
+}): Promise<Plan> {
+  const {vendorDir, http, upstreams} = options;
+  const manifest = await readManifestOrEmpty(vendorDir);
+  const keep: Artifact[] = [];
+  const download: Download[] = [];
+  const republished: string[] = [];
+
+  for (const need of options.needs) {
+    const same = manifest.artifacts.filter(
+      a => a.ecosystem === need.ecosystem && sameName(a, need.name) && a.version === need.version,
+    );
+    const pinned = ssri.parse(need.integrity);
+    const matching = same.filter(a => ssri.parse(a.integrity).match(pinned));
+    if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {
+      republished.push(
+        `${need.ecosystem} ${need.name}@${need.version}: vendored as ${short(same[0]?.integrity)}, the app pins ${short(need.integrity)}`,
+      );
+      continue;
+    }
+    const good: Artifact[] = [];
+    for (const artifact of matching) {
+      try {
+        await verifyArtifactFile(vendorDir, artifact, artifact.integrity);
+        good.push(artifact);
+      } catch {
+        // Missing or damaged in the work tree: download it again (same pinned bytes).
+      }
+    }
+    if (good.length > 0) {
+      keep.push(...good);
+      continue;
+    }
+    if (need.ecosystem === 'npm') {
+      const url = npmDownloadUrl(need.name, need.url, upstreams.npm, upstreams.npmRegistries);
+      const base = need.name.split('/').pop() ?? need.name;
+      download.push({
+        ecosystem: 'npm',
+        name: need.name,
+        version: need.version,
+        path: `npm/${need.name}/${base}-${need.version}.tgz`,
+        integrity: need.integrity,
+        source: need.url,
+        size: 0,
+        url,
+        headers: {},
+      });
+    } else if (need.ecosystem === 'pypi') {
+      const files = (await listProjectFiles(http, upstreams.pypiIndex, need.name)).filter(
+        f => f.version === need.version,
+      );
+      const chosen = files.filter(
+        f => f.sha256 !== undefined && pinned.match(ssri.fromHex(f.sha256, 'sha256')),
+      );
+      if (chosen.length === 0) {
+        throw new SourceError(
+          `pypi ${need.name}==${need.version}: no file on ${upstreams.pypiIndex} has a hash the requirements file allows.`,
+          'Check the index URL (--pypi-index) and the hashes in the requirements file.',
+        );
+      }
+      for (const file of chosen) {
+        const rel = `pypi/${file.filename}`;
+        const clash = manifest.artifacts.find(
+          a => a.path === rel && !ssri.parse(a.integrity).match(pinned),
+        );
+        if (clash) {
+          republished.push(
+            `pypi ${file.filename}: vendored as ${short(clash.integrity)}, the index now serves ${short(`sha256-${Buffer.from(file.sha256 ?? '', 'hex').toString('base64')}`)}`,
+          );
+          continue;
+        }
+        download.push({
+          ecosystem: 'pypi',
+          name: need.name,
+          version: need.version,
+          path: rel,
+          integrity: ssri.fromHex(file.sha256 ?? '', 'sha256').toString(),
+          source: file.url,
+          size: 0,
+          url: file.url,
+          headers: {},
+        });
+      }
+    } else {
+      const url = await assetDownloadUrl(upstreams.github(), need.asset);
+      download.push({
+        ecosystem: 'github',
+        name: need.name,
+        version: need.version,
+        path: `github/${need.asset.repo}/${need.asset.tag}/${need.asset.name}`,
+        integrity: need.integrity,
+        source: url,
+        size: 0,
+        url,
+        headers: {
+          accept: 'application/octet-stream',
+          ...(upstreams.githubToken ? {authorization: `token ${upstreams.githubToken}`} : {}),
+        },
+      });
+    }
+  }
+
+  if (republished.length > 0) {
+    throw new IntegrityError(
+      `Refused to overwrite vendored artifacts with different bytes for the same version:\n${republished.map(r => `  - ${r}`).join('\n')}`,
+      'Upstream re-published these versions, or the pinned hashes changed. Investigate before trusting the new bytes; ' +
+        'to accept them, remove the old files and their manifest entries from the vendor repo by hand.',
+    );
+  }
+
+  const wanted = new Set([...keep, ...download].map(a => a.path));
+  const remove = options.keepUnused ? [] : manifest.artifacts.filter(a => !wanted.has(a.path));
+  return {manifest, keep, download, remove, changes: describeChanges(download, remove, manifest)};
+}
+
+function describeChanges(
+  download: Artifact[],
+  remove: Artifact[],
+  manifest: VendorManifest,
+): Change[] {
+  const changes: Change[] = [];
+  const removedLeft = [...remove];
+  const listed = new Set(manifest.artifacts.map(a => a.path));
+  for (const artifact of download) {
+    if (listed.has(artifact.path)) {
+      changes.push({kind: 'restored', artifact});
+      continue;
+    }
+    const index = removedLeft.findIndex(
+      r =>
+        r.ecosystem === artifact.ecosystem &&
+        r.name === artifact.name &&
+        r.version !== artifact.version,
+    );
+    if (index !== -1) {
+      const [from] = removedLeft.splice(index, 1);
+      if (from) changes.push({kind: 'updated', from, to: artifact});
+    } else {
+      changes.push({kind: 'added', artifact});
+    }
+  }
+  for (const artifact of removedLeft) changes.push({kind: 'removed', artifact});
+  return changes;
+}
+
+async function readManifestOrEmpty(vendorDir: string): Promise<VendorManifest> {
+  try {
+    await fsp.lstat(path.join(vendorDir, MANIFEST_FILE));
+  } catch {
+    return {format: 1, artifacts: []};
+  }
+  return readVendorManifest(vendorDir);
+}
+
+function sameName(artifact: Artifact, name: string): boolean {
+  return artifact.ecosystem === 'pypi'
+    ? normalizePypiName(artifact.name) === normalizePypiName(name)
+    : artifact.name === name;
+}
+
+function short(integrity: string | undefined): string {
+  const text = integrity ?? '';
+  return text.length > 20 ? `${text.slice(0, 20)}…` : text;
+}

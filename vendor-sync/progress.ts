@@ -1,0 +1,44 @@
+import type {Writable} from 'node:stream';
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  tick(label: string): void;
+  stop(): void;
+}
+
+/** A progress bar on a terminal; one plain line per item elsewhere (CI logs, pipes). */
+export function createProgress(
+  stream: Writable & {isTTY?: boolean},
+  total: number,
+  what: string,
+): Progress {
+  if (total === 0) return {tick: () => undefined, stop: () => undefined};
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: `${what} [{bar}] {value}/{total} {label}`,
+        hideCursor: true,
+        clearOnComplete: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, {label: ''});
+    return {
+      tick: label => {
+        bar.increment({label});
+      },
+      stop: () => {
+        bar.stop();
+      },
+    };
+  }
+  let done = 0;
+  return {
+    tick: label => {
+      done++;
+      stream.write(`${what} ${done}/${total} ${label}\n`);
+    },
+    stop: () => undefined,
+  };
+}

@@ -1,0 +1,205 @@
+import type {Writable} from 'node:stream';
+import type {HttpClient} from 'isomorphic-git';
+import {UsageError} from '../lib/errors.js';
+import type {Credentials} from '../lib/git/remote.js';
+import type {Platform} from '../lib/installers/npm.js';
+import {parseRepoLocation} from '../lib/repo-location.js';
+import type {Reporter} from '../lib/reporter.js';
+import {applyPlan} from './apply.js';
+import type {Http} from './http.js';
+import {readAppNeeds} from './needs.js';
+import {updatePin} from './pin.js';
+import {makePlan, type Change, type Upstreams} from './plan.js';
+import {createProgress} from './progress.js';
+import {
+  commitMessage,
+  openOrUpdatePullRequest,
+  pullRequestBody,
+  type PullRequestResult,
+} from './pull-request.js';
+import {commitVendor, headCommit, openVendorRepo, pushVendor} from './vendor-repo.js';
+
+export type SyncOptions = {
+  app: string;
+  rev?: string | undefined;
+  vendor: string;
+  keepUnused: boolean;
+  dryRun: boolean;
+  push: boolean;
+  updatePin: boolean;
+  pr: {repo: string; branch: string; base: string} | undefined;
+  platforms: Platform[];
+  concurrency: number;
+};
+
+export type SyncDeps = {
+  http: Http;
+  gitHttp: HttpClient;
+  gitCredentials: Credentials | undefined;
+  upstreams: Omit<Upstreams, 'npmRegistries'>;
+  reporter: Reporter;
+  progressStream: Writable & {isTTY?: boolean};
+  cwd: string;
+  clock: () => Date;
+  author: {name: string; email: string};
+};
+
+export type SyncResult = {
+  dryRun: boolean;
+  appSha: string | null;
+  changes: Change[];
+  downloads: number;
+  kept: number;
+  vendorCommit: string | null;
+  pushed: boolean;
+  pin: 'deploy.json' | 'submodule' | null;
+  pullRequest: PullRequestResult | null;
+};
+
+/**
+ * `vendor-sync`: bring the vendor repository in line with what the app needs at a changeset.
+ * Downloads only what is missing, verified against the app's pinned hashes; removes what nothing
+ * needs; commits with a message listing every change; optionally pushes, opens or updates a pull
+ * request, and writes the new vendor commit into the app's pin.
+ */
+export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<SyncResult> {
+  const {reporter} = deps;
+  if (options.updatePin && parseRepoLocation(options.app, {cwd: deps.cwd}).kind !== 'path') {
+    throw new UsageError('--update-pin writes into the app work tree: give --app as a local path.');
+  }
+  const app = await reporter.phase('read what the app needs', () =>
+    readAppNeeds({
+      app: options.app,
+      rev: options.rev,
+      cwd: deps.cwd,
+      http: deps.gitHttp,
+      credentials: deps.gitCredentials,
+      platforms: options.platforms,
+    }),
+  );
+  reporter.info(
+    `  ${app.needs.length} artifacts needed${app.sha ? ` by app ${app.sha}` : ' by the app work tree'}`,
+  );
+  const repo = await openVendorRepo({
+    vendor: options.vendor,
+    cwd: deps.cwd,
+    http: deps.gitHttp,
+    credentials: deps.gitCredentials,
+  });
+  try {
+    const plan = await reporter.phase('compare with the vendor repository', () =>
+      makePlan({
+        vendorDir: repo.dir,
+        needs: app.needs,
+        http: deps.http,
+        upstreams: {...deps.upstreams, npmRegistries: app.npmRegistries},
+        keepUnused: options.keepUnused,
+      }),
+    );
+    for (const line of describePlan(plan.changes)) reporter.info(`  ${line}`);
+    reporter.info(
+      `  ${plan.keep.length} already vendored and verified; ${plan.download.length} to download; ${plan.remove.length} to remove`,
+    );
+    const result: SyncResult = {
+      dryRun: options.dryRun,
+      appSha: app.sha ?? null,
+      changes: plan.changes,
+      downloads: plan.download.length,
+      kept: plan.keep.length,
+      vendorCommit: null,
+      pushed: false,
+      pin: null,
+      pullRequest: null,
+    };
+    if (options.dryRun) return result;
+
+    await applyPlan({
+      vendorDir: repo.dir,
+      plan,
+      http: deps.http,
+      concurrency: options.concurrency,
+      progress: createProgress(deps.progressStream, plan.download.length, 'download'),
+    });
+    const appRef = app.sha?.slice(0, 12);
+    const message = commitMessage(plan.changes, appRef);
+    const commit = await commitVendor({
+      dir: repo.dir,
+      added: plan.download.map(d => d.path),
+      removed: plan.remove.map(r => r.path),
+      message,
+      author: deps.author,
+      now: deps.clock(),
+    });
+    result.vendorCommit = commit ?? (await headCommit(repo.dir)) ?? null;
+    reporter.info(
+      commit
+        ? `committed ${commit} to the vendor repository`
+        : 'vendor repository already up to date: no commit',
+    );
+
+    if ((options.push || options.pr) && result.vendorCommit) {
+      if (!repo.pushUrl) {
+        throw new UsageError(
+          'The vendor work tree has no "origin" remote to push to.',
+          'Add one with git remote add origin <url>.',
+        );
+      }
+      const remoteRef = options.pr ? `refs/heads/${options.pr.branch}` : undefined;
+      await reporter.phase(`push to ${repo.pushUrl}`, () =>
+        pushVendor({
+          dir: repo.dir,
+          url: repo.pushUrl ?? '',
+          remoteRef,
+          force: options.pr !== undefined,
+          http: deps.gitHttp,
+          credentials: deps.gitCredentials,
+        }),
+      );
+      result.pushed = true;
+    }
+    if (options.pr && commit) {
+      const pr = options.pr;
+      result.pullRequest = await reporter.phase(
+        `open or update the pull request on ${pr.repo}`,
+        () =>
+          openOrUpdatePullRequest(deps.upstreams.github(), {
+            repo: pr.repo,
+            branch: pr.branch,
+            base: pr.base,
+            title: message.split('\n')[0] ?? 'vendor-sync',
+            body: pullRequestBody(plan.changes, appRef),
+          }),
+      );
+      reporter.info(
+        `  pull request #${result.pullRequest.number} ${result.pullRequest.created ? 'opened' : 'updated'}: ${result.pullRequest.url}`,
+      );
+    }
+    if (options.updatePin && result.vendorCommit) {
+      const appDir = (parseRepoLocation(options.app, {cwd: deps.cwd}) as {path: string}).path;
+      result.pin = await updatePin(appDir, result.vendorCommit);
+      reporter.info(
+        `pinned vendor ${result.vendorCommit} in the app (${result.pin}); commit it with the app change`,
+      );
+      if (!result.pushed)
+        reporter.warn('the new vendor commit is not pushed yet: nodes cannot fetch it until it is');
+    }
+    return result;
+  } finally {
+    await repo.cleanup();
+  }
+}
+
+export function describePlan(changes: Change[]): string[] {
+  return changes.map(change => {
+    switch (change.kind) {
+      case 'added':
+        return `add     ${change.artifact.ecosystem} ${change.artifact.name} ${change.artifact.version}`;
+      case 'updated':
+        return `update  ${change.to.ecosystem} ${change.to.name} ${change.from.version} → ${change.to.version}`;
+      case 'removed':
+        return `remove  ${change.artifact.ecosystem} ${change.artifact.name} ${change.artifact.version}`;
+      case 'restored':
+        return `restore ${change.artifact.ecosystem} ${change.artifact.name} ${change.artifact.version}`;
+    }
+  });
+}
