@@ -19,6 +19,7 @@ import {readNodeSettings, writeNodeSettings} from './node-settings.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from './repo-location.js';
 import {META_DIR, ReleaseStore, type ReleaseMeta} from './release-store.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
+import {verifyAssets} from './installers/assets.js';
 import {createInstaller, type InstallContext} from './installers/index.js';
 import {readVendorManifest} from './vendor-manifest.js';
 import {readAppSettings, VENDOR_DIR, type VendorPin} from './vendor-pin.js';
@@ -170,16 +171,23 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         }
       });
       const install = app.config.install;
+      const assets = app.config.assets ?? [];
+      const vendorRoot = vendor ? path.join(releaseDir, VENDOR_DIR) : undefined;
+      const manifest =
+        vendorRoot && (assets.length > 0 || (install && install.type !== 'command'))
+          ? await readVendorManifest(vendorRoot)
+          : undefined;
+      if (assets.length > 0) {
+        await reporter.phase('verify release assets', () =>
+          verifyAssets(assets, vendorRoot, manifest),
+        );
+      }
       if (install) {
         const installer = createInstaller(install);
-        const vendorDir = vendor ? path.join(releaseDir, VENDOR_DIR) : undefined;
         const ctx: InstallContext = {
           releaseDir,
-          vendorDir,
-          manifest:
-            vendorDir && installer.kind !== 'command'
-              ? await readVendorManifest(vendorDir)
-              : undefined,
+          vendorDir: vendorRoot,
+          manifest,
           logFile: path.join(releaseDir, META_DIR, 'install.log'),
           env: deps.env,
           reporter,

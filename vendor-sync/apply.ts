@@ -20,30 +20,46 @@ export async function applyPlan(options: {
   progress: Progress;
 }): Promise<VendorManifest> {
   const {vendorDir, plan, http} = options;
+  // Downloads land in a staging folder inside .git (same file system, outside the work tree) and
+  // move into place only once every one of them has arrived and been verified: a failed run
+  // leaves the work tree as it was.
+  const staging = path.join(vendorDir, '.git', `vendor-sync-staging-${process.pid}`);
+  await fsp.rm(staging, {recursive: true, force: true});
   const limit = pLimit(options.concurrency);
-  const downloaded: Artifact[] = await Promise.all(
-    plan.download.map(item =>
-      limit(async () => {
-        const size = await http.download(
-          item.url,
-          path.join(vendorDir, ...item.path.split('/')),
-          item.integrity,
-          item.headers,
-        );
-        options.progress.tick(`${item.ecosystem} ${item.name} ${item.version}`);
-        return {
-          ecosystem: item.ecosystem,
-          name: item.name,
-          version: item.version,
-          path: item.path,
-          integrity: item.integrity,
-          source: item.source,
-          size,
-        };
-      }),
-    ),
-  );
-  options.progress.stop();
+  let downloaded: Artifact[];
+  try {
+    downloaded = await Promise.all(
+      plan.download.map(item =>
+        limit(async () => {
+          const size = await http.download(
+            item.url,
+            path.join(staging, ...item.path.split('/')),
+            item.integrity,
+            item.headers,
+          );
+          options.progress.tick(`${item.ecosystem} ${item.name} ${item.version}`);
+          return {
+            ecosystem: item.ecosystem,
+            name: item.name,
+            version: item.version,
+            path: item.path,
+            integrity: item.integrity,
+            source: item.source,
+            size,
+          };
+        }),
+      ),
+    );
+    options.progress.stop();
+    for (const artifact of downloaded) {
+      const target = path.join(vendorDir, ...artifact.path.split('/'));
+      await fsp.mkdir(path.dirname(target), {recursive: true});
+      await fsp.rename(path.join(staging, ...artifact.path.split('/')), target);
+    }
+  } finally {
+    options.progress.stop();
+    await fsp.rm(staging, {recursive: true, force: true});
+  }
   for (const artifact of plan.remove) {
     const file = path.join(vendorDir, ...artifact.path.split('/'));
     await fsp.rm(file, {force: true});

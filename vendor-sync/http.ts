@@ -49,13 +49,22 @@ export class Http {
 
   /** GET `url` and parse JSON. */
   async json<T>(url: string, headers: Record<string, string> = {}): Promise<T> {
-    const res = await this.get(url, {accept: 'application/json', ...headers});
-    return (await res.json()) as T;
+    return JSON.parse(await this.text(url, {accept: 'application/json', ...headers})) as T;
   }
 
   async text(url: string, headers: Record<string, string> = {}): Promise<string> {
-    const res = await this.get(url, headers);
-    return res.text();
+    return this.withRetries(url, async () => {
+      const {res, idle} = await this.fetchFollowing(url, headers);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of bodyOf(res, idle)) {
+        size += chunk.length;
+        if (size > this.o.maxBytes)
+          throw new SourceError(`${redact(url)} is larger than ${this.o.maxBytes} bytes; refused`);
+        chunks.push(chunk);
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    });
   }
 
   /**
@@ -69,8 +78,7 @@ export class Http {
     headers: Record<string, string> = {},
   ): Promise<number> {
     return this.withRetries(url, async () => {
-      const res = await this.fetchFollowing(url, headers);
-      if (!res.body) throw new SourceError(`Empty response from ${redact(url)}`);
+      const {res, idle} = await this.fetchFollowing(url, headers);
       await fsp.mkdir(path.dirname(dest), {recursive: true});
       const tmp = tempSibling(dest, 'download');
       let size = 0;
@@ -85,12 +93,7 @@ export class Http {
       });
       const check = ssri.integrityStream({integrity});
       try {
-        await pipeline(
-          Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
-          counter,
-          check,
-          createWriteStream(tmp),
-        );
+        await pipeline(Readable.from(bodyOf(res, idle)), counter, check, createWriteStream(tmp));
       } catch (error) {
         await fsp.rm(tmp, {force: true});
         if ((error as {code?: string}).code === 'EINTEGRITY') {
@@ -105,11 +108,6 @@ export class Http {
       await fsp.rename(tmp, dest);
       return size;
     });
-  }
-
-  /** GET with retries; resolves to a 2xx response. */
-  async get(url: string, headers: Record<string, string> = {}): Promise<Response> {
-    return this.withRetries(url, () => this.fetchFollowing(url, headers));
   }
 
   private async withRetries<T>(url: string, attempt: () => Promise<T>): Promise<T> {
@@ -148,40 +146,107 @@ export class Http {
     );
   }
 
-  private async fetchFollowing(url: string, headers: Record<string, string>): Promise<Response> {
+  /**
+   * Fetch, following redirects by hand. The timeout is an idle timeout: it covers the wait for
+   * the headers and every pause in the body, so a large download is not cut off while it flows.
+   */
+  private async fetchFollowing(
+    url: string,
+    headers: Record<string, string>,
+  ): Promise<{res: Response; idle: IdleTimer}> {
     let current = new URL(url);
-    for (let hop = 0; hop <= 5; hop++) {
-      const token = this.o.tokens.get(current.origin);
-      const res = await fetch(current, {
-        headers: {
-          'user-agent': 'repodeploy-vendor-sync',
-          ...headers,
-          ...(token ? {authorization: `Bearer ${token}`} : {}),
-        },
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.o.timeoutMs),
-      });
-      if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-        await res.body?.cancel();
-        const next = new URL(res.headers.get('location') ?? '', current);
-        if (current.protocol === 'https:' && next.protocol !== 'https:') {
-          throw new SourceError(
-            `Refused a redirect from https to ${next.protocol} (${redact(next.href)}).`,
-          );
+    const idle = new IdleTimer(this.o.timeoutMs, url);
+    try {
+      for (let hop = 0; hop <= 5; hop++) {
+        const token = this.o.tokens.get(current.origin);
+        idle.touch();
+        const res = await fetch(current, {
+          headers: {
+            'user-agent': 'repodeploy-vendor-sync',
+            ...headers,
+            ...(token ? {authorization: `Bearer ${token}`} : {}),
+          },
+          redirect: 'manual',
+          signal: idle.signal,
+        });
+        if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+          await res.body?.cancel();
+          const next = new URL(res.headers.get('location') ?? '', current);
+          if (current.protocol === 'https:' && next.protocol !== 'https:') {
+            throw new SourceError(
+              `Refused a redirect from https to ${next.protocol} (${redact(next.href)}).`,
+            );
+          }
+          // Headers given by the caller (an API token) stay with the origin they were meant for.
+          if (next.origin !== current.origin) headers = withoutAuthorization(headers);
+          current = next;
+          continue;
         }
-        // Headers given by the caller (an API token) stay with the origin they were meant for.
-        if (next.origin !== current.origin) headers = withoutAuthorization(headers);
-        current = next;
-        continue;
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new HttpStatusError(res.status, res.headers);
+        }
+        return {res, idle};
       }
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new HttpStatusError(res.status, res.headers);
-      }
-      return res;
+      throw new SourceError(`Too many redirects from ${redact(url)}.`);
+    } catch (error) {
+      idle.stop();
+      throw idle.translate(error);
     }
-    throw new SourceError(`Too many redirects from ${redact(url)}.`);
   }
+}
+
+/** Aborts a request after `ms` without progress; `touch()` on every chunk. */
+class IdleTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  readonly signal = this.controller.signal;
+
+  constructor(
+    private readonly ms: number,
+    private readonly url: string,
+  ) {}
+
+  touch(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.controller.abort();
+    }, this.ms);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** An abort caused by this timer becomes a SourceError that says so (and is retried). */
+  translate(error: unknown): unknown {
+    if (this.signal.aborted) {
+      return new TimeoutError(
+        `${redact(this.url)}: no data for ${this.ms} ms; gave up on this attempt.`,
+      );
+    }
+    return error;
+  }
+}
+
+/** The body of `res`, chunk by chunk, keeping the idle timer alive and stopping it at the end. */
+async function* bodyOf(res: Response, idle: IdleTimer): AsyncGenerator<Buffer> {
+  if (!res.body) return;
+  try {
+    for await (const chunk of Readable.fromWeb(res.body as WebReadableStream<Uint8Array>)) {
+      idle.touch();
+      yield chunk as Buffer;
+    }
+  } catch (error) {
+    throw idle.translate(error);
+  } finally {
+    idle.stop();
+  }
+}
+
+/** A stalled transfer: retried like a network error. */
+export class TimeoutError extends Error {
+  override name = 'TimeoutError';
 }
 
 export class HttpStatusError extends Error {
@@ -195,29 +260,41 @@ export class HttpStatusError extends Error {
 
 /** How long to wait before retrying after `error`, or undefined when retrying cannot help. */
 function retryDelay(error: unknown, attempt: number, backoffMs: number): number | undefined {
-  const backoff = backoffMs * 2 ** (attempt - 1);
   if (error instanceof HttpStatusError) {
-    const {status, headers} = error;
-    const retryAfter = headers.get('retry-after');
-    const rateLimited =
-      status === 429 || (status === 403 && headers.get('x-ratelimit-remaining') === '0');
-    if (rateLimited || status === 503) {
-      if (retryAfter) {
-        const seconds = Number(retryAfter);
-        if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-        const date = Date.parse(retryAfter);
-        if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
-      }
-      const reset = headers.get('x-ratelimit-reset');
-      if (reset && Number.isFinite(Number(reset)))
-        return Math.max(0, Number(reset) * 1000 - Date.now());
-      return backoff;
-    }
-    return status >= 500 ? backoff : undefined;
+    return retryDelayForStatus(error.status, name => error.headers.get(name), attempt, backoffMs);
   }
   if (error instanceof IntegrityError || error instanceof SourceError) return undefined;
   // Network errors and timeouts.
-  return backoff;
+  return backoffMs * 2 ** (attempt - 1);
+}
+
+/**
+ * The retry policy for one HTTP status, shared by downloads and GitHub API calls: 5xx back off
+ * exponentially; 429, 503 and GitHub's 403 with x-ratelimit-remaining: 0 wait what the server asks
+ * (Retry-After in seconds or as a date, else x-ratelimit-reset); anything else is final.
+ */
+export function retryDelayForStatus(
+  status: number,
+  header: (name: string) => string | null | undefined,
+  attempt: number,
+  backoffMs: number,
+): number | undefined {
+  const backoff = backoffMs * 2 ** (attempt - 1);
+  const rateLimited = status === 429 || (status === 403 && header('x-ratelimit-remaining') === '0');
+  if (rateLimited || status === 503) {
+    const retryAfter = header('retry-after');
+    if (retryAfter) {
+      const seconds = Number(retryAfter);
+      if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+      const date = Date.parse(retryAfter);
+      if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+    }
+    const reset = header('x-ratelimit-reset');
+    if (reset && Number.isFinite(Number(reset)))
+      return Math.max(0, Number(reset) * 1000 - Date.now());
+    return backoff;
+  }
+  return status >= 500 ? backoff : undefined;
 }
 
 function withoutAuthorization(headers: Record<string, string>): Record<string, string> {

@@ -193,7 +193,11 @@ function describeChanges(
     }
   }
   for (const artifact of removedLeft) changes.push({kind: 'removed', artifact});
-  return changes;
+  const key = (c: Change) => {
+    const a = c.kind === 'updated' ? c.to : c.artifact;
+    return `${a.ecosystem}\0${a.name}\0${a.version}`;
+  };
+  return changes.sort((a, b) => key(a).localeCompare(key(b)));
 }
 
 async function readManifestOrEmpty(vendorDir: string): Promise<VendorManifest> {

@@ -24,12 +24,14 @@ export function createProgress(
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, {label: ''});
+    let stopped = false;
     return {
       tick: label => {
         bar.increment({label});
       },
       stop: () => {
-        bar.stop();
+        if (!stopped) bar.stop();
+        stopped = true;
       },
     };
   }

@@ -37,7 +37,7 @@ type ProblemKind = 'missing' | 'tampered' | 'lockfile';
 export class IntegrityProblems {
   private readonly items: Array<{name: string; message: string; kind: ProblemKind}> = [];
 
-  constructor(private readonly ecosystem: 'npm' | 'pypi') {}
+  constructor(private readonly ecosystem: 'npm' | 'pypi' | 'github') {}
 
   add(name: string, message: string, kind: ProblemKind): void {
     this.items.push({name, message, kind});

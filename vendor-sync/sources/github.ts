@@ -1,8 +1,7 @@
-import {retry} from '@octokit/plugin-retry';
-import {throttling} from '@octokit/plugin-throttling';
 import {Octokit} from '@octokit/rest';
 import type {GithubAsset} from '../../lib/deploy-config.js';
 import {DeployError, ExitCode} from '../../lib/errors.js';
+import {realSleep, retryDelayForStatus} from '../http.js';
 
 /** The GitHub API refused or failed. */
 export class GithubError extends DeployError {
@@ -11,20 +10,24 @@ export class GithubError extends DeployError {
   override name = 'GithubError';
 }
 
-const RetryingOctokit = Octokit.plugin(retry, throttling);
-export type GithubClient = InstanceType<typeof RetryingOctokit>;
+export type GithubClient = Octokit;
 
 /**
- * An Octokit for `apiUrl` (GitHub Enterprise or a test server) that retries 5xx and waits out
- * rate limits (Retry-After, x-ratelimit-reset) a bounded number of times.
+ * An Octokit for `apiUrl` (GitHub Enterprise or a test server). 5xx answers are retried with
+ * backoff, and rate limits (429 / 403 with Retry-After or x-ratelimit-reset) are waited out, a
+ * bounded number of times and never longer than `maxWaitMs` each: the same policy as downloads.
  */
 export function githubClient(options: {
   apiUrl: string;
   token: string | undefined;
-  maxRetries?: number;
+  attempts?: number;
+  maxWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }): GithubClient {
-  const maxRetries = options.maxRetries ?? 3;
-  return new RetryingOctokit({
+  const attempts = options.attempts ?? 4;
+  const maxWaitMs = options.maxWaitMs ?? 120_000;
+  const sleep = options.sleep ?? realSleep;
+  const client = new Octokit({
     baseUrl: options.apiUrl.replace(/\/$/, ''),
     ...(options.token ? {auth: options.token} : {}),
     userAgent: 'repodeploy-vendor-sync',
@@ -34,14 +37,31 @@ export function githubClient(options: {
       warn: () => undefined,
       error: () => undefined,
     },
-    retry: {retries: maxRetries},
-    throttle: {
-      onRateLimit: (_after: number, _opts: unknown, _o: unknown, retryCount: number) =>
-        retryCount < maxRetries,
-      onSecondaryRateLimit: (_after: number, _opts: unknown, _o: unknown, retryCount: number) =>
-        retryCount < maxRetries,
-    },
   });
+  client.hook.wrap('request', async (request, requestOptions) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request(requestOptions);
+      } catch (error) {
+        const {status, response} = error as {
+          status?: number;
+          response?: {headers?: Record<string, string | undefined>};
+        };
+        if (status === undefined || attempt >= attempts) throw error;
+        const wait = retryDelayForStatus(status, name => response?.headers?.[name], attempt, 500);
+        if (wait === undefined) throw error;
+        if (wait > maxWaitMs) {
+          throw new GithubError(
+            `GitHub asks to wait ${Math.ceil(wait / 1000)} s (rate limit); gave up.`,
+            'Run again later, or set GITHUB_TOKEN for a higher rate limit.',
+            {cause: error},
+          );
+        }
+        await sleep(wait);
+      }
+    }
+  });
+  return client;
 }
 
 export function splitRepo(repo: string): {owner: string; repo: string} {

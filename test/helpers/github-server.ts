@@ -1,0 +1,269 @@
+import http from 'node:http';
+import type {AddressInfo} from 'node:net';
+
+/** What a test puts on the fake GitHub: releases with assets, and the pull requests made. */
+export type FakeRelease = {
+  tag: string;
+  assets: Array<{name: string; data: Buffer}>;
+  publishedAt?: string;
+};
+
+export type PullRequest = {
+  number: number;
+  head: string;
+  base: string;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+};
+
+export type FakeGithub = {
+  apiUrl: string;
+  releases: Map<string, FakeRelease[]>;
+  pulls: Map<string, PullRequest[]>;
+  /** Every request: method, path, and whether it carried an Authorization header. */
+  requests: Array<{method: string; path: string; authorized: boolean; host: 'api' | 'storage'}>;
+  /** Answer the next N API requests with a rate-limit refusal (403 + x-ratelimit-reset, or 429 + Retry-After). */
+  rateLimitNext(count: number, kind: '403' | '429'): void;
+  close(): Promise<void>;
+};
+
+/**
+ * A local server answering the GitHub REST endpoints vendor-sync uses, in GitHub's documented
+ * response shapes (releases by tag, latest release, release assets with the 302 to a storage host
+ * on another origin, pulls list/create/update). Octokit talks to it through `baseUrl`.
+ */
+export async function startFakeGithub(options: {token?: string} = {}): Promise<FakeGithub> {
+  const releases = new Map<string, FakeRelease[]>();
+  const pulls = new Map<string, PullRequest[]>();
+  const requests: FakeGithub['requests'] = [];
+  let rateLimited = 0;
+  let rateKind: '403' | '429' = '429';
+  let nextPr = 1;
+
+  const storage = http.createServer((req, res) => {
+    requests.push({
+      method: req.method ?? 'GET',
+      path: req.url ?? '',
+      authorized: Boolean(req.headers.authorization),
+      host: 'storage',
+    });
+    const match = /^\/assets\/([^/]+)\/(\d+)\/(\d+)$/.exec(req.url ?? '');
+    const [, key, releaseIndex, assetIndex] = match ?? [];
+    const asset = releases.get(decodeURIComponent(key ?? ''))?.[Number(releaseIndex)]?.assets[
+      Number(assetIndex)
+    ];
+    if (!asset) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': asset.data.length,
+    });
+    res.end(asset.data);
+  });
+  await new Promise<void>(resolve => storage.listen(0, '127.0.0.1', resolve));
+  const storageUrl = `http://127.0.0.1:${(storage.address() as AddressInfo).port}`;
+
+  const api = http.createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body =
+        chunks.length > 0
+          ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, string>)
+          : {};
+      const url = new URL(req.url ?? '/', apiUrl);
+      requests.push({
+        method: req.method ?? 'GET',
+        path: url.pathname + url.search,
+        authorized: Boolean(req.headers.authorization),
+        host: 'api',
+      });
+      const json = (status: number, data: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, {
+          'content-type': 'application/json; charset=utf-8',
+          'x-ratelimit-remaining': '4999',
+          ...headers,
+        });
+        res.end(JSON.stringify(data));
+      };
+      if (rateLimited > 0) {
+        rateLimited--;
+        if (rateKind === '429') json(429, {message: 'Too many requests'}, {'retry-after': '1'});
+        else {
+          json(
+            403,
+            {
+              message: 'API rate limit exceeded',
+              documentation_url:
+                'https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting',
+            },
+            {
+              'x-ratelimit-remaining': '0',
+              'x-ratelimit-limit': '60',
+              'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 1),
+            },
+          );
+        }
+        return;
+      }
+      if (options.token && req.headers.authorization !== `token ${options.token}`) {
+        json(401, {message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest'});
+        return;
+      }
+      const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)$/.exec(url.pathname);
+      if (!repoMatch) {
+        json(404, {message: 'Not Found'});
+        return;
+      }
+      const [, owner = '', name = '', rest = ''] = repoMatch;
+      const key = `${owner}/${name}`;
+      const list = releases.get(key) ?? [];
+      const releaseJson = (release: FakeRelease, index: number) => ({
+        url: `${apiUrl}/repos/${key}/releases/${index + 1}`,
+        html_url: `https://github.com/${key}/releases/tag/${release.tag}`,
+        id: index + 1,
+        tag_name: release.tag,
+        name: release.tag,
+        draft: false,
+        prerelease: false,
+        created_at: release.publishedAt ?? '2026-01-01T00:00:00Z',
+        published_at: release.publishedAt ?? '2026-01-01T00:00:00Z',
+        assets: release.assets.map((asset, assetIndex) => ({
+          url: `${apiUrl}/repos/${key}/releases/assets/${(index + 1) * 1000 + assetIndex}`,
+          browser_download_url: `https://github.com/${key}/releases/download/${release.tag}/${asset.name}`,
+          id: (index + 1) * 1000 + assetIndex,
+          name: asset.name,
+          label: '',
+          state: 'uploaded',
+          content_type: 'application/octet-stream',
+          size: asset.data.length,
+          download_count: 0,
+          created_at: '2026-01-01T00:00:00Z',
+          updated_at: '2026-01-01T00:00:00Z',
+        })),
+      });
+      let m: RegExpExecArray | null;
+      if (req.method === 'GET' && (m = /^\/releases\/tags\/(.+)$/.exec(rest))) {
+        const index = list.findIndex(r => r.tag === decodeURIComponent(m?.[1] ?? ''));
+        if (index === -1) json(404, {message: 'Not Found'});
+        else json(200, releaseJson(list[index] as FakeRelease, index));
+        return;
+      }
+      if (req.method === 'GET' && rest === '/releases/latest') {
+        const index = list.length - 1;
+        if (index < 0) json(404, {message: 'Not Found'});
+        else json(200, releaseJson(list[index] as FakeRelease, index));
+        return;
+      }
+      if (req.method === 'GET' && (m = /^\/releases\/assets\/(\d+)$/.exec(rest))) {
+        const id = Number(m[1]);
+        const releaseIndex = Math.floor(id / 1000) - 1;
+        const assetIndex = id % 1000;
+        if (!list[releaseIndex]?.assets[assetIndex]) {
+          json(404, {message: 'Not Found'});
+          return;
+        }
+        if (req.headers.accept !== 'application/octet-stream') {
+          json(200, releaseJson(list[releaseIndex], releaseIndex).assets[assetIndex]);
+          return;
+        }
+        // As GitHub does: a redirect to a storage host on another origin.
+        res.writeHead(302, {
+          location: `${storageUrl}/assets/${encodeURIComponent(key)}/${releaseIndex}/${assetIndex}`,
+        });
+        res.end();
+        return;
+      }
+      const prs = pulls.get(key) ?? [];
+      pulls.set(key, prs);
+      const prJson = (pr: PullRequest) => ({
+        url: `${apiUrl}/repos/${key}/pulls/${pr.number}`,
+        html_url: `https://github.com/${key}/pull/${pr.number}`,
+        number: pr.number,
+        state: pr.state,
+        title: pr.title,
+        body: pr.body,
+        head: {ref: pr.head, label: `${owner}:${pr.head}`, sha: '0'.repeat(40)},
+        base: {ref: pr.base, label: `${owner}:${pr.base}`, sha: '0'.repeat(40)},
+      });
+      if (req.method === 'GET' && rest === '/pulls') {
+        const state = url.searchParams.get('state') ?? 'open';
+        const head = url.searchParams.get('head');
+        json(
+          200,
+          prs
+            .filter(
+              pr =>
+                (state === 'all' || pr.state === state) &&
+                (!head || `${owner}:${pr.head}` === head),
+            )
+            .map(prJson),
+        );
+        return;
+      }
+      if (req.method === 'POST' && rest === '/pulls') {
+        if (prs.some(pr => pr.state === 'open' && pr.head === body.head)) {
+          json(422, {
+            message: 'Validation Failed',
+            errors: [
+              {
+                resource: 'PullRequest',
+                code: 'custom',
+                message: `A pull request already exists for ${owner}:${body.head}.`,
+              },
+            ],
+          });
+          return;
+        }
+        const pr: PullRequest = {
+          number: nextPr++,
+          head: body.head ?? '',
+          base: body.base ?? '',
+          title: body.title ?? '',
+          body: body.body ?? '',
+          state: 'open',
+        };
+        prs.push(pr);
+        json(201, prJson(pr));
+        return;
+      }
+      if (req.method === 'PATCH' && (m = /^\/pulls\/(\d+)$/.exec(rest))) {
+        const pr = prs.find(p => p.number === Number(m?.[1]));
+        if (!pr) {
+          json(404, {message: 'Not Found'});
+          return;
+        }
+        if (body.title !== undefined) pr.title = body.title;
+        if (body.body !== undefined) pr.body = body.body;
+        json(200, prJson(pr));
+        return;
+      }
+      json(404, {message: 'Not Found'});
+    })();
+  });
+  await new Promise<void>(resolve => api.listen(0, '127.0.0.1', resolve));
+  const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  return {
+    apiUrl,
+    releases,
+    pulls,
+    requests,
+    rateLimitNext(count, kind) {
+      rateLimited = count;
+      rateKind = kind;
+    },
+    close: async () => {
+      for (const server of [api, storage]) {
+        server.closeAllConnections();
+        await new Promise<void>(resolve =>
+          server.close(() => {
+            resolve();
+          }),
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import {promises as fsp} from 'node:fs';
+import http from 'node:http';
+import type {AddressInfo} from 'node:net';
+import path from 'node:path';
+import test, {type ExecutionContext} from 'ava';
+import ssri from 'ssri';
+import {IntegrityError, SourceError} from '../lib/errors.js';
+import {Http} from '../vendor-sync/http.js';
+import {tempDir} from './helpers/tmp.js';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
+
+async function serve(t: ExecutionContext, handler: Handler) {
+  let n = 0;
+  const seen: Array<{url: string; authorization: string | undefined}> = [];
+  const server = http.createServer((req, res) => {
+    seen.push({url: req.url ?? '', authorization: req.headers.authorization});
+    handler(req, res, ++n);
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>(resolve =>
+        server.close(() => {
+          resolve();
+        }),
+      ),
+  );
+  return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen};
+}
+
+const body = Buffer.from('artifact bytes\n');
+const integrity = ssri.fromData(body, {algorithms: ['sha512']}).toString();
+
+test('retries 5xx and 429 with the waits the server asks for, then succeeds', async t => {
+  const server = await serve(t, (_req, res, n) => {
+    if (n === 1) res.writeHead(503).end();
+    else if (n === 2) res.writeHead(429, {'retry-after': '7'}).end();
+    else res.writeHead(200).end(body);
+  });
+  const waits: number[] = [];
+  const client = new Http({backoffMs: 100, sleep: ms => (waits.push(ms), Promise.resolve())});
+  const dest = path.join(await tempDir(t), 'a.tgz');
+  t.is(await client.download(`${server.url}/a.tgz`, dest, integrity), body.length);
+  t.deepEqual(waits, [100, 7000]);
+  t.deepEqual(await fsp.readFile(dest), body);
+});
+
+test('gives up after a bounded number of attempts, and at once on a wait too long', async t => {
+  const failing = await serve(t, (_req, res) => res.writeHead(500).end());
+  const waits: number[] = [];
+  const client = new Http({
+    attempts: 3,
+    backoffMs: 1,
+    sleep: ms => (waits.push(ms), Promise.resolve()),
+  });
+  await t.throwsAsync(client.text(`${failing.url}/x`), {
+    instanceOf: SourceError,
+    message: /HTTP 500 after 3 attempts/,
+  });
+  t.is(failing.seen.length, 3);
+  const limited = await serve(t, (_req, res) => res.writeHead(429, {'retry-after': '3600'}).end());
+  await t.throwsAsync(new Http({maxWaitMs: 60_000}).text(`${limited.url}/x`), {
+    message: /asks to wait 3600 s/,
+  });
+  t.is(limited.seen.length, 1);
+});
+
+test('bytes that do not match are refused and never land at the destination', async t => {
+  const server = await serve(t, (_req, res) => res.writeHead(200).end('other bytes'));
+  const dir = await tempDir(t);
+  await t.throwsAsync(
+    new Http().download(`${server.url}/a.tgz`, path.join(dir, 'a.tgz'), integrity),
+    {instanceOf: IntegrityError},
+  );
+  t.deepEqual(await fsp.readdir(dir), [], 'no temp file left behind');
+});
+
+test('a token goes to its own origin only: a redirect to another origin drops it', async t => {
+  const storage = await serve(t, (_req, res) => res.writeHead(200).end(body));
+  const api = await serve(t, (_req, res) =>
+    res.writeHead(302, {location: `${storage.url}/blob`}).end(),
+  );
+  const client = new Http({tokens: new Map([[api.url, 'registry-token']])});
+  const dest = path.join(await tempDir(t), 'a');
+  await client.download(`${api.url}/a`, dest, integrity, {authorization: 'token api-token'});
+  t.is(api.seen[0]?.authorization, 'Bearer registry-token');
+  t.is(storage.seen[0]?.authorization, undefined);
+});
+
+test('a stalled server times out instead of hanging', async t => {
+  const server = await serve(t, (_req, res) => {
+    res.writeHead(200);
+    res.write('partial');
+    // never ends
+  });
+  await t.throwsAsync(new Http({attempts: 1, timeoutMs: 300}).text(`${server.url}/slow`), {
+    instanceOf: SourceError,
+  });
+});
