@@ -41,7 +41,12 @@ const commandInstall = z.strictObject({
 
 /** A GitHub release asset the app needs (a prebuilt tool), vendored under github/. */
 const githubAsset = z.strictObject({
-  repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, {error: 'must be "owner/name"'}),
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, {error: 'must be "owner/name"'})
+    .refine(repo => repo.split('/').every(part => part !== '.' && part !== '..'), {
+      error: 'must be "owner/name"',
+    }),
   tag: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._+/-]*$/, {error: 'must be a release tag name'})

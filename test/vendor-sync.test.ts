@@ -492,3 +492,60 @@ test('GitHub rate limits are waited out (429 Retry-After, 403 x-ratelimit-reset)
   const error = await t.throwsAsync(world.sync({dryRun: true}));
   t.regex(error.message, /GitHub refused|429|Too many/i);
 });
+
+test('--update-pin moves a submodule pin (the gitlink) to the new vendor commit', async t => {
+  const world = await syncWorld(t);
+  const config = JSON.parse(
+    await fsp.readFile(path.join(world.app.dir, 'deploy.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  const start = await git(world.vendor.dir, ['rev-parse', 'HEAD']);
+  delete config.vendor;
+  await world.app.write({'deploy.json': JSON.stringify(config, null, 2)});
+  await world.app.addSubmodule('vendor', '../vendor.git', start);
+  await world.app.commit('pin vendor as a submodule');
+  const result = await world.sync({updatePin: true, push: true});
+  t.is(result.pin, 'submodule');
+  t.regex(
+    await git(world.app.dir, ['ls-files', '-s', 'vendor']),
+    new RegExp(`^160000 ${result.vendorCommit ?? '-'} 0\\tvendor$`),
+  );
+});
+
+test('vendor-sync bin: --dry-run --json prints the plan and exits 0; a bad option exits 2', async t => {
+  const world = await syncWorld(t);
+  const bin = path.join(packageRoot, 'bin', 'vendor-sync.js');
+  const {stdout} = await exec(
+    process.execPath,
+    [
+      bin,
+      '--app',
+      world.app.dir,
+      '--vendor',
+      world.vendor.dir,
+      '--github-api-url',
+      world.github.apiUrl,
+      '--dry-run',
+      '--json',
+    ],
+    {env: {PATH: process.env.PATH, GITHUB_TOKEN: 'gh-test-token-123'}},
+  );
+  const parsed = JSON.parse(stdout) as {
+    ok: boolean;
+    dryRun: boolean;
+    downloads: number;
+    changes: unknown[];
+  };
+  t.like(parsed, {ok: true, dryRun: true, downloads: 3});
+  t.is(parsed.changes.length, 3);
+  const bad = await exec(process.execPath, [
+    bin,
+    '--app',
+    world.app.dir,
+    '--vendor',
+    world.vendor.dir,
+    '--concurrency',
+    '99',
+  ]).catch((error: unknown) => error as {code: number; stderr: string});
+  t.is((bad as {code: number}).code, 2);
+  t.regex((bad as {stderr: string}).stderr, /--concurrency must be 1 to 16/);
+});
