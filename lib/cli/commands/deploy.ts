@@ -1,5 +1,6 @@
 import type {CommandModule} from 'yargs';
-import {deploy, formatBytes} from '../../deploy.js';
+import {formatBytes} from '../../changeset.js';
+import {deploy} from '../../deploy.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';
