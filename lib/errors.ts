@@ -15,6 +15,8 @@ export const ExitCode = {
   install: 8,
   healthcheck: 9,
   github: 10,
+  notDeployable: 11,
+  couldNotCheck: 12,
   internal: 70,
 } as const;
 

@@ -11,7 +11,7 @@ import {currentPlatform} from '../lib/installers/npm.js';
 import {silentReporter} from '../lib/reporter.js';
 import {readVendorManifest} from '../lib/vendor-manifest.js';
 import {Http} from '../vendor-sync/http.js';
-import {githubClient} from '../vendor-sync/sources/github.js';
+import {githubClient} from '../lib/github.js';
 import {vendorSync, type SyncOptions} from '../vendor-sync/sync.js';
 import {startFakeGithub, type FakeGithub} from './helpers/github-server.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';

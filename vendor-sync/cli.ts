@@ -9,7 +9,7 @@ import {registerSecret} from '../lib/redact.js';
 import {streamReporter} from '../lib/reporter.js';
 import {Http} from './http.js';
 import {outdated} from './outdated.js';
-import {githubClient, type GithubClient} from './sources/github.js';
+import {githubClient, type GithubClient} from '../lib/github.js';
 import type {NpmUpstream} from './sources/npm.js';
 import {vendorSync} from './sync.js';
 import {openVendorRepo} from './vendor-repo.js';

@@ -7,6 +7,7 @@ import ssri from 'ssri';
 import {IntegrityError, SourceError} from '../lib/errors.js';
 import {tempSibling} from '../lib/fsutil.js';
 import {redact} from '../lib/redact.js';
+import {realSleep, retryDelayForStatus} from '../lib/retry-policy.js';
 
 export type HttpOptions = {
   /** Attempts per request, the first included. */
@@ -32,8 +33,6 @@ const defaults = {
   timeoutMs: 30_000,
   maxBytes: 1024 ** 3,
 };
-
-export const realSleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 /**
  * HTTP for vendor-sync: bounded retries with backoff on network errors, timeouts and 5xx;
@@ -266,35 +265,6 @@ function retryDelay(error: unknown, attempt: number, backoffMs: number): number 
   if (error instanceof IntegrityError || error instanceof SourceError) return undefined;
   // Network errors and timeouts.
   return backoffMs * 2 ** (attempt - 1);
-}
-
-/**
- * The retry policy for one HTTP status, shared by downloads and GitHub API calls: 5xx back off
- * exponentially; 429, 503 and GitHub's 403 with x-ratelimit-remaining: 0 wait what the server asks
- * (Retry-After in seconds or as a date, else x-ratelimit-reset); anything else is final.
- */
-export function retryDelayForStatus(
-  status: number,
-  header: (name: string) => string | null | undefined,
-  attempt: number,
-  backoffMs: number,
-): number | undefined {
-  const backoff = backoffMs * 2 ** (attempt - 1);
-  const rateLimited = status === 429 || (status === 403 && header('x-ratelimit-remaining') === '0');
-  if (rateLimited || status === 503) {
-    const retryAfter = header('retry-after');
-    if (retryAfter) {
-      const seconds = Number(retryAfter);
-      if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-      const date = Date.parse(retryAfter);
-      if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
-    }
-    const reset = header('x-ratelimit-reset');
-    if (reset && Number.isFinite(Number(reset)))
-      return Math.max(0, Number(reset) * 1000 - Date.now());
-    return backoff;
-  }
-  return status >= 500 ? backoff : undefined;
 }
 
 function withoutAuthorization(headers: Record<string, string>): Record<string, string> {

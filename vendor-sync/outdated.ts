@@ -1,7 +1,8 @@
 import pLimit from 'p-limit';
 import {readVendorManifest, normalizePypiName, type Ecosystem} from '../lib/vendor-manifest.js';
 import type {Http} from './http.js';
-import {latestRelease, type GithubClient} from './sources/github.js';
+import type {GithubClient} from '../lib/github.js';
+import {latestRelease} from './sources/github.js';
 import {npmLatest, type NpmUpstream} from './sources/npm.js';
 import {pypiLatest} from './sources/pypi.js';
 

@@ -12,7 +12,8 @@ import {
 } from '../lib/vendor-manifest.js';
 import type {Http} from './http.js';
 import type {Need} from './needs.js';
-import {assetDownloadUrl, type GithubClient} from './sources/github.js';
+import type {GithubClient} from '../lib/github.js';
+import {assetDownloadUrl} from './sources/github.js';
 import {npmDownloadUrl, type NpmUpstream} from './sources/npm.js';
 import {listProjectFiles} from './sources/pypi.js';
 

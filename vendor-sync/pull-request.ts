@@ -1,5 +1,5 @@
 import type {Change} from './plan.js';
-import {githubError, splitRepo, type GithubClient} from './sources/github.js';
+import {githubError, splitRepo, type GithubClient} from '../lib/github.js';
 
 export type PullRequestResult = {number: number; url: string; created: boolean};
 

@@ -1,4 +1,5 @@
 import yargs from 'yargs';
+import {checkCommand} from './commands/check.js';
 import {deployCommand} from './commands/deploy.js';
 import {statusCommand} from './commands/status.js';
 import {defaultContext, type CliContext} from './io.js';
@@ -12,6 +13,10 @@ import {runCli} from './run.js';
  */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
   return runCli(args, ctx, () =>
-    yargs(args).scriptName('deploy').command(deployCommand(ctx)).command(statusCommand(ctx)),
+    yargs(args)
+      .scriptName('deploy')
+      .command(deployCommand(ctx))
+      .command(statusCommand(ctx))
+      .command(checkCommand(ctx)),
   );
 }

@@ -9,6 +9,8 @@ export type CliContext = {
   env: NodeJS.ProcessEnv;
   cwd: string;
   deps: (overrides?: Partial<Deps>) => Deps;
+  /** Set by a handler whose outcome is not success yet is no error (a check that found problems). */
+  exitCode?: number;
 };
 
 export function defaultContext(overrides: Partial<Omit<CliContext, 'deps'>> = {}): CliContext {

@@ -21,7 +21,7 @@ export async function runCli(args: string[], ctx: CliContext, build: () => Argv)
         throw error ?? new UsageError(message ?? 'Invalid command line.', 'See --help.');
       })
       .parseAsync();
-    return ExitCode.ok;
+    return ctx.exitCode ?? ExitCode.ok;
   } catch (error) {
     if (error instanceof DeployError) {
       const message = redact(error.message);

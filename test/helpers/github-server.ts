@@ -17,10 +17,19 @@ export type PullRequest = {
   state: 'open' | 'closed';
 };
 
+export type CommitStatus = {
+  sha: string;
+  state: string;
+  context: string;
+  description: string;
+  target_url?: string;
+};
+
 export type FakeGithub = {
   apiUrl: string;
   releases: Map<string, FakeRelease[]>;
   pulls: Map<string, PullRequest[]>;
+  statuses: Map<string, CommitStatus[]>;
   /** Every request: method, path, and whether it carried an Authorization header. */
   requests: Array<{method: string; path: string; authorized: boolean; host: 'api' | 'storage'}>;
   /** Answer the next N API requests with a rate-limit refusal (403 + x-ratelimit-reset, or 429 + Retry-After). */
@@ -36,6 +45,7 @@ export type FakeGithub = {
 export async function startFakeGithub(options: {token?: string} = {}): Promise<FakeGithub> {
   const releases = new Map<string, FakeRelease[]>();
   const pulls = new Map<string, PullRequest[]>();
+  const statuses = new Map<string, CommitStatus[]>();
   const requests: FakeGithub['requests'] = [];
   let rateLimited = 0;
   let rateKind: '403' | '429' = '429';
@@ -177,6 +187,31 @@ export async function startFakeGithub(options: {token?: string} = {}): Promise<F
         res.end();
         return;
       }
+      if (req.method === 'POST' && (m = /^\/statuses\/([0-9a-f]{40})$/.exec(rest))) {
+        if (!['error', 'failure', 'pending', 'success'].includes(body.state ?? '')) {
+          json(422, {message: 'Validation Failed'});
+          return;
+        }
+        const status: CommitStatus = {
+          sha: m[1] ?? '',
+          state: body.state ?? '',
+          context: body.context ?? 'default',
+          description: body.description ?? '',
+          ...(body.target_url ? {target_url: body.target_url} : {}),
+        };
+        statuses.set(key, [...(statuses.get(key) ?? []), status]);
+        json(201, {
+          url: `${apiUrl}/repos/${key}/statuses/${status.sha}`,
+          id: statuses.get(key)?.length ?? 1,
+          state: status.state,
+          description: status.description,
+          target_url: status.target_url ?? null,
+          context: status.context,
+          created_at: '2026-01-01T00:00:00Z',
+          updated_at: '2026-01-01T00:00:00Z',
+        });
+        return;
+      }
       const prs = pulls.get(key) ?? [];
       pulls.set(key, prs);
       const prJson = (pr: PullRequest) => ({
@@ -250,6 +285,7 @@ export async function startFakeGithub(options: {token?: string} = {}): Promise<F
     apiUrl,
     releases,
     pulls,
+    statuses,
     requests,
     rateLimitNext(count, kind) {
       rateLimited = count;
