@@ -14,6 +14,8 @@ import {DeployError, describeError, UsageError} from './errors.js';
 import {syncTree} from './fsutil.js';
 import type {FetchStats} from './git/remote.js';
 import {appendHistory} from './history.js';
+import {pruneHeld, prunePolicy, recoverInterrupted} from './lifecycle.js';
+import {withLock} from './lock.js';
 import {readNodeSettings, writeNodeSettings} from './node-settings.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from './repo-location.js';
 import {ReleaseStore, type ReleaseMeta} from './release-store.js';
@@ -40,6 +42,8 @@ export type DeployResult = {
   requestedRev: string;
   app: {url: string; sha: string; fetch: FetchStats};
   vendor: {url: string; sha: string; source: VendorPin['source']; fetch: FetchStats} | null;
+  /** Releases the prune after the deploy removed. */
+  pruned: string[];
   durationMs: number;
 };
 
@@ -68,8 +72,35 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
   const progress: {appSha?: string; vendorSha?: string; releaseId?: string; previous?: string} = {};
   try {
     await fsp.mkdir(root, {recursive: true});
+    return await withLock(
+      root,
+      {user: deps.identity.user, command: `deploy --rev ${options.rev}`},
+      () => deployLocked(),
+    );
+  } catch (error) {
+    await appendHistory(root, {
+      ...base,
+      time: deps.clock().toISOString(),
+      outcome: 'failure',
+      ...(progress.appSha ? {appSha: progress.appSha} : {}),
+      ...(progress.vendorSha ? {vendorSha: progress.vendorSha} : {}),
+      ...(progress.releaseId ? {releaseId: progress.releaseId} : {}),
+      ...(progress.previous ? {previousReleaseId: progress.previous} : {}),
+      durationMs: deps.clock().getTime() - started.getTime(),
+      error: {
+        code: error instanceof DeployError ? error.code : 'EINTERNAL',
+        message: describeError(error),
+      },
+    }).catch(() => undefined);
+    throw error;
+  }
+
+  async function deployLocked(): Promise<DeployResult> {
     progress.previous = await releases.current();
     await releases.removeStaleSwitchLinks();
+    const recovered = await recoverInterrupted(releases);
+    if (recovered.length > 0)
+      reporter.info(`cleaned up after an interrupted run: ${recovered.join(', ')}`);
     const settings = await readNodeSettings(root);
     const repoSpec = options.repo ?? settings.repo;
     if (!repoSpec) {
@@ -150,6 +181,12 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     if (progress.previous && progress.previous !== releaseId) {
       await releases.setState(progress.previous, 'retired').catch(() => undefined);
     }
+    const pruned = await pruneHeld(releases, await prunePolicy(root)).catch((error: unknown) => {
+      // The deploy itself succeeded; a prune that fails is reported, not fatal.
+      reporter.warn(`prune failed: ${describeError(error)}`);
+      return {removed: [] as string[]};
+    });
+    if (pruned.removed.length > 0) reporter.info(`pruned ${pruned.removed.join(', ')}`);
 
     const durationMs = deps.clock().getTime() - started.getTime();
     const result: DeployResult = {
@@ -166,6 +203,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
             fetch: vendor.fetch,
           }
         : null,
+      pruned: pruned.removed,
       durationMs,
     };
     await appendHistory(root, {
@@ -179,22 +217,6 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       durationMs,
     });
     return result;
-  } catch (error) {
-    await appendHistory(root, {
-      ...base,
-      time: deps.clock().toISOString(),
-      outcome: 'failure',
-      ...(progress.appSha ? {appSha: progress.appSha} : {}),
-      ...(progress.vendorSha ? {vendorSha: progress.vendorSha} : {}),
-      ...(progress.releaseId ? {releaseId: progress.releaseId} : {}),
-      ...(progress.previous ? {previousReleaseId: progress.previous} : {}),
-      durationMs: deps.clock().getTime() - started.getTime(),
-      error: {
-        code: error instanceof DeployError ? error.code : 'EINTERNAL',
-        message: describeError(error),
-      },
-    }).catch(() => undefined);
-    throw error;
   }
 }
 

@@ -18,6 +18,10 @@ export type HistoryRecord = {
   releaseId?: string;
   previousReleaseId?: string;
   durationMs?: number;
+  /** Rollback: why the release left was marked bad. */
+  reason?: string;
+  /** Releases a prune removed. */
+  pruned?: string[];
   error?: {code: string; message: string};
 };
 

@@ -11,6 +11,10 @@ const schema = z.strictObject({
   repo: z.string().optional(),
   /** The node's vendor repository override (`--vendor-repo`), e.g. an internal mirror. */
   vendorRepo: z.string().optional(),
+  /** Prune keeps this many releases that can be rolled back to (default 5). */
+  keepReleases: z.number().int().min(1).optional(),
+  /** ... and this many failed or bad releases as evidence (default 2). */
+  keepFailed: z.number().int().min(0).optional(),
 });
 
 /** `<root>/node.json`: what this node remembers between runs. Never holds credentials. */

@@ -11,6 +11,8 @@ export type ReleaseSummary = {
   vendorSha: string | null;
   requestedRev: string | null;
   createdAt: string | null;
+  /** Why a failed or bad release is so. */
+  error: string | null;
 };
 
 export type Status = {
@@ -44,6 +46,7 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
     vendorSha: meta?.vendor?.sha ?? null,
     requestedRev: meta?.app.requested ?? null,
     createdAt: meta?.createdAt ?? null,
+    error: meta?.error ?? null,
   }));
   const history = await readHistory(root);
   const last = history.at(-1);

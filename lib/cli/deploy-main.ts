@@ -1,6 +1,12 @@
 import yargs from 'yargs';
 import {checkCommand} from './commands/check.js';
 import {deployCommand} from './commands/deploy.js';
+import {
+  pruneCommand,
+  releasesCommand,
+  rollbackCommand,
+  unlockCommand,
+} from './commands/lifecycle.js';
 import {statusCommand} from './commands/status.js';
 import {defaultContext, type CliContext} from './io.js';
 import {runCli} from './run.js';
@@ -17,6 +23,10 @@ export async function main(args: string[], ctx: CliContext = defaultContext()): 
       .scriptName('deploy')
       .command(deployCommand(ctx))
       .command(statusCommand(ctx))
-      .command(checkCommand(ctx)),
+      .command(checkCommand(ctx))
+      .command(rollbackCommand(ctx))
+      .command(pruneCommand(ctx))
+      .command(releasesCommand(ctx))
+      .command(unlockCommand(ctx)),
   );
 }

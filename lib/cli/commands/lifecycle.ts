@@ -1,0 +1,130 @@
+import type {CommandModule} from 'yargs';
+import {breakLock, describeHolder, readLock} from '../../lock.js';
+import {prune, rollback} from '../../lifecycle.js';
+import {status} from '../../status.js';
+import type {CliContext} from '../io.js';
+import {writeJson} from '../io.js';
+import {requireRoot, withJson, withRoot} from '../options.js';
+
+type RootArgs = {root?: string; json: boolean};
+
+export function rollbackCommand(
+  ctx: CliContext,
+): CommandModule<object, RootArgs & {to?: string; reason?: string; 'dry-run': boolean}> {
+  return {
+    command: 'rollback',
+    describe:
+      'Switch back to the newest earlier release that was live and good; mark the one left bad',
+    builder: y =>
+      withJson(withRoot(y))
+        .option('to', {type: 'string', describe: 'Release id or app rev to switch to'})
+        .option('reason', {
+          type: 'string',
+          describe: 'Why: recorded on the release left and in the history',
+        })
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe: 'Print the plan; change nothing',
+        }),
+    handler: async argv => {
+      const result = await rollback(
+        {root: requireRoot(argv, ctx), to: argv.to, reason: argv.reason, dryRun: argv['dry-run']},
+        ctx.deps(),
+      );
+      if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'rollback', ...result});
+      else {
+        ctx.stdout.write(
+          `${result.dryRun ? 'would roll back' : 'rolled back'}: current ${result.dryRun ? 'would point' : 'points'} at releases/${result.to} (was ${result.from}, ${result.dryRun ? 'to be ' : ''}marked bad: ${result.reason})\n`,
+        );
+      }
+    },
+  };
+}
+
+export function pruneCommand(
+  ctx: CliContext,
+): CommandModule<object, RootArgs & {keep?: number; 'dry-run': boolean}> {
+  return {
+    command: 'prune',
+    describe: 'Remove old releases: failed ones beyond a few first, then good ones beyond --keep',
+    builder: y =>
+      withJson(withRoot(y))
+        .option('keep', {
+          type: 'number',
+          describe:
+            'Releases that can be rolled back to, to keep (default: node.json keepReleases, else 5)',
+        })
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe: 'Print what would be removed; change nothing',
+        }),
+    handler: async argv => {
+      const result = await prune(
+        {root: requireRoot(argv, ctx), keep: argv.keep, dryRun: argv['dry-run']},
+        ctx.deps(),
+      );
+      if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'prune', ...result});
+      else {
+        const verb = result.dryRun ? 'would remove' : 'removed';
+        ctx.stdout.write(
+          result.removed.length === 0
+            ? 'nothing to prune\n'
+            : `${verb} ${result.removed.join(', ')}\n`,
+        );
+      }
+    },
+  };
+}
+
+export function releasesCommand(ctx: CliContext): CommandModule<object, RootArgs> {
+  return {
+    command: 'releases',
+    describe: 'List the releases on this node with their state, shas and times',
+    builder: y => withJson(withRoot(y)),
+    handler: async argv => {
+      const {releases} = await status({root: requireRoot(argv, ctx), cwd: ctx.cwd});
+      if (argv.json) {
+        writeJson(ctx.stdout, {ok: true, command: 'releases', releases});
+        return;
+      }
+      const lines = releases.map(
+        r =>
+          `${r.current ? '*' : ' '} ${r.id.padEnd(28)} ${r.state.padEnd(8)} app ${(r.appSha ?? '-').slice(0, 12).padEnd(12)} vendor ${(r.vendorSha ?? '-').slice(0, 12).padEnd(12)} ${r.createdAt ?? ''}${r.error ? `  (${r.error.split('\n')[0] ?? ''})` : ''}`,
+      );
+      ctx.stdout.write(`${lines.length > 0 ? lines.join('\n') : '(no releases)'}\n`);
+    },
+  };
+}
+
+export function unlockCommand(ctx: CliContext): CommandModule<object, RootArgs & {force: boolean}> {
+  return {
+    command: 'unlock',
+    describe: "Show the root's lock and remove it if its owner is gone (--force: in any case)",
+    builder: y =>
+      withJson(withRoot(y)).option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'Remove even a lock whose owner may still run',
+      }),
+    handler: async argv => {
+      const root = requireRoot(argv, ctx);
+      const before = await readLock(root);
+      const removed = await breakLock(root, argv.force);
+      if (argv.json)
+        writeJson(ctx.stdout, {
+          ok: true,
+          command: 'unlock',
+          state: before.state,
+          owner: before.owner,
+          removed: removed.state !== 'free',
+        });
+      else if (removed.state === 'free') ctx.stdout.write('not locked\n');
+      else
+        ctx.stdout.write(
+          `removed the lock of ${describeHolder(removed.owner)} (${removed.state === 'dead' ? 'no longer running' : 'forced'})\n`,
+        );
+    },
+  };
+}

@@ -1,0 +1,218 @@
+import {randomBytes} from 'node:crypto';
+import {promises as fsp, readFileSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {LockError} from './errors.js';
+import {fsyncDir, writeFileAtomic} from './fsutil.js';
+
+/** Who holds a root's lock. */
+export type LockOwner = {
+  pid: number;
+  /** Start time of the process, from /proc, so a reused pid is not taken for the owner. */
+  pidStart: string | null;
+  host: string;
+  user: string;
+  command: string;
+  startedAt: string;
+  /** Unique to this acquisition: a lock is only ever removed by the run whose token it carries. */
+  token: string;
+};
+
+const LOCK_DIR = '.lock';
+const OWNER_FILE = 'owner.json';
+const TAKEOVER_DIR = '.lock.takeover';
+/** A lock dir without an owner file this old was left by a run killed between mkdir and write. */
+const ORPHAN_MS = 60_000;
+
+export type Lock = {owner: LockOwner; release: () => Promise<void>};
+
+/**
+ * Take the root's lock: one deploy, rollback or prune at a time. Creation is atomic (mkdir); the
+ * owner is recorded inside. A lock whose owner process is gone (same host, pid dead or reused) is
+ * taken over through a second atomic mkdir, so two runs cannot both take over the same stale lock.
+ * A live owner is never robbed, however long it runs; the loser names the holder and removes nothing.
+ */
+export async function acquireLock(
+  root: string,
+  info: {user: string; command: string},
+): Promise<Lock> {
+  await fsp.mkdir(root, {recursive: true});
+  const owner: LockOwner = {
+    pid: process.pid,
+    pidStart: processStart(process.pid),
+    host: os.hostname(),
+    user: info.user,
+    command: info.command,
+    startedAt: new Date().toISOString(),
+    token: randomBytes(12).toString('hex'),
+  };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (await tryCreate(root, owner)) {
+      return {owner, release: () => releaseLock(root, owner.token)};
+    }
+    const held = await readLock(root);
+    if (held.state === 'live' || held.state === 'unknown') throw heldError(root, held.owner);
+    // The owner is gone: take over, unless another run is already doing so.
+    await takeOver(root, held.owner);
+  }
+  throw heldError(root, (await readLock(root)).owner);
+}
+
+async function tryCreate(root: string, owner: LockOwner): Promise<boolean> {
+  const dir = path.join(root, LOCK_DIR);
+  try {
+    await fsp.mkdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  await writeFileAtomic(path.join(dir, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`);
+  await fsyncDir(root);
+  return true;
+}
+
+export type LockState =
+  {state: 'free'; owner: null} | {state: 'live' | 'dead' | 'unknown'; owner: LockOwner | null};
+
+/** Whether the root is locked, by whom, and whether that process still runs. */
+export async function readLock(root: string): Promise<LockState> {
+  const dir = path.join(root, LOCK_DIR);
+  let stat;
+  try {
+    stat = await fsp.stat(dir);
+  } catch {
+    return {state: 'free', owner: null};
+  }
+  let owner: LockOwner | null = null;
+  try {
+    owner = JSON.parse(await fsp.readFile(path.join(dir, OWNER_FILE), 'utf8')) as LockOwner;
+  } catch {
+    // Being created right now, or left by a run killed between mkdir and writing its owner.
+    return {state: Date.now() - stat.mtimeMs > ORPHAN_MS ? 'dead' : 'live', owner: null};
+  }
+  if (owner.host !== os.hostname()) return {state: 'unknown', owner};
+  return {state: isAlive(owner) ? 'live' : 'dead', owner};
+}
+
+async function takeOver(root: string, dead: LockOwner | null): Promise<void> {
+  const guard = path.join(root, TAKEOVER_DIR);
+  try {
+    await fsp.mkdir(guard);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const stat = await fsp.stat(guard).catch(() => undefined);
+    // A taker killed mid-takeover leaves its guard; it is only ever needed for a moment.
+    if (stat && Date.now() - stat.mtimeMs > ORPHAN_MS)
+      await fsp.rmdir(guard).catch(() => undefined);
+    throw new LockError(
+      `Another run is taking over the stale lock of ${root} right now.`,
+      'Run again in a moment.',
+    );
+  }
+  try {
+    // Still the same dead owner? Then move it aside in one step and remove it.
+    const now = await readLock(root);
+    if (now.state === 'dead' && (now.owner?.token ?? null) === (dead?.token ?? null)) {
+      const aside = path.join(root, `.lock.stale-${randomBytes(4).toString('hex')}`);
+      await fsp.rename(path.join(root, LOCK_DIR), aside);
+      await fsp.rm(aside, {recursive: true, force: true});
+    }
+  } finally {
+    await fsp.rmdir(guard).catch(() => undefined);
+  }
+}
+
+/** Remove the lock only if it is still ours: a run never deletes another run's lock. */
+async function releaseLock(root: string, token: string): Promise<void> {
+  const dir = path.join(root, LOCK_DIR);
+  try {
+    const owner = JSON.parse(await fsp.readFile(path.join(dir, OWNER_FILE), 'utf8')) as LockOwner;
+    if (owner.token !== token) return;
+  } catch {
+    return;
+  }
+  const aside = path.join(root, `.lock.released-${randomBytes(4).toString('hex')}`);
+  await fsp.rename(dir, aside);
+  await fsp.rm(aside, {recursive: true, force: true});
+}
+
+/**
+ * `deploy unlock`: remove a lock whose owner is gone, or any lock with `force`.
+ * Returns what was removed (null when the root was not locked).
+ */
+export async function breakLock(root: string, force: boolean): Promise<LockState> {
+  const held = await readLock(root);
+  if (held.state === 'free') return held;
+  if ((held.state === 'live' || held.state === 'unknown') && !force) {
+    throw new LockError(
+      `${describeHolder(held.owner)} holds the lock of ${root}${held.state === 'unknown' ? ' (on another host: cannot tell whether it still runs)' : ' and is still running'}; not removed.`,
+      'Wait for it to finish, or use --force if you are sure it is gone.',
+    );
+  }
+  const aside = path.join(root, `.lock.broken-${randomBytes(4).toString('hex')}`);
+  await fsp.rename(path.join(root, LOCK_DIR), aside);
+  await fsp.rm(aside, {recursive: true, force: true});
+  return held;
+}
+
+function heldError(root: string, owner: LockOwner | null): LockError {
+  return new LockError(
+    `${root} is locked by ${describeHolder(owner)}.`,
+    'Wait for it to finish. If that process is gone, the next run takes the lock over; `deploy unlock` shows and removes a stale lock.',
+  );
+}
+
+export function describeHolder(owner: LockOwner | null): string {
+  if (!owner) return 'a run that is just starting';
+  return `${owner.command} (pid ${owner.pid} on ${owner.host}, user ${owner.user}, since ${owner.startedAt})`;
+}
+
+function isAlive(owner: LockOwner): boolean {
+  try {
+    process.kill(owner.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  // The pid runs; is it the same process, or a new one that reused the number?
+  const start = processStart(owner.pid);
+  return owner.pidStart === null || start === null || start === owner.pidStart;
+}
+
+/** The start time of a process in clock ticks since boot (/proc/PID/stat field 22), where /proc exists. */
+function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Run `work` holding the root's lock; released on success, failure, and SIGINT / SIGTERM. */
+export async function withLock<T>(
+  root: string,
+  info: {user: string; command: string},
+  work: (lock: Lock) => Promise<T>,
+): Promise<T> {
+  const lock = await acquireLock(root, info);
+  const onSignal = (signal: NodeJS.Signals) => {
+    void lock.release().finally(() => {
+      process.kill(process.pid, signal);
+    });
+  };
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map(signal => {
+    const handler = () => {
+      process.removeListener(signal, handler);
+      onSignal(signal);
+    };
+    process.once(signal, handler);
+    return [signal, handler] as const;
+  });
+  try {
+    return await work(lock);
+  } finally {
+    for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+    await lock.release();
+  }
+}
