@@ -201,7 +201,26 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     );
     if (!verified) return finish();
 
-    skip('shared', 'shared files the app declares', 'deploy.json declares no shared files');
+    const shared = read.settings.config.shared ?? [];
+    if (shared.length === 0)
+      skip('shared', 'shared files the app declares', 'deploy.json declares no shared files');
+    else {
+      const files = shared.filter(p => !p.endsWith('/'));
+      const dirs = shared.filter(p => p.endsWith('/'));
+      checks.push({
+        id: 'shared',
+        title: 'shared files the app declares',
+        status: 'pass',
+        message: [
+          files.length > 0 ? `each node must provide <root>/shared/: ${files.join(', ')}` : '',
+          dirs.length > 0 ? `directories created on first deploy: ${dirs.join(', ')}` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+        fix: null,
+        durationMs: 0,
+      });
+    }
 
     if (!options.install || !verified.installer) {
       skip(

@@ -61,6 +61,36 @@ const githubAsset = z.strictObject({
 
 export type GithubAsset = z.infer<typeof githubAsset>;
 
+const argv = z.array(z.string().min(1)).min(1);
+
+/** A command run at one point of a deploy, in the release directory, without a shell. */
+const hooks = z.strictObject({
+  before_install: argv.optional(),
+  after_install: argv.optional(),
+  before_switch: argv.optional(),
+  after_switch: argv.optional(),
+});
+
+export type HookName = keyof z.infer<typeof hooks>;
+
+/** What proves the new release works, after the switch: a command or an HTTP URL. */
+const healthcheck = z.union([
+  z.strictObject({
+    command: argv,
+    /** Seconds the command may run. */
+    timeout: z.number().positive().max(3600).default(30),
+  }),
+  z.strictObject({
+    url: z.url({protocol: /^https?$/}),
+    /** The status the URL must answer with. */
+    status: z.number().int().min(100).max(599).default(200),
+    /** Seconds to keep trying (the app may still be starting). */
+    timeout: z.number().positive().max(3600).default(30),
+  }),
+]);
+
+export type Healthcheck = z.infer<typeof healthcheck>;
+
 /** `deploy.json` at the app repository root. `docs/deploy-json.md` documents every key. */
 export const deployConfigSchema = z.strictObject({
   /** The vendor repository this changeset needs, pinned to one commit. */
@@ -85,6 +115,11 @@ export const deployConfigSchema = z.strictObject({
     .optional(),
   /** GitHub release assets the app needs, each pinned by sha256. */
   assets: z.array(githubAsset).optional(),
+  /** Files (and, with a trailing "/", directories) kept in <root>/shared/ and linked into each release. */
+  shared: z.array(releasePath).optional(),
+  /** Commands at before_install, after_install, before_switch, after_switch. */
+  hooks: hooks.optional(),
+  healthcheck: healthcheck.optional(),
 });
 
 export type DeployConfig = z.infer<typeof deployConfigSchema>;

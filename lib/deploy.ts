@@ -13,12 +13,14 @@ import {gitCredentials, type Deps} from './deps.js';
 import {DeployError, describeError, UsageError} from './errors.js';
 import {syncTree} from './fsutil.js';
 import type {FetchStats} from './git/remote.js';
+import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
 import {appendHistory} from './history.js';
+import {hookEnvironment, linkShared, runHealthcheck, runHook} from './release-hooks.js';
 import {pruneHeld, prunePolicy, recoverInterrupted} from './lifecycle.js';
 import {withLock} from './lock.js';
 import {readNodeSettings, writeNodeSettings} from './node-settings.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from './repo-location.js';
-import {ReleaseStore, type ReleaseMeta} from './release-store.js';
+import {META_DIR, ReleaseStore, type ReleaseMeta} from './release-store.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
 import type {VendorPin} from './vendor-pin.js';
 
@@ -148,6 +150,16 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         : null,
     };
     const releaseDir = await releases.create(meta);
+    const config = app.settings.config;
+    const logFile = path.join(releaseDir, META_DIR, 'install.log');
+    const hookEnv = (dir: string, previous: string | undefined) =>
+      hookEnvironment(deps.env, {
+        releaseDir: dir,
+        appRev: resolved.sha,
+        vendorRev: vendor?.pin.sha ?? null,
+        previousRelease: previous ? releases.dir(previous) : null,
+      });
+    const env = hookEnv(releaseDir, progress.previous);
     try {
       await reporter.phase(`write release ${releaseId}`, () =>
         writeTrees(
@@ -157,6 +169,11 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
           reporter,
         ),
       );
+      if (config.shared) {
+        const shared = config.shared;
+        await reporter.phase('link shared files', () => linkShared(root, releaseDir, shared));
+      }
+      await runHook('before_install', config.hooks?.before_install, env, releaseDir, logFile);
       const verified = await verifyRelease(
         releaseDir,
         app.settings,
@@ -165,8 +182,10 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         reporter,
       );
       await installRelease(verified, reporter);
+      await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);
       await syncTree(releaseDir);
       await releases.setState(releaseId, 'ready', {finishedAt: deps.clock().toISOString()});
+      await runHook('before_switch', config.hooks?.before_switch, env, releaseDir, logFile);
       await reporter.phase(`switch current to ${releaseId}`, () => releases.switchTo(releaseId));
     } catch (error) {
       await releases
@@ -181,6 +200,20 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     if (progress.previous && progress.previous !== releaseId) {
       await releases.setState(progress.previous, 'retired').catch(() => undefined);
     }
+    try {
+      await runHook('after_switch', config.hooks?.after_switch, env, releaseDir, logFile);
+      if (config.healthcheck) {
+        const check = config.healthcheck;
+        const outcome = await reporter.phase('health check', () =>
+          runHealthcheck(check, env, releaseDir, logFile),
+        );
+        reporter.info(`  ${outcome}`);
+      }
+    } catch (error) {
+      await switchBack(error);
+      throw error;
+    }
+
     const pruned = await pruneHeld(releases, await prunePolicy(root)).catch((error: unknown) => {
       // The deploy itself succeeded; a prune that fails is reported, not fatal.
       reporter.warn(`prune failed: ${describeError(error)}`);
@@ -217,6 +250,45 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       durationMs,
     });
     return result;
+
+    /**
+     * After a failed after_switch hook or health check: put back what was live before (running
+     * its after_switch hook again, e.g. a service reload), and mark the new release bad.
+     */
+    async function switchBack(cause: unknown): Promise<void> {
+      const previous = progress.previous;
+      reporter.warn(
+        `${describeError(cause).split('\n')[0] ?? ''}: switching back${previous ? ` to ${previous}` : ''}`,
+      );
+      if (previous && previous !== progress.releaseId) {
+        await releases.switchTo(previous);
+        await releases.setState(previous, 'live');
+        const previousDir = releases.dir(previous);
+        const previousHooks = await readReleaseConfig(previousDir);
+        await runHook(
+          'after_switch',
+          previousHooks?.hooks?.after_switch ?? config.hooks?.after_switch,
+          hookEnv(previousDir, progress.releaseId),
+          previousDir,
+          path.join(previousDir, META_DIR, 'install.log'),
+        ).catch((error: unknown) => {
+          reporter.warn(`after_switch of ${previous} failed too: ${describeError(error)}`);
+        });
+      } else {
+        // There was no release before this one: back to no current at all.
+        await fsp.rm(releases.currentLink, {force: true});
+      }
+      await releases.setState(progress.releaseId ?? '', 'bad', {error: describeError(cause)});
+    }
+  }
+}
+
+/** The deploy.json a release was built from, read back from its directory. */
+async function readReleaseConfig(dir: string) {
+  try {
+    return parseDeployConfig(await fsp.readFile(path.join(dir, DEPLOY_JSON), 'utf8'), DEPLOY_JSON);
+  } catch {
+    return undefined;
   }
 }
 
