@@ -77,7 +77,7 @@ export function hookEnvironment(base: NodeJS.ProcessEnv, vars: HookEnv): Record<
     const value = base[key];
     if (value !== undefined) env[key] = value;
   }
-  env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  if (!('PATH' in env)) env.PATH = '/usr/local/bin:/usr/bin:/bin';
   return {
     ...env,
     RELEASE_DIR: vars.releaseDir,

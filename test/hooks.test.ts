@@ -135,7 +135,14 @@ test('an HTTP health check waits for the app to answer; the first deploy with no
   let up = false;
   const server = http.createServer((_req, res) => res.writeHead(up ? 204 : 503).end());
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())));
+  t.teardown(
+    () =>
+      new Promise<void>(resolve =>
+        server.close(() => {
+          resolve();
+        }),
+      ),
+  );
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
   const world = await makeWorld(t);
   await release(world, 1, {healthcheck: {url, status: 204, timeout: 1}});
