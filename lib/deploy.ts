@@ -15,6 +15,7 @@ import {syncTree} from './fsutil.js';
 import type {FetchStats} from './git/remote.js';
 import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
 import {appendHistory} from './history.js';
+import {maintenanceStatus, setMaintenance} from './maintenance.js';
 import {hookEnvironment, linkShared, runHealthcheck, runHook} from './release-hooks.js';
 import {pruneHeld, prunePolicy, recoverInterrupted} from './lifecycle.js';
 import {withLock} from './lock.js';
@@ -35,6 +36,8 @@ export type DeployOptions = {
   vendorRepo?: string | undefined;
   /** Release id to use instead of a generated one (the same on every host of a fleet). */
   releaseId?: string | undefined;
+  /** Set the maintenance flag for the duration of the deploy; cleared once the health check passes. */
+  maintenance?: boolean | undefined;
 };
 
 export type DeployResult = {
@@ -80,6 +83,11 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       () => deployLocked(),
     );
   } catch (error) {
+    if (options.maintenance && (await maintenanceStatus(root).catch(() => undefined))?.on) {
+      reporter.warn(
+        'maintenance mode stays on: the deploy did not pass its health check. Turn it off with `deploy maintenance off` once the node is sound.',
+      );
+    }
     await appendHistory(root, {
       ...base,
       time: deps.clock().toISOString(),
@@ -103,6 +111,14 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     const recovered = await recoverInterrupted(releases);
     if (recovered.length > 0)
       reporter.info(`cleaned up after an interrupted run: ${recovered.join(', ')}`);
+    if (options.maintenance) {
+      await setMaintenance(root, true, {
+        by: deps.identity.user,
+        reason: `deploy --rev ${options.rev}`,
+        now: deps.clock(),
+      });
+      reporter.info('maintenance mode on');
+    }
     const settings = await readNodeSettings(root);
     const repoSpec = options.repo ?? settings.repo;
     if (!repoSpec) {
@@ -249,6 +265,10 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       ...(progress.previous ? {previousReleaseId: progress.previous} : {}),
       durationMs,
     });
+    if (options.maintenance) {
+      await setMaintenance(root, false, {by: deps.identity.user, now: deps.clock()});
+      reporter.info('maintenance mode off');
+    }
     return result;
 
     /**

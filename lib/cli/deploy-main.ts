@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import {checkCommand} from './commands/check.js';
 import {deployCommand} from './commands/deploy.js';
+import {maintenanceCommand} from './commands/maintenance.js';
 import {
   pruneCommand,
   releasesCommand,
@@ -27,6 +28,7 @@ export async function main(args: string[], ctx: CliContext = defaultContext()): 
       .command(rollbackCommand(ctx))
       .command(pruneCommand(ctx))
       .command(releasesCommand(ctx))
-      .command(unlockCommand(ctx)),
+      .command(unlockCommand(ctx))
+      .command(maintenanceCommand(ctx)),
   );
 }

@@ -1,6 +1,7 @@
 import type {CommandModule} from 'yargs';
 import {formatBytes} from '../../changeset.js';
 import {deploy} from '../../deploy.js';
+import {formatPlan, planDeploy} from '../../deploy-plan.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';
@@ -10,6 +11,8 @@ type DeployArgs = {
   repo?: string;
   'vendor-repo'?: string;
   'release-id'?: string;
+  maintenance: boolean;
+  'dry-run': boolean;
   root?: string;
   json: boolean;
 };
@@ -36,8 +39,35 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
         .option('release-id', {
           type: 'string',
           describe: 'Release id to use (give every host of a fleet the same one)',
+        })
+        .option('maintenance', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Maintenance mode for the duration of the deploy, cleared once the health check passes',
+        })
+        .option('dry-run', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Print the plan (what would be fetched, installed, switched, pruned); change nothing',
         }),
     handler: async argv => {
+      if (argv['dry-run']) {
+        const plan = await planDeploy(
+          {
+            root: requireRoot(argv, ctx),
+            rev: argv.rev,
+            repo: argv.repo,
+            vendorRepo: argv['vendor-repo'],
+            releaseId: argv['release-id'],
+          },
+          ctx.deps(),
+        );
+        if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'deploy', dryRun: true, ...plan});
+        else ctx.stdout.write(formatPlan(plan));
+        return;
+      }
       const result = await deploy(
         {
           root: requireRoot(argv, ctx),
@@ -45,6 +75,7 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
           repo: argv.repo,
           vendorRepo: argv['vendor-repo'],
           releaseId: argv['release-id'],
+          maintenance: argv.maintenance,
         },
         ctx.deps(),
       );
