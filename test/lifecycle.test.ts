@@ -274,3 +274,30 @@ test('deploy releases lists states, shas and reasons', async t => {
   const json = await runDeployBin(['releases', '--root', world.root, '--json']);
   t.is((JSON.parse(json.stdout) as {releases: unknown[]}).releases.length, 2);
 });
+
+test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked failed by the next run', async t => {
+  const world = await makeWorld(t);
+  const first = await deployVersion(world, 1);
+  await commitVersion(world, 2, ['sleep', '5']);
+  const child = spawn(process.execPath, [deployBin, '--rev', 'main', '--root', world.root], {
+    stdio: 'ignore',
+  });
+  await waitFor(
+    t,
+    'the install to start',
+    async () =>
+      (await fsp.readdir(path.join(world.root, 'releases'))).length === 2 &&
+      (await readLock(world.root)).state === 'live',
+  );
+  child.kill('SIGINT');
+  const [, signal] = (await new Promise(resolve =>
+    child.once('exit', (...args) => resolve(args)),
+  )) as [number | null, string | null];
+  t.is(signal, 'SIGINT', 'the process ends by the signal, as an interrupted program should');
+  t.is((await readLock(world.root)).state, 'free', 'the lock was released on the way out');
+  t.is(await fsp.readlink(path.join(world.root, 'current')), `releases/${first.releaseId}`);
+  await commitVersion(world, 3);
+  await runDeploy({root: world.root, rev: 'main'});
+  const after = await state(world.root);
+  t.is(Object.values(after.states).filter(s => s === 'failed').length, 1);
+});
