@@ -23,7 +23,8 @@ import {readNodeSettings, writeNodeSettings} from './node-settings.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from './repo-location.js';
 import {META_DIR, ReleaseStore, type ReleaseMeta} from './release-store.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
-import type {VendorPin} from './vendor-pin.js';
+import type {AppSettings, VendorPin} from './vendor-pin.js';
+import {extractBundle, verifyBundle} from './bundle.js';
 
 export type DeployOptions = {
   /** The node root (`--root` / DEPLOY_ROOT). */
@@ -38,6 +39,16 @@ export type DeployOptions = {
   releaseId?: string | undefined;
   /** Set the maintenance flag for the duration of the deploy; cleared once the health check passes. */
   maintenance?: boolean | undefined;
+  /** Deploy from this bundle (`deploy bundle`) instead of from git; `rev` is then informational. */
+  bundle?: string | undefined;
+};
+
+/** Where a release's files come from: git (the repository route) or a bundle (the release route). */
+type ReleaseSource = {
+  app: {url: string; requested: string; sha: string; fetch: FetchStats};
+  vendor: {url: string; sha: string; source: VendorPin['source']; fetch: FetchStats} | null;
+  settings: AppSettings;
+  write: (releaseDir: string) => Promise<void>;
 };
 
 export type DeployResult = {
@@ -105,20 +116,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     throw error;
   }
 
-  async function deployLocked(): Promise<DeployResult> {
-    progress.previous = await releases.current();
-    await releases.removeStaleSwitchLinks();
-    const recovered = await recoverInterrupted(releases);
-    if (recovered.length > 0)
-      reporter.info(`cleaned up after an interrupted run: ${recovered.join(', ')}`);
-    if (options.maintenance) {
-      await setMaintenance(root, true, {
-        by: deps.identity.user,
-        reason: `deploy --rev ${options.rev}`,
-        now: deps.clock(),
-      });
-      reporter.info('maintenance mode on');
-    }
+  /** The changeset from git: resolve the rev, fetch app and vendor pin into the node's stores. */
+  async function fromGit(): Promise<ReleaseSource> {
     const settings = await readNodeSettings(root);
     const repoSpec = options.repo ?? settings.repo;
     if (!repoSpec) {
@@ -134,21 +133,69 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       : undefined;
     const sources = {http: deps.http, credentials: gitCredentials(deps.env), reporter};
     const reposDir = path.join(root, REPOS_DIR);
-
-    const {store: appStore, resolved} = await resolveApp(
-      reposDir,
-      appLocation,
-      options.rev,
-      sources,
-    );
+    const {store, resolved} = await resolveApp(reposDir, appLocation, options.rev, sources);
     progress.appSha = resolved.sha;
     await rememberRepos(root, settings, appLocation, vendorOverride);
-    const app = await readApp(appStore, resolved.sha, appLocation, vendorOverride);
+    const app = await readApp(store, resolved.sha, appLocation, vendorOverride);
     let vendor: VendorCheckout | undefined;
     if (app.settings.pin) {
       progress.vendorSha = app.settings.pin.sha;
       vendor = await fetchVendor(reposDir, app.settings.pin, resolved.sha, sources);
     }
+    return {
+      app: {
+        url: formatLocation(appLocation),
+        requested: options.rev,
+        sha: resolved.sha,
+        fetch: resolved.fetch,
+      },
+      vendor: vendor
+        ? {
+            url: formatLocation(vendor.pin.location),
+            sha: vendor.pin.sha,
+            source: vendor.pin.source,
+            fetch: vendor.fetch,
+          }
+        : null,
+      settings: app.settings,
+      write: dir => writeTrees(dir, {store, sha: resolved.sha, tree: app.tree}, vendor, reporter),
+    };
+  }
+
+  /** The changeset from a bundle (the release-based route): verified whole before anything is written. */
+  async function fromBundle(file: string): Promise<ReleaseSource> {
+    const bundle = await reporter.phase(`verify bundle ${file}`, () =>
+      verifyBundle(path.resolve(deps.cwd, file)),
+    );
+    const none = {fetched: false, objects: 0, bytes: 0};
+    return {
+      app: {...bundle.meta.app, fetch: none},
+      vendor: bundle.meta.vendor ? {...bundle.meta.vendor, fetch: none} : null,
+      settings: bundle.settings,
+      write: dir => extractBundle(bundle, dir),
+    };
+  }
+
+  async function deployLocked(): Promise<DeployResult> {
+    progress.previous = await releases.current();
+    await releases.removeStaleSwitchLinks();
+    const recovered = await recoverInterrupted(releases);
+    if (recovered.length > 0)
+      reporter.info(`cleaned up after an interrupted run: ${recovered.join(', ')}`);
+    if (options.maintenance) {
+      await setMaintenance(root, true, {
+        by: deps.identity.user,
+        reason: `deploy --rev ${options.rev}`,
+        now: deps.clock(),
+      });
+      reporter.info('maintenance mode on');
+    }
+    const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();
+    progress.appSha = source.app.sha;
+    if (source.vendor) progress.vendorSha = source.vendor.sha;
+    const app = {settings: source.settings};
+    const resolved = {sha: source.app.sha, fetch: source.app.fetch};
+    const vendor = source.vendor;
 
     const releaseId = await releases.newId(started, resolved.sha, options.releaseId);
     progress.releaseId = releaseId;
@@ -160,10 +207,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       user: deps.identity.user,
       host: deps.identity.host,
       tool: {name: TOOL_NAME, version: TOOL_VERSION},
-      app: {url: formatLocation(appLocation), requested: options.rev, sha: resolved.sha},
-      vendor: vendor
-        ? {url: formatLocation(vendor.pin.location), sha: vendor.pin.sha, source: vendor.pin.source}
-        : null,
+      app: {url: source.app.url, requested: source.app.requested, sha: source.app.sha},
+      vendor: vendor ? {url: vendor.url, sha: vendor.sha, source: vendor.source} : null,
     };
     const releaseDir = await releases.create(meta);
     const config = app.settings.config;
@@ -172,19 +217,12 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       hookEnvironment(deps.env, {
         releaseDir: dir,
         appRev: resolved.sha,
-        vendorRev: vendor?.pin.sha ?? null,
+        vendorRev: vendor?.sha ?? null,
         previousRelease: previous ? releases.dir(previous) : null,
       });
     const env = hookEnv(releaseDir, progress.previous);
     try {
-      await reporter.phase(`write release ${releaseId}`, () =>
-        writeTrees(
-          releaseDir,
-          {store: appStore, sha: resolved.sha, tree: app.tree},
-          vendor,
-          reporter,
-        ),
-      );
+      await reporter.phase(`write release ${releaseId}`, () => source.write(releaseDir));
       if (config.shared) {
         const shared = config.shared;
         await reporter.phase('link shared files', () => linkShared(root, releaseDir, shared));
@@ -193,7 +231,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       const verified = await verifyRelease(
         releaseDir,
         app.settings,
-        vendor !== undefined,
+        vendor !== null,
         deps.env,
         reporter,
       );
@@ -243,15 +281,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       releaseDir,
       previousReleaseId: progress.previous,
       requestedRev: options.rev,
-      app: {url: formatLocation(appLocation), sha: resolved.sha, fetch: resolved.fetch},
-      vendor: vendor
-        ? {
-            url: formatLocation(vendor.pin.location),
-            sha: vendor.pin.sha,
-            source: vendor.pin.source,
-            fetch: vendor.fetch,
-          }
-        : null,
+      app: {url: source.app.url, sha: resolved.sha, fetch: resolved.fetch},
+      vendor,
       pruned: pruned.removed,
       durationMs,
     };
@@ -260,7 +291,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       time: deps.clock().toISOString(),
       outcome: 'success',
       appSha: resolved.sha,
-      ...(vendor ? {vendorSha: vendor.pin.sha} : {}),
+      ...(vendor ? {vendorSha: vendor.sha} : {}),
       releaseId,
       ...(progress.previous ? {previousReleaseId: progress.previous} : {}),
       durationMs,

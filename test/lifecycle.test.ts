@@ -290,11 +290,11 @@ test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked faile
       (await readLock(world.root)).state === 'live',
   );
   child.kill('SIGINT');
-  const [, signal] = await new Promise(resolve =>
-    child.once('exit', (...args) => {
-      resolve(args);
-    }),
-  );
+  const signal = await new Promise<string | null>(resolve => {
+    child.once('exit', (_code, sig) => {
+      resolve(sig);
+    });
+  });
   t.is(signal, 'SIGINT', 'the process ends by the signal, as an interrupted program should');
   t.is((await readLock(world.root)).state, 'free', 'the lock was released on the way out');
   t.is(await fsp.readlink(path.join(world.root, 'current')), `releases/${first.releaseId}`);

@@ -1,4 +1,5 @@
 import yargs from 'yargs';
+import {bundleCommand} from './commands/bundle.js';
 import {checkCommand} from './commands/check.js';
 import {deployCommand} from './commands/deploy.js';
 import {maintenanceCommand} from './commands/maintenance.js';
@@ -29,6 +30,7 @@ export async function main(args: string[], ctx: CliContext = defaultContext()): 
       .command(pruneCommand(ctx))
       .command(releasesCommand(ctx))
       .command(unlockCommand(ctx))
-      .command(maintenanceCommand(ctx)),
+      .command(maintenanceCommand(ctx))
+      .command(bundleCommand(ctx)),
   );
 }

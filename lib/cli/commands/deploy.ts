@@ -1,5 +1,7 @@
 import type {CommandModule} from 'yargs';
+import path from 'node:path';
 import {formatBytes} from '../../changeset.js';
+import {UsageError} from '../../errors.js';
 import {deploy} from '../../deploy.js';
 import {formatPlan, planDeploy} from '../../deploy-plan.js';
 import type {CliContext} from '../io.js';
@@ -7,7 +9,8 @@ import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';
 
 type DeployArgs = {
-  rev: string;
+  rev?: string;
+  bundle?: string;
   repo?: string;
   'vendor-repo'?: string;
   'release-id'?: string;
@@ -25,8 +28,16 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
       withJson(withRoot(y))
         .option('rev', {
           type: 'string',
-          demandOption: true,
           describe: 'Commit (full or 7+ hex), tag or branch of the app repository',
+        })
+        .option('bundle', {
+          type: 'string',
+          describe: 'Deploy from a bundle made by `deploy bundle` instead of from git',
+        })
+        .check(argv => {
+          if (!argv.rev && !argv.bundle)
+            throw new UsageError('Missing --rev (or --bundle).', 'See deploy --help.');
+          return true;
         })
         .option('repo', {
           type: 'string',
@@ -53,11 +64,17 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
             'Print the plan (what would be fetched, installed, switched, pruned); change nothing',
         }),
     handler: async argv => {
+      const rev = argv.rev ?? path.basename(argv.bundle ?? '');
       if (argv['dry-run']) {
+        if (argv.bundle) {
+          throw new UsageError(
+            '--dry-run is for deploys from git; a bundle is checked whole before any deploy.',
+          );
+        }
         const plan = await planDeploy(
           {
             root: requireRoot(argv, ctx),
-            rev: argv.rev,
+            rev,
             repo: argv.repo,
             vendorRepo: argv['vendor-repo'],
             releaseId: argv['release-id'],
@@ -71,7 +88,8 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
       const result = await deploy(
         {
           root: requireRoot(argv, ctx),
-          rev: argv.rev,
+          rev,
+          bundle: argv.bundle,
           repo: argv.repo,
           vendorRepo: argv['vendor-repo'],
           releaseId: argv['release-id'],

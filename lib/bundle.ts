@@ -1,0 +1,352 @@
+import {createHash} from 'node:crypto';
+import {createReadStream, promises as fsp} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tar from 'tar';
+import {z} from 'zod';
+import {fetchVendor, readApp, resolveApp, writeTrees} from './changeset.js';
+import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
+import {gitCredentials, type Deps} from './deps.js';
+import {IntegrityError, UsageError} from './errors.js';
+import {tempSibling} from './fsutil.js';
+import {unsafeEntryName} from './git/path-safety.js';
+import {formatLocation, parseRepoLocation} from './repo-location.js';
+import {TOOL_NAME, TOOL_VERSION} from './version.js';
+import type {AppSettings} from './vendor-pin.js';
+
+/**
+ * The seed's release-based route (Proposal 1) for nodes that cannot reach git: one archive with
+ * the app tree, the vendor tree, the release metadata and a checksum list, built by the same code
+ * that writes a release. Layout inside the .tar.gz:
+ *
+ *   repodeploy-bundle.json   what it is (format, app and vendor shas, symlinks)
+ *   checksums.sha256         `sha256sum` lines for every regular file, the metadata included
+ *   tree/...                 the release tree: the app at its commit, the vendor tree under vendor/
+ */
+export const BUNDLE_META = 'repodeploy-bundle.json';
+export const BUNDLE_SUMS = 'checksums.sha256';
+const TREE = 'tree';
+
+const metaSchema = z.strictObject({
+  format: z.literal(1),
+  createdAt: z.string(),
+  tool: z.strictObject({name: z.string(), version: z.string()}),
+  app: z.strictObject({
+    url: z.string(),
+    requested: z.string(),
+    sha: z.string().regex(/^[0-9a-f]{40}$/),
+  }),
+  vendor: z
+    .strictObject({
+      url: z.string(),
+      sha: z.string().regex(/^[0-9a-f]{40}$/),
+      source: z.enum(['deploy.json', 'submodule']),
+    })
+    .nullable(),
+  /** Symlinks of the tree (path → target): their targets are covered by the checksum of this file. */
+  symlinks: z.record(z.string(), z.string()),
+});
+
+export type BundleMeta = z.infer<typeof metaSchema>;
+
+/** Limits a bundle must stay within (a compression bomb or a huge archive stops at them). */
+export const BUNDLE_LIMITS = {maxEntries: 500_000, maxBytes: 8 * 1024 ** 3};
+
+export type BundleResult = {
+  out: string;
+  appSha: string;
+  vendorSha: string | null;
+  files: number;
+  bytes: number;
+};
+
+/**
+ * `deploy bundle --rev X --out app-X.tar.gz`: fetch the changeset and its vendor pin exactly as a
+ * deploy does (into a scratch directory), write the release tree, and pack it with checksums.
+ */
+export async function createBundle(
+  options: {rev: string; repo: string; vendorRepo?: string | undefined; out: string},
+  deps: Deps,
+): Promise<BundleResult> {
+  const out = path.resolve(deps.cwd, options.out);
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-bundle-'));
+  try {
+    const location = parseRepoLocation(options.repo, {cwd: deps.cwd, what: 'app repository'});
+    const override = options.vendorRepo
+      ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
+      : undefined;
+    const sources = {
+      http: deps.http,
+      credentials: gitCredentials(deps.env),
+      reporter: deps.reporter,
+    };
+    const reposDir = path.join(scratch, 'repos');
+    const {store, resolved} = await resolveApp(reposDir, location, options.rev, sources);
+    const app = await readApp(store, resolved.sha, location, override);
+    const pin = app.settings.pin;
+    const vendor = pin ? await fetchVendor(reposDir, pin, resolved.sha, sources) : undefined;
+    const stage = path.join(scratch, 'bundle');
+    await writeTrees(
+      path.join(stage, TREE),
+      {store, sha: resolved.sha, tree: app.tree},
+      vendor,
+      deps.reporter,
+    );
+
+    const sums: string[] = [];
+    const symlinks: Record<string, string> = {};
+    let bytes = 0;
+    const walk = async (rel: string): Promise<void> => {
+      for (const entry of await fsp.readdir(path.join(stage, rel), {withFileTypes: true})) {
+        const child = `${rel}/${entry.name}`;
+        const full = path.join(stage, child);
+        if (entry.isSymbolicLink()) symlinks[child] = await fsp.readlink(full);
+        else if (entry.isDirectory()) await walk(child);
+        else {
+          sums.push(`${await sha256File(full)}  ${child}`);
+          bytes += (await fsp.stat(full)).size;
+        }
+      }
+    };
+    await walk(TREE);
+    const meta: BundleMeta = {
+      format: 1,
+      createdAt: deps.clock().toISOString(),
+      tool: {name: TOOL_NAME, version: TOOL_VERSION},
+      app: {url: formatLocation(location), requested: options.rev, sha: resolved.sha},
+      vendor: pin ? {url: formatLocation(pin.location), sha: pin.sha, source: pin.source} : null,
+      symlinks,
+    };
+    const metaText = `${JSON.stringify(meta, null, 2)}\n`;
+    await fsp.writeFile(path.join(stage, BUNDLE_META), metaText);
+    sums.unshift(`${createHash('sha256').update(metaText).digest('hex')}  ${BUNDLE_META}`);
+    await fsp.writeFile(path.join(stage, BUNDLE_SUMS), `${sums.sort(byPath).join('\n')}\n`);
+    const tmp = tempSibling(out, 'bundle');
+    await fsp.mkdir(path.dirname(out), {recursive: true});
+    await tar.c({gzip: true, file: tmp, cwd: stage, portable: true}, [
+      BUNDLE_META,
+      BUNDLE_SUMS,
+      TREE,
+    ]);
+    await fsp.rename(tmp, out);
+    return {out, appSha: resolved.sha, vendorSha: pin?.sha ?? null, files: sums.length - 1, bytes};
+  } finally {
+    await fsp.rm(scratch, {recursive: true, force: true});
+  }
+}
+
+export type VerifiedBundle = {
+  file: string;
+  meta: BundleMeta;
+  settings: AppSettings;
+  sums: Map<string, string>;
+};
+
+/**
+ * Read a bundle and check everything before a byte of it is written to the node: every entry is a
+ * plain file, directory or symlink under tree/ with a safe name, none goes through a symlink, no
+ * name appears twice, every file's sha256 matches checksums.sha256 and every listed file is there.
+ */
+export async function verifyBundle(file: string): Promise<VerifiedBundle> {
+  const refuse = (why: string) =>
+    new IntegrityError(
+      `Refused bundle ${file}: ${why}.`,
+      'Build it again with `deploy bundle`; nothing was written to releases/.',
+    );
+  try {
+    await fsp.access(file);
+  } catch {
+    throw new UsageError(`No bundle at ${file}.`);
+  }
+  const hashes = new Map<string, string>();
+  const kinds = new Map<string, string>();
+  const links: string[] = [];
+  let sumsText = '';
+  let metaText = '';
+  let deployJson: string | undefined;
+  let entries = 0;
+  let bytes = 0;
+  let problem: IntegrityError | undefined;
+  const pending: Promise<void>[] = [];
+
+  await tar
+    .t({
+      file,
+      onReadEntry: entry => {
+        const fail = (why: string) => {
+          problem ??= refuse(why);
+          entry.resume();
+        };
+        entries++;
+        bytes += entry.size;
+        if (entries > BUNDLE_LIMITS.maxEntries) {
+          fail(`more than ${BUNDLE_LIMITS.maxEntries} entries`);
+          return;
+        }
+        if (bytes > BUNDLE_LIMITS.maxBytes) {
+          fail(`more than ${BUNDLE_LIMITS.maxBytes} bytes`);
+          return;
+        }
+        const name = entry.path.replace(/\/+$/, '');
+        const why = badPath(name);
+        if (why) {
+          fail(`entry "${entry.path}": ${why}`);
+          return;
+        }
+        if (kinds.has(name)) {
+          fail(`entry "${name}" appears twice`);
+          return;
+        }
+        const through = links.find(link => name.startsWith(`${link}/`));
+        if (through) {
+          fail(`entry "${name}" would be written through the symlink ${through}`);
+          return;
+        }
+        kinds.set(name, entry.type);
+        if (entry.type === 'SymbolicLink') {
+          links.push(name);
+          entry.resume();
+          return;
+        }
+        if (entry.type === 'Directory') {
+          entry.resume();
+          return;
+        }
+        if (entry.type !== 'File' && entry.type !== 'OldFile') {
+          fail(
+            `entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`,
+          );
+          return;
+        }
+        const hash = createHash('sha256');
+        const keep =
+          name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
+        const chunks: Buffer[] = [];
+        entry.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          if (keep) chunks.push(chunk);
+        });
+        pending.push(
+          new Promise<void>(resolve => {
+            entry.on('end', () => {
+              hashes.set(name, hash.digest('hex'));
+              const text = Buffer.concat(chunks).toString('utf8');
+              if (name === BUNDLE_SUMS) sumsText = text;
+              else if (name === BUNDLE_META) metaText = text;
+              else if (keep) deployJson = text;
+              resolve();
+            });
+          }),
+        );
+      },
+    })
+    .catch((error: unknown) => {
+      throw refuse(`not a readable .tar.gz (${(error as Error).message})`);
+    });
+  await Promise.all(pending);
+  if (problem) throw problem;
+
+  const sums = parseSums(sumsText, refuse);
+  for (const [name, expected] of sums) {
+    const actual = hashes.get(name);
+    if (!actual) throw refuse(`${name} is listed in ${BUNDLE_SUMS} but missing`);
+    if (actual !== expected) throw refuse(`${name} does not match its sha256 in ${BUNDLE_SUMS}`);
+  }
+  for (const name of hashes.keys()) {
+    if (name !== BUNDLE_SUMS && !sums.has(name)) throw refuse(`${name} is not in ${BUNDLE_SUMS}`);
+  }
+  let meta: BundleMeta;
+  try {
+    meta = metaSchema.parse(JSON.parse(metaText));
+  } catch {
+    throw refuse(`${BUNDLE_META} is missing or invalid`);
+  }
+  for (const link of links) {
+    if (meta.symlinks[link] === undefined)
+      throw refuse(`symlink ${link} is not listed in ${BUNDLE_META}`);
+  }
+  if (Object.keys(meta.symlinks).length !== links.length)
+    throw refuse(`${BUNDLE_META} lists symlinks the archive lacks`);
+  const config =
+    deployJson === undefined ? {} : parseDeployConfig(deployJson, `${DEPLOY_JSON} in ${file}`);
+  const settings: AppSettings = {
+    config,
+    pin: meta.vendor
+      ? {
+          source: meta.vendor.source,
+          declaredUrl: meta.vendor.url,
+          location: parseRepoLocation(meta.vendor.url),
+          sha: meta.vendor.sha,
+        }
+      : undefined,
+  };
+  return {file, meta, settings, sums};
+}
+
+/**
+ * Unpack a verified bundle's tree into `releaseDir`, then check every file written against the
+ * checksums again (the archive could have changed between the two reads) and every symlink
+ * against the metadata.
+ */
+export async function extractBundle(bundle: VerifiedBundle, releaseDir: string): Promise<void> {
+  await fsp.mkdir(releaseDir, {recursive: true});
+  await tar.x({
+    file: bundle.file,
+    cwd: releaseDir,
+    strip: 1,
+    filter: p => p.startsWith(`${TREE}/`),
+    preservePaths: false,
+  });
+  for (const [name, expected] of bundle.sums) {
+    if (!name.startsWith(`${TREE}/`)) continue;
+    const target = path.join(releaseDir, name.slice(TREE.length + 1));
+    const stat = await fsp.lstat(target);
+    if (!stat.isFile() || (await sha256File(target)) !== expected) {
+      throw new IntegrityError(
+        `${name} in ${bundle.file} changed while it was unpacked.`,
+        'Copy the bundle again and deploy it.',
+      );
+    }
+  }
+  for (const [link, target] of Object.entries(bundle.meta.symlinks)) {
+    const written = path.join(releaseDir, link.slice(TREE.length + 1));
+    if ((await fsp.readlink(written)) !== target) {
+      throw new IntegrityError(
+        `Symlink ${link} in ${bundle.file} does not point where ${BUNDLE_META} says.`,
+      );
+    }
+  }
+}
+
+function badPath(name: string): string | undefined {
+  if (name === BUNDLE_META || name === BUNDLE_SUMS || name === TREE) return undefined;
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return 'absolute path';
+  if (!name.startsWith(`${TREE}/`)) return `outside ${TREE}/`;
+  for (const part of name.split('/')) {
+    const why = unsafeEntryName(part);
+    if (why) return why;
+  }
+  return undefined;
+}
+
+function parseSums(text: string, refuse: (why: string) => IntegrityError): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (!match?.[1] || !match[2]) throw refuse(`${BUNDLE_SUMS} has a malformed line`);
+    sums.set(match[2], match[1]);
+  }
+  if (sums.size === 0) throw refuse(`${BUNDLE_SUMS} is missing or empty`);
+  return sums;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function byPath(a: string, b: string): number {
+  return a.slice(66).localeCompare(b.slice(66));
+}

@@ -1,0 +1,48 @@
+import type {CommandModule} from 'yargs';
+import {createBundle} from '../../bundle.js';
+import {formatBytes} from '../../changeset.js';
+import type {CliContext} from '../io.js';
+import {writeJson} from '../io.js';
+import {withJson} from '../options.js';
+
+type BundleArgs = {rev: string; repo: string; 'vendor-repo'?: string; out: string; json: boolean};
+
+export function bundleCommand(ctx: CliContext): CommandModule<object, BundleArgs> {
+  return {
+    command: 'bundle',
+    describe:
+      'Pack a changeset and its vendor tree into one verified archive, for nodes that cannot reach git',
+    builder: y =>
+      withJson(y)
+        .option('rev', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Commit, tag or branch of the app repository',
+        })
+        .option('repo', {
+          type: 'string',
+          demandOption: true,
+          describe: 'App repository: http(s) URL or local path',
+        })
+        .option('vendor-repo', {
+          type: 'string',
+          describe: 'Fetch the pinned vendor commit from here instead',
+        })
+        .option('out', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Where to write the .tar.gz',
+        }),
+    handler: async argv => {
+      const result = await createBundle(
+        {rev: argv.rev, repo: argv.repo, vendorRepo: argv['vendor-repo'], out: argv.out},
+        ctx.deps(),
+      );
+      if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'bundle', ...result});
+      else
+        ctx.stdout.write(
+          `wrote ${result.out}: app ${result.appSha}, vendor ${result.vendorSha ?? 'none'}, ${result.files} files (${formatBytes(result.bytes)})\n`,
+        );
+    },
+  };
+}
