@@ -1,0 +1,117 @@
+import {execFile} from 'node:child_process';
+import {promises as fsp} from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import {status} from '../lib/status.js';
+import {deployBin, makeWorld, packageRoot, type World} from './helpers/world.js';
+
+const playbooks = path.join(packageRoot, 'examples', 'ansible');
+const nodes = ['node1', 'node2', 'node3'] as const;
+
+type Run = {code: number; stdout: string; stderr: string};
+
+/** Run the real ansible-playbook on the example playbooks, three nodes on this machine (local connection). */
+function ansible(world: World, playbook: string, args: string[]): Promise<Run> {
+  const inventory = path.join(world.dir, 'inventory.ini');
+  return new Promise(resolve => {
+    execFile(
+      'ansible-playbook',
+      ['-i', inventory, path.join(playbooks, playbook), ...args],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: world.dir,
+          ANSIBLE_NOCOLOR: '1',
+          ANSIBLE_LOCAL_TEMP: path.join(world.dir, 'ansible-tmp'),
+          ANSIBLE_REMOTE_TEMP: path.join(world.dir, 'ansible-tmp'),
+          ANSIBLE_ROLES_PATH: path.join(playbooks, 'roles'),
+          ANSIBLE_RETRY_FILES_ENABLED: 'false',
+        },
+        encoding: 'utf8',
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        resolve({code: error ? Number(error.code ?? 1) : 0, stdout, stderr});
+      },
+    );
+  });
+}
+
+async function fleetWorld(t: Parameters<typeof makeWorld>[0]) {
+  const world = await makeWorld(t);
+  const roots = Object.fromEntries(nodes.map(n => [n, path.join(world.dir, 'fleet', n)])) as Record<
+    (typeof nodes)[number],
+    string
+  >;
+  const lines = [
+    '[app_nodes]',
+    ...nodes.map(n => `${n} ansible_connection=local deploy_root=${roots[n]}`),
+    '',
+    '[app_nodes:vars]',
+  ];
+  lines.push(
+    `deploy_bin=${deployBin}`,
+    `app_repo=${world.appUrl}`,
+    'ansible_python_interpreter=/usr/bin/python3',
+  );
+  await fsp.writeFile(path.join(world.dir, 'inventory.ini'), `${lines.join('\n')}\n`);
+  const commit = async (n: number) => {
+    await world.app.write({
+      'version.txt': `${n}\n`,
+      // Each node's health check fails while <root>/fail-health exists.
+      'deploy.json': JSON.stringify({
+        healthcheck: {
+          command: ['sh', '-c', 'test ! -f "$RELEASE_DIR/../../fail-health"'],
+          timeout: 5,
+        },
+      }),
+    });
+    const sha = await world.app.commit(`version ${n}`);
+    await world.publish();
+    return sha;
+  };
+  return {world, roots, commit};
+}
+
+test('ansible rolls a release across three nodes with one release id; a failed health check on node 2 stops the roll-out', async t => {
+  const {world, roots, commit} = await fleetWorld(t);
+  const v1 = await commit(1);
+  const first = await ansible(world, 'deploy.yml', ['-e', `app_rev=${v1}`]);
+  t.is(first.code, 0, first.stdout + first.stderr);
+  const ids = await Promise.all(nodes.map(async n => (await status({root: roots[n]})).current?.id));
+  t.is(new Set(ids).size, 1, `one release id on every node: ${ids.join(', ')}`);
+  const v1Release = ids[0] ?? '';
+  t.regex(v1Release, new RegExp(`^\\d{8}T\\d{6}Z-${v1.slice(0, 12)}$`));
+
+  const v2 = await commit(2);
+  await fsp.writeFile(path.join(roots.node2, 'fail-health'), '');
+  const second = await ansible(world, 'deploy.yml', ['-e', `app_rev=${v2}`]);
+  t.not(second.code, 0, 'the play fails');
+  t.regex(second.stdout, /node2/);
+  const s1 = await status({root: roots.node1});
+  const s2 = await status({root: roots.node2});
+  const s3 = await status({root: roots.node3});
+  t.is(
+    s1.current?.appSha,
+    v2,
+    'node 1 went first and is on the new release (as the playbook documents)',
+  );
+  t.is(s2.current?.id, v1Release, 'node 2 switched itself back to the old release');
+  t.is(s2.releases.find(r => r.appSha === v2)?.state, 'bad');
+  t.is(s3.current?.id, v1Release, 'node 3 was not touched');
+  t.false(
+    s3.releases.some(r => r.appSha === v2),
+    'no v2 release was even built on node 3',
+  );
+
+  const back = await ansible(world, 'rollback.yml', [
+    '--limit',
+    'node1',
+    '-e',
+    "rollback_reason='fleet roll-out failed on node2'",
+  ]);
+  t.is(back.code, 0, back.stdout + back.stderr);
+  const after = await status({root: roots.node1});
+  t.is(after.current?.id, v1Release);
+  t.is(after.releases.find(r => r.appSha === v2)?.state, 'bad');
+});
