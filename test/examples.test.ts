@@ -14,7 +14,11 @@ async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const {port} = server.address() as net.AddressInfo;
-  await new Promise<void>(resolve => server.close(() => resolve()));
+  await new Promise<void>(resolve =>
+    server.close(() => {
+      resolve();
+    }),
+  );
   return port;
 }
 
@@ -82,7 +86,7 @@ test('the systemd unit passes systemd-analyze verify (which does reject a broken
   const unit = path.join(examples, 'systemd', 'sample-app.service');
   const ok = await exec('systemd-analyze', ['verify', unit]).then(
     () => 0,
-    (error: unknown) => Number((error as {code?: number}).code ?? 1),
+    (error: unknown) => (error as {code?: number}).code ?? 1,
   );
   t.is(ok, 0);
   const dir = await tempDir(t);
