@@ -177,7 +177,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
   }
 
   async function deployLocked(): Promise<DeployResult> {
-    progress.previous = await releases.current();
+    progress.previous = await releases.currentForSwitch();
     await releases.removeStaleSwitchLinks();
     const recovered = await recoverInterrupted(releases);
     if (recovered.length > 0)

@@ -180,12 +180,27 @@ export class ReleaseStore {
   }
 
   /**
+   * Like {@link current}, and also refuses a `current` whose release directory is gone (a dangling
+   * link): before a switch, the node must be in a state a human understands.
+   */
+  async currentForSwitch(): Promise<string | undefined> {
+    const id = await this.current();
+    if (id !== undefined && !(await lstatOrUndefined(this.dir(id)))?.isDirectory()) {
+      throw new ConfigError(
+        `${this.currentLink} points at releases/${id}, which does not exist.`,
+        'Point it at an existing release by hand (or remove the link), then run again; it is never changed automatically.',
+      );
+    }
+    return id;
+  }
+
+  /**
    * Point `current` at `releases/<id>` atomically: a fresh symlink under a unique temporary name
    * is renamed over `current` (rename(2) replaces it in one step), then the root is fsynced.
    * Readers of `current/...` see the old release or the new one, never neither.
    */
   async switchTo(id: string): Promise<void> {
-    await this.current(); // refuses a `current` that is not a symlink before anything changes
+    await this.currentForSwitch(); // refuses a `current` that is not a sound symlink before anything changes
     const tmp = tempSibling(this.currentLink, 'switch');
     await fsp.symlink(path.join(RELEASES, id), tmp);
     try {

@@ -2,9 +2,15 @@
 // Runs the ava suite under c8 (coverage) with the TAP reporter, passes its output through, and
 // ends with the one line CI reads: "N passed, N failed[, N skipped]".
 import {spawn} from 'node:child_process';
+import {mkdirSync, openSync, writeFileSync, writeSync} from 'node:fs';
 import {createInterface} from 'node:readline';
 
 const extra = process.argv.slice(2);
+// The TAP stream and the figures tests record feed docs/reliability.md (scripts/reliability-table.mjs).
+mkdirSync('test-results', {recursive: true});
+writeFileSync('test-results/figures.jsonl', '');
+const tap = openSync('test-results/tap.txt', 'w');
+process.env.REPODEPLOY_FIGURES = `${process.cwd()}/test-results/figures.jsonl`;
 const child = spawn(
   'npx',
   [
@@ -29,6 +35,7 @@ const lines = createInterface({input: child.stdout});
 const linesDone = new Promise(resolve => lines.once('close', resolve));
 lines.on('line', line => {
   process.stdout.write(`${line}\n`);
+  writeSync(tap, `${line}\n`);
   if (/^not ok \d+/.test(line)) failed++;
   else if (/^ok \d+.*# (SKIP|TODO)/i.test(line)) skipped++;
   else if (/^ok \d+/.test(line)) passed++;
@@ -36,6 +43,12 @@ lines.on('line', line => {
 const code = await new Promise(resolve => child.on('close', resolve));
 await linesDone;
 if (code !== 0 && failed === 0) failed = 1; // the runner itself failed (a crash, a timeout)
+await new Promise(resolve =>
+  spawn(process.execPath, ['scripts/reliability-table.mjs'], {stdio: 'inherit'}).on(
+    'close',
+    resolve,
+  ),
+);
 process.stdout.write(
   `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
 );

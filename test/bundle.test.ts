@@ -102,7 +102,7 @@ const hostile: Array<[string, string]> = [
 ];
 
 for (const [name, steps] of hostile) {
-  test(`a bundle with ${name} is refused before anything is unpacked`, async t => {
+  test(`a bundle with ${name} is refused before anything is unpacked [R18]`, async t => {
     const world = await makeWorld(t);
     const file = path.join(world.dir, 'hostile.tar.gz');
     // Built with Python's tarfile, which writes whatever names it is given.

@@ -113,7 +113,7 @@ test('deploy bin: exit codes and messages for bad input', async t => {
   t.regex(down.stderr, /ECONNREFUSED/);
 });
 
-test('deploy bin: refuses a current that is a real directory, and never removes it', async t => {
+test('deploy bin: refuses a current that is a real directory, and never removes it [R4]', async t => {
   const {world} = await simpleWorld(t);
   await fsp.mkdir(path.join(world.root, 'current'), {recursive: true});
   await fsp.writeFile(path.join(world.root, 'current', 'precious.txt'), 'keep me');
@@ -123,7 +123,7 @@ test('deploy bin: refuses a current that is a real directory, and never removes 
   t.is(await fsp.readFile(path.join(world.root, 'current', 'precious.txt'), 'utf8'), 'keep me');
 });
 
-test('deploy bin: credentials come from the environment and are written nowhere', async t => {
+test('deploy bin: credentials come from the environment and are written nowhere [R7] [R27]', async t => {
   const token = 'tok-3f9a8c7e51d2';
   const world = await makeWorld(t, {auth: {username: 'deployer', password: token}});
   await writeSampleApp(world.app);

@@ -91,7 +91,7 @@ test('deploys an annotated tag with a deploy.json pin: app and vendor trees equa
   });
 });
 
-test('deploys a short sha and a branch, recording the full sha', async t => {
+test('deploys a short sha and a branch, recording the full sha [R25]', async t => {
   const {world, v1} = await pinnedWorld(t);
   await world.app.write({'src/server.js': "console.log('v2');\n"});
   const v2 = await world.app.commit('app v2');
@@ -217,7 +217,7 @@ test('an ambiguous rev names every commit it could be', async t => {
   await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
 });
 
-test('an unreachable vendor commit fails before any release is made', async t => {
+test('an unreachable vendor commit fails before any release is made [R7]', async t => {
   const {world} = await pinnedWorld(t);
   await runDeploy({root: world.root, rev: 'v1.0.0', repo: world.appUrl});
   const releasesBefore = await fingerprint(path.join(world.root, 'releases'));
@@ -320,7 +320,7 @@ test('a --vendor-repo override fetches the pin from a mirror', async t => {
 });
 
 for (const evilName of ['.GIT', '..', '.git', 'git~1']) {
-  test(`a tree entry named ${JSON.stringify(evilName)} is refused before anything is written`, async t => {
+  test(`a tree entry named ${JSON.stringify(evilName)} is refused before anything is written [R13]`, async t => {
     const world = await makeWorld(t);
     await writeSampleApp(world.app);
     await world.app.commit('good');

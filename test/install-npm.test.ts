@@ -81,7 +81,7 @@ async function poisonedEnv(world: World, trapUrl: string): Promise<NodeJS.Proces
   };
 }
 
-test('npm: installs offline from vendored tarballs only, with a poisoned npm config and the registry gone', async t => {
+test('npm: installs offline from vendored tarballs only, with a poisoned npm config and the registry gone [R27]', async t => {
   const {world} = await npmWorld(t, {}, async ({appDir}) => {
     // The app records what environment its own dependencies' install scripts saw.
     const pkg = JSON.parse(await fsp.readFile(path.join(appDir, 'package.json'), 'utf8')) as Record<
@@ -140,7 +140,7 @@ test('npm: lifecycle scripts can be turned off', async t => {
   t.is(stdout.trim(), 'hello ....node');
 });
 
-test('npm: one flipped byte in a vendored tarball is refused before npm runs', async t => {
+test('npm: one flipped byte in a vendored tarball is refused before npm runs [R22]', async t => {
   const {world} = await npmWorld(t);
   await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
   const before = await fsp.readlink(path.join(world.root, 'current'));
@@ -182,7 +182,7 @@ test('npm: one flipped byte in a vendored tarball is refused before npm runs', a
   t.is(meta.state, 'failed');
 });
 
-test('npm: a lockfile entry without integrity is refused, naming the package', async t => {
+test('npm: a lockfile entry without integrity is refused, naming the package [R23]', async t => {
   const {world} = await npmWorld(t, {}, async ({appDir}) => {
     const lockPath = path.join(appDir, 'package-lock.json');
     const lock = JSON.parse(await fsp.readFile(lockPath, 'utf8')) as {
@@ -205,7 +205,7 @@ test('npm: a lockfile entry without integrity is refused, naming the package', a
   await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
 });
 
-test('npm: lockfile entries resolved to another host or with sha1 only are refused', async t => {
+test('npm: lockfile entries resolved to another host or with sha1 only are refused [R23]', async t => {
   const {world} = await npmWorld(t, {}, async ({appDir}) => {
     const lockPath = path.join(appDir, 'package-lock.json');
     const lock = JSON.parse(await fsp.readFile(lockPath, 'utf8')) as {

@@ -108,7 +108,7 @@ test('pip: installs into a virtualenv in the release from vendored wheels only; 
   t.false(log.includes('secret-token-never-passed-on'));
 });
 
-test('pip: one flipped byte in a vendored wheel is refused before pip runs', async t => {
+test('pip: one flipped byte in a vendored wheel is refused before pip runs [R22]', async t => {
   const world = await pipWorld(t, async vendorDir => {
     const wheel = path.join(vendorDir, 'pypi', 'hello_mod-1.0-py3-none-any.whl');
     const bytes = await fsp.readFile(wheel);
@@ -131,7 +131,7 @@ test('pip: one flipped byte in a vendored wheel is refused before pip runs', asy
   );
 });
 
-test('pip: an unhashed requirement is refused', async t => {
+test('pip: an unhashed requirement is refused [R24]', async t => {
   const world = await pipWorld(t, async (_vendorDir, appDir) => {
     const file = path.join(appDir, 'requirements.txt');
     await fsp.appendFile(file, 'six==1.16.0\n');

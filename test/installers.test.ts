@@ -63,7 +63,7 @@ test('readLockfile keeps what npm ci installs and skips links, bundled, dev and 
   });
 });
 
-test('readLockfile refuses git, file, http-elsewhere and unhashed entries, and old lockfiles', async t => {
+test('readLockfile refuses git, file, http-elsewhere and unhashed entries, and old lockfiles [R23]', async t => {
   const dir = await lockfileIn(t, {
     'node_modules/gitdep': {
       version: '1.0.0',
@@ -98,7 +98,7 @@ test('readLockfile refuses git, file, http-elsewhere and unhashed entries, and o
   });
 });
 
-test('readLockfile refuses a package-lock.json that is a symlink', async t => {
+test('readLockfile refuses a package-lock.json that is a symlink [R15]', async t => {
   const dir = await tempDir(t);
   await fsp.symlink('/etc/passwd', path.join(dir, 'package-lock.json'));
   await t.throwsAsync(readLockfile(dir, npmDefaults), {
@@ -130,7 +130,7 @@ test('parseRequirements reads pinned, hashed lines with continuations, extras an
   t.like(reqs[2], {name: 'tomli', version: '2.0.1', marker: 'python_version < "3.11"'});
 });
 
-test('parseRequirements refuses unpinned, unhashed and option lines, with line numbers', t => {
+test('parseRequirements refuses unpinned, unhashed and option lines, with line numbers [R24]', t => {
   const error = t.throws(
     () =>
       parseRequirements(

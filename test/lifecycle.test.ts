@@ -58,7 +58,7 @@ async function waitFor(
   t.fail(`timed out waiting for ${what}`);
 }
 
-test('a SIGKILLed deploy never becomes current; the next run takes over its lock and marks it failed', async t => {
+test('a SIGKILLed deploy never becomes current; the next run takes over its lock and marks it failed [R1] [R11]', async t => {
   const world = await makeWorld(t);
   const first = await deployVersion(world, 1);
   await commitVersion(world, 2, ['sleep', '30']);
@@ -94,7 +94,7 @@ test('a SIGKILLed deploy never becomes current; the next run takes over its lock
   t.is((await readLock(world.root)).state, 'free', 'lock released after the run');
 });
 
-test('concurrent deploys: exactly one proceeds, the others name the holder and leave its lock alone', async t => {
+test('concurrent deploys: exactly one proceeds, the others name the holder and leave its lock alone [R9] [R12]', async t => {
   const world = await makeWorld(t);
   await deployVersion(world, 1);
   await commitVersion(world, 2, ['sleep', '2']);
@@ -114,7 +114,7 @@ test('concurrent deploys: exactly one proceeds, the others name the holder and l
   t.is(history.filter(h => h.error?.code === 'ELOCKED').length, 3);
 });
 
-test('lock: a live owner is never robbed; the loser does not remove it; unlock removes only a dead one', async t => {
+test('lock: a live owner is never robbed; the loser does not remove it; unlock removes only a dead one [R11] [R12]', async t => {
   const root = await tempDir(t);
   const lock = await acquireLock(root, {user: 'a', command: 'deploy --rev x'});
   const error = await t.throwsAsync(acquireLock(root, {user: 'b', command: 'deploy prune'}), {
@@ -151,7 +151,7 @@ test('lock: a live owner is never robbed; the loser does not remove it; unlock r
   t.is((await readLock(root)).state, 'free');
 });
 
-test('rollback skips failed and bad releases and records why', async t => {
+test('rollback skips failed and bad releases and records why [R5]', async t => {
   const world = await makeWorld(t);
   const r1 = await deployVersion(world, 1);
   const r2 = await deployVersion(world, 2);
@@ -219,7 +219,7 @@ test('rollback --to a rev, and --dry-run changes nothing', async t => {
   t.is((await state(world.root)).current, r1.releaseId);
 });
 
-test('prune after many failed deploys keeps current, the last good release and a little evidence', async t => {
+test('prune after many failed deploys keeps current, the last good release and a little evidence [R6]', async t => {
   const world = await makeWorld(t);
   await fsp.mkdir(world.root, {recursive: true});
   await writeNodeSettings(world.root, {format: 1, keepReleases: 2, keepFailed: 1});
@@ -275,7 +275,7 @@ test('deploy releases lists states, shas and reasons', async t => {
   t.is((JSON.parse(json.stdout) as {releases: unknown[]}).releases.length, 2);
 });
 
-test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked failed by the next run', async t => {
+test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked failed by the next run [R1]', async t => {
   const world = await makeWorld(t);
   const first = await deployVersion(world, 1);
   await commitVersion(world, 2, ['sleep', '5']);

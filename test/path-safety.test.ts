@@ -40,7 +40,7 @@ const allowed = [
 ];
 
 for (const name of refused) {
-  test(`refuses tree entry name ${JSON.stringify(name)}`, t => {
+  test(`refuses tree entry name ${JSON.stringify(name)} [R13]`, t => {
     t.truthy(unsafeEntryName(name));
   });
 }

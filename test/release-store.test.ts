@@ -19,7 +19,7 @@ function meta(id: string): ReleaseMeta {
   };
 }
 
-test('release ids sort by time, carry the short sha, and are never reused', async t => {
+test('release ids sort by time, carry the short sha, and are never reused [R8]', async t => {
   const store = new ReleaseStore(await tempDir(t));
   const when = new Date('2026-11-28T09:30:05.123Z');
   const id = await store.newId(when, '0123456789abcdef0123456789abcdef01234567');
@@ -32,7 +32,7 @@ test('release ids sort by time, carry the short sha, and are never reused', asyn
   t.is(await store.newId(when, 'a'.repeat(40), 'fleet-42'), 'fleet-42');
 });
 
-test('switchTo replaces current atomically, survives stale temp links, and refuses a non-link current', async t => {
+test('switchTo replaces current atomically, survives stale temp links, and refuses a non-link current [R3] [R4]', async t => {
   const root = await tempDir(t);
   const store = new ReleaseStore(root);
   await store.create(meta('r1'));

@@ -32,7 +32,7 @@ async function serve(t: ExecutionContext, handler: Handler) {
 const body = Buffer.from('artifact bytes\n');
 const integrity = ssri.fromData(body, {algorithms: ['sha512']}).toString();
 
-test('retries 5xx and 429 with the waits the server asks for, then succeeds', async t => {
+test('retries 5xx and 429 with the waits the server asks for, then succeeds [R32]', async t => {
   const server = await serve(t, (_req, res, n) => {
     if (n === 1) res.writeHead(503).end();
     else if (n === 2) res.writeHead(429, {'retry-after': '7'}).end();
@@ -46,7 +46,7 @@ test('retries 5xx and 429 with the waits the server asks for, then succeeds', as
   t.deepEqual(await fsp.readFile(dest), body);
 });
 
-test('gives up after a bounded number of attempts, and at once on a wait too long', async t => {
+test('gives up after a bounded number of attempts, and at once on a wait too long [R32]', async t => {
   const failing = await serve(t, (_req, res) => res.writeHead(500).end());
   const waits: number[] = [];
   const client = new Http({
@@ -76,7 +76,7 @@ test('bytes that do not match are refused and never land at the destination', as
   t.deepEqual(await fsp.readdir(dir), [], 'no temp file left behind');
 });
 
-test('a token goes to its own origin only: a redirect to another origin drops it', async t => {
+test('a token goes to its own origin only: a redirect to another origin drops it [R28]', async t => {
   const storage = await serve(t, (_req, res) => res.writeHead(200).end(body));
   const api = await serve(t, (_req, res) =>
     res.writeHead(302, {location: `${storage.url}/blob`}).end(),
@@ -88,7 +88,7 @@ test('a token goes to its own origin only: a redirect to another origin drops it
   t.is(storage.seen[0]?.authorization, undefined);
 });
 
-test('a stalled server times out instead of hanging', async t => {
+test('a stalled server times out instead of hanging [R31]', async t => {
   const server = await serve(t, (_req, res) => {
     res.writeHead(200);
     res.write('partial');

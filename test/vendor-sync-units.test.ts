@@ -57,7 +57,7 @@ test('platforms parse as npm names them', t => {
   t.deepEqual(parsePlatform('darwin'), {os: 'darwin', cpu: '*'});
 });
 
-test('asset names and repos in deploy.json cannot carry paths', t => {
+test('asset names and repos in deploy.json cannot carry paths [R21]', t => {
   const asset = {repo: 'acme/tool', tag: 'v1', name: 'tool.tgz', sha256: 'a'.repeat(64)};
   t.notThrows(() => parseDeployConfig(JSON.stringify({assets: [asset]}), 'd'));
   for (const bad of [

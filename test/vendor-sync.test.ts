@@ -299,7 +299,7 @@ test('bytes that do not match the pinned hash are refused and nothing is written
   t.is(await git(world.vendor.dir, ['rev-list', '--count', 'HEAD']), '1', 'no commit');
 });
 
-test('an upstream re-publish (same version, other bytes) is refused, never overwritten', async t => {
+test('an upstream re-publish (same version, other bytes) is refused, never overwritten [R26]', async t => {
   const world = await syncWorld(t);
   await world.sync();
   const tarball = path.join(world.vendor.dir, 'npm/@demo/left-util/left-util-1.0.0.tgz');
@@ -480,7 +480,7 @@ test('outdated (CLI, --json) reports newer upstream releases for npm, PyPI and G
   t.like(row('acme/tool/tool-linux-x64'), {current: 'v1.0.0', latest: 'v2.0.0', outdated: true});
 });
 
-test('GitHub rate limits are waited out (429 Retry-After, 403 x-ratelimit-reset) a bounded number of times', async t => {
+test('GitHub rate limits are waited out (429 Retry-After, 403 x-ratelimit-reset) a bounded number of times [R32]', async t => {
   const world = await syncWorld(t);
   world.github.rateLimitNext(1, '429');
   const first = await world.sync({dryRun: true});

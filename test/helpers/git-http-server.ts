@@ -21,6 +21,10 @@ export type GitHttpServerOptions = {
   auth?: {username: string; password: string};
   /** Allow pushes (sets REMOTE_USER; the repo also needs http.receivepack=true). */
   allowPush?: boolean;
+  /** Cut every upload-pack (fetch) response after this many bytes and drop the connection. */
+  truncateUploadPackAt?: number;
+  /** Send upload-pack response headers, then nothing more (a stalled server). */
+  stallUploadPack?: boolean;
   /** Called before git answers: return true when the hook has answered the request itself. */
   intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 };
@@ -73,10 +77,23 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
     let headersDone = false;
     let bytesOut = 0;
     let status = 200;
+    const uploadPack = req.method === 'POST' && url.pathname.endsWith('/git-upload-pack');
+    const forward = (chunk: Buffer) => {
+      if (uploadPack && options.stallUploadPack) return;
+      const limit = uploadPack ? options.truncateUploadPackAt : undefined;
+      if (limit !== undefined && bytesOut + chunk.length > limit) {
+        res.write(chunk.subarray(0, Math.max(0, limit - bytesOut)));
+        bytesOut = limit;
+        res.socket?.destroy();
+        child.kill();
+        return;
+      }
+      bytesOut += chunk.length;
+      res.write(chunk);
+    };
     child.stdout.on('data', (chunk: Buffer) => {
       if (headersDone) {
-        bytesOut += chunk.length;
-        res.write(chunk);
+        forward(chunk);
         return;
       }
       header = Buffer.concat([header, chunk]);
@@ -94,14 +111,13 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
       }
       res.writeHead(status, headers);
       headersDone = true;
-      const rest = header.subarray(end + 4);
-      bytesOut += rest.length;
-      res.write(rest);
+      forward(header.subarray(end + 4));
     });
     await new Promise<void>(resolve => {
       child.on('close', () => {
         if (!headersDone) res.writeHead(502);
-        res.end();
+        // A stalled server keeps the response open: nothing more, and no end either.
+        if (!(uploadPack && options.stallUploadPack)) res.end();
         requests.push({method: req.method ?? 'GET', path: url.pathname, status, bytesOut});
         resolve();
       });

@@ -1,0 +1,323 @@
+import {execFile, spawn} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import {promises as fsp} from 'node:fs';
+import http from 'node:http';
+import type {AddressInfo} from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import test, {type ExecutionContext} from 'ava';
+import {ConfigError, ExitCode, IntegrityError, SourceError} from '../lib/errors.js';
+import {createHttpClient} from '../lib/http-client.js';
+import {readLock} from '../lib/lock.js';
+import {ReleaseStore, type ReleaseMeta} from '../lib/release-store.js';
+import {status} from '../lib/status.js';
+import {recordFigure, STRESS} from './helpers/figures.js';
+import {tempDir} from './helpers/tmp.js';
+import {fingerprint} from './helpers/tree.js';
+import {makeWorld, runDeploy, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
+
+const exec = promisify(execFile);
+
+function meta(id: string): ReleaseMeta {
+  return {
+    format: 1,
+    id,
+    state: 'ready',
+    createdAt: new Date().toISOString(),
+    user: 'u',
+    host: 'h',
+    tool: {name: 'repodeploy', version: '0'},
+    app: {url: 'x', requested: 'main', sha: 'a'.repeat(40)},
+    vendor: null,
+  };
+}
+
+test('[R2] a reader stat()ing current/... through many switches and rollbacks never misses', async t => {
+  const root = await tempDir(t);
+  const store = new ReleaseStore(root);
+  for (const id of ['r1', 'r2']) {
+    await store.create(meta(id));
+    await fsp.writeFile(path.join(store.dir(id), 'version.txt'), `${id}\n`);
+  }
+  await store.switchTo('r1');
+  // A separate process reads as fast as it can until told to stop, counting misses.
+  const reader = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs = require('fs'); let reads = 0, misses = 0; const file = ${JSON.stringify(path.join(root, 'current', 'version.txt'))};
+       process.on('message', () => { process.send({reads, misses}); process.exit(0); });
+       (function loop() { for (let i = 0; i < 200; i++) { try { fs.statSync(file); reads++; } catch { misses++; } } setImmediate(loop); })();`,
+    ],
+    {stdio: ['ignore', 'ignore', 'inherit', 'ipc']},
+  );
+  const switches = STRESS ? 1000 : 200;
+  for (let i = 0; i < switches; i++) await store.switchTo(i % 2 === 0 ? 'r2' : 'r1');
+  const counts = await new Promise<{reads: number; misses: number}>(resolve => {
+    reader.once('message', message => {
+      resolve(message as {reads: number; misses: number});
+    });
+    reader.send('stop');
+  });
+  t.true(counts.reads > switches, `the reader really read (${counts.reads} reads)`);
+  t.is(counts.misses, 0);
+  await recordFigure('R2', 'switches', switches);
+  await recordFigure('R2', 'reads', counts.reads);
+  await recordFigure('R2', 'misses', counts.misses);
+});
+
+test('[R4] a dangling current link is refused, not replaced', async t => {
+  const world = await makeWorld(t);
+  await writeSampleApp(world.app);
+  await world.app.commit('v1');
+  await world.publish();
+  await fsp.mkdir(path.join(world.root, 'releases'), {recursive: true});
+  await fsp.symlink('releases/gone', path.join(world.root, 'current'));
+  await t.throwsAsync(runDeploy({root: world.root, rev: 'main', repo: world.appUrl}), {
+    instanceOf: ConfigError,
+    message: /points at releases\/gone, which does not exist/,
+  });
+  t.is(await fsp.readlink(path.join(world.root, 'current')), 'releases/gone');
+});
+
+test('[R10] deploy, rollback and prune at once are serialized: each runs whole or names the holder', async t => {
+  const world = await makeWorld(t);
+  const commit = async (n: number, command: string[]) => {
+    await world.app.write({
+      'version.txt': `${n}\n`,
+      'deploy.json': JSON.stringify({install: {command}}),
+    });
+    await world.app.commit(`v${n}`);
+    await world.publish();
+  };
+  await commit(1, ['true']);
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  await commit(2, ['true']);
+  await runDeploy({root: world.root, rev: 'main'});
+  await commit(3, ['sleep', '1']);
+  const rounds = STRESS ? 20 : 3;
+  for (let round = 0; round < rounds; round++) {
+    const runs = await Promise.all([
+      runDeployBin(['--rev', 'main', '--root', world.root]),
+      runDeployBin(['rollback', '--root', world.root]),
+      runDeployBin(['prune', '--root', world.root, '--keep', '2']),
+    ]);
+    for (const run of runs)
+      t.true(
+        run.code === 0 || run.code === ExitCode.lock || run.code === ExitCode.config,
+        run.stderr,
+      );
+    t.true(
+      runs.some(r => r.code === 0),
+      'something got the lock',
+    );
+    for (const run of runs.filter(r => r.code === ExitCode.lock))
+      t.regex(run.stderr, /is locked by deploy/);
+    const s = await status({root: world.root});
+    t.is(s.current?.state, 'live', 'current always points at a complete, live release');
+    t.is((await readLock(world.root)).state, 'free');
+  }
+  await recordFigure('R10', 'rounds of three racing commands', rounds);
+});
+
+test('[R14] a symlink to outside, then files under its name in the next commit: nothing is written outside', async t => {
+  const world = await makeWorld(t);
+  const outside = await tempDir(t, 'repodeploy-outside-');
+  await world.app.write({'README.md': 'x\n', lib: {symlink: outside}});
+  await world.app.commit('lib is a symlink out');
+  await world.publish();
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  await world.app.git('rm', '-q', 'lib');
+  await world.app.write({'lib/x.js': 'escaped?\n', 'lib/sub/y.js': 'escaped?\n'});
+  await world.app.commit('lib is now a directory');
+  await world.publish();
+  await runDeploy({root: world.root, rev: 'main'});
+  t.deepEqual(await fsp.readdir(outside), [], 'nothing written through the old symlink');
+  t.is(await fsp.readFile(path.join(world.root, 'current', 'lib', 'x.js'), 'utf8'), 'escaped?\n');
+});
+
+test('[R16] a tree with a name twice (file and directory of the same name) is refused', async t => {
+  const world = await makeWorld(t);
+  await writeSampleApp(world.app);
+  await world.app.commit('good');
+  const blob = await world.app.git('hash-object', '-w', path.join(world.app.dir, 'README.md'));
+  const sub = await mktree(world, `100644 blob ${blob}\tinner\n`);
+  // Entries are raw: mode SP name NUL 20-byte id. Built by hand, as git's own tools refuse to.
+  const entry = (mode: string, name: string, oid: string) =>
+    Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.from(oid, 'hex')]);
+  const raw = Buffer.concat([entry('100644', 'config', blob), entry('40000', 'config', sub)]);
+  const rawFile = path.join(world.dir, 'tree.raw');
+  await fsp.writeFile(rawFile, raw);
+  const tree = await world.app.git('hash-object', '-w', '-t', 'tree', '--literally', rawFile);
+  const commit = await world.app.git('commit-tree', tree, '-m', 'duplicate names');
+  await world.app.git('update-ref', 'refs/heads/dup', commit);
+  await world.publish();
+  const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'dup', repo: world.appUrl}), {
+    instanceOf: IntegrityError,
+  });
+  t.regex(error.message, /"config" appears twice|config/);
+  await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
+});
+
+async function mktree(world: World, spec: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('git', ['mktree'], {cwd: world.app.dir}, (error, stdout) => {
+      if (error) reject(new Error(`git mktree failed: ${error.message}`));
+      else resolve(stdout.trim());
+    });
+    child.stdin?.end(spec);
+  });
+}
+
+async function twoServers(t: ExecutionContext) {
+  const seen: Array<{server: string; authorization: string | undefined}> = [];
+  const b = http.createServer((req, res) => {
+    seen.push({server: 'b', authorization: req.headers.authorization});
+    res.writeHead(200, {'content-type': 'text/plain'}).end('ok');
+  });
+  await new Promise<void>(resolve => b.listen(0, '127.0.0.1', resolve));
+  const bUrl = `http://127.0.0.1:${(b.address() as AddressInfo).port}`;
+  const a = http.createServer((req, res) => {
+    seen.push({server: 'a', authorization: req.headers.authorization});
+    res.writeHead(302, {location: `${bUrl}/moved`}).end();
+  });
+  await new Promise<void>(resolve => a.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  return {aUrl: `http://127.0.0.1:${(a.address() as AddressInfo).port}`, seen};
+}
+
+test('[R28] the git HTTP client drops credentials on a redirect to another origin', async t => {
+  const {aUrl, seen} = await twoServers(t);
+  const client = createHttpClient();
+  const res = await client.request({
+    url: `${aUrl}/repo.git/info/refs`,
+    method: 'GET',
+    headers: {authorization: 'Basic c2VjcmV0'},
+  });
+  t.is(res.statusCode, 200);
+  t.deepEqual(seen, [
+    {server: 'a', authorization: 'Basic c2VjcmV0'},
+    {server: 'b', authorization: undefined},
+  ]);
+});
+
+test('[R29] refused credentials are tried once, not in a loop', async t => {
+  const world = await makeWorld(t, {auth: {username: 'u', password: 'right-password'}});
+  await writeSampleApp(world.app);
+  await world.app.commit('v1');
+  await world.publish();
+  const error = await t.throwsAsync(
+    runDeploy(
+      {root: world.root, rev: 'main', repo: world.appUrl},
+      {env: {DEPLOY_GIT_USERNAME: 'u', DEPLOY_GIT_TOKEN: 'wrong-password'}},
+    ),
+    {instanceOf: SourceError},
+  );
+  t.regex(error.message, /authentication required|refused access/);
+  const denied = world.server.requests.filter(r => r.status === 401).length;
+  t.true(denied >= 1 && denied <= 2, `${denied} refused requests`);
+});
+
+async function oneCommitWorld(t: ExecutionContext, serverOptions: Parameters<typeof makeWorld>[1]) {
+  const world = await makeWorld(t, serverOptions);
+  await writeSampleApp(world.app);
+  // Enough content for a pack of a few hundred KiB, so a cut lands mid-pack.
+  const noise = randomBytes(300 * 1024);
+  await world.app.write({'assets/blob.bin': {content: noise}});
+  await world.app.commit('v1');
+  await world.publish();
+  return world;
+}
+
+async function packFiles(root: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(path.join(root, 'repos', 'app.git', 'objects', 'pack'));
+  } catch {
+    return [];
+  }
+}
+
+test('[R30] a connection cut mid-pack leaves no pack, no release, and current as it was', async t => {
+  const world = await oneCommitWorld(t, {truncateUploadPackAt: 20_000});
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {instanceOf: SourceError},
+  );
+  t.regex(error.message, /Could not fetch from/);
+  t.deepEqual(await packFiles(world.root), [], 'no partial pack or index kept');
+  await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
+  await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
+});
+
+test('[R31] a git server that stalls after the headers times out', async t => {
+  const world = await oneCommitWorld(t, {stallUploadPack: true});
+  const started = Date.now();
+  const error = await t.throwsAsync(
+    runDeploy(
+      {root: world.root, rev: 'main', repo: world.appUrl},
+      {http: createHttpClient({idleTimeoutMs: 800})},
+    ),
+    {instanceOf: SourceError},
+  );
+  t.regex(error.message, /sent nothing for 800 ms/);
+  t.true(Date.now() - started < 20_000);
+  t.deepEqual(await packFiles(world.root), []);
+});
+
+test('[R32] a git server answering 503 gives a clear error and changes nothing', async t => {
+  const world = await makeWorld(t, {
+    intercept: (_req, res) => {
+      res.writeHead(503, {'retry-after': '1'}).end('down for maintenance');
+      return true;
+    },
+  });
+  await writeSampleApp(world.app);
+  await world.app.commit('v1');
+  await world.publish();
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {instanceOf: SourceError},
+  );
+  t.regex(error.message, /HTTP 503/);
+  await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
+});
+
+test('[R33] ENOSPC during a fetch (a 3 MiB file system): current and every release stay as they were', async t => {
+  const world = await makeWorld(t);
+  const mountPoint = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-tmpfs-'));
+  t.teardown(async () => {
+    await exec('umount', [mountPoint]).catch(() => undefined);
+    await fsp.rm(mountPoint, {recursive: true, force: true});
+  });
+  try {
+    await exec('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mountPoint]);
+  } catch (error) {
+    // Said when it runs, never silently: this machine does not let the test make a small file system.
+    t.fail(`cannot mount a tmpfs for the disk-full case here: ${(error as Error).message}`);
+    return;
+  }
+  const root = path.join(mountPoint, 'node');
+  await writeSampleApp(world.app);
+  await world.app.commit('small');
+  await world.publish();
+  const first = await runDeploy({root, rev: 'main', repo: world.appUrl});
+  const before = await fingerprint(path.join(root, 'releases'));
+  const big = randomBytes(4 * 1024 * 1024);
+  await world.app.write({'data/big.bin': {content: big}});
+  await world.app.commit('too big for the disk');
+  await world.publish();
+  const error = await t.throwsAsync(runDeploy({root, rev: 'main'}));
+  const cause = (error as {cause?: unknown}).cause;
+  t.regex(`${error.message} ${cause instanceof Error ? cause.message : ''}`, /ENOSPC|no space/i);
+  t.is(await fsp.readlink(path.join(root, 'current')), `releases/${first.releaseId}`);
+  t.deepEqual(await fingerprint(path.join(root, 'releases')), before);
+  t.is((await readLock(root)).state, 'free');
+  const leftovers = (await packFiles(root)).filter(
+    f => !f.endsWith('.pack') && !f.endsWith('.idx'),
+  );
+  t.deepEqual(leftovers, [], 'no temporary files left in the store');
+});
