@@ -5,6 +5,7 @@ import type {PipInstallSettings} from '../deploy-config.js';
 import {ConfigError} from '../errors.js';
 import {normalizePypiName, readRegularFile, verifyArtifactFile} from '../vendor-manifest.js';
 import {hermeticEnv, makeScratch, runLogged} from './run.js';
+import {checkWheel} from './wheel-check.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
 
 /** One line of a hashed requirements file. */
@@ -66,6 +67,7 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
               artifact,
               req.integrity,
             );
+            if (verifiedFile.endsWith('.whl')) await checkWheel(verifiedFile, artifact.path);
             verified.push({
               name: req.name,
               version: req.version,
