@@ -16,6 +16,7 @@ import type {FetchStats} from './git/remote.js';
 import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
 import {appendHistory} from './history.js';
 import {maintenanceStatus, setMaintenance} from './maintenance.js';
+import {pausePoint} from './pause-points.js';
 import {hookEnvironment, linkShared, runHealthcheck, runHook} from './release-hooks.js';
 import {pruneHeld, prunePolicy, recoverInterrupted} from './lifecycle.js';
 import {withLock} from './lock.js';
@@ -211,6 +212,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       vendor: vendor ? {url: vendor.url, sha: vendor.sha, source: vendor.source} : null,
     };
     const releaseDir = await releases.create(meta);
+    await pausePoint(root, 'after-mkdir');
     const config = app.settings.config;
     const logFile = path.join(releaseDir, META_DIR, 'install.log');
     const hookEnv = (dir: string, previous: string | undefined) =>
@@ -223,6 +225,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     const env = hookEnv(releaseDir, progress.previous);
     try {
       await reporter.phase(`write release ${releaseId}`, () => source.write(releaseDir));
+      await pausePoint(root, 'after-write');
       if (config.shared) {
         const shared = config.shared;
         await reporter.phase('link shared files', () => linkShared(root, releaseDir, shared));
@@ -239,6 +242,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);
       await syncTree(releaseDir);
       await releases.setState(releaseId, 'ready', {finishedAt: deps.clock().toISOString()});
+      await pausePoint(root, 'after-ready');
       await runHook('before_switch', config.hooks?.before_switch, env, releaseDir, logFile);
       await reporter.phase(`switch current to ${releaseId}`, () => releases.switchTo(releaseId));
     } catch (error) {

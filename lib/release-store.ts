@@ -2,6 +2,7 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {z} from 'zod';
 import {ConfigError, UsageError} from './errors.js';
+import {pausePoint} from './pause-points.js';
 import {
   fsyncDir,
   lstatOrUndefined,
@@ -209,6 +210,7 @@ export class ReleaseStore {
       await fsp.rm(tmp, {force: true});
       throw error;
     }
+    await pausePoint(this.root, 'after-rename');
     await fsyncDir(this.root);
   }
 
