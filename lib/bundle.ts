@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
 import {z} from 'zod';
-import {fetchVendor, readApp, resolveApp, writeTrees} from './changeset.js';
+import {fetchChangeset, writeTrees} from './changeset.js';
 import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
 import {gitCredentials, type Deps} from './deps.js';
 import {IntegrityError, UsageError} from './errors.js';
@@ -80,15 +80,18 @@ export async function createBundle(
       credentials: gitCredentials(deps.env),
       reporter: deps.reporter,
     };
-    const reposDir = path.join(scratch, 'repos');
-    const {store, resolved} = await resolveApp(reposDir, location, options.rev, sources);
-    const app = await readApp(store, resolved.sha, location, override);
-    const pin = app.settings.pin;
-    const vendor = pin ? await fetchVendor(reposDir, pin, resolved.sha, sources) : undefined;
+    const {store, resolved, tree, settings, vendor} = await fetchChangeset(
+      path.join(scratch, 'repos'),
+      location,
+      options.rev,
+      override,
+      sources,
+    );
+    const pin = settings.pin;
     const stage = path.join(scratch, 'bundle');
     await writeTrees(
       path.join(stage, TREE),
-      {store, sha: resolved.sha, tree: app.tree},
+      {store, sha: resolved.sha, tree},
       vendor,
       deps.reporter,
     );

@@ -99,6 +99,30 @@ export async function fetchVendor(
   return checkout;
 }
 
+/** A changeset with everything fetched: the app commit, its tree and settings, the vendor checkout. */
+export type FetchedChangeset = {
+  store: GitStore;
+  resolved: ResolvedRev;
+  tree: TreeFile[];
+  settings: AppSettings;
+  vendor: VendorCheckout | undefined;
+};
+
+/** resolveApp, readApp and fetchVendor in a row, for callers that need no step-by-step report. */
+export async function fetchChangeset(
+  reposDir: string,
+  location: RepoLocation,
+  rev: string,
+  vendorOverride: RepoLocation | undefined,
+  sources: Sources,
+): Promise<FetchedChangeset> {
+  const {store, resolved} = await resolveApp(reposDir, location, rev, sources);
+  const app = await readApp(store, resolved.sha, location, vendorOverride);
+  const pin = app.settings.pin;
+  const vendor = pin ? await fetchVendor(reposDir, pin, resolved.sha, sources) : undefined;
+  return {store, resolved, tree: app.tree, settings: app.settings, vendor};
+}
+
 /** Write the app tree, and the vendor tree under vendor/, into `releaseDir`. */
 export async function writeTrees(
   releaseDir: string,

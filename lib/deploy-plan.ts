@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {fetchVendor, readApp, resolveApp} from './changeset.js';
+import {fetchChangeset} from './changeset.js';
 import type {DeployOptions} from './deploy.js';
 import {gitCredentials, type Deps} from './deps.js';
 import {UsageError} from './errors.js';
@@ -47,13 +47,16 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
       credentials: gitCredentials(deps.env),
       reporter: deps.reporter,
     };
-    const reposDir = path.join(scratch, 'repos');
-    const {store, resolved} = await resolveApp(reposDir, location, options.rev, sources);
-    const app = await readApp(store, resolved.sha, location, vendorOverride);
-    const pin = app.settings.pin;
-    if (pin) await fetchVendor(reposDir, pin, resolved.sha, sources);
+    const {resolved, settings: appSettings} = await fetchChangeset(
+      path.join(scratch, 'repos'),
+      location,
+      options.rev,
+      vendorOverride,
+      sources,
+    );
+    const pin = appSettings.pin;
     const releaseId = await releases.newId(deps.clock(), resolved.sha, options.releaseId);
-    const config = app.settings.config;
+    const config = appSettings.config;
     // After the switch, the current release becomes a rollback target and the new one current.
     const list = (await releases.list()).map(r =>
       r.id === current && r.meta ? {...r, meta: {...r.meta, state: 'retired' as const}} : r,

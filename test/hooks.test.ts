@@ -6,22 +6,11 @@ import test from 'ava';
 import {ConfigError, DeployError, ExitCode} from '../lib/errors.js';
 import {HealthcheckError} from '../lib/release-hooks.js';
 import {status} from '../lib/status.js';
-import {makeWorld, runDeploy, runDeployBin, type World} from './helpers/world.js';
-
-async function release(
-  world: World,
-  n: number,
-  config: Record<string, unknown>,
-  files: Record<string, string> = {},
-) {
-  await world.app.write({'version.txt': `${n}\n`, 'deploy.json': JSON.stringify(config), ...files});
-  await world.app.commit(`version ${n}`);
-  await world.publish();
-}
+import {makeWorld, runDeploy, runDeployBin, commitRelease} from './helpers/world.js';
 
 test('shared: a missing file fails before the switch naming the path; then it is linked into each release', async t => {
   const world = await makeWorld(t);
-  await release(
+  await commitRelease(
     world,
     1,
     {shared: ['config/app.ini', 'var/uploads/']},
@@ -66,12 +55,12 @@ test('hooks run in order in the release with the release variables; a failing be
     before_switch: hook('before_switch'),
     after_switch: hook('after_switch'),
   };
-  await release(world, 1, {hooks});
+  await commitRelease(world, 1, {hooks});
   const first = await runDeploy(
     {root: world.root, rev: 'main', repo: world.appUrl},
     {env: {PATH: process.env.PATH, DEPLOY_GIT_TOKEN: 'tok-hook-secret'}},
   );
-  await release(world, 2, {hooks});
+  await commitRelease(world, 2, {hooks});
   const second = await runDeploy({root: world.root, rev: 'main'});
   const lines = (await fsp.readFile(log, 'utf8')).trim().split('\n');
   t.deepEqual(
@@ -93,7 +82,9 @@ test('hooks run in order in the release with the release variables; a failing be
     `after_switch ${second.releaseDir} ${second.app.sha}  prev=${first.releaseDir} token=`,
   );
 
-  await release(world, 3, {hooks: {before_switch: ['sh', '-c', 'echo not ready >&2; exit 4']}});
+  await commitRelease(world, 3, {
+    hooks: {before_switch: ['sh', '-c', 'echo not ready >&2; exit 4']},
+  });
   const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main'}), {
     instanceOf: DeployError,
   });
@@ -111,10 +102,10 @@ test('a failing health check switches back, runs after_switch again for the old 
     hooks: {after_switch: ['sh', '-c', `echo "$RELEASE_DIR" >> ${log}`]},
     healthcheck: {command: ['test', '-f', 'healthy'], timeout: 5},
   };
-  await release(world, 1, config, {healthy: 'yes\n'});
+  await commitRelease(world, 1, config, {healthy: 'yes\n'});
   const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
   await world.app.remove('healthy');
-  await release(world, 2, config);
+  await commitRelease(world, 2, config);
   const run = await runDeployBin(['--rev', 'main', '--root', world.root]);
   t.is(run.code, ExitCode.healthcheck, run.stderr);
   t.regex(run.stderr, /health check \(test -f healthy\) failed/);
@@ -145,7 +136,7 @@ test('an HTTP health check waits for the app to answer; the first deploy with no
   );
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
   const world = await makeWorld(t);
-  await release(world, 1, {healthcheck: {url, status: 204, timeout: 1}});
+  await commitRelease(world, 1, {healthcheck: {url, status: 204, timeout: 1}});
   await t.throwsAsync(runDeploy({root: world.root, rev: 'main', repo: world.appUrl}), {
     instanceOf: HealthcheckError,
     message: /answered 503, expected 204/,
@@ -157,7 +148,7 @@ test('an HTTP health check waits for the app to answer; the first deploy with no
   );
 
   setTimeout(() => (up = true), 700);
-  await release(world, 2, {healthcheck: {url, status: 204, timeout: 10}});
+  await commitRelease(world, 2, {healthcheck: {url, status: 204, timeout: 10}});
   const ok = await runDeploy({root: world.root, rev: 'main'});
   t.is((await status({root: world.root})).current?.id, ok.releaseId);
 });

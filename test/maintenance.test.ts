@@ -6,18 +6,7 @@ import test from 'ava';
 import {ExitCode} from '../lib/errors.js';
 import {maintenanceStatus} from '../lib/maintenance.js';
 import {fingerprint} from './helpers/tree.js';
-import {deployBin, makeWorld, runDeploy, runDeployBin, type World} from './helpers/world.js';
-
-async function release(
-  world: World,
-  n: number,
-  config: Record<string, unknown>,
-  files: Record<string, string> = {},
-) {
-  await world.app.write({'version.txt': `${n}\n`, 'deploy.json': JSON.stringify(config), ...files});
-  await world.app.commit(`version ${n}`);
-  await world.publish();
-}
+import {deployBin, makeWorld, runDeploy, runDeployBin, commitRelease} from './helpers/world.js';
 
 test('maintenance on / status / off through the CLI', async t => {
   const world = await makeWorld(t);
@@ -76,12 +65,12 @@ test('deploy --maintenance: on during the deploy, off once the health check pass
     hooks: {before_switch: ['sh', '-c', `test -f ${flag} && echo on >> ${seen}`]},
     healthcheck: {command: [healthy ? 'true' : 'false'], timeout: 5},
   });
-  await release(world, 1, config(true));
+  await commitRelease(world, 1, config(true));
   await runDeploy({root: world.root, rev: 'main', repo: world.appUrl, maintenance: true});
   t.is(await fsp.readFile(seen, 'utf8'), 'on\n', 'the flag was set while the deploy ran');
   t.false((await maintenanceStatus(world.root)).on, 'cleared after the health check passed');
 
-  await release(world, 2, config(false));
+  await commitRelease(world, 2, config(false));
   const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--maintenance']);
   t.is(run.code, ExitCode.healthcheck);
   t.regex(run.stderr, /maintenance mode stays on/);
@@ -90,13 +79,13 @@ test('deploy --maintenance: on during the deploy, off once the health check pass
 
 test('deploy --dry-run prints the plan and leaves the root byte for byte as it was', async t => {
   const world = await makeWorld(t);
-  await release(world, 1, {
+  await commitRelease(world, 1, {
     install: {command: ['true']},
     shared: ['var/'],
     hooks: {after_switch: ['true']},
   });
   const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
-  await release(world, 2, {install: {command: ['true']}, healthcheck: {command: ['true']}});
+  await commitRelease(world, 2, {install: {command: ['true']}, healthcheck: {command: ['true']}});
   const sha = await world.app.head();
   const before = await fingerprint(world.root);
   const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--dry-run']);

@@ -2,32 +2,19 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import {ConfigError, UsageError} from '../lib/errors.js';
-import {ReleaseStore, type ReleaseMeta} from '../lib/release-store.js';
+import {ReleaseStore} from '../lib/release-store.js';
 import {tempDir} from './helpers/tmp.js';
-
-function meta(id: string): ReleaseMeta {
-  return {
-    format: 1,
-    id,
-    state: 'building',
-    createdAt: new Date(0).toISOString(),
-    user: 'u',
-    host: 'h',
-    tool: {name: 'repodeploy', version: '0'},
-    app: {url: 'x', requested: 'main', sha: 'a'.repeat(40)},
-    vendor: null,
-  };
-}
+import {releaseMeta} from './helpers/world.js';
 
 test('release ids sort by time, carry the short sha, and are never reused [R8]', async t => {
   const store = new ReleaseStore(await tempDir(t));
   const when = new Date('2026-11-28T09:30:05.123Z');
   const id = await store.newId(when, '0123456789abcdef0123456789abcdef01234567');
   t.is(id, '20261128T093005Z-0123456');
-  await store.create(meta(id));
+  await store.create(releaseMeta(id));
   t.is(await store.newId(when, '0123456789abcdef0123456789abcdef01234567'), `${id}-2`);
   await t.throwsAsync(store.newId(when, 'a'.repeat(40), id), {instanceOf: UsageError});
-  await t.throwsAsync(store.create(meta(id)), {instanceOf: UsageError});
+  await t.throwsAsync(store.create(releaseMeta(id)), {instanceOf: UsageError});
   await t.throwsAsync(store.newId(when, 'a'.repeat(40), '../escape'), {instanceOf: UsageError});
   t.is(await store.newId(when, 'a'.repeat(40), 'fleet-42'), 'fleet-42');
 });
@@ -35,8 +22,8 @@ test('release ids sort by time, carry the short sha, and are never reused [R8]',
 test('switchTo replaces current atomically, survives stale temp links, and refuses a non-link current [R3] [R4]', async t => {
   const root = await tempDir(t);
   const store = new ReleaseStore(root);
-  await store.create(meta('r1'));
-  await store.create(meta('r2'));
+  await store.create(releaseMeta('r1'));
+  await store.create(releaseMeta('r2'));
   await store.switchTo('r1');
   t.is(await store.current(), 'r1');
 
@@ -68,7 +55,7 @@ test('switchTo replaces current atomically, survives stale temp links, and refus
 test('list reads states and skips what is not a release', async t => {
   const root = await tempDir(t);
   const store = new ReleaseStore(root);
-  await store.create(meta('a'));
+  await store.create(releaseMeta('a'));
   await store.setState('a', 'ready');
   await fsp.mkdir(path.join(root, 'releases', 'no-meta'));
   await fsp.writeFile(path.join(root, 'releases', 'stray-file'), '');

@@ -10,34 +10,27 @@ import test, {type ExecutionContext} from 'ava';
 import {ConfigError, ExitCode, IntegrityError, SourceError} from '../lib/errors.js';
 import {createHttpClient} from '../lib/http-client.js';
 import {readLock} from '../lib/lock.js';
-import {ReleaseStore, type ReleaseMeta} from '../lib/release-store.js';
+import {ReleaseStore} from '../lib/release-store.js';
 import {status} from '../lib/status.js';
 import {recordFigure, STRESS} from './helpers/figures.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
-import {makeWorld, runDeploy, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
+import {
+  makeWorld,
+  releaseMeta,
+  runDeploy,
+  runDeployBin,
+  writeSampleApp,
+  type World,
+} from './helpers/world.js';
 
 const exec = promisify(execFile);
-
-function meta(id: string): ReleaseMeta {
-  return {
-    format: 1,
-    id,
-    state: 'ready',
-    createdAt: new Date().toISOString(),
-    user: 'u',
-    host: 'h',
-    tool: {name: 'repodeploy', version: '0'},
-    app: {url: 'x', requested: 'main', sha: 'a'.repeat(40)},
-    vendor: null,
-  };
-}
 
 test('[R2] a reader stat()ing current/... through many switches and rollbacks never misses', async t => {
   const root = await tempDir(t);
   const store = new ReleaseStore(root);
   for (const id of ['r1', 'r2']) {
-    await store.create(meta(id));
+    await store.create(releaseMeta(id));
     await fsp.writeFile(path.join(store.dir(id), 'version.txt'), `${id}\n`);
   }
   await store.switchTo('r1');

@@ -4,6 +4,7 @@ import {fileURLToPath} from 'node:url';
 import type {ExecutionContext} from 'ava';
 import {defaultDeps, type Deps} from '../../lib/deps.js';
 import {deploy, type DeployOptions} from '../../lib/deploy.js';
+import type {ReleaseMeta} from '../../lib/release-store.js';
 import {silentReporter} from '../../lib/reporter.js';
 import {
   startGitHttpServer,
@@ -109,4 +110,31 @@ export async function writeSampleApp(
     'config/current.ini': {symlink: '../src/server.js'},
     ...extra,
   });
+}
+
+/** Commit version `n` of the app with this deploy.json (and extra files), and publish it. */
+export async function commitRelease(
+  world: World,
+  n: number,
+  config: Record<string, unknown>,
+  files: Record<string, string> = {},
+): Promise<void> {
+  await world.app.write({'version.txt': `${n}\n`, 'deploy.json': JSON.stringify(config), ...files});
+  await world.app.commit(`version ${n}`);
+  await world.publish();
+}
+
+/** Release metadata for tests that drive the release store directly. */
+export function releaseMeta(id: string, state: ReleaseMeta['state'] = 'building'): ReleaseMeta {
+  return {
+    format: 1,
+    id,
+    state,
+    createdAt: new Date().toISOString(),
+    user: 'u',
+    host: 'h',
+    tool: {name: 'repodeploy', version: '0'},
+    app: {url: 'x', requested: 'main', sha: 'a'.repeat(40)},
+    vendor: null,
+  };
 }
