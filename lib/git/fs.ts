@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import {writeFileAtomic} from '../fsutil.js';
+import {checkPack} from './pack-check.js';
 
 /**
  * The file system handed to isomorphic-git. Every file it writes (pack, pack index, ref, config)
@@ -14,6 +15,10 @@ export const gitFs = {
     options?: BufferEncoding | {mode?: number},
   ): Promise<void> {
     const mode = typeof options === 'object' && options.mode !== undefined ? options.mode : 0o644;
+    // A pack from the network is checked before it is stored, and so before anything inflates it whole.
+    if (/[/\\]objects[/\\]pack[/\\]pack-[0-9a-f]+\.pack$/.test(file) && typeof data !== 'string') {
+      checkPack(data, 'the git server');
+    }
     await writeFileAtomic(file, data, mode);
   },
   mkdir: fsp.mkdir,

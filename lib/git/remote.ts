@@ -2,7 +2,7 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
-import {errnoCode, SourceError} from '../errors.js';
+import {DeployError, errnoCode, SourceError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {RepoLocation} from '../repo-location.js';
 import {gitFs} from './fs.js';
@@ -306,7 +306,7 @@ export function translateHttpError(
   url: string,
   hadCredentials: boolean,
 ): unknown {
-  if (error instanceof SourceError) return error;
+  if (error instanceof DeployError) return error;
   const where = redact(url);
   if (error instanceof Errors.HttpError) {
     const status = error.data.statusCode;

@@ -1,0 +1,104 @@
+import {createHash} from 'node:crypto';
+import zlib from 'node:zlib';
+import {IntegrityError} from '../errors.js';
+
+/** Caps a received pack must stay within: one object's size, and the number of objects. */
+export const PACK_LIMITS = {maxObjectBytes: 1024 ** 3, maxObjects: 10_000_000};
+
+const OFS_DELTA = 6;
+const REF_DELTA = 7;
+
+/**
+ * Check a pack before isomorphic-git indexes it (which inflates every object into memory): the
+ * trailer checksum must match, and no object may inflate, or declare through a delta that it
+ * inflates, past PACK_LIMITS.maxObjectBytes. Each object is inflated here with that cap, so a
+ * compression bomb stops at the cap instead of at the end of the node's memory.
+ */
+export function checkPack(data: Uint8Array, label: string): void {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const refuse = (why: string) =>
+    new IntegrityError(
+      `Refused the pack received from ${label}: ${why}.`,
+      'Nothing was stored. Check the repository and the server, then run again.',
+    );
+  if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'PACK') throw refuse('not a git pack');
+  const version = buf.readUInt32BE(4);
+  if (version !== 2 && version !== 3) throw refuse(`pack version ${version}`);
+  const trailer = buf.subarray(buf.length - 20);
+  const digest = createHash('sha1')
+    .update(buf.subarray(0, buf.length - 20))
+    .digest();
+  if (!digest.equals(trailer))
+    throw refuse('its checksum does not match (truncated or damaged in transit)');
+  const count = buf.readUInt32BE(8);
+  if (count > PACK_LIMITS.maxObjects)
+    throw refuse(`${count} objects, more than ${PACK_LIMITS.maxObjects}`);
+  const max = PACK_LIMITS.maxObjectBytes;
+  const end = buf.length - 20;
+  let offset = 12;
+  const byte = () => {
+    if (offset >= end) throw refuse('an object header runs past the end');
+    return buf[offset++] as number;
+  };
+  for (let i = 0; i < count; i++) {
+    let c = byte();
+    const type = (c >> 4) & 7;
+    let size = c & 15;
+    let shift = 4;
+    while (c & 0x80) {
+      c = byte();
+      size += (c & 0x7f) * 2 ** shift;
+      shift += 7;
+    }
+    if (type === OFS_DELTA) {
+      do c = byte();
+      while (c & 0x80);
+    } else if (type === REF_DELTA) {
+      offset += 20;
+    }
+    if (size > max)
+      throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
+    let inflated;
+    try {
+      inflated = zlib.inflateSync(buf.subarray(offset, end), {
+        info: true,
+        maxOutputLength: Math.max(size, 1),
+      });
+    } catch (error) {
+      throw refuse(
+        `object ${i + 1} does not inflate to its declared ${size} bytes (${(error as Error).message})`,
+      );
+    }
+    const {buffer, engine} = inflated as unknown as {
+      buffer: Buffer;
+      engine: {bytesWritten: number};
+    };
+    if (buffer.length !== size)
+      throw refuse(
+        `object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`,
+      );
+    if (type === OFS_DELTA || type === REF_DELTA) {
+      // A delta's header: the base size, then the size of the object it makes.
+      let p = 0;
+      const next = () => {
+        let value = 0;
+        let s = 0;
+        let d;
+        do {
+          d = buffer[p++] ?? 0;
+          value += (d & 0x7f) * 2 ** s;
+          s += 7;
+        } while (d & 0x80 && p < buffer.length);
+        return value;
+      };
+      next();
+      const resultSize = next();
+      if (resultSize > max)
+        throw refuse(
+          `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
+        );
+    }
+    offset += engine.bytesWritten;
+  }
+  if (offset !== end) throw refuse('data after the last object');
+}
