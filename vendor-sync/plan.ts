@@ -26,6 +26,14 @@ export type Change =
   | {kind: 'removed'; artifact: Artifact}
   | {kind: 'restored'; artifact: Artifact};
 
+/** One change in the words every report uses: the artifact, and what became of its version. */
+export function changeSummary(change: Change): {artifact: Artifact; versions: string} {
+  if (change.kind === 'updated') {
+    return {artifact: change.to, versions: `${change.from.version} → ${change.to.version}`};
+  }
+  return {artifact: change.artifact, versions: change.artifact.version};
+}
+
 export type Plan = {
   manifest: VendorManifest;
   keep: Artifact[];

@@ -1,4 +1,4 @@
-import type {Change} from './plan.js';
+import {changeSummary, type Change} from './plan.js';
 import {githubError, splitRepo, type GithubClient} from '../lib/github.js';
 
 export type PullRequestResult = {number: number; url: string; created: boolean};
@@ -47,36 +47,9 @@ export async function openOrUpdatePullRequest(
 /** A Dependabot-style body: one row per package, old → new, with where it came from. */
 export function pullRequestBody(changes: Change[], appRef: string | undefined): string {
   const rows = changes.map(change => {
-    switch (change.kind) {
-      case 'added':
-        return row(
-          change.artifact.name,
-          change.artifact.ecosystem,
-          `added ${change.artifact.version}`,
-          change.artifact.source,
-        );
-      case 'updated':
-        return row(
-          change.to.name,
-          change.to.ecosystem,
-          `${change.from.version} → ${change.to.version}`,
-          change.to.source,
-        );
-      case 'removed':
-        return row(
-          change.artifact.name,
-          change.artifact.ecosystem,
-          `removed ${change.artifact.version}`,
-          change.artifact.source,
-        );
-      case 'restored':
-        return row(
-          change.artifact.name,
-          change.artifact.ecosystem,
-          `restored ${change.artifact.version}`,
-          change.artifact.source,
-        );
-    }
+    const {artifact, versions} = changeSummary(change);
+    const what = change.kind === 'updated' ? versions : `${change.kind} ${versions}`;
+    return row(artifact.name, artifact.ecosystem, what, artifact.source);
   });
   return [
     `Updates the vendor repository${appRef ? ` for app ${appRef}` : ''}, written by repodeploy vendor-sync.`,
@@ -104,24 +77,22 @@ export function commitMessage(changes: Change[], appRef: string | undefined): st
     `vendor-sync: ${parts.join(', ') || 'no changes'}${appRef ? ` for app ${appRef}` : ''}`,
     '',
   ];
-  const section = (title: string, kind: Change['kind'], format: (c: Change) => string) => {
-    const items = changes.filter(c => c.kind === kind);
-    if (items.length === 0) return;
-    lines.push(`${title}:`, ...items.map(c => `  ${format(c)}`), '');
-  };
-  section('Added', 'added', c =>
-    c.kind === 'added' ? `${c.artifact.ecosystem} ${c.artifact.name} ${c.artifact.version}` : '',
-  );
-  section('Updated', 'updated', c =>
-    c.kind === 'updated'
-      ? `${c.to.ecosystem} ${c.to.name}: ${c.from.version} → ${c.to.version}`
-      : '',
-  );
-  section('Removed', 'removed', c =>
-    c.kind === 'removed' ? `${c.artifact.ecosystem} ${c.artifact.name} ${c.artifact.version}` : '',
-  );
-  section('Restored', 'restored', c =>
-    c.kind === 'restored' ? `${c.artifact.ecosystem} ${c.artifact.name} ${c.artifact.version}` : '',
-  );
+  for (const [title, kind] of [
+    ['Added', 'added'],
+    ['Updated', 'updated'],
+    ['Removed', 'removed'],
+    ['Restored', 'restored'],
+  ] as const) {
+    const items = changes.filter(c => c.kind === kind).map(changeSummary);
+    if (items.length === 0) continue;
+    const sep = kind === 'updated' ? ':' : '';
+    lines.push(
+      `${title}:`,
+      ...items.map(
+        ({artifact, versions}) => `  ${artifact.ecosystem} ${artifact.name}${sep} ${versions}`,
+      ),
+      '',
+    );
+  }
   return `${lines.join('\n').trimEnd()}\n`;
 }

@@ -9,7 +9,7 @@ import {applyPlan} from './apply.js';
 import type {Http} from './http.js';
 import {readAppNeeds} from './needs.js';
 import {updatePin} from './pin.js';
-import {makePlan, type Change, type Upstreams} from './plan.js';
+import {changeSummary, makePlan, type Change, type Upstreams} from './plan.js';
 import {createProgress} from './progress.js';
 import {
   commitMessage,
@@ -189,17 +189,11 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
   }
 }
 
+const VERBS = {added: 'add', updated: 'update', removed: 'remove', restored: 'restore'} as const;
+
 export function describePlan(changes: Change[]): string[] {
   return changes.map(change => {
-    switch (change.kind) {
-      case 'added':
-        return `add     ${change.artifact.ecosystem} ${change.artifact.name} ${change.artifact.version}`;
-      case 'updated':
-        return `update  ${change.to.ecosystem} ${change.to.name} ${change.from.version} → ${change.to.version}`;
-      case 'removed':
-        return `remove  ${change.artifact.ecosystem} ${change.artifact.name} ${change.artifact.version}`;
-      case 'restored':
-        return `restore ${change.artifact.ecosystem} ${change.artifact.name} ${change.artifact.version}`;
-    }
+    const {artifact, versions} = changeSummary(change);
+    return `${VERBS[change.kind].padEnd(7)} ${artifact.ecosystem} ${artifact.name} ${versions}`;
   });
 }

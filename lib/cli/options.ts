@@ -25,3 +25,22 @@ export function requireRoot(argv: {root?: string | undefined}, ctx: CliContext):
   }
   return root;
 }
+
+/** `--rev`, `--repo` and `--vendor-repo`: a changeset named without a node root (check, bundle). */
+export function withChangeset<T>(y: Argv<T>) {
+  return y
+    .option('rev', {
+      type: 'string',
+      demandOption: true,
+      describe: 'Commit, tag or branch of the app repository',
+    })
+    .option('repo', {
+      type: 'string',
+      demandOption: true,
+      describe: 'App repository: http(s) URL or local path',
+    })
+    .option('vendor-repo', {
+      type: 'string',
+      describe: 'Fetch the pinned vendor commit from here instead',
+    });
+}

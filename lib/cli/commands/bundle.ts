@@ -3,7 +3,7 @@ import {createBundle} from '../../bundle.js';
 import {formatBytes} from '../../changeset.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
-import {withJson} from '../options.js';
+import {withChangeset, withJson} from '../options.js';
 
 type BundleArgs = {rev: string; repo: string; 'vendor-repo'?: string; out: string; json: boolean};
 
@@ -13,26 +13,11 @@ export function bundleCommand(ctx: CliContext): CommandModule<object, BundleArgs
     describe:
       'Pack a changeset and its vendor tree into one verified archive, for nodes that cannot reach git',
     builder: y =>
-      withJson(y)
-        .option('rev', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Commit, tag or branch of the app repository',
-        })
-        .option('repo', {
-          type: 'string',
-          demandOption: true,
-          describe: 'App repository: http(s) URL or local path',
-        })
-        .option('vendor-repo', {
-          type: 'string',
-          describe: 'Fetch the pinned vendor commit from here instead',
-        })
-        .option('out', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Where to write the .tar.gz',
-        }),
+      withChangeset(withJson(y)).option('out', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Where to write the .tar.gz',
+      }),
     handler: async argv => {
       const result = await createBundle(
         {rev: argv.rev, repo: argv.repo, vendorRepo: argv['vendor-repo'], out: argv.out},

@@ -8,6 +8,7 @@ import {githubClient} from '../../github.js';
 import {registerSecret} from '../../redact.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
+import {withChangeset} from '../options.js';
 
 type CheckArgs = {
   rev: string;
@@ -27,21 +28,7 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
     describe:
       'Prove a changeset is deployable: pins resolve, vendor covers the lockfile, hashes match, offline install works',
     builder: y =>
-      y
-        .option('rev', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Commit, tag or branch of the app repository',
-        })
-        .option('repo', {
-          type: 'string',
-          demandOption: true,
-          describe: 'App repository: http(s) URL or local path',
-        })
-        .option('vendor-repo', {
-          type: 'string',
-          describe: 'Fetch the pinned vendor commit from here instead',
-        })
+      withChangeset(y)
         .option('install', {
           type: 'boolean',
           default: true,
