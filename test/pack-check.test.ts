@@ -46,8 +46,9 @@ const blob = (content: Buffer, declared = content.length) =>
   Buffer.concat([header(3, declared), zlib.deflateSync(content)]);
 
 test('[R17] a well-formed pack passes', t => {
-  t.notThrows(() => { checkPack(pack([blob(Buffer.from('hello\n')), blob(Buffer.alloc(1000))]), 'test'); },
-  );
+  t.notThrows(() => {
+    checkPack(pack([blob(Buffer.from('hello\n')), blob(Buffer.alloc(1000))]), 'test');
+  });
 });
 
 test('[R17] a delta that declares a huge result is refused without building it', t => {
@@ -57,10 +58,15 @@ test('[R17] a delta that declares a huge result is refused without building it',
     Buffer.alloc(20, 0xab),
     zlib.deflateSync(delta),
   ]);
-  t.throws(() => { checkPack(pack([refDelta]), 'test'); }, {
-    instanceOf: IntegrityError,
-    message: /would make an object of 1099511627776 bytes/,
-  });
+  t.throws(
+    () => {
+      checkPack(pack([refDelta]), 'test');
+    },
+    {
+      instanceOf: IntegrityError,
+      message: /would make an object of 1099511627776 bytes/,
+    },
+  );
 });
 
 test('[R17] a compression bomb stops at the cap: declared too big, or inflating past what it declares', t => {
@@ -68,20 +74,40 @@ test('[R17] a compression bomb stops at the cap: declared too big, or inflating 
   t.teardown(() => (PACK_LIMITS.maxObjectBytes = saved));
   PACK_LIMITS.maxObjectBytes = 1024 * 1024;
   const bomb = Buffer.alloc(64 * 1024 * 1024);
-  t.throws(() => { checkPack(pack([blob(bomb)]), 'test'); }, {
-    message: /declares 67108864 bytes, more than the 1048576 allowed/,
-  });
-  t.throws(() => { checkPack(pack([blob(bomb, 100)]), 'test'); }, {
-    message: /does not inflate to its declared 100 bytes/,
-  });
+  t.throws(
+    () => {
+      checkPack(pack([blob(bomb)]), 'test');
+    },
+    {
+      message: /declares 67108864 bytes, more than the 1048576 allowed/,
+    },
+  );
+  t.throws(
+    () => {
+      checkPack(pack([blob(bomb, 100)]), 'test');
+    },
+    {
+      message: /does not inflate to its declared 100 bytes/,
+    },
+  );
 });
 
 test('[R30] a pack with a bad trailer, or cut short, is refused', t => {
   const good = pack([blob(Buffer.from('x'))]);
   const damaged = Buffer.from(good);
   damaged[damaged.length - 1] = (damaged[damaged.length - 1] ?? 0) ^ 1;
-  t.throws(() => { checkPack(damaged, 'test'); }, {message: /checksum does not match/});
-  t.throws(() => { checkPack(good.subarray(0, 20), 'test'); }, {message: /not a git pack/});
+  t.throws(
+    () => {
+      checkPack(damaged, 'test');
+    },
+    {message: /checksum does not match/},
+  );
+  t.throws(
+    () => {
+      checkPack(good.subarray(0, 20), 'test');
+    },
+    {message: /not a git pack/},
+  );
 });
 
 test('[R17] a huge blob from the server is refused before it is stored or inflated whole', async t => {

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test, {type ExecutionContext} from 'ava';
-import {ConfigError, ExitCode, IntegrityError, SourceError} from '../lib/errors.js';
+import {ConfigError, ExitCode, IntegrityError, LockError, SourceError} from '../lib/errors.js';
 import {createHttpClient} from '../lib/http-client.js';
-import {readLock} from '../lib/lock.js';
+import {acquireLock, readLock} from '../lib/lock.js';
 import {ReleaseStore} from '../lib/release-store.js';
 import {status} from '../lib/status.js';
 import {recordFigure, STRESS} from './helpers/figures.js';
@@ -313,4 +313,61 @@ test('[R33] ENOSPC during a fetch (a 3 MiB file system): current and every relea
     f => !f.endsWith('.pack') && !f.endsWith('.idx'),
   );
   t.deepEqual(leftovers, [], 'no temporary files left in the store');
+});
+
+test('[R9] lock races: contenders released together, exactly one wins every round (in one process and across processes)', async t => {
+  const root = await tempDir(t);
+  const rounds = STRESS ? 1000 : 100;
+  for (let round = 0; round < rounds; round++) {
+    const results = await Promise.allSettled(
+      Array.from({length: 10}, (_, i) =>
+        acquireLock(root, {user: `u${i}`, command: `race ${round}`}),
+      ),
+    );
+    const winners = results.filter(r => r.status === 'fulfilled');
+    t.is(winners.length, 1, `round ${round}`);
+    for (const loser of results.filter(r => r.status === 'rejected')) {
+      t.true((loser).reason instanceof LockError);
+    }
+    await (
+      winners[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLock>>>
+    ).value.release();
+  }
+  await recordFigure('R9', 'in-process rounds of 10 contenders', rounds);
+
+  // Across processes: each waits for the same start time, then tries once.
+  const processRounds = STRESS ? 50 : 3;
+  const lockModule = new URL('../lib/lock.js', import.meta.url).href;
+  for (let round = 0; round < processRounds; round++) {
+    // Late enough that every process is up and waiting; the winner holds long enough that none comes late.
+    const start = Date.now() + 1500;
+    const runs = await Promise.all(
+      Array.from(
+        {length: 4},
+        (_, i) =>
+          new Promise<string>(resolve => {
+            const child = execFile(
+              process.execPath,
+              [
+                '--input-type=module',
+                '-e',
+                `const {acquireLock} = await import(${JSON.stringify(lockModule)});
+                 while (Date.now() < ${start}) {}
+                 try { const lock = await acquireLock(${JSON.stringify(root)}, {user: 'p${i}', command: 'race'});
+                   console.log('won'); await new Promise(r => setTimeout(r, 1000)); await lock.release(); }
+                 catch (e) { console.log(e.code); }`,
+              ],
+              (_error, stdout) => {
+                resolve(stdout.trim());
+              },
+            );
+            child.stdin?.end();
+          }),
+      ),
+    );
+    t.is(runs.filter(r => r === 'won').length, 1, `process round ${round}: ${runs.join(', ')}`);
+    t.is(runs.filter(r => r === 'ELOCKED').length, 3);
+  }
+  await recordFigure('R9', 'cross-process rounds of 4 contenders', processRounds);
+  t.is((await readLock(root)).state, 'free');
 });
