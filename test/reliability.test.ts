@@ -327,7 +327,7 @@ test('[R9] lock races: contenders released together, exactly one wins every roun
     const winners = results.filter(r => r.status === 'fulfilled');
     t.is(winners.length, 1, `round ${round}`);
     for (const loser of results.filter(r => r.status === 'rejected')) {
-      t.true((loser).reason instanceof LockError);
+      t.true(loser.reason instanceof LockError);
     }
     await (
       winners[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLock>>>
