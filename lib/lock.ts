@@ -46,6 +46,7 @@ export async function acquireLock(
     startedAt: new Date().toISOString(),
     token: randomBytes(12).toString('hex'),
   };
+  await removeStaleStaging(root);
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await tryCreate(root, owner)) {
       return {owner, release: () => releaseLock(root, owner.token)};
@@ -58,17 +59,36 @@ export async function acquireLock(
   throw heldError(root, (await readLock(root)).owner);
 }
 
+/**
+ * Make the lock with its owner already inside: the owner file is written into a fresh directory,
+ * which is then renamed to `.lock`. rename(2) of a directory fails when the target exists and is
+ * not empty, so exactly one run wins, and nobody ever sees a lock without its owner.
+ */
 async function tryCreate(root: string, owner: LockOwner): Promise<boolean> {
-  const dir = path.join(root, LOCK_DIR);
+  const staged = path.join(root, `.lock.new-${owner.token}`);
+  await fsp.mkdir(staged);
   try {
-    await fsp.mkdir(dir);
+    await writeFileAtomic(path.join(staged, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`);
+    await fsp.rename(staged, path.join(root, LOCK_DIR));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    await fsp.rm(staged, {recursive: true, force: true});
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
     throw error;
   }
-  await writeFileAtomic(path.join(dir, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`);
   await fsyncDir(root);
   return true;
+}
+
+/** Staging dirs of runs killed between making their owner file and renaming it into place. */
+async function removeStaleStaging(root: string): Promise<void> {
+  for (const name of await fsp.readdir(root).catch(() => [] as string[])) {
+    if (!name.startsWith('.lock.new-')) continue;
+    const dir = path.join(root, name);
+    const stat = await fsp.stat(dir).catch(() => undefined);
+    if (stat && Date.now() - stat.mtimeMs > ORPHAN_MS)
+      await fsp.rm(dir, {recursive: true, force: true});
+  }
 }
 
 export type LockState =
