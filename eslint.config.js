@@ -25,7 +25,7 @@ export default tseslint.config(
     rules: {'no-console': 'off'},
   },
   {
-    files: ['test/**/*.ts', 'examples/**/*.ts', 'scripts/**'],
+    files: ['test/**/*.ts', 'examples/**/*.ts', 'scripts/**', 'bench/**/*.ts'],
     rules: {'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off'},
   },
 );
