@@ -299,7 +299,9 @@ cd "$node/releases/$sha" && npm ci --offline --ignore-scripts --cache "$cache" >
   );
   await fsp.writeFile(path.join(packageRoot, 'docs', 'performance.md'), performanceDoc(results));
   console.log(JSON.stringify(results, null, 2));
-  await fsp.rm(work, {recursive: true, force: true});
+  // BENCH_KEEP=1 keeps the repositories and node roots, to profile a deploy by hand.
+  if (process.env.BENCH_KEEP === '1') console.log(`kept ${work}`);
+  else await fsp.rm(work, {recursive: true, force: true});
 }
 
 function performanceDoc(r: {
