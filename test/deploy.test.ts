@@ -304,7 +304,7 @@ test('deploys from local paths (work tree app, bare vendor) and remembers the re
 
 test('a --vendor-repo override fetches the pin from a mirror', async t => {
   const {world, vendorSha} = await pinnedWorld(t);
-  const mirror = await world.vendor.publish(path.join(world.servedDir, 'mirror', 'vendor.git'));
+  await world.vendor.publish(path.join(world.servedDir, 'mirror', 'vendor.git'));
   await fsp.rm(path.join(world.servedDir, 'vendor.git'), {recursive: true});
   await t.throwsAsync(runDeploy({root: world.root, rev: 'v1.0.0', repo: world.appUrl}), {
     instanceOf: SourceError,
@@ -316,7 +316,6 @@ test('a --vendor-repo override fetches the pin from a mirror', async t => {
   });
   t.is(result.vendor?.sha, vendorSha);
   t.is(result.vendor?.url, world.server.repoUrl('mirror/vendor.git'));
-  t.truthy(mirror);
 });
 
 for (const evilName of ['.GIT', '..', '.git', 'git~1']) {

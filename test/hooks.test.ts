@@ -1,8 +1,8 @@
 import {promises as fsp} from 'node:fs';
 import http from 'node:http';
-import type {AddressInfo} from 'node:net';
 import path from 'node:path';
 import test from 'ava';
+import {listenLocal} from './helpers/http.js';
 import {ConfigError, DeployError, ExitCode} from '../lib/errors.js';
 import {HealthcheckError} from '../lib/release-hooks.js';
 import {status} from '../lib/status.js';
@@ -125,16 +125,8 @@ test('a failing health check switches back, runs after_switch again for the old 
 test('an HTTP health check waits for the app to answer; the first deploy with no previous release leaves no current', async t => {
   let up = false;
   const server = http.createServer((_req, res) => res.writeHead(up ? 204 : 503).end());
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>(resolve =>
-        server.close(() => {
-          resolve();
-        }),
-      ),
-  );
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+  const base = await listenLocal(t, server);
+  const url = `${base}/health`;
   const world = await makeWorld(t);
   await commitRelease(world, 1, {healthcheck: {url, status: 204, timeout: 1}});
   await t.throwsAsync(runDeploy({root: world.root, rev: 'main', repo: world.appUrl}), {

@@ -1,10 +1,10 @@
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import http from 'node:http';
-import type {AddressInfo} from 'node:net';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type TestFn} from 'ava';
+import {listenLocal} from './helpers/http.js';
 import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
 import {makeWorld, runDeploy, type World} from './helpers/world.js';
@@ -51,16 +51,8 @@ async function trapServer(t: Parameters<typeof makeWorld>[0]) {
     hits++;
     res.writeHead(500).end();
   });
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>(resolve =>
-        server.close(() => {
-          resolve();
-        }),
-      ),
-  );
-  return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, hits: () => hits};
+  const base = await listenLocal(t, server);
+  return {url: `${base}/`, hits: () => hits};
 }
 
 /** A HOME whose ~/.npmrc and npm_config_* variables point everything at the trap. */

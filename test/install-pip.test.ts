@@ -1,10 +1,10 @@
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import http from 'node:http';
-import type {AddressInfo} from 'node:net';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
+import {listenLocal} from './helpers/http.js';
 import {IntegrityError} from '../lib/errors.js';
 import {makeWorld, packageRoot, runDeploy} from './helpers/world.js';
 
@@ -41,16 +41,8 @@ test('pip: installs into a virtualenv in the release from vendored wheels only; 
     hits++;
     res.writeHead(500).end();
   });
-  await new Promise<void>(resolve => trap.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>(resolve =>
-        trap.close(() => {
-          resolve();
-        }),
-      ),
-  );
-  const trapUrl = `http://127.0.0.1:${(trap.address() as AddressInfo).port}/simple`;
+  const trapBase = await listenLocal(t, trap);
+  const trapUrl = `${trapBase}/simple`;
 
   // If any of this reached pip, the install would fail: hello-mod 9.9 does not exist.
   const home = path.join(world.dir, 'poisoned-home');

@@ -5,6 +5,7 @@ import test, {type ExecutionContext} from 'ava';
 import {readLock} from '../lib/lock.js';
 import {status} from '../lib/status.js';
 import {startGitHttpServer} from './helpers/git-http-server.js';
+import {waitFor} from './helpers/http.js';
 import {deployBin, makeWorld, runDeploy, type World} from './helpers/world.js';
 
 async function commitVersion(world: World, n: number): Promise<void> {
@@ -14,15 +15,6 @@ async function commitVersion(world: World, n: number): Promise<void> {
   });
   await world.app.commit(`version ${n}`);
   await world.publish();
-}
-
-async function waitFor(t: ExecutionContext, what: string, predicate: () => Promise<boolean>) {
-  const end = Date.now() + 30_000;
-  while (Date.now() < end) {
-    if (await predicate()) return;
-    await new Promise(resolve => setTimeout(resolve, 25));
-  }
-  t.fail(`timed out waiting for ${what}`);
 }
 
 /** `current` must name a complete release: its metadata says so and its files are all there. */

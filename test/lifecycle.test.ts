@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
-import test, {type ExecutionContext} from 'ava';
+import test from 'ava';
 import {ConfigError, ExitCode, InstallError, LockError} from '../lib/errors.js';
 import {readHistory} from '../lib/history.js';
 import {prune, rollback} from '../lib/lifecycle.js';
@@ -10,6 +10,7 @@ import {writeNodeSettings} from '../lib/node-settings.js';
 import {status} from '../lib/status.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
+import {waitFor} from './helpers/http.js';
 import {
   deployBin,
   makeWorld,
@@ -42,20 +43,6 @@ async function deployVersion(world: World, n: number, command?: string[]) {
 async function state(root: string) {
   const s = await status({root});
   return {current: s.current?.id, states: Object.fromEntries(s.releases.map(r => [r.id, r.state]))};
-}
-
-async function waitFor(
-  t: ExecutionContext,
-  what: string,
-  predicate: () => Promise<boolean>,
-  ms = 20_000,
-) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await predicate()) return;
-    await new Promise(resolve => setTimeout(resolve, 50));
-  }
-  t.fail(`timed out waiting for ${what}`);
 }
 
 test('a SIGKILLed deploy never becomes current; the next run takes over its lock and marks it failed [R1] [R11]', async t => {

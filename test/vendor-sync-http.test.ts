@@ -1,9 +1,9 @@
 import {promises as fsp} from 'node:fs';
 import http from 'node:http';
-import type {AddressInfo} from 'node:net';
 import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
 import ssri from 'ssri';
+import {listenLocal} from './helpers/http.js';
 import {IntegrityError, SourceError} from '../lib/errors.js';
 import {Http} from '../vendor-sync/http.js';
 import {tempDir} from './helpers/tmp.js';
@@ -17,16 +17,8 @@ async function serve(t: ExecutionContext, handler: Handler) {
     seen.push({url: req.url ?? '', authorization: req.headers.authorization});
     handler(req, res, ++n);
   });
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>(resolve =>
-        server.close(() => {
-          resolve();
-        }),
-      ),
-  );
-  return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen};
+  const base = await listenLocal(t, server);
+  return {url: base, seen};
 }
 
 const body = Buffer.from('artifact bytes\n');
