@@ -1,4 +1,5 @@
 import path from 'node:path';
+import {pausePoint} from './pause-points.js';
 import type {HttpClient} from 'isomorphic-git';
 import {ConfigError, IntegrityError, SourceError} from './errors.js';
 import {exportTree, listTree, type TreeFile} from './git/export.js';
@@ -133,6 +134,7 @@ export async function writeTrees(
   const appStats = await exportTree(app.store, app.sha, releaseDir, {
     label: `app commit ${app.sha}`,
     entries: app.tree,
+    midway: () => pausePoint(path.dirname(path.dirname(releaseDir)), 'mid-write'),
   });
   reporter.info(
     `  app: ${plural(appStats.files, 'file')}, ${plural(appStats.symlinks, 'symlink')}`,

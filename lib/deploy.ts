@@ -10,7 +10,7 @@ import {
   type VendorCheckout,
 } from './changeset.js';
 import {gitCredentials, type Deps} from './deps.js';
-import {DeployError, describeError, UsageError} from './errors.js';
+import {asDeployError, DeployError, describeError, UsageError} from './errors.js';
 import {syncTree} from './fsutil.js';
 import type {FetchStats} from './git/remote.js';
 import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
@@ -94,7 +94,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       {user: deps.identity.user, command: `deploy --rev ${options.rev}`},
       () => deployLocked(),
     );
-  } catch (error) {
+  } catch (thrown) {
+    const error = asDeployError(thrown);
     if (options.maintenance && (await maintenanceStatus(root).catch(() => undefined))?.on) {
       reporter.warn(
         'maintenance mode stays on: the deploy did not pass its health check. Turn it off with `deploy maintenance off` once the node is sound.',
@@ -246,12 +247,16 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       await runHook('before_switch', config.hooks?.before_switch, env, releaseDir, logFile);
       await reporter.phase(`switch current to ${releaseId}`, () => releases.switchTo(releaseId));
     } catch (error) {
-      await releases
-        .setState(releaseId, 'failed', {
-          error: describeError(error),
-          finishedAt: deps.clock().toISOString(),
-        })
-        .catch(() => undefined);
+      // A switch that renamed but then failed (fsync of the root) leaves the release current:
+      // it is complete and stays as it is. Anything else is marked failed and its tree removed.
+      if ((await releases.current().catch(() => undefined)) !== releaseId) {
+        await releases
+          .markFailed(releaseId, {
+            error: describeError(asDeployError(error)),
+            finishedAt: deps.clock().toISOString(),
+          })
+          .catch(() => undefined);
+      }
       throw error;
     }
     await releases.setState(releaseId, 'live');

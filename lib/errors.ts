@@ -17,6 +17,7 @@ export const ExitCode = {
   github: 10,
   notDeployable: 11,
   couldNotCheck: 12,
+  resource: 13,
   internal: 70,
 } as const;
 
@@ -84,6 +85,58 @@ export class InstallError extends DeployError {
   override readonly exitCode = ExitCode.install;
   override readonly code = 'EINSTALL';
   override name = 'InstallError';
+}
+
+/** The node itself ran out of something, or refused access to its own files (ENOSPC, EACCES...). */
+export class ResourceError extends DeployError {
+  override readonly exitCode = ExitCode.resource;
+  override readonly code = 'ERESOURCE';
+  override name = 'ResourceError';
+}
+
+const RESOURCE_ERRNOS: Record<string, {what: string; hint: string}> = {
+  ENOSPC: {
+    what: 'no space left on the device',
+    hint: 'Free space (or inodes: df -i) on that file system, then run again',
+  },
+  EDQUOT: {what: 'disk quota exceeded', hint: 'Raise the quota or free space, then run again'},
+  EROFS: {what: 'the file system is read-only', hint: 'Remount it read-write, then run again'},
+  EACCES: {
+    what: 'permission denied',
+    hint: 'Run as the user that owns the deploy root, or fix the ownership of that path',
+  },
+  EPERM: {
+    what: 'operation not permitted',
+    hint: 'Run as the user that owns the deploy root, or fix the ownership or attributes of that path',
+  },
+  EMFILE: {
+    what: 'too many open files in this process',
+    hint: 'Raise the open-file limit (ulimit -n), then run again',
+  },
+  ENFILE: {
+    what: 'too many open files on the system',
+    hint: 'Raise fs.file-max or stop what holds the files, then run again',
+  },
+  EIO: {what: 'an I/O error from the device', hint: 'Check the disk (dmesg), then run again'},
+};
+
+/**
+ * A system error that says the node is out of space, quota, file handles or permission becomes a
+ * {@link ResourceError} naming the path and what to do; anything else is returned unchanged.
+ */
+export function asDeployError(error: unknown): unknown {
+  if (error instanceof DeployError) return error;
+  const code = errnoCode(error);
+  const known = code ? RESOURCE_ERRNOS[code] : undefined;
+  if (!known || !(error instanceof Error)) return error;
+  const {path: where, dest, syscall} = error as NodeJS.ErrnoException & {dest?: string};
+  // symlink(2) and rename(2) report the new name as `dest`: that is the path that failed.
+  const on = dest ?? where;
+  return new ResourceError(
+    `${known.what} (${code ?? ''}${syscall ? ` in ${syscall}` : ''}${on ? ` on ${on}` : ''}).`,
+    `${known.hint}.`,
+    {cause: error},
+  );
 }
 
 /** The best short description of an unknown thrown value. */

@@ -27,7 +27,7 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
       await fsp.rm(release.dir, {recursive: true, force: true});
       recovered.push(release.id);
     } else if (release.meta.state === 'building') {
-      await store.setState(release.id, 'failed', {
+      await store.markFailed(release.id, {
         error: 'interrupted: the run that was building this release did not finish',
         finishedAt: new Date().toISOString(),
       });

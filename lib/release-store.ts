@@ -133,6 +133,24 @@ export class ReleaseStore {
     await this.writeMeta({...meta, ...extra, state});
   }
 
+  /**
+   * Mark a release that did not finish `failed`, and remove its tree, keeping only its metadata
+   * and install log (`.repodeploy/`) as evidence: a failed release is never switched to, and a
+   * half-written tree or a half-filled node_modules must not keep the disk full for the next run.
+   * The tree goes first, so the metadata can be written even when the disk was full.
+   * Never for the release `current` points at.
+   */
+  async markFailed(id: string, extra: Partial<ReleaseMeta> = {}): Promise<void> {
+    if ((await this.current()) === id) {
+      throw new Error(`markFailed: ${id} is current`);
+    }
+    const dir = this.dir(id);
+    for (const name of await fsp.readdir(dir)) {
+      if (name !== META_DIR) await fsp.rm(path.join(dir, name), {recursive: true, force: true});
+    }
+    await this.setState(id, 'failed', extra);
+  }
+
   /** Every release directory, oldest first. */
   async list(): Promise<ReleaseInfo[]> {
     let names: string[];

@@ -1,9 +1,12 @@
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type TestFn} from 'ava';
+import ssri from 'ssri';
+import {hostileTarball} from './helpers/archives.js';
 import {listenLocal} from './helpers/http.js';
 import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
@@ -298,4 +301,59 @@ test('npm: a native addon builds offline against the Node headers on the node', 
   const {stdout} = await exec(process.execPath, [path.join(current, 'index.js')]);
   t.is(stdout.trim(), '42');
   t.is(trap.hits(), 0);
+});
+
+test('npm: a vendored tarball with a link out and a path leaving the package is refused before npm runs, even with matching hashes [R18]', async t => {
+  const outside = path.join(os.tmpdir(), `repodeploy-escape-${process.pid}-${Date.now()}`);
+  t.teardown(() => fsp.rm(outside, {recursive: true, force: true}));
+  const {world} = await npmWorld(t, {}, async ({appDir, vendorDir}) => {
+    // The upstream package itself is hostile: its hashes are the ones vendor-sync recorded.
+    const rel = 'npm/greet-lib/greet-lib-1.0.0.tgz';
+    const file = path.join(vendorDir, rel);
+    const oldIntegrity = ssri
+      .fromData(await fsp.readFile(file), {algorithms: ['sha512']})
+      .toString();
+    await hostileTarball(file, [
+      {name: 'package/package.json', text: '{"name":"greet-lib","version":"1.0.0"}'},
+      {name: 'package/index.js', text: 'exports.greet = n => n;\n'},
+      {name: 'package/out', type: 'SYMTYPE', link: outside},
+      {name: 'package/out/planted', text: 'written through the link'},
+      {name: `package/../../../../../..${outside}-dotdot`, text: 'x'},
+    ]);
+    const bytes = await fsp.readFile(file);
+    const newIntegrity = ssri.fromData(bytes, {algorithms: ['sha512']}).toString();
+    for (const name of ['package-lock.json', 'vendor-manifest.json']) {
+      const target = path.join(name === 'package-lock.json' ? appDir : vendorDir, name);
+      const text = await fsp.readFile(target, 'utf8');
+      t.true(text.includes(oldIntegrity), `${name} pins the tarball`);
+      await fsp.writeFile(target, text.replaceAll(oldIntegrity, newIntegrity));
+    }
+    const manifestFile = path.join(vendorDir, 'vendor-manifest.json');
+    const manifest = JSON.parse(await fsp.readFile(manifestFile, 'utf8')) as {
+      artifacts: Array<{path: string; size: number}>;
+    };
+    for (const a of manifest.artifacts) if (a.path === rel) a.size = bytes.length;
+    await fsp.writeFile(manifestFile, JSON.stringify(manifest, null, 2));
+  });
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}),
+    {
+      instanceOf: IntegrityError,
+    },
+  );
+  t.regex(
+    error.message,
+    /Refused npm tarball greet-lib@1\.0\.0 .*"package\/out" is a SymbolicLink/,
+  );
+  t.regex(error.hint ?? '', /holds entries no installer may unpack/);
+  await t.throwsAsync(fsp.access(path.join(world.root, 'current')), undefined, 'nothing went live');
+  const [failed] = await fsp.readdir(path.join(world.root, 'releases'));
+  const releaseDir = path.join(world.root, 'releases', failed ?? '');
+  await t.throwsAsync(
+    fsp.access(path.join(releaseDir, 'node_modules')),
+    undefined,
+    'npm never ran',
+  );
+  await t.throwsAsync(fsp.access(outside), undefined, 'nothing was written outside');
+  await t.throwsAsync(fsp.access(`${outside}-dotdot`));
 });

@@ -10,6 +10,9 @@ import {deployBin, makeWorld, runDeploy, type World} from './helpers/world.js';
 
 async function commitVersion(world: World, n: number): Promise<void> {
   await world.app.write({
+    ...Object.fromEntries(
+      Array.from({length: 40}, (_, i) => [`src/f${i}.js`, `export const v = ${n};\n`]),
+    ),
     'version.txt': `${n}\n`,
     'deploy.json': JSON.stringify({install: {command: ['true']}}),
   });
@@ -29,14 +32,15 @@ async function assertCurrentComplete(t: ExecutionContext, root: string, versions
 }
 
 const phases = [
-  {point: 'after-mkdir', newCurrent: false},
-  {point: 'after-write', newCurrent: false},
-  {point: 'after-ready', newCurrent: false},
-  {point: 'after-rename', newCurrent: true},
+  {point: 'after-mkdir', label: 'after mkdir', newCurrent: false},
+  {point: 'mid-write', label: 'mid-write (half the files written)', newCurrent: false},
+  {point: 'after-write', label: 'after the write, before the install', newCurrent: false},
+  {point: 'after-ready', label: 'after the building marker is cleared', newCurrent: false},
+  {point: 'after-rename', label: 'between the rename and the fsync', newCurrent: true},
 ] as const;
 
-for (const {point, newCurrent} of phases) {
-  test(`[R1] SIGKILL ${point}: current is a complete release, the next run cleans up and deploys`, async t => {
+for (const {point, label, newCurrent} of phases) {
+  test(`[R1] SIGKILL ${label}: current is a complete release, the next run cleans up and deploys`, async t => {
     const world = await makeWorld(t);
     await commitVersion(world, 1);
     const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
@@ -55,6 +59,13 @@ for (const {point, newCurrent} of phases) {
     child.kill('SIGKILL');
     await new Promise(resolve => child.once('exit', resolve));
     await fsp.rm(marker);
+    if (point === 'mid-write') {
+      const killed = (await fsp.readdir(path.join(world.root, 'releases'))).find(
+        id => id !== first.releaseId,
+      );
+      const written = await fsp.readdir(path.join(world.root, 'releases', killed ?? '', 'src'));
+      t.true(written.length > 0 && written.length < 40, `${written.length} of 40 files written`);
+    }
 
     await assertCurrentComplete(t, world.root, newCurrent ? ['2'] : ['1']);
     if (!newCurrent)

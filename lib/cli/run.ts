@@ -1,5 +1,5 @@
 import type {Argv} from 'yargs';
-import {DeployError, ExitCode, UsageError} from '../errors.js';
+import {asDeployError, DeployError, ExitCode, UsageError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {CliContext} from './io.js';
 import {writeJson} from './io.js';
@@ -22,7 +22,8 @@ export async function runCli(args: string[], ctx: CliContext, build: () => Argv)
       })
       .parseAsync();
     return ctx.exitCode ?? ExitCode.ok;
-  } catch (error) {
+  } catch (thrown) {
+    const error = asDeployError(thrown);
     if (error instanceof DeployError) {
       const message = redact(error.message);
       const hint = error.hint ? redact(error.hint) : undefined;

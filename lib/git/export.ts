@@ -74,7 +74,12 @@ export async function exportTree(
   store: GitStore,
   commit: string,
   dest: string,
-  options: {label: string; entries?: TreeFile[]; concurrency?: number},
+  options: {
+    label: string;
+    entries?: TreeFile[];
+    concurrency?: number;
+    midway?: () => Promise<void>;
+  },
 ): Promise<ExportStats> {
   const entries = options.entries ?? (await listTree(store, commit, options.label));
   const stats: ExportStats = {files: 0, symlinks: 0, dirs: 1, bytes: 0};
@@ -88,35 +93,36 @@ export async function exportTree(
   }
   const limit = pLimit(options.concurrency ?? 16);
   const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
-  await Promise.all(
-    entries.map(entry =>
-      limit(async () => {
-        if (entry.kind === 'dir' || entry.kind === 'gitlink') return;
-        const {blob} = await git.readBlob({...read, oid: entry.oid});
-        const target = path.join(dest, entry.path);
-        if (entry.kind === 'symlink') {
-          await fsp.symlink(Buffer.from(blob).toString('utf8'), target);
-          stats.symlinks++;
-          return;
-        }
-        const mode = entry.kind === 'executable' ? 0o755 : 0o644;
-        const handle = await fsp.open(
-          target,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          mode,
-        );
-        try {
-          await handle.writeFile(blob);
-          // The umask must not decide whether a script stays executable.
-          await handle.chmod(mode);
-        } finally {
-          await handle.close();
-        }
-        stats.files++;
-        stats.bytes += blob.length;
-      }),
-    ),
-  );
+  const writeOne = async (entry: TreeFile) => {
+    if (entry.kind === 'dir' || entry.kind === 'gitlink') return;
+    const {blob} = await git.readBlob({...read, oid: entry.oid});
+    const target = path.join(dest, entry.path);
+    if (entry.kind === 'symlink') {
+      await fsp.symlink(Buffer.from(blob).toString('utf8'), target);
+      stats.symlinks++;
+      return;
+    }
+    const mode = entry.kind === 'executable' ? 0o755 : 0o644;
+    const handle = await fsp.open(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      mode,
+    );
+    try {
+      await handle.writeFile(blob);
+      // The umask must not decide whether a script stays executable.
+      await handle.chmod(mode);
+    } finally {
+      await handle.close();
+    }
+    stats.files++;
+    stats.bytes += blob.length;
+  };
+  // Two halves, with options.midway between them (a point where a test can interrupt the write).
+  const half = Math.ceil(entries.length / 2);
+  await Promise.all(entries.slice(0, half).map(entry => limit(() => writeOne(entry))));
+  await options.midway?.();
+  await Promise.all(entries.slice(half).map(entry => limit(() => writeOne(entry))));
   return stats;
 }
 

@@ -11,6 +11,7 @@ import {
   shortIntegrity,
   verifyArtifactFile,
 } from '../vendor-manifest.js';
+import {checkNpmTarball} from './tarball-check.js';
 import {hermeticEnv, makeScratch, runLogged} from './run.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
 
@@ -67,6 +68,12 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
         }
         try {
           const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
+          try {
+            await checkNpmTarball(file, `${req.name}@${req.version} (${artifact.path})`);
+          } catch (error) {
+            problems.add(req.name, (error as Error).message, 'hostile');
+            continue;
+          }
           verified.push({name: req.name, version: req.version, integrity: req.integrity, file});
         } catch (error) {
           problems.add(req.name, (error as Error).message, 'tampered');

@@ -67,7 +67,14 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
               artifact,
               req.integrity,
             );
-            if (verifiedFile.endsWith('.whl')) await checkWheel(verifiedFile, artifact.path);
+            if (verifiedFile.endsWith('.whl')) {
+              try {
+                await checkWheel(verifiedFile, artifact.path);
+              } catch (error) {
+                problems.add(req.name, (error as Error).message, 'hostile');
+                continue;
+              }
+            }
             verified.push({
               name: req.name,
               version: req.version,

@@ -31,7 +31,7 @@ export interface Installer {
   install(ctx: InstallContext, verified: VerifiedArtifact[]): Promise<void>;
 }
 
-type ProblemKind = 'missing' | 'tampered' | 'lockfile';
+type ProblemKind = 'missing' | 'tampered' | 'lockfile' | 'hostile';
 
 /** Problems found while verifying, reported together so one run shows all of them. */
 export class IntegrityProblems {
@@ -70,6 +70,11 @@ export class IntegrityProblems {
     if (kinds.has('tampered')) {
       hints.push(
         'A vendored file does not match its pinned hash: restore it from upstream with vendor-sync.',
+      );
+    }
+    if (kinds.has('hostile')) {
+      hints.push(
+        'A vendored archive holds entries no installer may unpack: remove it from the vendor repository and report it upstream.',
       );
     }
     throw new IntegrityError(

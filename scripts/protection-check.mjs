@@ -1,0 +1,356 @@
+#!/usr/bin/env node
+// `npm run test:protections`: for each reliability case, take its protection out of the built code
+// (one edit to a file under dist/), run the tests tagged for the case, and expect them to FAIL.
+// A test that still passes with its protection gone proves nothing. Every file is restored after
+// each run, also on Ctrl-C. Writes docs/protections.md; exits 1 if any protection went unnoticed.
+// Run after `npm run build`. PROTECTIONS=R2,R17 runs only those cases.
+import {spawn} from 'node:child_process';
+import {readFileSync, writeFileSync} from 'node:fs';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * case: the reliability case; removed: what the edit takes out; edits: [file under dist/, text
+ * that must occur exactly once, replacement]; tests: [test file under dist/test, ava -m pattern].
+ */
+const checks = [
+  {
+    case: 'R1',
+    removed: 'the next run marks a release left building as failed',
+    edits: [['lib/lifecycle.js', "release.meta.state === 'building'", 'false']],
+    tests: [['kill-phases.test.js', '*[R1] SIGKILL mid-write*']],
+  },
+  {
+    case: 'R2',
+    removed: 'rename(2) over current (current removed first, then the new link renamed in)',
+    edits: [
+      [
+        'lib/release-store.js',
+        'await fsp.rename(tmp, this.currentLink);',
+        'await fsp.rm(this.currentLink, { force: true }); await fsp.rename(tmp, this.currentLink);',
+      ],
+    ],
+    tests: [['reliability.test.js', '*[R2]*']],
+  },
+  {
+    case: 'R3',
+    removed: 'a fresh temporary link name per switch (a fixed name, replaced as `ln -sfn` would)',
+    edits: [
+      [
+        'lib/release-store.js',
+        "const tmp = tempSibling(this.currentLink, 'switch');",
+        "const tmp = path.join(this.root, '.current.switch-999-deadbeef'); await fsp.symlink(path.join(RELEASES, id), path.join(tmp, 'x')).catch(() => undefined);",
+      ],
+    ],
+    tests: [['release-store.test.js', '*[R3]*']],
+  },
+  {
+    case: 'R4',
+    removed: 'the check that current is a symlink before a switch',
+    edits: [['lib/release-store.js', 'if (!stat.isSymbolicLink()) {', 'if (false) {']],
+    tests: [['release-store.test.js', '*[R4]*']],
+  },
+  {
+    case: 'R5',
+    removed: 'rollback skipping failed and bad releases',
+    edits: [
+      [
+        'lib/lifecycle.js',
+        "const ROLLBACK_TARGETS = ['retired', 'ready'];",
+        "const ROLLBACK_TARGETS = ['retired', 'ready', 'failed', 'bad'];",
+      ],
+    ],
+    tests: [['lifecycle.test.js', '*rollback skips failed and bad*']],
+  },
+  {
+    case: 'R6',
+    removed: 'prune keeping the last good release',
+    edits: [
+      [
+        'lib/lifecycle.js',
+        '[current, lastGood?.id].filter(',
+        '[current].filter(',
+      ],
+    ],
+    tests: [['lifecycle.test.js', '*prune after many failed deploys*']],
+  },
+  {
+    case: 'R7',
+    removed: 'the release directory made only after the fetch (made before it instead)',
+    edits: [
+      [
+        'lib/deploy.js',
+        'const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
+        "await fsp.mkdir(releases.dir('20260101T000000Z-early'), { recursive: true }); const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();",
+      ],
+    ],
+    tests: [['deploy.test.js', '*unreachable vendor commit fails before any release*']],
+  },
+  {
+    case: 'R8',
+    removed: 'a new release id when the directory exists',
+    edits: [['lib/release-store.js', 'if (!(await lstatOrUndefined(this.dir(id))))', 'if (true)']],
+    tests: [['release-store.test.js', '*[R8]*']],
+  },
+  {
+    case: 'R9',
+    removed: 'lock creation by rename of a staged directory (check, then write, instead)',
+    edits: [
+      [
+        'lib/lock.js',
+        'await fsp.rename(staged, path.join(root, LOCK_DIR));',
+        "if (await fsp.stat(path.join(root, LOCK_DIR)).then(() => true, () => false)) throw Object.assign(new Error('held'), { code: 'EEXIST' }); await new Promise(r => setTimeout(r, 5)); await fsp.cp(staged, path.join(root, LOCK_DIR), { recursive: true, force: true });",
+      ],
+    ],
+    tests: [['reliability.test.js', '*[R9]*']],
+  },
+  {
+    case: 'R10',
+    removed: 'the lock around deploy, rollback and prune',
+    edits: [
+      [
+        'lib/lock.js',
+        'const lock = await acquireLock(root, info);',
+        'const lock = { release: async () => undefined };',
+      ],
+    ],
+    tests: [['reliability.test.js', '*[R10]*']],
+  },
+  {
+    case: 'R11',
+    removed: 'the liveness check of the lock owner (a live owner treated as dead)',
+    edits: [['lib/lock.js', "return { state: isAlive(owner) ? 'live' : 'dead', owner };", "return { state: 'dead', owner };"]],
+    tests: [['lifecycle.test.js', '*lock: a live owner is never robbed*']],
+  },
+  {
+    case: 'R12',
+    removed: 'the token check before a run removes the lock',
+    edits: [['lib/lock.js', 'if (owner.token !== token)', 'if (false)']],
+    tests: [['lifecycle.test.js', '*concurrent deploys: exactly one proceeds*']],
+  },
+  {
+    case: 'R13',
+    removed: 'the tree entry name check',
+    edits: [['lib/git/path-safety.js', 'export function unsafeEntryName(name) {', 'export function unsafeEntryName(name) { return undefined;']],
+    tests: [['path-safety.test.js', '*']],
+  },
+  {
+    case: 'R15',
+    removed: 'the refusal to read a lockfile that is a symlink',
+    edits: [['lib/vendor-manifest.js', 'if (!stat.isFile()) {', 'if (false) {']],
+    tests: [['installers.test.js', '*[R15]*']],
+  },
+  {
+    case: 'R16',
+    removed: 'the duplicate-name check in trees',
+    edits: [['lib/git/export.js', 'if (names.has(entry.path)) {', 'if (false) {']],
+    tests: [['reliability.test.js', '*[R16]*']],
+  },
+  {
+    case: 'R17',
+    removed: 'the pack check before a pack is stored',
+    edits: [['lib/git/fs.js', "checkPack(data, 'the git server');", '']],
+    tests: [['pack-check.test.js', '*huge blob from the server*']],
+  },
+  {
+    case: 'R18',
+    removed: 'the npm tarball check before npm ci',
+    edits: [
+      [
+        'lib/installers/npm.js',
+        'await checkNpmTarball(file, ',
+        'void (',
+      ],
+    ],
+    tests: [['install-npm.test.js', '*[R18]*']],
+  },
+  {
+    case: 'R19',
+    removed: 'the wheel path check',
+    edits: [['lib/installers/wheel-check.js', "if (name.split('/').includes('..'))", 'if (false)']],
+    tests: [['archives.test.js', '*[R19] a wheel with an entry in a sibling directory*']],
+  },
+  {
+    case: 'R20',
+    removed: 'the unpacked-size cap of npm tarballs',
+    edits: [['lib/installers/tarball-check.js', 'if (unpacked > accounted + TARBALL_LIMITS.maxSlackBytes) {', 'if (false) {']],
+    tests: [['npm-tarball.test.js', '*[R20] zeros inflated after the end*']],
+  },
+  {
+    case: 'R21',
+    removed: 'the asset name allowlist',
+    edits: [['lib/deploy-config.js', 'name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {', 'name: z.string().regex(/.*/, {']],
+    tests: [['vendor-sync-units.test.js', '*[R21]*']],
+  },
+  {
+    case: 'R22',
+    removed: 'the hash check of vendored files',
+    edits: [['lib/vendor-manifest.js', 'await ssri.checkStream(', 'void (']],
+    tests: [['install-npm.test.js', '*flipped byte*']],
+  },
+  {
+    case: 'R23',
+    removed: 'the registry check of lockfile entries',
+    edits: [['lib/installers/npm.js', 'if (hostProblem) {', 'if (false) {']],
+    tests: [['install-npm.test.js', '*resolved to another host*']],
+  },
+  {
+    case: 'R24',
+    removed: 'the refusal of unhashed requirements',
+    edits: [['lib/installers/pip.js', 'if (hashes.length === 0) {', 'if (false) {']],
+    tests: [['install-pip.test.js', '*unhashed requirement*']],
+  },
+  {
+    case: 'R25',
+    removed: 'recording the resolved full sha (the rev as given recorded instead)',
+    edits: [['lib/deploy.js', 'app: { url: source.app.url, requested: source.app.requested, sha: source.app.sha },', 'app: { url: source.app.url, requested: source.app.requested, sha: source.app.requested },']],
+    tests: [['deploy.test.js', '*[R25]*']],
+  },
+  {
+    case: 'R26',
+    removed: 'the refusal to overwrite a vendored version with other bytes',
+    edits: [['vendor-sync/plan.js', "if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {", 'if (false) {']],
+    tests: [['vendor-sync.test.js', '*[R26]*']],
+  },
+  {
+    case: 'R27',
+    removed: "the installer's clean environment (the node's environment passed on)",
+    edits: [['lib/installers/run.js', 'return { ...env, ...extra };', 'return { ...base, ...env, ...extra };']],
+    tests: [['install-npm.test.js', '*[R27]*']],
+  },
+  {
+    case: 'R28',
+    removed: 'dropping Authorization on a redirect to another origin',
+    edits: [['lib/http-client.js', 'headers = withoutAuthorization(headers);', '']],
+    tests: [['reliability.test.js', '*[R28]*']],
+  },
+  {
+    case: 'R29',
+    removed: 'giving up on a second 401',
+    edits: [['lib/git/remote.js', 'onAuthFailure: () => ({ cancel: true }),', 'onAuthFailure: (_url, auth) => auth,']],
+    tests: [['reliability.test.js', '*[R29]*']],
+  },
+  {
+    case: 'R30',
+    removed: 'the pack trailer check',
+    edits: [['lib/git/fs.js', "checkPack(data, 'the git server');", '']],
+    tests: [['reliability.test.js', '*[R30]*']],
+  },
+  {
+    case: 'R31',
+    removed: 'the idle timeout of the git HTTP client',
+    edits: [['lib/http-client.js', 'request.setTimeout(settings.idleTimeoutMs, () => {', 'request.setTimeout(0, () => {']],
+    tests: [['reliability.test.js', '*[R31]*']],
+  },
+  {
+    case: 'R32',
+    removed: 'the bound on retries',
+    edits: [['vendor-sync/http.js', 'if (wait === undefined || n === this.o.attempts)', 'if (wait === undefined)']],
+    tests: [['vendor-sync-http.test.js', '*gives up after a bounded number*']],
+  },
+  {
+    case: 'R33',
+    removed: 'removing the tree of a failed release (so a full disk stays full)',
+    edits: [['lib/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
+    tests: [['disk-full.test.js', '*installer itself runs out of space*']],
+  },
+];
+
+const only = process.env.PROTECTIONS?.split(',');
+const selected = only ? checks.filter(c => only.includes(c.case)) : checks;
+const originals = new Map();
+
+function restoreAll() {
+  for (const [file, text] of originals) writeFileSync(file, text);
+  originals.clear();
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    restoreAll();
+    process.exit(130);
+  });
+}
+
+function runAva(file, match) {
+  return new Promise(resolve => {
+    const child = spawn(
+      process.execPath,
+      [path.join(root, 'node_modules/ava/entrypoints/cli.mjs'), `dist/test/${file}`, '-m', match, '--timeout', '3m'],
+      {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
+    );
+    let out = '';
+    child.stdout.on('data', c => (out += c));
+    child.stderr.on('data', c => (out += c));
+    child.on('exit', code => resolve({code, out}));
+  });
+}
+
+const rows = [];
+let unnoticed = 0;
+for (const check of selected) {
+  const started = Date.now();
+  let outcome;
+  try {
+    for (const [rel, find, replace] of check.edits) {
+      const file = path.join(root, 'dist', rel);
+      const text = originals.get(file) ?? readFileSync(file, 'utf8');
+      const count = text.split(find).length - 1;
+      if (count !== 1) throw new Error(`${rel}: expected the text once, found it ${count} times: ${find}`);
+      originals.set(file, text);
+      writeFileSync(file, text.replace(find, () => replace));
+    }
+    const results = [];
+    for (const [file, match] of check.tests) {
+      const {code, out} = await runAva(file, match);
+      const ran = /(\d+) tests? (passed|failed)/.test(out) || /✘|✔/.test(out);
+      results.push({file, match, code, ran, out});
+    }
+    const failed = results.every(r => r.code !== 0 && r.ran && !/No tests found/.test(r.out));
+    outcome = failed ? 'the test failed, as it must' : 'THE TEST STILL PASSED';
+    if (!failed) {
+      unnoticed++;
+      for (const r of results) process.stderr.write(r.out.slice(-2000));
+    }
+  } catch (error) {
+    outcome = `could not apply: ${error.message}`;
+    unnoticed++;
+  } finally {
+    restoreAll();
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`${check.case}: ${check.removed}: ${outcome} (${seconds} s)`);
+  rows.push({...check, outcome});
+}
+
+const table = rows
+  .map(
+    r =>
+      `| ${r.case} | ${r.removed} | ${r.edits.map(([rel]) => `\`dist/${rel}\``).join(', ')} | ${r.tests
+        .map(([f, m]) => `\`${f.replace('.test.js', '')}\` ${m.replaceAll('|', '\\|')}`)
+        .join('<br>')} | ${r.outcome.startsWith('the test failed') ? '✔ ' : '✘ '}${r.outcome} |`,
+  )
+  .join('\n');
+if (!only) {
+  writeFileSync(
+    path.join(root, 'docs/protections.md'),
+    `# Protections: each removed, its tests must fail
+
+Generated by \`scripts/protection-check.mjs\` (\`npm run test:protections\`). For each reliability
+case (docs/reliability.md), the script takes the protection out of the built code with one edit,
+runs the tests tagged for the case, expects them to fail, and restores the code. A test that still
+passes without its protection would prove nothing. R14 has no row: the protection is that every
+release is written into a fresh, empty directory, so there is no edit that removes it without
+rewriting the export.
+
+Protections checked: ${rows.length}; unnoticed removals: ${unnoticed}.
+
+| case | protection removed | edited | tests run | result |
+| --- | --- | --- | --- | --- |
+${table}
+`,
+  );
+}
+console.log(`${rows.length - unnoticed} protections noticed, ${unnoticed} unnoticed`);
+process.exit(unnoticed === 0 ? 0 : 1);
