@@ -116,6 +116,16 @@ test('lock: a live owner is never robbed; the loser does not remove it; unlock r
   await lock.release();
   t.is((await readLock(root)).state, 'free');
 
+  // A run whose lock an operator broke by force, and that a second run then took, may still
+  // finish: its release must not remove the second run's lock (Deployer PR #958).
+  const first = await acquireLock(root, {user: 'a', command: 'deploy --rev y'});
+  await breakLock(root, true);
+  const second = await acquireLock(root, {user: 'b', command: 'deploy --rev z'});
+  await first.release();
+  t.is((await readLock(root)).owner?.token, second.owner.token, 'the second lock stays');
+  await second.release();
+  t.is((await readLock(root)).state, 'free');
+
   // A lock left by a process that has exited is stale: unlock removes it.
   const gone = spawn(process.execPath, ['-e', '']);
   await new Promise(resolve => gone.once('exit', resolve));

@@ -12,10 +12,11 @@ import {acquireLock, readLock} from '../lib/lock.js';
 import {ReleaseStore} from '../lib/release-store.js';
 import {status} from '../lib/status.js';
 import {recordFigure, STRESS} from './helpers/figures.js';
-import {listenLocal} from './helpers/http.js';
+import {listenLocal, waitFor} from './helpers/http.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
 import {
+  deployBin,
   makeWorld,
   releaseMeta,
   runDeploy,
@@ -112,6 +113,30 @@ test('[R10] deploy, rollback and prune at once are serialized: each runs whole o
     t.is((await readLock(world.root)).state, 'free');
   }
   await recordFigure('R10', 'rounds of three racing commands', rounds);
+
+  // Deterministically: while a deploy is held between its write and its install, rollback and
+  // prune are refused, naming it; once it has finished, both run.
+  await commit(4, ['true']);
+  const held = spawn(process.execPath, [deployBin, '--rev', 'main', '--root', world.root], {
+    stdio: 'ignore',
+    env: {...process.env, REPODEPLOY_PAUSE_AT: 'after-write'},
+  });
+  const done = new Promise(resolve => held.once('exit', resolve));
+  const marker = path.join(world.root, '.paused-after-write');
+  await waitFor(t, 'the deploy to pause', () =>
+    fsp.access(marker).then(
+      () => true,
+      () => false,
+    ),
+  );
+  for (const args of [['rollback'], ['prune', '--keep', '1']]) {
+    const run = await runDeployBin([...args, '--root', world.root]);
+    t.is(run.code, ExitCode.lock, run.stderr);
+    t.regex(run.stderr, /is locked by deploy --rev main/);
+  }
+  await fsp.rm(marker);
+  t.is(await done, 0);
+  t.is((await runDeployBin(['prune', '--keep', '1', '--root', world.root])).code, 0);
 });
 
 test('[R14] a symlink to outside, then files under its name in the next commit: nothing is written outside', async t => {

@@ -186,7 +186,7 @@ async function lastCommitMessage(dir: string): Promise<string> {
   return git(dir, ['log', '-1', '--format=%B']);
 }
 
-test('first sync vendors npm tarballs and a GitHub asset, verified; a second run downloads nothing', async t => {
+test('first sync vendors npm tarballs and a GitHub asset, verified; a second run downloads nothing [R21]', async t => {
   const world = await syncWorld(t);
   const first = await world.sync();
   t.is(first.downloads, 3);
@@ -231,6 +231,13 @@ test('first sync vendors npm tarballs and a GitHub asset, verified; a second run
   const storage = world.github.requests.filter(r => r.host === 'storage');
   t.is(storage.length, 1);
   t.false(storage[0]?.authorized);
+
+  // The storage host named the file "../../escaped-..." in Content-Disposition: ignored.
+  const everywhere = await fsp.readdir(world.dir, {recursive: true});
+  t.deepEqual(
+    everywhere.filter(name => name.includes('escaped-')),
+    [],
+  );
 
   const again = await world.sync();
   t.is(again.downloads, 0);

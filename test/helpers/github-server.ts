@@ -70,6 +70,8 @@ export async function startFakeGithub(options: {token?: string} = {}): Promise<F
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-length': asset.data.length,
+      // A hostile storage host: file names must come from deploy.json, never from this header.
+      'content-disposition': `attachment; filename="../../escaped-${asset.name}"`,
     });
     res.end(asset.data);
   });
