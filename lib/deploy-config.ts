@@ -19,6 +19,11 @@ const npmInstall = z.strictObject({
   dev: z.boolean().default(false),
   /** Registries a lockfile `resolved` URL may point at (prefix match). */
   registries: z.array(z.url()).min(1).default(['https://registry.npmjs.org/']),
+  /**
+   * Copy node_modules from the previous release instead of running npm ci when every input of
+   * the install is the same (docs/deploy-json.md).
+   */
+  reuse: z.boolean().default(true),
 });
 
 const pipInstall = z.strictObject({

@@ -3,12 +3,15 @@ import path from 'node:path';
 import {
   fetchVendor,
   installRelease,
+  plural,
   readApp,
   resolveApp,
   verifyRelease,
   writeTrees,
   type VendorCheckout,
+  type VerifiedRelease,
 } from './changeset.js';
+import {recordInstall, reuseInstall} from './install-reuse.js';
 import {gitCredentials, type Deps} from './deps.js';
 import {asDeployError, DeployError, describeError, UsageError} from './errors.js';
 import {syncTree} from './fsutil.js';
@@ -42,6 +45,8 @@ export type DeployOptions = {
   maintenance?: boolean | undefined;
   /** Deploy from this bundle (`deploy bundle`) instead of from git; `rev` is then informational. */
   bundle?: string | undefined;
+  /** Install from scratch even when the previous release's dependencies could be reused. */
+  freshInstall?: boolean | undefined;
 };
 
 /** Where a release's files come from: git (the repository route) or a bundle (the release route). */
@@ -239,8 +244,11 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         deps.env,
         reporter,
       );
-      await installRelease(verified, reporter);
+      const reuse = await reuseOrInstall(verified, releaseDir);
       await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);
+      // Recorded after the hooks, so what they leave in the outputs is part of the record.
+      if (reuse)
+        await recordInstall(releaseDir, path.join(releaseDir, META_DIR), reuse.key, reuse.outputs);
       await syncTree(releaseDir);
       await releases.setState(releaseId, 'ready', {finishedAt: deps.clock().toISOString()});
       await pausePoint(root, 'after-ready');
@@ -310,6 +318,45 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       reporter.info('maintenance mode off');
     }
     return result;
+
+    /**
+     * Copy the previous release's installed dependencies when every input of the install is the
+     * same and they are as their install left them (lib/install-reuse.ts); else install. Returns
+     * the key and outputs to record, when the installer allows reuse at all.
+     */
+    async function reuseOrInstall(
+      verified: VerifiedRelease,
+      dir: string,
+    ): Promise<{key: string; outputs: string[]} | undefined> {
+      const reusable = await verified.installer?.reuse?.(verified.ctx, verified.verified);
+      if (!reusable || 'reason' in reusable) {
+        if (reusable) reporter.info(`  not reusing installed dependencies: ${reusable.reason}`);
+        await installRelease(verified, reporter);
+        return undefined;
+      }
+      const previous = progress.previous;
+      if (previous && !options.freshInstall) {
+        const outcome = await reporter.phase(`reuse installed dependencies of ${previous}`, () =>
+          reuseInstall({
+            previousDir: releases.dir(previous),
+            previousMetaDir: path.join(releases.dir(previous), META_DIR),
+            releaseDir: dir,
+            metaDir: path.join(dir, META_DIR),
+            key: reusable.key,
+            outputs: reusable.outputs,
+          }),
+        );
+        if (outcome.reused) {
+          reporter.info(
+            `  copied ${plural(outcome.files, 'file')} of ${reusable.outputs.join(', ')}: lockfile, artifacts and install settings unchanged`,
+          );
+          return reusable;
+        }
+        reporter.info(`  installing: ${outcome.reason}`);
+      }
+      await installRelease(verified, reporter);
+      return reusable;
+    }
 
     /**
      * After a failed after_switch hook or health check: put back what was live before (running

@@ -83,7 +83,7 @@ const checks = [
       [
         'lib/deploy.js',
         'const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
-        "await fsp.mkdir(releases.dir(`early-${Date.now()}`), { recursive: true }); const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();",
+        'await fsp.mkdir(releases.dir(`early-${Date.now()}`), { recursive: true }); const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
       ],
     ],
     tests: [['deploy.test.js', '*unreachable vendor commit fails before any release*']],
@@ -121,7 +121,13 @@ const checks = [
   {
     case: 'R11',
     removed: 'the liveness check of the lock owner (a live owner treated as dead)',
-    edits: [['lib/lock.js', "return { state: isAlive(owner) ? 'live' : 'dead', owner };", "return { state: 'dead', owner };"]],
+    edits: [
+      [
+        'lib/lock.js',
+        "return { state: isAlive(owner) ? 'live' : 'dead', owner };",
+        "return { state: 'dead', owner };",
+      ],
+    ],
     tests: [['lifecycle.test.js', '*lock: a live owner is never robbed*']],
   },
   {
@@ -133,7 +139,13 @@ const checks = [
   {
     case: 'R13',
     removed: 'the tree entry name check',
-    edits: [['lib/git/path-safety.js', 'export function unsafeEntryName(name) {', 'export function unsafeEntryName(name) { return undefined;']],
+    edits: [
+      [
+        'lib/git/path-safety.js',
+        'export function unsafeEntryName(name) {',
+        'export function unsafeEntryName(name) { return undefined;',
+      ],
+    ],
     tests: [['path-safety.test.js', '*']],
   },
   {
@@ -157,13 +169,7 @@ const checks = [
   {
     case: 'R18',
     removed: 'the npm tarball check before npm ci',
-    edits: [
-      [
-        'lib/installers/npm.js',
-        'await checkNpmTarball(file, ',
-        'void (',
-      ],
-    ],
+    edits: [['lib/installers/npm.js', 'await checkNpmTarball(file, ', 'void (']],
     tests: [['install-npm.test.js', '*[R18]*']],
   },
   {
@@ -181,13 +187,21 @@ const checks = [
   {
     case: 'R20',
     removed: 'the size cap of wheels',
-    edits: [['lib/installers/wheel-check.js', 'total > WHEEL_LIMITS.maxUncompressedBytes', 'false']],
+    edits: [
+      ['lib/installers/wheel-check.js', 'total > WHEEL_LIMITS.maxUncompressedBytes', 'false'],
+    ],
     tests: [['archives.test.js', '*[R20] a wheel that unpacks past*']],
   },
   {
     case: 'R21',
     removed: 'the asset name allowlist',
-    edits: [['lib/deploy-config.js', 'name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {', 'name: z.string().regex(/.*/, {']],
+    edits: [
+      [
+        'lib/deploy-config.js',
+        'name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {',
+        'name: z.string().regex(/.*/, {',
+      ],
+    ],
     tests: [['vendor-sync-units.test.js', '*[R21]*']],
   },
   {
@@ -211,19 +225,37 @@ const checks = [
   {
     case: 'R25',
     removed: 'recording the resolved full sha (the rev as given recorded instead)',
-    edits: [['lib/deploy.js', 'app: { url: source.app.url, requested: source.app.requested, sha: source.app.sha },', 'app: { url: source.app.url, requested: source.app.requested, sha: source.app.requested },']],
+    edits: [
+      [
+        'lib/deploy.js',
+        'app: { url: source.app.url, requested: source.app.requested, sha: source.app.sha },',
+        'app: { url: source.app.url, requested: source.app.requested, sha: source.app.requested },',
+      ],
+    ],
     tests: [['deploy.test.js', '*[R25]*']],
   },
   {
     case: 'R26',
     removed: 'the refusal to overwrite a vendored version with other bytes',
-    edits: [['vendor-sync/plan.js', "if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {", 'if (false) {']],
+    edits: [
+      [
+        'vendor-sync/plan.js',
+        "if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {",
+        'if (false) {',
+      ],
+    ],
     tests: [['vendor-sync.test.js', '*[R26]*']],
   },
   {
     case: 'R27',
     removed: "the installer's clean environment (the node's environment passed on)",
-    edits: [['lib/installers/run.js', 'return { ...env, ...extra };', 'return { ...base, ...env, ...extra };']],
+    edits: [
+      [
+        'lib/installers/run.js',
+        'return { ...env, ...extra };',
+        'return { ...base, ...env, ...extra };',
+      ],
+    ],
     tests: [['install-npm.test.js', '*[R27]*']],
   },
   {
@@ -235,7 +267,13 @@ const checks = [
   {
     case: 'R29',
     removed: 'giving up on a second 401',
-    edits: [['lib/git/remote.js', 'onAuthFailure: () => ({ cancel: true }),', 'onAuthFailure: (_url, auth) => auth,']],
+    edits: [
+      [
+        'lib/git/remote.js',
+        'onAuthFailure: () => ({ cancel: true }),',
+        'onAuthFailure: (_url, auth) => auth,',
+      ],
+    ],
     tests: [['reliability.test.js', '*[R29]*']],
   },
   {
@@ -247,15 +285,29 @@ const checks = [
   {
     case: 'R31',
     removed: 'the idle timeout of the git HTTP client',
-    edits: [['lib/http-client.js', 'request.setTimeout(settings.idleTimeoutMs, () => {', 'request.setTimeout(0, () => {']],
+    edits: [
+      [
+        'lib/http-client.js',
+        'request.setTimeout(settings.idleTimeoutMs, () => {',
+        'request.setTimeout(0, () => {',
+      ],
+    ],
     tests: [['reliability.test.js', '*[R31]*']],
   },
   {
     case: 'R32',
     removed: 'the bound on retries',
     edits: [
-      ['vendor-sync/http.js', 'for (let n = 1; n <= this.o.attempts; n++) {', 'for (let n = 1; ; n++) {'],
-      ['vendor-sync/http.js', 'if (wait === undefined || n === this.o.attempts)', 'if (wait === undefined)'],
+      [
+        'vendor-sync/http.js',
+        'for (let n = 1; n <= this.o.attempts; n++) {',
+        'for (let n = 1; ; n++) {',
+      ],
+      [
+        'vendor-sync/http.js',
+        'if (wait === undefined || n === this.o.attempts)',
+        'if (wait === undefined)',
+      ],
     ],
     tests: [['vendor-sync-http.test.js', '*gives up after a bounded number*']],
     timeout: '20s',
@@ -269,7 +321,9 @@ const checks = [
 ];
 
 const only = process.env.PROTECTIONS?.split(',');
-if (only) for (const id of only) if (!checks.some(c => c.case === id)) throw new Error(`no check for ${id}`);
+if (only)
+  for (const id of only)
+    if (!checks.some(c => c.case === id)) throw new Error(`no check for ${id}`);
 const selected = only ? checks.filter(c => only.includes(c.case)) : checks;
 const originals = new Map();
 
@@ -288,7 +342,14 @@ function runAva(file, match, timeout = '3m') {
   return new Promise(resolve => {
     const child = spawn(
       process.execPath,
-      [path.join(root, 'node_modules/ava/entrypoints/cli.mjs'), `dist/test/${file}`, '-m', match, '--timeout', timeout],
+      [
+        path.join(root, 'node_modules/ava/entrypoints/cli.mjs'),
+        `dist/test/${file}`,
+        '-m',
+        match,
+        '--timeout',
+        timeout,
+      ],
       {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
     );
     let out = '';
@@ -308,9 +369,13 @@ for (const check of selected) {
       const file = path.join(root, 'dist', rel);
       const text = readFileSync(file, 'utf8');
       const count = text.split(find).length - 1;
-      if (count !== 1) throw new Error(`${rel}: expected the text once, found it ${count} times: ${find}`);
+      if (count !== 1)
+        throw new Error(`${rel}: expected the text once, found it ${count} times: ${find}`);
       if (!originals.has(file)) originals.set(file, text);
-      writeFileSync(file, text.replace(find, () => replace));
+      writeFileSync(
+        file,
+        text.replace(find, () => replace),
+      );
     }
     const results = [];
     for (const [file, match] of check.tests) {

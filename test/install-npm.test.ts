@@ -10,6 +10,8 @@ import {hostileTarball} from './helpers/archives.js';
 import {listenLocal} from './helpers/http.js';
 import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
+import type {DeployOptions} from '../lib/deploy.js';
+import {fingerprint} from './helpers/tree.js';
 import {makeWorld, runDeploy, type World} from './helpers/world.js';
 
 const exec = promisify(execFile);
@@ -356,4 +358,83 @@ test('npm: a vendored tarball with a link out and a path leaving the package is 
   );
   await t.throwsAsync(fsp.access(outside), undefined, 'nothing was written outside');
   await t.throwsAsync(fsp.access(`${outside}-dotdot`));
+});
+
+/** Whether npm ci ran for a release: its install log says so. */
+async function ranNpm(releaseDir: string): Promise<boolean> {
+  const log = await fsp
+    .readFile(path.join(releaseDir, '.repodeploy/install.log'), 'utf8')
+    .catch(() => '');
+  return log.includes('$ npm ci');
+}
+
+/** Commit one more app change (lockfile untouched) and deploy it. */
+async function deployAppChange(world: World, n: number, extra: Partial<DeployOptions> = {}) {
+  await world.app.write({[`change-${n}.txt`]: `${n}\n`});
+  await world.app.commit(`change ${n}`);
+  await world.publish();
+  return runDeploy({root: world.root, rev: 'main', ...extra});
+}
+
+test('npm: a release with the same lockfile, artifacts and settings copies node_modules instead of running npm ci', async t => {
+  const {world} = await npmWorld(t, {scripts: false});
+  const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  t.true(await ranNpm(first.releaseDir));
+  const second = await deployAppChange(world, 2);
+  t.false(await ranNpm(second.releaseDir), 'npm ci did not run');
+  const {stdout} = await exec(process.execPath, [path.join(world.root, 'current', 'index.js')]);
+  t.is(stdout.trim(), 'hello ....node', 'the copied dependencies work');
+  t.deepEqual(
+    await fingerprint(path.join(second.releaseDir, 'node_modules')),
+    await fingerprint(path.join(first.releaseDir, 'node_modules')),
+    'the same files, modes and links',
+  );
+  t.not(
+    (await fsp.stat(path.join(second.releaseDir, 'node_modules/greet-lib/index.js'))).ino,
+    (await fsp.stat(path.join(first.releaseDir, 'node_modules/greet-lib/index.js'))).ino,
+    'copies, never hard links shared with the live release',
+  );
+
+  // node_modules of the live release edited by hand: never carried forward.
+  await fsp.appendFile(
+    path.join(world.root, 'current/node_modules/greet-lib/index.js'),
+    '\n// hot fix\n',
+  );
+  const third = await deployAppChange(world, 3);
+  t.true(await ranNpm(third.releaseDir), 'installed afresh');
+  t.false(
+    (
+      await fsp.readFile(path.join(third.releaseDir, 'node_modules/greet-lib/index.js'), 'utf8')
+    ).includes('hot fix'),
+  );
+
+  // --fresh-install runs npm ci even when nothing changed.
+  const fourth = await deployAppChange(world, 4, {freshInstall: true});
+  t.true(await ranNpm(fourth.releaseDir));
+  const fifth = await deployAppChange(world, 5);
+  t.false(await ranNpm(fifth.releaseDir));
+});
+
+test('npm: a changed lockfile, or install scripts in the app itself, mean npm ci runs', async t => {
+  const {world} = await npmWorld(t, {scripts: false});
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  // The lockfile changes (a field npm ci ignores, but the bytes differ): install again.
+  const lock = JSON.parse(
+    await fsp.readFile(path.join(world.app.dir, 'package-lock.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  await world.app.write({'package-lock.json': JSON.stringify({...lock, name: 'sample'}, null, 1)});
+  const changed = await deployAppChange(world, 2);
+  t.true(await ranNpm(changed.releaseDir));
+
+  const {world: scripted} = await npmWorld(t, {}, async ({appDir}) => {
+    const pkg = JSON.parse(await fsp.readFile(path.join(appDir, 'package.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    pkg.scripts = {postinstall: 'node -e "1"'};
+    await fsp.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
+  });
+  await runDeploy({root: scripted.root, rev: 'main', repo: scripted.appUrl});
+  const again = await deployAppChange(scripted, 2);
+  t.true(await ranNpm(again.releaseDir), 'the app runs its own postinstall: never reused');
 });

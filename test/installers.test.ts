@@ -14,6 +14,7 @@ const npmDefaults = {
   scripts: true,
   dev: false,
   registries: ['https://registry.npmjs.org/'],
+  reuse: true,
 };
 
 async function lockfileIn(

@@ -1,4 +1,4 @@
-import {constants, promises as fsp} from 'node:fs';
+import {closeSync, constants, fchmodSync, openSync, promises as fsp, writeSync} from 'node:fs';
 import path from 'node:path';
 import git, {Errors} from 'isomorphic-git';
 import pLimit from 'p-limit';
@@ -102,19 +102,7 @@ export async function exportTree(
       stats.symlinks++;
       return;
     }
-    const mode = entry.kind === 'executable' ? 0o755 : 0o644;
-    const handle = await fsp.open(
-      target,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      mode,
-    );
-    try {
-      await handle.writeFile(blob);
-      // The umask must not decide whether a script stays executable.
-      await handle.chmod(mode);
-    } finally {
-      await handle.close();
-    }
+    writeNewFile(target, blob, entry.kind === 'executable' ? 0o755 : 0o644);
     stats.files++;
     stats.bytes += blob.length;
   };
@@ -124,6 +112,27 @@ export async function exportTree(
   await options.midway?.();
   await Promise.all(entries.slice(half).map(entry => limit(() => writeOne(entry))));
   return stats;
+}
+
+/**
+ * Create `file` (it must not exist; a symlink in its place is not followed) with `data` and
+ * `mode`, whatever the umask. Synchronous: for thousands of small files four direct syscalls
+ * each are several times faster than the same calls through the thread pool.
+ */
+export function writeNewFile(file: string, data: Uint8Array, mode: number): void {
+  const fd = openSync(
+    file,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  );
+  try {
+    let offset = 0;
+    while (offset < data.length) offset += writeSync(fd, data, offset);
+    // The umask must not decide whether a script stays executable.
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Read one file of a commit's tree, or undefined when there is no entry at `filepath`. */

@@ -1,6 +1,56 @@
-import {promises as fsp} from 'node:fs';
+import {promises as fsp, type Stats} from 'node:fs';
 import {writeFileAtomic} from '../fsutil.js';
 import {checkPack} from './pack-check.js';
+
+/**
+ * isomorphic-git looks every object up as a loose file first and lists objects/pack on every
+ * read: for a tree of thousands of blobs that is thousands of failed opens and directory reads.
+ * Listings of `objects/` and `objects/pack/` are kept here for a moment (and dropped on any write
+ * through this file system), so a loose object whose fan-out directory does not exist fails
+ * without touching the disk. A listing another process made stale can only make a read miss
+ * (an error), never return wrong bytes: every object is still read from the disk.
+ */
+const LISTING_TTL_MS = 1000;
+const listings = new Map<string, {names: Set<string>; at: number}>();
+const gitdirStats = new Map<string, {stat: Stats; at: number}>();
+const LOOSE_OBJECT = /^(.*[/\\]objects)[/\\]([0-9a-f]{2})[/\\][0-9a-f]{38}$/;
+const PACK_DIR = /[/\\]objects[/\\]pack[/\\]?$/;
+
+async function listing(dir: string): Promise<Set<string>> {
+  const cached = listings.get(dir);
+  if (cached && Date.now() - cached.at < LISTING_TTL_MS) return cached.names;
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    names = [];
+  }
+  const entry = {names: new Set(names), at: Date.now()};
+  listings.set(dir, entry);
+  return entry.names;
+}
+
+function notFound(file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
+    code: 'ENOENT',
+    errno: -2,
+    syscall: 'open',
+    path: file,
+  });
+}
+
+/** Any change through this file system may add objects or packs: forget every listing. */
+function changed<A extends unknown[], R>(fn: (...args: A) => Promise<R>) {
+  return async (...args: A): Promise<R> => {
+    listings.clear();
+    try {
+      return await fn(...args);
+    } finally {
+      listings.clear();
+    }
+  };
+}
 
 /**
  * The file system handed to isomorphic-git. Every file it writes (pack, pack index, ref, config)
@@ -8,8 +58,19 @@ import {checkPack} from './pack-check.js';
  * pack index or ref behind for the next run to trip over.
  */
 export const gitFs = {
-  readFile: fsp.readFile,
-  async writeFile(
+  async readFile(file: string, options?: BufferEncoding | {encoding?: BufferEncoding | null}) {
+    // isomorphic-git calls readFile() with no path on every API call, to see that it returns a
+    // promise: answer without going to the disk.
+    if (typeof file !== 'string') throw new TypeError('readFile: no path');
+    const loose = LOOSE_OBJECT.exec(file);
+    if (loose?.[1] && loose[2] && !(await listing(loose[1])).has(loose[2])) throw notFound(file);
+    return fsp.readFile(file, options);
+  },
+  async readdir(dir: string, options?: unknown) {
+    if (options === undefined && PACK_DIR.test(dir)) return [...(await listing(dir))];
+    return fsp.readdir(dir, options as undefined);
+  },
+  writeFile: changed(async function writeFile(
     file: string,
     data: string | Uint8Array,
     options?: BufferEncoding | {mode?: number},
@@ -20,14 +81,27 @@ export const gitFs = {
       checkPack(data, 'the git server');
     }
     await writeFileAtomic(file, data, mode);
+  }),
+  mkdir: changed(fsp.mkdir),
+  rmdir: changed(fsp.rmdir),
+  rm: changed(fsp.rm),
+  unlink: changed(fsp.unlink),
+  rename: changed(fsp.rename),
+  /** Stat, with the repository directory itself remembered (isomorphic-git stats it per call). */
+  async stat(file: string) {
+    if (!file.endsWith('.git')) return fsp.stat(file);
+    const cached = gitdirStats.get(file);
+    if (cached && Date.now() - cached.at < LISTING_TTL_MS) return cached.stat;
+    const stat = await fsp.stat(file);
+    gitdirStats.set(file, {stat, at: Date.now()});
+    return stat;
   },
-  mkdir: fsp.mkdir,
-  rmdir: fsp.rmdir,
-  rm: fsp.rm,
-  unlink: fsp.unlink,
-  stat: fsp.stat,
   lstat: fsp.lstat,
-  readdir: fsp.readdir,
   readlink: fsp.readlink,
-  symlink: fsp.symlink,
+  symlink: changed(fsp.symlink),
 };
+
+/** Forget the listings kept for isomorphic-git (after something else changed a store). */
+export function forgetListings(): void {
+  listings.clear();
+}

@@ -1,7 +1,8 @@
+import {createHash} from 'node:crypto';
 import {createReadStream, existsSync, promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
-import cacache from 'cacache';
+import pLimit from 'p-limit';
 import ssri from 'ssri';
 import type {NpmInstallSettings} from '../deploy-config.js';
 import {ConfigError} from '../errors.js';
@@ -12,7 +13,7 @@ import {
   verifyArtifactFile,
 } from '../vendor-manifest.js';
 import {checkNpmTarball} from './tarball-check.js';
-import {hermeticEnv, makeScratch, runLogged} from './run.js';
+import {DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
 
 /** One `packages` entry of package-lock.json (v2/v3) that matters here. */
@@ -50,39 +51,61 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
     async verify(ctx) {
       const requirements = await readLockfile(ctx.releaseDir, settings);
       const problems = new IntegrityProblems('npm');
+      // Hashed in parallel (the reads overlap); problems are reported in lockfile order.
+      const limit = pLimit(8);
+      const outcomes = await Promise.all(
+        requirements.map(req =>
+          limit(async () => {
+            const candidates = ctx.manifest
+              ? findArtifacts(ctx.manifest, 'npm', req.name, req.version)
+              : [];
+            const artifact = candidates.find(a => ssri.parse(a.integrity).match(req.integrity));
+            if (!artifact) {
+              return {
+                ok: false as const,
+                req,
+                kind: 'missing' as const,
+                message:
+                  candidates.length > 0
+                    ? `${req.name}@${req.version}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
+                    : `${req.name}@${req.version}: not in the vendor repo`,
+              };
+            }
+            try {
+              const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
+              return {ok: true as const, req, file, path: artifact.path};
+            } catch (error) {
+              return {
+                ok: false as const,
+                req,
+                kind: 'tampered' as const,
+                message: (error as Error).message,
+              };
+            }
+          }),
+        ),
+      );
       const verified: VerifiedArtifact[] = [];
-      for (const req of requirements) {
-        const candidates = ctx.manifest
-          ? findArtifacts(ctx.manifest, 'npm', req.name, req.version)
-          : [];
-        const artifact = candidates.find(a => ssri.parse(a.integrity).match(req.integrity));
-        if (!artifact) {
-          problems.add(
-            req.name,
-            candidates.length > 0
-              ? `${req.name}@${req.version}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
-              : `${req.name}@${req.version}: not in the vendor repo`,
-            'missing',
-          );
-          continue;
-        }
-        try {
-          const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
-          try {
-            await checkNpmTarball(file, `${req.name}@${req.version} (${artifact.path})`);
-          } catch (error) {
-            problems.add(req.name, (error as Error).message, 'hostile');
-            continue;
-          }
-          verified.push({name: req.name, version: req.version, integrity: req.integrity, file});
-        } catch (error) {
-          problems.add(req.name, (error as Error).message, 'tampered');
+      for (const outcome of outcomes) {
+        const {req} = outcome;
+        if (!outcome.ok) problems.add(req.name, outcome.message, outcome.kind);
+        else {
+          verified.push({
+            name: req.name,
+            version: req.version,
+            integrity: req.integrity,
+            file: outcome.file,
+            label: `${req.name}@${req.version} (${outcome.path})`,
+          });
         }
       }
       problems.throwIfAny(ctx.manifest === undefined);
       return verified;
     },
+    reuse: settings.reuse ? (ctx, verified) => npmReuseKey(ctx, settings, verified) : undefined,
     async install(ctx, verified) {
+      await checkTarballs(verified);
+      const {default: cacache} = await import('cacache');
       const scratch = await makeScratch('repodeploy-npm-');
       try {
         const cache = path.join(scratch.dir, 'cache');
@@ -133,6 +156,96 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
       }
     },
   };
+}
+
+/**
+ * Every tarball npm is about to unpack, checked first (lib/installers/tarball-check.ts). Here
+ * rather than in verify(): a release that reuses node_modules never unpacks them.
+ */
+async function checkTarballs(verified: VerifiedArtifact[]): Promise<void> {
+  const problems = new IntegrityProblems('npm');
+  const limit = pLimit(4);
+  const failures = await Promise.all(
+    verified.map(artifact =>
+      limit(() =>
+        checkNpmTarball(artifact.file, artifact.label ?? artifact.name).then(
+          () => undefined,
+          (error: unknown) => ({name: artifact.name, message: (error as Error).message}),
+        ),
+      ),
+    ),
+  );
+  for (const failure of failures) {
+    if (failure) problems.add(failure.name, failure.message, 'hostile');
+  }
+  problems.throwIfAny(false);
+}
+
+/** Lifecycle scripts of the app's own package.json that npm ci runs, writing anywhere. */
+const ROOT_INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepare'];
+
+/**
+ * The key of an npm install (lib/install-reuse.ts): package.json, package-lock.json, every
+ * verified tarball's hash, the installer settings, and the Node, npm, OS and CPU it ran on. Not
+ * reusable when the app's own package.json has install scripts: they may write outside
+ * node_modules.
+ */
+async function npmReuseKey(
+  ctx: {releaseDir: string; env: NodeJS.ProcessEnv},
+  settings: NpmInstallSettings,
+  verified: VerifiedArtifact[],
+): Promise<{key: string; outputs: string[]} | {reason: string}> {
+  const dir = path.join(ctx.releaseDir, settings.directory);
+  const packageJson = await fsp.readFile(path.join(dir, 'package.json'));
+  const lockfile = await fsp.readFile(path.join(dir, 'package-lock.json'));
+  let scripts: Record<string, unknown> = {};
+  try {
+    scripts =
+      (JSON.parse(packageJson.toString('utf8')) as {scripts?: Record<string, unknown>}).scripts ??
+      {};
+  } catch {
+    return {reason: 'package.json does not parse'};
+  }
+  const own = ROOT_INSTALL_SCRIPTS.filter(name => scripts[name] !== undefined);
+  if (settings.scripts && own.length > 0) {
+    return {reason: `package.json has its own ${own.join(', ')} script (it may write anywhere)`};
+  }
+  const npm = await npmVersion(ctx.env);
+  if (!npm) return {reason: 'the npm version could not be read'};
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        installer: 'npm',
+        settings,
+        packageJson: sha256(packageJson),
+        lockfile: sha256(lockfile),
+        artifacts: verified.map(a => a.integrity).sort(),
+        node: process.version,
+        npm,
+        platform: `${process.platform}-${process.arch}`,
+      }),
+    )
+    .digest('hex');
+  return {key, outputs: [path.posix.join(settings.directory, 'node_modules')]};
+}
+
+/** The version of the npm first on PATH, from its package.json (no process started). */
+async function npmVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  // The same PATH the installer gets (lib/installers/run.ts), so the same npm.
+  for (const dir of (env.PATH ?? DEFAULT_PATH).split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      const cli = await fsp.realpath(path.join(dir, 'npm'));
+      const pkg = JSON.parse(
+        await fsp.readFile(path.join(path.dirname(cli), '..', 'package.json'), 'utf8'),
+      ) as {name?: string; version?: string};
+      if (pkg.name === 'npm' && pkg.version) return pkg.version;
+    } catch {
+      // Not here: try the next PATH entry.
+    }
+  }
+  return undefined;
 }
 
 /** A registry address nothing listens on (TCP port 9, "discard", on loopback). */

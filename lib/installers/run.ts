@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {InstallError} from '../errors.js';
 
+/** The PATH installers get when the node's environment has none. */
+export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
 /**
  * The environment an installer runs in: built from nothing, not inherited. Only PATH and locale
  * come from the node; HOME is an empty directory of our own, so no `~/.npmrc`, `pip.conf` or
@@ -15,7 +18,7 @@ export function hermeticEnv(
   extra: Record<string, string> = {},
 ): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: base.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    PATH: base.PATH ?? DEFAULT_PATH,
     HOME: home,
     TMPDIR: path.join(home, 'tmp'),
   };

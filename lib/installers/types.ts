@@ -17,7 +17,14 @@ export type InstallContext = {
 };
 
 /** An artifact checked against the hash the app pins, ready for the installer. */
-export type VerifiedArtifact = {name: string; version: string; integrity: string; file: string};
+export type VerifiedArtifact = {
+  name: string;
+  version: string;
+  integrity: string;
+  file: string;
+  /** How errors name it: name@version (path in the vendor tree). */
+  label?: string;
+};
 
 /** One kind of installer: npm, pip or a command. */
 export interface Installer {
@@ -29,6 +36,15 @@ export interface Installer {
    */
   verify(ctx: InstallContext): Promise<VerifiedArtifact[]>;
   install(ctx: InstallContext, verified: VerifiedArtifact[]): Promise<void>;
+  /**
+   * For installers whose outputs a later release may copy instead of installing again
+   * (lib/install-reuse.ts): a key over every input of the install, and the directories it
+   * produces; or why this install cannot be reused.
+   */
+  reuse?(
+    ctx: InstallContext,
+    verified: VerifiedArtifact[],
+  ): Promise<{key: string; outputs: string[]} | {reason: string}>;
 }
 
 type ProblemKind = 'missing' | 'tampered' | 'lockfile' | 'hostile';

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto';
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import type {Server} from 'node:http';
@@ -16,6 +17,8 @@ export type Registry = {
   /** Run the real npm client against this registry, with no config of the machine's. */
   npm(args: string[], cwd: string): Promise<string>;
   publish(pkg: PackageSpec): Promise<void>;
+  /** Publish a ready tarball with the registry's publish API (what `npm publish` sends). */
+  publishTarball(name: string, version: string, tarball: Buffer): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -99,6 +102,39 @@ export async function startRegistry(dir: string): Promise<Registry> {
         await fsp.writeFile(path.join(pkgDir, rel), content);
       }
       await npm(['publish', '--access', 'public'], pkgDir);
+    },
+    async publishTarball(name, version, tarball) {
+      const file = `${name.split('/').pop() ?? name}-${version}.tgz`;
+      const body = {
+        _id: name,
+        name,
+        'dist-tags': {latest: version},
+        versions: {
+          [version]: {
+            name,
+            version,
+            _id: `${name}@${version}`,
+            dist: {
+              shasum: createHash('sha1').update(tarball).digest('hex'),
+              integrity: ssri.fromData(tarball, {algorithms: ['sha512']}).toString(),
+              tarball: `${url}${name}/-/${file}`,
+            },
+          },
+        },
+        _attachments: {
+          [file]: {
+            content_type: 'application/octet-stream',
+            data: tarball.toString('base64'),
+            length: tarball.length,
+          },
+        },
+      };
+      const res = await fetch(`${url}${name.replace('/', '%2f')}`, {
+        method: 'PUT',
+        headers: {'content-type': 'application/json', authorization: `Bearer ${token}`},
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`publish of ${name}@${version} failed: ${res.status}`);
     },
     close: () =>
       new Promise<void>(resolve => {

@@ -15,6 +15,7 @@ type DeployArgs = {
   'vendor-repo'?: string;
   'release-id'?: string;
   maintenance: boolean;
+  'fresh-install': boolean;
   'dry-run': boolean;
   root?: string;
   json: boolean;
@@ -57,6 +58,12 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
           describe:
             'Maintenance mode for the duration of the deploy, cleared once the health check passes',
         })
+        .option('fresh-install', {
+          type: 'boolean',
+          default: false,
+          describe:
+            "Run the installer even when the previous release's installed dependencies could be copied",
+        })
         .option('dry-run', {
           type: 'boolean',
           default: false,
@@ -94,6 +101,7 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
           vendorRepo: argv['vendor-repo'],
           releaseId: argv['release-id'],
           maintenance: argv.maintenance,
+          freshInstall: argv['fresh-install'],
         },
         ctx.deps(),
       );
