@@ -64,6 +64,19 @@ test('deploy bin: --json gives one result object', async t => {
   });
 });
 
+test('deploy bin: --help and --version print and exit 0, for the command and its subcommands', async t => {
+  const help = await runDeployBin(['--help']);
+  t.is(help.code, 0, help.stderr);
+  t.regex(help.stdout, /deploy rollback/);
+  t.is(help.stderr, '');
+  const checkHelp = await runDeployBin(['check', '--help']);
+  t.is(checkHelp.code, 0, checkHelp.stderr);
+  t.regex(checkHelp.stdout, /--junit/);
+  const version = await runDeployBin(['--version']);
+  t.is(version.code, 0);
+  t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
 test('deploy bin: exit codes and messages for bad input', async t => {
   const {world} = await simpleWorld(t);
   const noRoot = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl]);
@@ -73,7 +86,7 @@ test('deploy bin: exit codes and messages for bad input', async t => {
 
   const noRev = await runDeployBin(['--root', world.root]);
   t.is(noRev.code, ExitCode.usage);
-  t.regex(noRev.stderr, /rev/);
+  t.regex(noRev.stderr, /error: Missing --rev \(or --bundle\)/);
 
   const unknownOption = await runDeployBin(['--rev', 'v1', '--root', world.root, '--frobnicate']);
   t.is(unknownOption.code, ExitCode.usage);

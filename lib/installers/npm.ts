@@ -109,20 +109,23 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
       const scratch = await makeScratch('repodeploy-npm-');
       try {
         const cache = path.join(scratch.dir, 'cache');
-        for (const artifact of verified) {
-          // npm keeps its content-addressed store in <cache>/_cacache. cacache checks the bytes
-          // against the integrity again while it writes them.
-          await pipeline(
-            createReadStream(artifact.file),
-            cacache.put.stream(
-              path.join(cache, '_cacache'),
-              `repodeploy:${artifact.name}@${artifact.version}`,
-              {
-                integrity: artifact.integrity,
-              },
+        // npm keeps its content-addressed store in <cache>/_cacache. cacache checks the bytes
+        // against the integrity again while it writes them. Several at once: the writes overlap.
+        const limit = pLimit(8);
+        await Promise.all(
+          verified.map(artifact =>
+            limit(() =>
+              pipeline(
+                createReadStream(artifact.file),
+                cacache.put.stream(
+                  path.join(cache, '_cacache'),
+                  `repodeploy:${artifact.name}@${artifact.version}`,
+                  {integrity: artifact.integrity},
+                ),
+              ),
             ),
-          );
-        }
+          ),
+        );
         // Empty user and global config files of our own: the node's are never read.
         const userConfig = path.join(scratch.dir, 'user-npmrc');
         const globalConfig = path.join(scratch.dir, 'global-npmrc');

@@ -1,7 +1,7 @@
-import {createReadStream} from 'node:fs';
+import {createReadStream, promises as fsp} from 'node:fs';
 import {Writable} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
-import {createGunzip} from 'node:zlib';
+import {createGunzip, gunzipSync} from 'node:zlib';
 import {Parser, type ReadEntry} from 'tar';
 import {IntegrityError} from '../errors.js';
 
@@ -64,37 +64,44 @@ export async function checkNpmTarball(file: string, label: string): Promise<void
     });
     parser.on('error', reject);
   });
-  // Gunzip here rather than in the parser, to count every byte it inflates.
-  const feed = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      unpacked += chunk.length;
-      if (unpacked > TARBALL_LIMITS.maxUnpackedBytes) {
-        done(refuse(`it unpacks to more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`));
-        return;
-      }
-      if (unpacked > accounted + TARBALL_LIMITS.maxSlackBytes) {
-        done(
-          refuse(
-            `it unpacks to more than ${TARBALL_LIMITS.maxSlackBytes} bytes beyond what its entries account for`,
-          ),
-        );
-        return;
-      }
-      // Once a problem is known, the rest need not be read.
-      if (problem) {
-        done(problem);
-        return;
-      }
-      parser.write(chunk);
-      done();
-    },
-    final(done) {
-      parser.end();
-      done();
-    },
-  });
+  /** Count, check and parse one piece of the inflated archive; the refusal, if any. */
+  const take = (chunk: Buffer): IntegrityError | undefined => {
+    unpacked += chunk.length;
+    if (unpacked > TARBALL_LIMITS.maxUnpackedBytes) {
+      return refuse(`it unpacks to more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`);
+    }
+    if (unpacked > accounted + TARBALL_LIMITS.maxSlackBytes) {
+      return refuse(
+        `it unpacks to more than ${TARBALL_LIMITS.maxSlackBytes} bytes beyond what its entries account for`,
+      );
+    }
+    // Once a problem is known, the rest need not be read.
+    if (problem) return problem;
+    parser.write(chunk);
+    return undefined;
+  };
   try {
-    await pipeline(createReadStream(file), createGunzip(), feed);
+    const whole = await inflateSmall(file);
+    if (whole) {
+      // Small archives (most npm packages): inflated at once, with a hard cap on the output.
+      for (let offset = 0; offset < whole.length; offset += CHUNK_BYTES) {
+        const refusal = take(whole.subarray(offset, offset + CHUNK_BYTES));
+        if (refusal) throw refusal;
+      }
+      parser.end();
+    } else {
+      // Gunzip here rather than in the parser, to count every byte it inflates.
+      const feed = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          done(take(chunk));
+        },
+        final(done) {
+          parser.end();
+          done();
+        },
+      });
+      await pipeline(createReadStream(file), createGunzip(), feed);
+    }
     await parsed;
   } catch (error) {
     if (problem) throw problem;
@@ -103,6 +110,27 @@ export async function checkNpmTarball(file: string, label: string): Promise<void
   }
   if (problem) throw problem;
   if (entries === 0) throw refuse('it holds no entries');
+}
+
+const CHUNK_BYTES = 64 * 1024;
+/** Archives up to this size, inflating to at most SMALL_INFLATED_BYTES, are checked in memory. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const SMALL_INFLATED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The inflated bytes of a small .tgz, or undefined when it is large or inflates past the
+ * in-memory cap (the streaming check then applies the real caps).
+ */
+async function inflateSmall(file: string): Promise<Buffer | undefined> {
+  const stat = await fsp.stat(file);
+  if (stat.size > SMALL_FILE_BYTES) return undefined;
+  const compressed = await fsp.readFile(file);
+  try {
+    return gunzipSync(compressed, {maxOutputLength: SMALL_INFLATED_BYTES});
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
+    throw error;
+  }
 }
 
 function entryProblem(entry: ReadEntry, seen: Set<string>): string | undefined {

@@ -35,11 +35,6 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
           type: 'string',
           describe: 'Deploy from a bundle made by `deploy bundle` instead of from git',
         })
-        .check(argv => {
-          if (!argv.rev && !argv.bundle)
-            throw new UsageError('Missing --rev (or --bundle).', 'See deploy --help.');
-          return true;
-        })
         .option('repo', {
           type: 'string',
           describe: 'App repository: http(s) URL or local path (remembered after the first deploy)',
@@ -71,6 +66,9 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
             'Print the plan (what would be fetched, installed, switched, pruned); change nothing',
         }),
     handler: async argv => {
+      // Here rather than in a yargs check(), which would also fire for `deploy --help`.
+      if (!argv.rev && !argv.bundle)
+        throw new UsageError('Missing --rev (or --bundle).', 'See deploy --help.');
       const rev = argv.rev ?? path.basename(argv.bundle ?? '');
       if (argv['dry-run']) {
         if (argv.bundle) {
