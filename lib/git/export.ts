@@ -4,6 +4,7 @@ import git, {Errors} from 'isomorphic-git';
 import pLimit from 'p-limit';
 import {IntegrityError} from '../errors.js';
 import {gitFs} from './fs.js';
+import {PackReader} from './pack-reader.js';
 import {assertSafeEntryName} from './path-safety.js';
 import type {GitStore} from './store.js';
 
@@ -93,9 +94,14 @@ export async function exportTree(
   }
   const limit = pLimit(options.concurrency ?? 16);
   const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
+  // Blobs come from the packs through our reader (checked against their ids); anything it does
+  // not hold, through isomorphic-git.
+  const reader = PackReader.open(store.gitdir);
+  const readBlob = async (oid: string): Promise<Uint8Array> =>
+    reader.readBlob(oid) ?? (await git.readBlob({...read, oid})).blob;
   const writeOne = async (entry: TreeFile) => {
     if (entry.kind === 'dir' || entry.kind === 'gitlink') return;
-    const {blob} = await git.readBlob({...read, oid: entry.oid});
+    const blob = await readBlob(entry.oid);
     const target = path.join(dest, entry.path);
     if (entry.kind === 'symlink') {
       await fsp.symlink(Buffer.from(blob).toString('utf8'), target);
@@ -108,9 +114,13 @@ export async function exportTree(
   };
   // Two halves, with options.midway between them (a point where a test can interrupt the write).
   const half = Math.ceil(entries.length / 2);
-  await Promise.all(entries.slice(0, half).map(entry => limit(() => writeOne(entry))));
-  await options.midway?.();
-  await Promise.all(entries.slice(half).map(entry => limit(() => writeOne(entry))));
+  try {
+    await Promise.all(entries.slice(0, half).map(entry => limit(() => writeOne(entry))));
+    await options.midway?.();
+    await Promise.all(entries.slice(half).map(entry => limit(() => writeOne(entry))));
+  } finally {
+    reader.close();
+  }
   return stats;
 }
 

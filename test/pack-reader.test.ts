@@ -1,0 +1,89 @@
+import {execFile} from 'node:child_process';
+import {promises as fsp} from 'node:fs';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import test from 'ava';
+import {IntegrityError} from '../lib/errors.js';
+import {PackReader} from '../lib/git/pack-reader.js';
+import {FixtureRepo} from './helpers/repos.js';
+import {tempDir} from './helpers/tmp.js';
+
+const exec = promisify(execFile);
+
+/** A repository whose blobs are stored as long delta chains (ofs and ref deltas) in one pack. */
+async function deltaRepo(dir: string): Promise<{repo: FixtureRepo; blobs: string[]}> {
+  const repo = await FixtureRepo.init(dir);
+  for (let c = 1; c <= 30; c++) {
+    await repo.write({
+      'grows.txt': Array.from({length: c}, (_, i) => `line ${i}: ${'x'.repeat(200)}\n`).join(''),
+      'empty.txt': '',
+      'big.bin': {content: Buffer.concat([Buffer.alloc(70_000), Buffer.alloc(100, c)])},
+    });
+    await repo.commit(`commit ${c}`);
+  }
+  await repo.git('repack', '-adf', '--depth=50', '--window=250');
+  const all = await repo.git('rev-list', '--objects', '--all');
+  const blobs: string[] = [];
+  for (const line of all.split('\n')) {
+    const oid = line.split(' ')[0] ?? '';
+    if (oid && (await repo.git('cat-file', '-t', oid)) === 'blob') blobs.push(oid);
+  }
+  return {repo, blobs};
+}
+
+test('every blob read from a pack (deltas included) is the one git stores', async t => {
+  const {repo, blobs} = await deltaRepo(await tempDir(t));
+  t.true(blobs.length >= 30);
+  const verify = await repo.git('verify-pack', '-v', ...(await packIdx(repo)));
+  t.regex(verify, /chain length = \d+: /, 'the pack really holds deltas');
+  const reader = PackReader.open(path.join(repo.dir, '.git'));
+  t.teardown(() => {
+    reader.close();
+  });
+  for (const oid of blobs) {
+    const expected = await gitBlob(repo, oid);
+    t.deepEqual(reader.readBlob(oid), expected, oid);
+  }
+  t.is(reader.readBlob('0'.repeat(40)), undefined, 'an id no pack holds');
+});
+
+test('a damaged object in a pack is refused, never returned', async t => {
+  const {repo, blobs} = await deltaRepo(await tempDir(t));
+  const expected = new Map<string, Buffer>();
+  for (const oid of blobs) expected.set(oid, await gitBlob(repo, oid));
+  const [idx] = await packIdx(repo);
+  const packFile = (idx ?? '').replace(/\.idx$/, '.pack');
+  const bytes = await fsp.readFile(packFile);
+  const middle = Math.floor(bytes.length / 2);
+  bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
+  await fsp.writeFile(packFile, bytes);
+  const reader = PackReader.open(path.join(repo.dir, '.git'));
+  t.teardown(() => {
+    reader.close();
+  });
+  let refused = 0;
+  for (const oid of blobs) {
+    try {
+      // Whatever is returned is exactly what git stored.
+      t.deepEqual(reader.readBlob(oid), expected.get(oid), oid);
+    } catch (error) {
+      t.true(error instanceof IntegrityError, String(error));
+      refused++;
+    }
+  }
+  t.true(refused > 0, 'the damage was noticed');
+});
+
+async function packIdx(repo: FixtureRepo): Promise<string[]> {
+  const dir = path.join(repo.dir, '.git', 'objects', 'pack');
+  return (await fsp.readdir(dir)).filter(n => n.endsWith('.idx')).map(n => path.join(dir, n));
+}
+
+/** A blob's bytes as git itself reads them. */
+async function gitBlob(repo: FixtureRepo, oid: string): Promise<Buffer> {
+  const {stdout} = await exec('git', ['-C', repo.dir, 'cat-file', 'blob', oid], {
+    encoding: 'buffer',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout;
+}
