@@ -247,8 +247,17 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       const reuse = await reuseOrInstall(verified, releaseDir);
       await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);
       // Recorded after the hooks, so what they leave in the outputs is part of the record.
-      if (reuse)
-        await recordInstall(releaseDir, path.join(releaseDir, META_DIR), reuse.key, reuse.outputs);
+      if (reuse) {
+        // Only an optimisation for the next deploy: a record that cannot be made is reported.
+        await recordInstall(
+          releaseDir,
+          path.join(releaseDir, META_DIR),
+          reuse.key,
+          reuse.outputs,
+        ).catch((error: unknown) => {
+          reporter.warn(`the next deploy will install afresh: ${describeError(error)}`);
+        });
+      }
       await syncTree(releaseDir);
       await releases.setState(releaseId, 'ready', {finishedAt: deps.clock().toISOString()});
       await pausePoint(root, 'after-ready');
@@ -341,7 +350,6 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
             previousDir: releases.dir(previous),
             previousMetaDir: path.join(releases.dir(previous), META_DIR),
             releaseDir: dir,
-            metaDir: path.join(dir, META_DIR),
             key: reusable.key,
             outputs: reusable.outputs,
           }),

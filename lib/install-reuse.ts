@@ -22,8 +22,7 @@ export type InstallRecord = {
   outputs: Array<{path: string; digest: string; files: number}>;
 };
 
-export type ReuseOutcome =
-  {reused: true; files: number; record: InstallRecord} | {reused: false; reason: string};
+export type ReuseOutcome = {reused: true; files: number} | {reused: false; reason: string};
 
 /** Read a release's install record, or undefined when it has none (or an unreadable one). */
 export async function readInstallRecord(metaDir: string): Promise<InstallRecord | undefined> {
@@ -64,7 +63,6 @@ export async function reuseInstall(options: {
   previousDir: string;
   previousMetaDir: string;
   releaseDir: string;
-  metaDir: string;
   key: string;
   outputs: string[];
 }): Promise<ReuseOutcome> {
@@ -82,7 +80,6 @@ export async function reuseInstall(options: {
   ) {
     return {reused: false, reason: 'the previous install produced other directories'};
   }
-  const record: InstallRecord = {format: 1, key: options.key, outputs: []};
   let files = 0;
   for (const output of previous.outputs) {
     const from = path.join(options.previousDir, output.path);
@@ -93,7 +90,7 @@ export async function reuseInstall(options: {
     const copied = await walkTree(from, to).catch((error: unknown) => ({
       error: error instanceof Error ? error.message : String(error),
     }));
-    if ('error' in copied || copied.sourceDigest !== output.digest) {
+    if ('error' in copied || copied.digest !== output.digest) {
       await fsp.rm(to, {recursive: true, force: true});
       return {
         reused: false,
@@ -103,29 +100,24 @@ export async function reuseInstall(options: {
             : `${output.path} of the previous release changed since it was installed`,
       };
     }
-    record.outputs.push({path: output.path, digest: copied.digest, files: copied.files});
     files += copied.files;
   }
-  await writeFileAtomic(
-    path.join(options.metaDir, INSTALL_RECORD),
-    `${JSON.stringify(record, null, 2)}\n`,
-  );
-  return {reused: true, files, record};
+  // The new release's own record is made by the caller once its after_install hook has run.
+  return {reused: true, files};
 }
 
-type Walked = {digest: string; sourceDigest: string; files: number};
+type Walked = {digest: string; files: number};
 
 /**
  * Walk `dir` in a fixed order, hashing its listing; with `copyTo`, copy it there on the way
- * (copy-on-write where the file system can, symlinks as they are, modes kept) and hash the
- * listing of the copy too. A symlink with an absolute target is refused: it could point into the
- * previous release.
+ * (copy-on-write where the file system can, symlinks as they are, modes kept). A symlink with an
+ * absolute target is refused: it could point into the previous release.
  */
 async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
-  const source = createHash('sha256');
+  const hash = createHash('sha256');
   const limit = pLimit(32);
   let files = 0;
-  const line = (hash: ReturnType<typeof createHash>, rel: string, stat: StatLike, link = '') => {
+  const line = (rel: string, stat: StatLike, link = '') => {
     const kind = stat.isDirectory() ? 'd' : stat.isSymbolicLink() ? 'l' : 'f';
     const size = stat.isDirectory() ? 0 : stat.size;
     hash.update(`${rel}\t${kind}\t${stat.mode.toString(8)}\t${size}\t${stat.mtimeMs}\t${link}\n`);
@@ -148,14 +140,14 @@ async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
         const target = await fsp.readlink(from);
         if (path.isAbsolute(target))
           throw new Error(`${childRel} is a symlink to an absolute path`);
-        line(source, childRel, stat, target);
+        line(childRel, stat, target);
         if (to) await fsp.symlink(target, to);
       } else if (stat.isDirectory()) {
-        line(source, childRel, stat);
+        line(childRel, stat);
         if (to) await fsp.mkdir(to, {mode: stat.mode & 0o7777});
         children.push(childRel);
       } else if (stat.isFile()) {
-        line(source, childRel, stat);
+        line(childRel, stat);
         files++;
         if (to) copies.push(limit(() => fsp.copyFile(from, to, constants.COPYFILE_FICLONE)));
       } else {
@@ -167,11 +159,7 @@ async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
   };
   if (copyTo) await fsp.mkdir(copyTo, {recursive: true});
   await visit('');
-  const sourceDigest = source.digest('hex');
-  if (!copyTo) return {digest: sourceDigest, sourceDigest, files};
-  // The listing of the copy, as the next release will check it.
-  const again = await walkTree(copyTo);
-  return {digest: again.digest, sourceDigest, files};
+  return {digest: hash.digest('hex'), files};
 }
 
 type StatLike = {
