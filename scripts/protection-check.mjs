@@ -186,8 +186,8 @@ const checks = [
   },
   {
     case: 'R17',
-    removed: 'the pack check before a pack is stored',
-    edits: [['lib/git/fs.js', "checkPack(data, 'the git server');", '']],
+    removed: 'the object size cap of the pack check, run before a pack is stored',
+    edits: [['lib/git/pack-check.js', 'if (size > max)', 'if (false)']],
     tests: [['pack-check.test.js', '*huge blob from the server*']],
   },
   {

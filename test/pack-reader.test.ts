@@ -1,9 +1,10 @@
-import {execFile} from 'node:child_process';
+import {execFile, spawn} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
 import {IntegrityError} from '../lib/errors.js';
+import {indexPack} from '../lib/git/pack-index.js';
 import {PackReader} from '../lib/git/pack-reader.js';
 import {FixtureRepo} from './helpers/repos.js';
 import {tempDir} from './helpers/tmp.js';
@@ -87,3 +88,51 @@ async function gitBlob(repo: FixtureRepo, oid: string): Promise<Buffer> {
   });
   return stdout;
 }
+
+test('the index built for a received pack is byte for byte the one git index-pack writes', async t => {
+  const {repo} = await deltaRepo(await tempDir(t));
+  const [idx] = await packIdx(repo);
+  const packFile = (idx ?? '').replace(/\.idx$/, '.pack');
+  const ours = indexPack(await fsp.readFile(packFile), 'test', () => undefined);
+  t.truthy(ours);
+  t.deepEqual(ours, await fsp.readFile(idx ?? ''));
+});
+
+test('a thin pack is indexed with its bases read from the store, or left to isomorphic-git without them', async t => {
+  const {repo} = await deltaRepo(await tempDir(t));
+  // What a server sends a node that has commit 20: new objects, deltas against objects it has.
+  const revs = `${await repo.git('rev-parse', 'HEAD')}\n^${await repo.git('rev-parse', 'HEAD~1')}\n`;
+  const pack = await new Promise<Buffer>((resolve, reject) => {
+    const child = spawn('git', ['-C', repo.dir, 'pack-objects', '--thin', '--stdout', '--revs']);
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.on('error', reject);
+    child.on('close', () => {
+      resolve(Buffer.concat(chunks));
+    });
+    child.stdin.end(revs);
+  });
+  const expected = (
+    await repo.git('rev-list', '--objects', 'HEAD', `^${await repo.git('rev-parse', 'HEAD~1')}`)
+  )
+    .split('\n')
+    .map(line => line.split(' ')[0] ?? '')
+    .filter(Boolean)
+    .sort();
+  t.is(
+    indexPack(pack, 'test', () => undefined),
+    undefined,
+    'bases missing: not indexed here',
+  );
+  const reader = PackReader.open(path.join(repo.dir, '.git'));
+  t.teardown(() => {
+    reader.close();
+  });
+  const index = indexPack(pack, 'test', oid => reader.readObject(oid));
+  t.truthy(index);
+  const count = index?.readUInt32BE(8 + 255 * 4) ?? 0;
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++)
+    ids.push(index?.toString('hex', 1032 + i * 20, 1052 + i * 20) ?? '');
+  t.deepEqual(ids, expected, 'every object of the pack, by the id git gives it');
+});

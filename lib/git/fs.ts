@@ -1,6 +1,9 @@
+import {AsyncLocalStorage} from 'node:async_hooks';
 import {promises as fsp, type Stats} from 'node:fs';
 import {writeFileAtomic} from '../fsutil.js';
 import {checkPack} from './pack-check.js';
+import {indexPack} from './pack-index.js';
+import {PackReader} from './pack-reader.js';
 
 /**
  * isomorphic-git looks every object up as a loose file first and lists objects/pack on every
@@ -52,6 +55,37 @@ function changed<A extends unknown[], R>(fn: (...args: A) => Promise<R>) {
   };
 }
 
+const PACK_FILE = /[/\\]objects[/\\]pack[/\\](pack-[0-9a-f]+)\.pack$/;
+
+/** Set around a fetch into `gitdir` (see {@link fetchIndexed}). */
+const fetchScope = new AsyncLocalStorage<{gitdir: string}>();
+
+/** Thrown from writeFile once a fetched pack and its index are stored. */
+class PackStored extends Error {
+  constructor(readonly packfile: string) {
+    super('pack stored and indexed');
+  }
+}
+
+/**
+ * Run isomorphic-git's fetch into `gitdir` with the received pack indexed by
+ * lib/git/pack-index.ts instead of by isomorphic-git (the same index `git index-pack` writes).
+ * Returns the stored pack's path relative to the gitdir, or undefined when nothing was stored.
+ */
+export async function fetchIndexed(
+  gitdir: string,
+  fetch: () => Promise<unknown>,
+): Promise<string | undefined> {
+  try {
+    const result = await fetchScope.run({gitdir}, fetch);
+    // isomorphic-git returns the new pack's path, though its FetchResult type does not declare it.
+    return (result as {packfile?: string}).packfile;
+  } catch (error) {
+    if (error instanceof PackStored) return error.packfile;
+    throw error;
+  }
+}
+
 /**
  * The file system handed to isomorphic-git. Every file it writes (pack, pack index, ref, config)
  * goes through temp file + fsync + rename, so a run killed mid-write never leaves a truncated
@@ -76,8 +110,28 @@ export const gitFs = {
     options?: BufferEncoding | {mode?: number},
   ): Promise<void> {
     const mode = typeof options === 'object' && options.mode !== undefined ? options.mode : 0o644;
-    // A pack from the network is checked before it is stored, and so before anything inflates it whole.
-    if (/[/\\]objects[/\\]pack[/\\]pack-[0-9a-f]+\.pack$/.test(file) && typeof data !== 'string') {
+    const pack = PACK_FILE.exec(file);
+    if (pack?.[1] && typeof data !== 'string') {
+      // A pack from the network is checked before it is stored, and so before anything inflates
+      // it whole. Inside a fetch it is also indexed here, with native zlib, and the fetch is
+      // stopped (the pack was the last thing it had to store; only its index was left).
+      const fetching = fetchScope.getStore();
+      if (fetching) {
+        const reader = PackReader.open(fetching.gitdir);
+        let index: Buffer | undefined;
+        try {
+          index = indexPack(data, 'the git server', oid => reader.readObject(oid));
+        } finally {
+          reader.close();
+        }
+        await writeFileAtomic(file, data, mode);
+        if (index) {
+          await writeFileAtomic(file.replace(/\.pack$/, '.idx'), index, mode);
+          throw new PackStored(`objects/pack/${pack[1]}.pack`);
+        }
+        // A thin pack whose bases this store lacks: isomorphic-git indexes it.
+        return;
+      }
       checkPack(data, 'the git server');
     }
     await writeFileAtomic(file, data, mode);

@@ -15,6 +15,30 @@ const REF_DELTA = 7;
  * compression bomb stops at the cap instead of at the end of the node's memory.
  */
 export function checkPack(data: Uint8Array, label: string): void {
+  walkPack(data, label);
+}
+
+/** One object of a pack as {@link walkPack} finds it. */
+export type PackedObject = {
+  /** Where its entry starts in the pack, and where the next one starts. */
+  offset: number;
+  end: number;
+  type: number;
+  /** The inflated data: the object itself, or for a delta the delta. */
+  data: Buffer;
+  /** For an ofs-delta, the offset of its base; for a ref-delta, the id of its base. */
+  baseOffset?: number;
+  baseOid?: string;
+};
+
+/**
+ * Check a pack as {@link checkPack} does, handing each object, inflated, to `visit`.
+ */
+export function walkPack(
+  data: Uint8Array,
+  label: string,
+  visit?: (object: PackedObject) => void,
+): void {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const refuse = (why: string) =>
     new IntegrityError(
@@ -41,6 +65,9 @@ export function checkPack(data: Uint8Array, label: string): void {
     return buf[offset++] as number;
   };
   for (let i = 0; i < count; i++) {
+    const start = offset;
+    let baseOffset: number | undefined;
+    let baseOid: string | undefined;
     let c = byte();
     const type = (c >> 4) & 7;
     let size = c & 15;
@@ -51,9 +78,17 @@ export function checkPack(data: Uint8Array, label: string): void {
       shift += 7;
     }
     if (type === OFS_DELTA) {
-      do c = byte();
-      while (c & 0x80);
+      c = byte();
+      let back = c & 0x7f;
+      while (c & 0x80) {
+        c = byte();
+        back = (back + 1) * 128 + (c & 0x7f);
+      }
+      baseOffset = start - back;
+      if (baseOffset < 12) throw refuse(`delta ${i + 1} points before the start of the pack`);
     } else if (type === REF_DELTA) {
+      if (offset + 20 > end) throw refuse('an object header runs past the end');
+      baseOid = buf.toString('hex', offset, offset + 20);
       offset += 20;
     }
     if (size > max)
@@ -99,6 +134,14 @@ export function checkPack(data: Uint8Array, label: string): void {
         );
     }
     offset += engine.bytesWritten;
+    visit?.({
+      offset: start,
+      end: offset,
+      type,
+      data: buffer,
+      ...(baseOffset === undefined ? {} : {baseOffset}),
+      ...(baseOid === undefined ? {} : {baseOid}),
+    });
   }
   if (offset !== end) throw refuse('data after the last object');
 }

@@ -15,7 +15,7 @@ import {PACK_LIMITS} from './pack-check.js';
  * a pack (none, in stores written by fetch) are left to the caller's fallback.
  */
 export class PackReader {
-  private readonly bases = new Map<number, Map<number, {type: number; data: Buffer}>>();
+  private readonly bases = new Map<number, Map<number, GitObject>>();
 
   private constructor(private readonly packs: Pack[]) {}
 
@@ -52,21 +52,30 @@ export class PackReader {
    * Throws when the pack holds it but the bytes are damaged or of another type.
    */
   readBlob(oid: string): Buffer | undefined {
+    const object = this.readObject(oid);
+    if (object && object.type !== 3) {
+      throw new IntegrityError(`Object ${oid} is a ${TYPE_NAMES[object.type] ?? '?'}, not a blob.`);
+    }
+    return object?.data;
+  }
+
+  /** Any object, checked against its id; undefined when no pack holds it. */
+  readObject(oid: string): GitObject | undefined {
     const found = this.find(oid);
     if (!found) return undefined;
     const object = this.readAt(found.pack, found.offset, 0);
-    const damaged = (why: string) =>
-      new IntegrityError(
-        `Object ${oid} in ${path.basename(found.pack.file)} is damaged: ${why}.`,
-        'Remove the repository under <root>/repos/ and deploy again to fetch it afresh.',
-      );
-    if (object.type !== 3) throw damaged(`it is a ${TYPE_NAMES[object.type] ?? '?'}, not a blob`);
+    const name = TYPE_NAMES[object.type] ?? '?';
     const actual = createHash('sha1')
-      .update(`blob ${object.data.length}\0`)
+      .update(`${name} ${object.data.length}\0`)
       .update(object.data)
       .digest('hex');
-    if (actual !== oid) throw damaged('its content does not hash to its id');
-    return object.data;
+    if (actual !== oid) {
+      throw new IntegrityError(
+        `Object ${oid} in ${path.basename(found.pack.file)} is damaged: its content does not hash to its id.`,
+        'Remove the repository under <root>/repos/ and deploy again to fetch it afresh.',
+      );
+    }
+    return object;
   }
 
   private find(oid: string): {pack: Pack; offset: number} | undefined {
@@ -78,7 +87,7 @@ export class PackReader {
     return undefined;
   }
 
-  private readAt(pack: Pack, offset: number, depth: number): {type: number; data: Buffer} {
+  private readAt(pack: Pack, offset: number, depth: number): GitObject {
     if (depth > MAX_DELTA_DEPTH)
       throw new IntegrityError(`Delta chain longer than ${MAX_DELTA_DEPTH} in ${pack.file}.`);
     const cached = this.bases.get(pack.id)?.get(offset);
@@ -104,9 +113,9 @@ export class PackReader {
     if (size > PACK_LIMITS.maxObjectBytes) {
       throw new IntegrityError(`An object in ${pack.file} declares ${size} bytes, over the limit.`);
     }
-    let result: {type: number; data: Buffer};
+    let result: GitObject;
     if (type === 6 || type === 7) {
-      let base: {type: number; data: Buffer};
+      let base: GitObject;
       if (type === 6) {
         byte = raw[pos++] ?? 0;
         let back = byte & 0x7f;
@@ -131,7 +140,7 @@ export class PackReader {
     if (depth > 0) {
       let cache = this.bases.get(pack.id);
       if (!cache) {
-        cache = new Map<number, {type: number; data: Buffer}>();
+        cache = new Map<number, GitObject>();
         this.bases.set(pack.id, cache);
       }
       if (cache.size >= BASE_CACHE_ENTRIES) cache.clear();
@@ -141,7 +150,10 @@ export class PackReader {
   }
 }
 
-const TYPE_NAMES: Record<number, string> = {1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag'};
+export const TYPE_NAMES: Record<number, string> = {1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag'};
+
+/** An object's type number (1 commit, 2 tree, 3 blob, 4 tag) and content. */
+export type GitObject = {type: number; data: Buffer};
 const MAX_DELTA_DEPTH = 4096;
 const BASE_CACHE_ENTRIES = 512;
 
@@ -235,7 +247,7 @@ function inflate(data: Buffer, size: number, file: string): Buffer {
   return out;
 }
 
-function applyDelta(base: Buffer, delta: Buffer, file: string): Buffer {
+export function applyDelta(base: Buffer, delta: Buffer, file: string): Buffer {
   let pos = 0;
   const varint = () => {
     let value = 0;

@@ -5,7 +5,7 @@ import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
 import {DeployError, errnoCode, SourceError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {RepoLocation} from '../repo-location.js';
-import {gitFs} from './fs.js';
+import {fetchIndexed, gitFs} from './fs.js';
 import {collectMissingObjects} from './closure.js';
 import {commitsWithPrefix, GitStore, HAVE_REF, peelToCommit} from './store.js';
 
@@ -128,23 +128,23 @@ class HttpRemote implements Remote {
     store: GitStore,
     options: {singleBranch: boolean; remoteRef?: string; tags?: boolean},
   ): Promise<FetchStats> {
-    const result = await this.call('fetch from', () =>
-      git.fetch({
-        fs: gitFs,
-        http: this.http,
-        gitdir: store.gitdir,
-        cache: store.cache,
-        url: this.location.url,
-        // The local ref whose commit is sent as a "have", so only new objects come back.
-        ref: HAVE_REF,
-        ...(options.remoteRef ? {remoteRef: options.remoteRef} : {}),
-        singleBranch: options.singleBranch,
-        tags: options.tags ?? false,
-        ...this.authCallbacks,
-      }),
+    const packfile = await this.call('fetch from', () =>
+      fetchIndexed(store.gitdir, () =>
+        git.fetch({
+          fs: gitFs,
+          http: this.http,
+          gitdir: store.gitdir,
+          cache: store.cache,
+          url: this.location.url,
+          // The local ref whose commit is sent as a "have", so only new objects come back.
+          ref: HAVE_REF,
+          ...(options.remoteRef ? {remoteRef: options.remoteRef} : {}),
+          singleBranch: options.singleBranch,
+          tags: options.tags ?? false,
+          ...this.authCallbacks,
+        }),
+      ),
     );
-    // isomorphic-git returns the new pack's path, though its FetchResult type does not declare it.
-    const packfile = (result as {packfile?: string}).packfile;
     if (!packfile) return {fetched: true, objects: 0, bytes: 0};
     return {fetched: true, ...(await packStats(path.join(store.gitdir, packfile)))};
   }
