@@ -1,36 +1,14 @@
-import {execFile, spawn} from 'node:child_process';
+import {spawn} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
-import test, {type ExecutionContext} from 'ava';
+import test from 'ava';
 import {InstallError} from '../lib/errors.js';
 import {readLock} from '../lib/lock.js';
 import {status} from '../lib/status.js';
 import {waitFor} from './helpers/http.js';
+import {smallFileSystem} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
 import {commitRelease, deployBin, makeWorld, runDeploy} from './helpers/world.js';
-
-const exec = promisify(execFile);
-
-/**
- * A small tmpfs with few inodes, so that both data blocks and inodes can be used up. Fails the
- * test, saying why, where the machine does not allow the mount (never skipped silently).
- */
-async function smallFileSystem(t: ExecutionContext): Promise<string | undefined> {
-  const mountPoint = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-full-'));
-  t.teardown(async () => {
-    await exec('umount', [mountPoint]).catch(() => undefined);
-    await fsp.rm(mountPoint, {recursive: true, force: true});
-  });
-  try {
-    await exec('mount', ['-t', 'tmpfs', '-o', 'size=24m,nr_inodes=4000', 'tmpfs', mountPoint]);
-  } catch (error) {
-    t.fail(`cannot mount a tmpfs for the disk-full cases here: ${(error as Error).message}`);
-    return undefined;
-  }
-  return mountPoint;
-}
 
 /** Use up every data block, then every inode, of the file system holding `dir`. */
 async function fillUp(dir: string): Promise<() => Promise<void>> {
@@ -67,7 +45,7 @@ const phases = [
 
 for (const {point, what} of phases) {
   test(`[R33] ENOSPC during ${what}: current and the live release untouched, lock released, the next run recovers`, async t => {
-    const mountPoint = await smallFileSystem(t);
+    const mountPoint = await smallFileSystem(t, 'size=24m,nr_inodes=4000');
     if (!mountPoint) return;
     const root = path.join(mountPoint, 'node');
     const world = await makeWorld(t);
@@ -126,7 +104,7 @@ for (const {point, what} of phases) {
 }
 
 test('[R33] the installer itself runs out of space: the install fails, naming the log, and current stays', async t => {
-  const mountPoint = await smallFileSystem(t);
+  const mountPoint = await smallFileSystem(t, 'size=24m,nr_inodes=4000');
   if (!mountPoint) return;
   const root = path.join(mountPoint, 'node');
   const world = await makeWorld(t);

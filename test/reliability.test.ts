@@ -2,9 +2,7 @@ import {execFile, spawn} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {promises as fsp} from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import test, {type ExecutionContext} from 'ava';
 import {ConfigError, ExitCode, IntegrityError, LockError, SourceError} from '../lib/errors.js';
 import {createHttpClient} from '../lib/http-client.js';
@@ -13,7 +11,7 @@ import {ReleaseStore} from '../lib/release-store.js';
 import {status} from '../lib/status.js';
 import {recordFigure, STRESS} from './helpers/figures.js';
 import {listenLocal, waitFor} from './helpers/http.js';
-import {tempDir} from './helpers/tmp.js';
+import {smallFileSystem, tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
 import {
   deployBin,
@@ -24,8 +22,6 @@ import {
   writeSampleApp,
   type World,
 } from './helpers/world.js';
-
-const exec = promisify(execFile);
 
 test('[R2] a reader stat()ing current/... through many switches and rollbacks never misses', async t => {
   const root = await tempDir(t);
@@ -302,18 +298,8 @@ test('[R32] a git server answering 503 gives a clear error and changes nothing',
 
 test('[R33] ENOSPC during a fetch (a 3 MiB file system): current and every release stay as they were', async t => {
   const world = await makeWorld(t);
-  const mountPoint = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-tmpfs-'));
-  t.teardown(async () => {
-    await exec('umount', [mountPoint]).catch(() => undefined);
-    await fsp.rm(mountPoint, {recursive: true, force: true});
-  });
-  try {
-    await exec('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mountPoint]);
-  } catch (error) {
-    // Said when it runs, never silently: this machine does not let the test make a small file system.
-    t.fail(`cannot mount a tmpfs for the disk-full case here: ${(error as Error).message}`);
-    return;
-  }
+  const mountPoint = await smallFileSystem(t, 'size=3m');
+  if (!mountPoint) return;
   const root = path.join(mountPoint, 'node');
   await writeSampleApp(world.app);
   await world.app.commit('small');
