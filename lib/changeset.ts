@@ -170,6 +170,7 @@ export async function verifyRelease(
   hasVendor: boolean,
   env: NodeJS.ProcessEnv,
   reporter: Reporter,
+  scratchDir?: string,
 ): Promise<VerifiedRelease> {
   const install = settings.config.install;
   const assets = settings.config.assets ?? [];
@@ -189,6 +190,7 @@ export async function verifyRelease(
     env,
     reporter,
     timeoutMs: INSTALL_TIMEOUT_MS,
+    scratchDir,
   };
   if (!install) return {installer: undefined, ctx, verified: [], assets: assets.length};
   const installer = createInstaller(install);

@@ -49,6 +49,9 @@ export type DeployOptions = {
   freshInstall?: boolean | undefined;
 };
 
+/** Installer scratch directories of the running deploy, under the node root. */
+export const SCRATCH_DIR = '.scratch';
+
 /** Where a release's files come from: git (the repository route) or a bundle (the release route). */
 type ReleaseSource = {
   app: {url: string; requested: string; sha: string; fetch: FetchStats};
@@ -186,6 +189,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
   async function deployLocked(): Promise<DeployResult> {
     progress.previous = await releases.currentForSwitch();
     await releases.removeStaleSwitchLinks();
+    // Installer scratch (an npm cache, a wheelhouse) left by a run killed mid-install.
+    await fsp.rm(path.join(root, SCRATCH_DIR), {recursive: true, force: true});
     const recovered = await recoverInterrupted(releases);
     if (recovered.length > 0)
       reporter.info(`cleaned up after an interrupted run: ${recovered.join(', ')}`);
@@ -243,6 +248,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         vendor !== null,
         deps.env,
         reporter,
+        path.join(root, SCRATCH_DIR),
       );
       const reuse = await reuseOrInstall(verified, releaseDir);
       await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);

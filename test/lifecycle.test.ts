@@ -53,11 +53,13 @@ test('a SIGKILLed deploy never becomes current; the next run takes over its lock
     stdio: 'ignore',
   });
   const releases = path.join(world.root, 'releases');
+  const scratch = path.join(world.root, '.scratch');
   await waitFor(
     t,
     'the install to start',
     async () =>
-      (await fsp.readdir(releases)).length === 2 && (await readLock(world.root)).state === 'live',
+      (await fsp.readdir(releases)).length === 2 &&
+      (await fsp.readdir(scratch).catch(() => [])).length > 0,
   );
   child.kill('SIGKILL');
   await new Promise(resolve => child.once('exit', resolve));
@@ -67,8 +69,18 @@ test('a SIGKILLed deploy never becomes current; the next run takes over its lock
   t.is(lock.state, 'dead', 'the killed run left its lock; its owner is gone');
   t.is(lock.owner?.pid, child.pid);
 
+  t.true(
+    (await fsp.readdir(scratch)).some(name => name.startsWith('repodeploy-cmd-')),
+    'the killed installer left its scratch directory',
+  );
+
   await commitVersion(world, 3);
   const third = await runDeploy({root: world.root, rev: 'main'});
+  t.deepEqual(
+    await fsp.readdir(scratch).catch(() => []),
+    [],
+    "the next run removed the killed installer's scratch",
+  );
   const after = await state(world.root);
   t.is(after.current, third.releaseId);
   const killed =

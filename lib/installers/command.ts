@@ -13,7 +13,7 @@ export function commandInstaller(settings: CommandInstallSettings): Installer {
     describe: settings.command.join(' '),
     verify: () => Promise.resolve([]),
     async install(ctx) {
-      const scratch = await makeScratch('repodeploy-cmd-');
+      const scratch = await makeScratch('repodeploy-cmd-', ctx.scratchDir);
       try {
         const [command, ...args] = settings.command as [string, ...string[]];
         const env = hermeticEnv(ctx.env, scratch.home, {

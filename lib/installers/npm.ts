@@ -106,7 +106,7 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
     async install(ctx, verified) {
       await checkTarballs(verified);
       const {default: cacache} = await import('cacache');
-      const scratch = await makeScratch('repodeploy-npm-');
+      const scratch = await makeScratch('repodeploy-npm-', ctx.scratchDir);
       try {
         const cache = path.join(scratch.dir, 'cache');
         // npm keeps its content-addressed store in <cache>/_cacache. cacache checks the bytes

@@ -90,7 +90,7 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
       return verified;
     },
     async install(ctx, verified) {
-      const scratch = await makeScratch('repodeploy-pip-');
+      const scratch = await makeScratch('repodeploy-pip-', ctx.scratchDir);
       try {
         // pip sees only the files just verified, copied so the bytes checked are the bytes used.
         const wheelhouse = path.join(scratch.dir, 'wheelhouse');

@@ -29,11 +29,20 @@ export function hermeticEnv(
   return {...env, ...extra};
 }
 
-/** A scratch directory with an empty HOME and TMPDIR for one installer run. */
+/**
+ * A scratch directory with an empty HOME and TMPDIR for one installer run, under `base` (a
+ * deploy passes `<root>/.scratch`, which its next run empties: a run killed mid-install leaves
+ * nothing behind for good).
+ */
 export async function makeScratch(
   prefix: string,
+  base: string = os.tmpdir(),
 ): Promise<{dir: string; home: string; cleanup: () => Promise<void>}> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  // Not recursive: on a full disk a recursive mkdir reports ENOENT instead of ENOSPC.
+  await fsp.mkdir(base, {mode: 0o700}).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  });
+  const dir = await fsp.mkdtemp(path.join(base, prefix));
   const home = path.join(dir, 'home');
   await fsp.mkdir(path.join(home, 'tmp'), {recursive: true});
   return {dir, home, cleanup: () => fsp.rm(dir, {recursive: true, force: true})};

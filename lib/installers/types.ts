@@ -14,6 +14,8 @@ export type InstallContext = {
   env: NodeJS.ProcessEnv;
   reporter: Reporter;
   timeoutMs: number;
+  /** Where installers make their scratch directories (default: the system's temp dir). */
+  scratchDir?: string | undefined;
 };
 
 /** An artifact checked against the hash the app pins, ready for the installer. */
