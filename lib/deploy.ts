@@ -251,6 +251,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         path.join(root, SCRATCH_DIR),
       );
       const reuse = await reuseOrInstall(verified, releaseDir);
+      // Each installer removed its own scratch directory; an empty .scratch need not stay.
+      await fsp.rmdir(path.join(root, SCRATCH_DIR)).catch(() => undefined);
       await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);
       // Recorded after the hooks, so what they leave in the outputs is part of the record.
       if (reuse) {
