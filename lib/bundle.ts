@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
 import {z} from 'zod';
-import {fetchChangeset, writeTrees} from './changeset.js';
+import {fetchChangeset, sourcesFrom, writeTrees} from './changeset.js';
 import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
-import {gitCredentials, type Deps} from './deps.js';
+import type {Deps} from './deps.js';
 import {IntegrityError, UsageError} from './errors.js';
 import {tempSibling} from './fsutil.js';
 import {unsafeEntryName} from './git/path-safety.js';
@@ -75,11 +75,7 @@ export async function createBundle(
     const override = options.vendorRepo
       ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
       : undefined;
-    const sources = {
-      http: deps.http,
-      credentials: gitCredentials(deps.env),
-      reporter: deps.reporter,
-    };
+    const sources = sourcesFrom(deps);
     const {store, resolved, tree, settings, vendor} = await fetchChangeset(
       path.join(scratch, 'repos'),
       location,

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import {pausePoint} from './pause-points.js';
 import type {HttpClient} from 'isomorphic-git';
+import {gitCredentials, type Deps} from './deps.js';
 import {ConfigError, IntegrityError, SourceError} from './errors.js';
 import {exportTree, listTree, type TreeFile} from './git/export.js';
 import {openRemote, type Credentials, type FetchStats} from './git/remote.js';
@@ -13,6 +13,7 @@ import {
   type Installer,
   type VerifiedArtifact,
 } from './installers/index.js';
+import {pausePoint} from './pause-points.js';
 import {META_DIR} from './release-store.js';
 import {formatLocation, type RepoLocation} from './repo-location.js';
 import type {Reporter} from './reporter.js';
@@ -29,6 +30,11 @@ import {readAppSettings, VENDOR_DIR, type AppSettings, type VendorPin} from './v
 export const INSTALL_TIMEOUT_MS = 30 * 60 * 1000;
 
 export type Sources = {http: HttpClient; credentials: Credentials | undefined; reporter: Reporter};
+
+/** Where a run fetches from, and how it reports: from the run's dependencies. */
+export function sourcesFrom(deps: Deps): Sources {
+  return {http: deps.http, credentials: gitCredentials(deps.env), reporter: deps.reporter};
+}
 
 export type VendorCheckout = {store: GitStore; pin: VendorPin; tree: TreeFile[]; fetch: FetchStats};
 

@@ -6,11 +6,12 @@ import {
   installRelease,
   readApp,
   resolveApp,
+  sourcesFrom,
   verifyRelease,
   writeTrees,
   type VendorCheckout,
 } from './changeset.js';
-import {gitCredentials, type Deps} from './deps.js';
+import type {Deps} from './deps.js';
 import {ConfigError, DeployError} from './errors.js';
 import {readLockfile} from './installers/npm.js';
 import {parseRequirements} from './installers/pip.js';
@@ -67,7 +68,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-check-'));
   const reposDir = path.join(scratch, 'repos');
   const releaseDir = path.join(scratch, 'release');
-  const sources = {http: deps.http, credentials: gitCredentials(deps.env), reporter: deps.reporter};
+  const sources = sourcesFrom(deps);
   const report: CheckReport = {
     repo: options.repo,
     rev: options.rev,

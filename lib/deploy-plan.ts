@@ -1,9 +1,9 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {fetchChangeset} from './changeset.js';
+import {fetchChangeset, sourcesFrom} from './changeset.js';
 import type {DeployOptions} from './deploy.js';
-import {gitCredentials, type Deps} from './deps.js';
+import type {Deps} from './deps.js';
 import {UsageError} from './errors.js';
 import {planPrune, prunePolicy} from './lifecycle.js';
 import {readNodeSettings} from './node-settings.js';
@@ -42,11 +42,7 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
     : undefined;
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-plan-'));
   try {
-    const sources = {
-      http: deps.http,
-      credentials: gitCredentials(deps.env),
-      reporter: deps.reporter,
-    };
+    const sources = sourcesFrom(deps);
     const {resolved, settings: appSettings} = await fetchChangeset(
       path.join(scratch, 'repos'),
       location,

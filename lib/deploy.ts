@@ -6,13 +6,14 @@ import {
   plural,
   readApp,
   resolveApp,
+  sourcesFrom,
   verifyRelease,
   writeTrees,
   type VendorCheckout,
   type VerifiedRelease,
 } from './changeset.js';
 import {recordInstall, reuseInstall} from './install-reuse.js';
-import {gitCredentials, type Deps} from './deps.js';
+import type {Deps} from './deps.js';
 import {asDeployError, DeployError, describeError, UsageError} from './errors.js';
 import {syncTree} from './fsutil.js';
 import type {FetchStats} from './git/remote.js';
@@ -141,7 +142,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     const vendorOverride = vendorSpec
       ? parseRepoLocation(vendorSpec, {cwd: deps.cwd, what: 'vendor repository'})
       : undefined;
-    const sources = {http: deps.http, credentials: gitCredentials(deps.env), reporter};
+    const sources = sourcesFrom(deps);
     const reposDir = path.join(root, REPOS_DIR);
     const {store, resolved} = await resolveApp(reposDir, appLocation, options.rev, sources);
     progress.appSha = resolved.sha;

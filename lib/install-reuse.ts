@@ -44,14 +44,13 @@ export async function recordInstall(
   metaDir: string,
   key: string,
   outputs: string[],
-): Promise<InstallRecord> {
+): Promise<void> {
   const record: InstallRecord = {format: 1, key, outputs: []};
   for (const output of outputs) {
     const {digest, files} = await walkTree(path.join(releaseDir, output));
     record.outputs.push({path: output, digest, files});
   }
   await writeFileAtomic(path.join(metaDir, INSTALL_RECORD), `${JSON.stringify(record, null, 2)}\n`);
-  return record;
 }
 
 /**

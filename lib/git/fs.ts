@@ -117,12 +117,15 @@ export const gitFs = {
       // stopped (the pack was the last thing it had to store; only its index was left).
       const fetching = fetchScope.getStore();
       if (fetching) {
-        const reader = PackReader.open(fetching.gitdir);
+        // The store's packs are opened only for a thin pack's outside bases.
+        let reader: PackReader | undefined;
         let index: Buffer | undefined;
         try {
-          index = indexPack(data, 'the git server', oid => reader.readObject(oid));
+          index = indexPack(data, 'the git server', oid =>
+            (reader ??= PackReader.open(fetching.gitdir)).readObject(oid),
+          );
         } finally {
-          reader.close();
+          reader?.close();
         }
         await writeFileAtomic(file, data, mode);
         if (index) {
@@ -154,8 +157,3 @@ export const gitFs = {
   readlink: fsp.readlink,
   symlink: changed(fsp.symlink),
 };
-
-/** Forget the listings kept for isomorphic-git (after something else changed a store). */
-export function forgetListings(): void {
-  listings.clear();
-}

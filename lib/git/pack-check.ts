@@ -5,8 +5,78 @@ import {IntegrityError} from '../errors.js';
 /** Caps a received pack must stay within: one object's size, and the number of objects. */
 export const PACK_LIMITS = {maxObjectBytes: 1024 ** 3, maxObjects: 10_000_000};
 
-const OFS_DELTA = 6;
-const REF_DELTA = 7;
+export const OFS_DELTA = 6;
+export const REF_DELTA = 7;
+
+/** The header of one pack entry, as {@link readEntryHeader} reads it. */
+export type EntryHeader = {
+  type: number;
+  /** The inflated size the entry declares (for a delta: the size of the delta). */
+  size: number;
+  /** For an ofs-delta, how far back from this entry its base starts. */
+  back?: number;
+  /** For a ref-delta, the id of its base. */
+  baseOid?: string;
+  /** Where the zlib data starts. */
+  dataStart: number;
+};
+
+/**
+ * Read the header of the pack entry at `at` (type, size, delta base), not reading at or past
+ * `end`; undefined when the header runs past it.
+ */
+export function readEntryHeader(buf: Buffer, at: number, end: number): EntryHeader | undefined {
+  let pos = at;
+  if (pos >= end) return undefined;
+  let c = buf[pos++] ?? 0;
+  const type = (c >> 4) & 7;
+  let size = c & 15;
+  let shift = 4;
+  while (c & 0x80) {
+    if (pos >= end) return undefined;
+    c = buf[pos++] ?? 0;
+    size += (c & 0x7f) * 2 ** shift;
+    shift += 7;
+  }
+  if (type === OFS_DELTA) {
+    if (pos >= end) return undefined;
+    c = buf[pos++] ?? 0;
+    let back = c & 0x7f;
+    while (c & 0x80) {
+      if (pos >= end) return undefined;
+      c = buf[pos++] ?? 0;
+      back = (back + 1) * 128 + (c & 0x7f);
+    }
+    return {type, size, back, dataStart: pos};
+  }
+  if (type === REF_DELTA) {
+    if (pos + 20 > end) return undefined;
+    return {type, size, baseOid: buf.toString('hex', pos, pos + 20), dataStart: pos + 20};
+  }
+  return {type, size, dataStart: pos};
+}
+
+/**
+ * The two sizes a delta starts with: of the base it applies to, of the object it makes; and where
+ * its instructions start.
+ */
+export function readDeltaSizes(delta: Buffer): {baseSize: number; resultSize: number; at: number} {
+  let at = 0;
+  const varint = () => {
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = delta[at++] ?? 0;
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80 && at < delta.length);
+    return value;
+  };
+  const baseSize = varint();
+  const resultSize = varint();
+  return {baseSize, resultSize, at};
+}
 
 /**
  * Check a pack before isomorphic-git indexes it (which inflates every object into memory): the
@@ -60,37 +130,16 @@ export function walkPack(
   const max = PACK_LIMITS.maxObjectBytes;
   const end = buf.length - 20;
   let offset = 12;
-  const byte = () => {
-    if (offset >= end) throw refuse('an object header runs past the end');
-    return buf[offset++] as number;
-  };
   for (let i = 0; i < count; i++) {
     const start = offset;
-    let baseOffset: number | undefined;
-    let baseOid: string | undefined;
-    let c = byte();
-    const type = (c >> 4) & 7;
-    let size = c & 15;
-    let shift = 4;
-    while (c & 0x80) {
-      c = byte();
-      size += (c & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
-    if (type === OFS_DELTA) {
-      c = byte();
-      let back = c & 0x7f;
-      while (c & 0x80) {
-        c = byte();
-        back = (back + 1) * 128 + (c & 0x7f);
-      }
-      baseOffset = start - back;
-      if (baseOffset < 12) throw refuse(`delta ${i + 1} points before the start of the pack`);
-    } else if (type === REF_DELTA) {
-      if (offset + 20 > end) throw refuse('an object header runs past the end');
-      baseOid = buf.toString('hex', offset, offset + 20);
-      offset += 20;
-    }
+    const header = readEntryHeader(buf, start, end);
+    if (!header) throw refuse('an object header runs past the end');
+    const {type, size} = header;
+    const baseOffset = header.back === undefined ? undefined : start - header.back;
+    if (baseOffset !== undefined && baseOffset < 12)
+      throw refuse(`delta ${i + 1} points before the start of the pack`);
+    const baseOid = header.baseOid;
+    offset = header.dataStart;
     if (size > max)
       throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
     let inflated;
@@ -113,21 +162,7 @@ export function walkPack(
         `object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`,
       );
     if (type === OFS_DELTA || type === REF_DELTA) {
-      // A delta's header: the base size, then the size of the object it makes.
-      let p = 0;
-      const next = () => {
-        let value = 0;
-        let s = 0;
-        let d;
-        do {
-          d = buffer[p++] ?? 0;
-          value += (d & 0x7f) * 2 ** s;
-          s += 7;
-        } while (d & 0x80 && p < buffer.length);
-        return value;
-      };
-      next();
-      const resultSize = next();
+      const {resultSize} = readDeltaSizes(buffer);
       if (resultSize > max)
         throw refuse(
           `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,

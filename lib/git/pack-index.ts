@@ -1,11 +1,8 @@
 import {createHash} from 'node:crypto';
 import CRC32 from 'crc-32';
 import {IntegrityError} from '../errors.js';
-import {walkPack, type PackedObject} from './pack-check.js';
+import {OFS_DELTA, REF_DELTA, walkPack, type PackedObject} from './pack-check.js';
 import {applyDelta, TYPE_NAMES, type GitObject} from './pack-reader.js';
-
-const OFS_DELTA = 6;
-const REF_DELTA = 7;
 
 /**
  * Build the version 2 index (`.idx`) of a pack received from a server, with Node's zlib and

@@ -3,7 +3,7 @@ import {closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync} fro
 import path from 'node:path';
 import {inflateSync} from 'node:zlib';
 import {IntegrityError} from '../errors.js';
-import {PACK_LIMITS} from './pack-check.js';
+import {OFS_DELTA, PACK_LIMITS, readDeltaSizes, readEntryHeader, REF_DELTA} from './pack-check.js';
 
 /**
  * Reads blobs straight from a store's pack files (index version 2) with Node's zlib, for writing
@@ -100,41 +100,27 @@ export class PackReader {
       if (n === 0) throw new IntegrityError(`${pack.file} ends inside an object.`);
       got += n;
     }
-    let pos = 0;
-    let byte = raw[pos++] ?? 0;
-    const type = (byte >> 4) & 7;
-    let size = byte & 15;
-    let shift = 4;
-    while (byte & 0x80) {
-      byte = raw[pos++] ?? 0;
-      size += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
+    const header = readEntryHeader(raw, 0, raw.length);
+    if (!header) throw new IntegrityError(`An object header in ${pack.file} runs past its end.`);
+    const {type, size} = header;
     if (size > PACK_LIMITS.maxObjectBytes) {
       throw new IntegrityError(`An object in ${pack.file} declares ${size} bytes, over the limit.`);
     }
+    const data = inflate(raw.subarray(header.dataStart), size, pack.file);
     let result: GitObject;
-    if (type === 6 || type === 7) {
+    if (type === OFS_DELTA || type === REF_DELTA) {
       let base: GitObject;
-      if (type === 6) {
-        byte = raw[pos++] ?? 0;
-        let back = byte & 0x7f;
-        while (byte & 0x80) {
-          byte = raw[pos++] ?? 0;
-          back = (back + 1) * 128 + (byte & 0x7f);
-        }
-        base = this.readAt(pack, offset - back, depth + 1);
+      if (header.back !== undefined) {
+        base = this.readAt(pack, offset - header.back, depth + 1);
       } else {
-        const baseOid = raw.subarray(pos, pos + 20).toString('hex');
-        pos += 20;
+        const baseOid = header.baseOid ?? '';
         const found = this.find(baseOid);
         if (!found) throw new IntegrityError(`Delta base ${baseOid} is in no pack of this store.`);
         base = this.readAt(found.pack, found.offset, depth + 1);
       }
-      const delta = inflate(raw.subarray(pos), size, pack.file);
-      result = {type: base.type, data: applyDelta(base.data, delta, pack.file)};
+      result = {type: base.type, data: applyDelta(base.data, data, pack.file)};
     } else {
-      result = {type, data: inflate(raw.subarray(pos), size, pack.file)};
+      result = {type, data};
     }
     // Delta bases are read again and again: keep the ones other objects point back to.
     if (depth > 0) {
@@ -248,22 +234,11 @@ function inflate(data: Buffer, size: number, file: string): Buffer {
 }
 
 export function applyDelta(base: Buffer, delta: Buffer, file: string): Buffer {
-  let pos = 0;
-  const varint = () => {
-    let value = 0;
-    let shift = 0;
-    let byte: number;
-    do {
-      byte = delta[pos++] ?? 0;
-      value += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (byte & 0x80);
-    return value;
-  };
   const bad = (why: string) => new IntegrityError(`A delta in ${file} is corrupt: ${why}.`);
-  if (varint() !== base.length) throw bad('its base has another size');
-  const size = varint();
+  const {baseSize, resultSize: size, at} = readDeltaSizes(delta);
+  if (baseSize !== base.length) throw bad('its base has another size');
   if (size > PACK_LIMITS.maxObjectBytes) throw bad(`it declares ${size} bytes, over the limit`);
+  let pos = at;
   const out = Buffer.allocUnsafe(size);
   let written = 0;
   while (pos < delta.length) {
