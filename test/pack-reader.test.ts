@@ -5,6 +5,7 @@ import {promisify} from 'node:util';
 import test from 'ava';
 import {IntegrityError} from '../lib/errors.js';
 import {indexPack} from '../lib/git/pack-index.js';
+import {parseTree} from '../lib/git/objects.js';
 import {PackReader} from '../lib/git/pack-reader.js';
 import {FixtureRepo} from './helpers/repos.js';
 import {tempDir} from './helpers/tmp.js';
@@ -135,4 +136,24 @@ test('a thin pack is indexed with its bases read from the store, or left to isom
   for (let i = 0; i < count; i++)
     ids.push(index?.toString('hex', 1032 + i * 20, 1052 + i * 20) ?? '');
   t.deepEqual(ids, expected, 'every object of the pack, by the id git gives it');
+});
+
+test('trees are parsed as git writes them, and a malformed tree is refused', t => {
+  const id = Buffer.alloc(20, 0xab);
+  const entry = (mode: string, name: string) =>
+    Buffer.concat([Buffer.from(`${mode} ${name}\0`), id]);
+  const tree = Buffer.concat([entry('100644', 'a.txt'), entry('40000', 'dir')]);
+  t.deepEqual(parseTree(tree, 'x'), [
+    {mode: '100644', path: 'a.txt', oid: 'ab'.repeat(20)},
+    {mode: '040000', path: 'dir', oid: 'ab'.repeat(20)},
+  ]);
+  const refused = (data: Buffer, why: RegExp) => {
+    const error = t.throws(() => parseTree(data, 'x'), {instanceOf: IntegrityError});
+    t.regex(error.message, why);
+  };
+  refused(tree.subarray(0, tree.length - 1), /cut short/);
+  refused(Buffer.from('100644a.txt'), /no space/);
+  refused(Buffer.from('100644 a.txt'), /no NUL/);
+  refused(entry('10064x', 'a.txt'), /not octal/);
+  refused(entry('100644', '../x/y'), /path separator/);
 });

@@ -1,10 +1,9 @@
 import {closeSync, constants, fchmodSync, openSync, promises as fsp, writeSync} from 'node:fs';
 import path from 'node:path';
-import git, {Errors} from 'isomorphic-git';
+import {Errors} from 'isomorphic-git';
 import pLimit from 'p-limit';
 import {IntegrityError} from '../errors.js';
-import {gitFs} from './fs.js';
-import {PackReader} from './pack-reader.js';
+import {ObjectReader} from './objects.js';
 import {assertSafeEntryName} from './path-safety.js';
 import type {GitStore} from './store.js';
 
@@ -34,32 +33,35 @@ export async function listTree(
   commit: string,
   label: string,
 ): Promise<TreeFile[]> {
-  const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
-  const {commit: parsed} = await git.readCommit({...read, oid: commit});
-  const out: TreeFile[] = [];
-  const visit = async (treeOid: string, dir: string): Promise<void> => {
-    const tree = await readTreeChecked(store, treeOid, undefined, dir, label);
-    const names = new Set<string>();
-    for (const entry of tree) {
-      assertSafeEntryName(entry.path, dir, label);
-      const rel = dir ? `${dir}/${entry.path}` : entry.path;
-      if (names.has(entry.path)) {
-        throw new IntegrityError(
-          `Refused tree ${dir || '(root)'} in ${label}: the name "${entry.path}" appears twice.`,
-          'The commit contains a corrupt tree; fix the repository.',
-        );
+  const objects = ObjectReader.open(store);
+  try {
+    const out: TreeFile[] = [];
+    const visit = async (treeOid: string, dir: string): Promise<void> => {
+      const tree = await readTreeChecked(objects, treeOid, dir, label);
+      const names = new Set<string>();
+      for (const entry of tree) {
+        assertSafeEntryName(entry.path, dir, label);
+        const rel = dir ? `${dir}/${entry.path}` : entry.path;
+        if (names.has(entry.path)) {
+          throw new IntegrityError(
+            `Refused tree ${dir || '(root)'} in ${label}: the name "${entry.path}" appears twice.`,
+            'The commit contains a corrupt tree; fix the repository.',
+          );
+        }
+        names.add(entry.path);
+        const kind = MODE_KIND[entry.mode];
+        if (!kind) {
+          throw new IntegrityError(`Refused ${rel} in ${label}: unknown file mode ${entry.mode}.`);
+        }
+        out.push({path: rel, oid: entry.oid, kind});
+        if (kind === 'dir') await visit(entry.oid, rel);
       }
-      names.add(entry.path);
-      const kind = MODE_KIND[entry.mode];
-      if (!kind) {
-        throw new IntegrityError(`Refused ${rel} in ${label}: unknown file mode ${entry.mode}.`);
-      }
-      out.push({path: rel, oid: entry.oid, kind});
-      if (kind === 'dir') await visit(entry.oid, rel);
-    }
-  };
-  await visit(parsed.tree, '');
-  return out;
+    };
+    await visit(await objects.commitTree(commit), '');
+    return out;
+  } finally {
+    objects.close();
+  }
 }
 
 /**
@@ -93,12 +95,14 @@ export async function exportTree(
     }
   }
   const limit = pLimit(options.concurrency ?? 16);
-  const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
-  // Blobs come from the packs through our reader (checked against their ids); anything it does
-  // not hold, through isomorphic-git.
-  const reader = PackReader.open(store.gitdir);
-  const readBlob = async (oid: string): Promise<Uint8Array> =>
-    reader.readBlob(oid) ?? (await git.readBlob({...read, oid})).blob;
+  const objects = ObjectReader.open(store);
+  const readBlob = async (oid: string): Promise<Uint8Array> => {
+    const object = await objects.read(oid);
+    if (object.type !== 3) {
+      throw new IntegrityError(`Object ${oid} in ${options.label} is not a blob.`);
+    }
+    return object.data;
+  };
   const writeOne = async (entry: TreeFile) => {
     if (entry.kind === 'dir' || entry.kind === 'gitlink') return;
     const blob = await readBlob(entry.oid);
@@ -119,7 +123,7 @@ export async function exportTree(
     await options.midway?.();
     await Promise.all(entries.slice(half).map(entry => limit(() => writeOne(entry))));
   } finally {
-    reader.close();
+    objects.close();
   }
   return stats;
 }
@@ -151,57 +155,46 @@ export async function readTreeFile(
   commit: string,
   filepath: string,
 ): Promise<{content: Buffer; kind: TreeFile['kind']; oid: string} | undefined> {
-  const read = {fs: gitFs, gitdir: store.gitdir, cache: store.cache};
-  const dir = path.posix.dirname(filepath);
-  const name = path.posix.basename(filepath);
-  let tree;
+  const objects = ObjectReader.open(store);
   try {
-    tree = await readTreeChecked(
-      store,
-      commit,
-      dir === '.' ? undefined : dir,
-      dir,
-      `commit ${commit}`,
-    );
-  } catch (error) {
-    if (error instanceof Errors.NotFoundError) return undefined;
-    throw error;
+    let entry;
+    try {
+      entry = await objects.entryAt(await objects.commitTree(commit), filepath);
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError) return undefined;
+      throw treeError(error, path.posix.dirname(filepath), `commit ${commit}`);
+    }
+    if (!entry) return undefined;
+    const kind = MODE_KIND[entry.mode] ?? 'file';
+    if (kind === 'dir' || kind === 'gitlink') {
+      return {content: Buffer.alloc(0), kind, oid: entry.oid};
+    }
+    const blob = await objects.read(entry.oid);
+    if (blob.type !== 3) throw new IntegrityError(`Object ${entry.oid} is not a blob.`);
+    return {content: blob.data, kind, oid: entry.oid};
+  } finally {
+    objects.close();
   }
-  const entry = tree.find(e => e.path === name);
-  if (!entry) return undefined;
-  const kind = MODE_KIND[entry.mode] ?? 'file';
-  if (kind === 'dir' || kind === 'gitlink') return {content: Buffer.alloc(0), kind, oid: entry.oid};
-  const {blob} = await git.readBlob({...read, oid: entry.oid});
-  return {content: Buffer.from(blob), kind, oid: entry.oid};
 }
 
-/**
- * `git.readTree`, with a tree that isomorphic-git refuses to parse (unsafe names, bad modes,
- * corrupt entries) reported as an {@link IntegrityError} naming where it was found.
- */
-async function readTreeChecked(
-  store: GitStore,
-  oid: string,
-  filepath: string | undefined,
-  dir: string,
-  label: string,
-) {
+/** Tree `oid`, with a tree that cannot be parsed reported as an {@link IntegrityError} naming where. */
+async function readTreeChecked(objects: ObjectReader, oid: string, dir: string, label: string) {
   try {
-    const {tree} = await git.readTree({
-      fs: gitFs,
-      gitdir: store.gitdir,
-      cache: store.cache,
-      oid,
-      ...(filepath ? {filepath} : {}),
-    });
-    return tree;
+    return await objects.tree(oid);
   } catch (error) {
-    if (error instanceof Errors.NotFoundError) throw error;
-    throw new IntegrityError(
-      `Refused a tree${dir ? ` at ${dir}/` : ''} in ${label}: ${(error as Error).message}`,
-      'The commit contains a path that could write outside the release or into git metadata, ' +
-        'or a corrupt tree; fix the repository.',
-      {cause: error},
-    );
+    throw treeError(error, dir, label);
   }
+}
+
+function treeError(error: unknown, dir: string, label: string): unknown {
+  if (error instanceof Errors.NotFoundError) return error;
+  // A damaged store object already says what to do.
+  if (error instanceof IntegrityError && error.hint) return error;
+  const where = dir && dir !== '.' ? ` at ${dir}/` : '';
+  return new IntegrityError(
+    `Refused a tree${where} in ${label}: ${(error as Error).message}`,
+    'The commit contains a path that could write outside the release or into git metadata, ' +
+      'or a corrupt tree; fix the repository.',
+    {cause: error},
+  );
 }

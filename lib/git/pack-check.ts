@@ -79,6 +79,14 @@ export function readDeltaSizes(delta: Buffer): {baseSize: number; resultSize: nu
 }
 
 /**
+ * zlib's output chunk for an object that declares `size` bytes: one buffer that holds it whole
+ * (a byte more, so the end of the stream is seen without another chunk), within zlib's bounds.
+ */
+export function inflateChunkSize(size: number): number {
+  return Math.min(Math.max(size + 1, zlib.constants.Z_MIN_CHUNK), 64 * 1024 * 1024);
+}
+
+/**
  * Check a pack before isomorphic-git indexes it (which inflates every object into memory): the
  * trailer checksum must match, and no object may inflate, or declare through a delta that it
  * inflates, past PACK_LIMITS.maxObjectBytes. Each object is inflated here with that cap, so a
@@ -147,6 +155,8 @@ export function walkPack(
       inflated = zlib.inflateSync(buf.subarray(offset, end), {
         info: true,
         maxOutputLength: Math.max(size, 1),
+        // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
+        chunkSize: inflateChunkSize(size),
       });
     } catch (error) {
       throw refuse(

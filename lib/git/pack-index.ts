@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto';
-import CRC32 from 'crc-32';
+import {crc32} from 'node:zlib';
 import {IntegrityError} from '../errors.js';
 import {OFS_DELTA, REF_DELTA, walkPack, type PackedObject} from './pack-check.js';
 import {applyDelta, TYPE_NAMES, type GitObject} from './pack-reader.js';
@@ -80,7 +80,8 @@ export function indexPack(
   // Only the ids, offsets and CRCs are needed from here on.
   resolved.length = 0;
 
-  const order = objects.map((_, i) => i).sort((a, b) => (ids[a] ?? '').localeCompare(ids[b] ?? ''));
+  // Plain code-unit order: the ids are lower-case hex, so this is the index's byte order.
+  const order = objects.map((_, i) => i).sort((a, b) => ((ids[a] ?? '') < (ids[b] ?? '') ? -1 : 1));
   const count = objects.length;
   const large: bigint[] = [];
   const parts: Buffer[] = [];
@@ -105,7 +106,7 @@ export function indexPack(
     const object = objects[i];
     if (!object) continue;
     names.write(ids[i] ?? '', k * 20, 'hex');
-    crcs.writeInt32BE(CRC32.buf(pack.subarray(object.offset, object.end)), k * 4);
+    crcs.writeUInt32BE(crc32(pack.subarray(object.offset, object.end)), k * 4);
     if (object.offset < 0x80000000) offsets.writeUInt32BE(object.offset, k * 4);
     else {
       offsets.writeUInt32BE((0x80000000 | large.length) >>> 0, k * 4);

@@ -3,7 +3,14 @@ import {closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync} fro
 import path from 'node:path';
 import {inflateSync} from 'node:zlib';
 import {IntegrityError} from '../errors.js';
-import {OFS_DELTA, PACK_LIMITS, readDeltaSizes, readEntryHeader, REF_DELTA} from './pack-check.js';
+import {
+  inflateChunkSize,
+  OFS_DELTA,
+  PACK_LIMITS,
+  readDeltaSizes,
+  readEntryHeader,
+  REF_DELTA,
+} from './pack-check.js';
 
 /**
  * Reads blobs straight from a store's pack files (index version 2) with Node's zlib, for writing
@@ -221,7 +228,10 @@ function nextOffset(pack: Pack, offset: number): number {
 function inflate(data: Buffer, size: number, file: string): Buffer {
   let out: Buffer;
   try {
-    out = inflateSync(data, {maxOutputLength: Math.max(size, 1)});
+    out = inflateSync(data, {
+      maxOutputLength: Math.max(size, 1),
+      chunkSize: inflateChunkSize(size),
+    });
   } catch (error) {
     throw new IntegrityError(`An object in ${file} does not inflate: ${(error as Error).message}.`);
   }

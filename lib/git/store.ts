@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import git, {Errors} from 'isomorphic-git';
 import {gitFs} from './fs.js';
+import {ObjectReader} from './objects.js';
 
 /** The local ref that always names a commit this store holds: sent to servers as a "have". */
 export const HAVE_REF = 'refs/repodeploy/have';
@@ -45,14 +46,14 @@ export class GitStore {
 
   /** Whether the store holds `oid` as a commit (whose tree and blobs then came with it). */
   async hasCommit(oid: string): Promise<boolean> {
+    const objects = ObjectReader.open(this);
     try {
-      await git.readCommit({fs: gitFs, gitdir: this.gitdir, oid, cache: this.cache});
-      return true;
+      return (await objects.read(oid)).type === 1;
     } catch (error) {
-      if (error instanceof Errors.NotFoundError || error instanceof Errors.ObjectTypeError) {
-        return false;
-      }
+      if (error instanceof Errors.NotFoundError) return false;
       throw error;
+    } finally {
+      objects.close();
     }
   }
 
