@@ -3,6 +3,7 @@
 // dist/vendor-sync/cli.js) with its dependencies into one file under dist/bin/. Node 20 spends
 // most of a command's start-up resolving and loading hundreds of small modules; one file starts
 // about twice as fast. Source maps lead back to the TypeScript sources.
+import {rmSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {build} from 'esbuild';
@@ -12,6 +13,8 @@ const entries = {
   deploy: 'dist/lib/cli/deploy-main.js',
   'vendor-sync': 'dist/vendor-sync/cli.js',
 };
+// Chunk names carry content hashes: start empty so old chunks do not pile up.
+rmSync(path.join(root, 'dist', 'bin'), {recursive: true, force: true});
 await build({
   entryPoints: Object.fromEntries(
     Object.entries(entries).map(([name, file]) => [name, path.join(root, file)]),

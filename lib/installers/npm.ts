@@ -104,28 +104,37 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
     },
     reuse: settings.reuse ? (ctx, verified) => npmReuseKey(ctx, settings, verified) : undefined,
     async install(ctx, verified) {
-      await checkTarballs(verified);
       const {default: cacache} = await import('cacache');
       const scratch = await makeScratch('repodeploy-npm-', ctx.scratchDir);
       try {
         const cache = path.join(scratch.dir, 'cache');
         // npm keeps its content-addressed store in <cache>/_cacache. cacache checks the bytes
-        // against the integrity again while it writes them. Several at once: the writes overlap.
+        // against the integrity again while it writes them. Several at once (the writes
+        // overlap), small tarballs from memory, large ones streamed; alongside, every tarball is
+        // checked (lib/installers/tarball-check.ts): npm does not start unless all pass.
         const limit = pLimit(8);
-        await Promise.all(
-          verified.map(artifact =>
-            limit(() =>
-              pipeline(
-                createReadStream(artifact.file),
-                cacache.put.stream(
-                  path.join(cache, '_cacache'),
-                  `repodeploy:${artifact.name}@${artifact.version}`,
-                  {integrity: artifact.integrity},
-                ),
-              ),
-            ),
+        const store = path.join(cache, '_cacache');
+        // Settled, all of them, before anything is thrown: the scratch is removed after.
+        const outcomes = await Promise.allSettled([
+          checkTarballs(verified),
+          ...verified.map(artifact =>
+            limit(async () => {
+              const key = `repodeploy:${artifact.name}@${artifact.version}`;
+              const options = {integrity: artifact.integrity};
+              const {size} = await fsp.stat(artifact.file);
+              if (size <= IN_MEMORY_BYTES) {
+                await cacache.put(store, key, await fsp.readFile(artifact.file), options);
+              } else {
+                await pipeline(
+                  createReadStream(artifact.file),
+                  cacache.put.stream(store, key, options),
+                );
+              }
+            }),
           ),
-        );
+        ]);
+        const failed = outcomes.find(outcome => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
         // Empty user and global config files of our own: the node's are never read.
         const userConfig = path.join(scratch.dir, 'user-npmrc');
         const globalConfig = path.join(scratch.dir, 'global-npmrc');
@@ -250,6 +259,9 @@ async function npmVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   }
   return undefined;
 }
+
+/** Tarballs up to this size go into npm's cache from memory; larger ones are streamed. */
+const IN_MEMORY_BYTES = 4 * 1024 * 1024;
 
 /** A registry address nothing listens on (TCP port 9, "discard", on loopback). */
 export const DEAD_REGISTRY = 'http://127.0.0.1:9/';
