@@ -137,14 +137,26 @@ export async function writeTrees(
   vendor: VendorCheckout | undefined,
   reporter: Reporter,
 ): Promise<void> {
-  const appStats = await exportTree(app.store, app.sha, releaseDir, {
-    label: `app commit ${app.sha}`,
-    entries: app.tree,
-    midway: () => pausePoint(path.dirname(path.dirname(releaseDir)), 'mid-write'),
-  });
-  reporter.info(
-    `  app: ${plural(appStats.files, 'file')}, ${plural(appStats.symlinks, 'symlink')}`,
-  );
+  const rest = await writeTreesInTwo(releaseDir, app, vendor, reporter, new Set());
+  await rest();
+}
+
+/**
+ * Write the vendor tree and the app entries in `first` (with the app's own `vendor` entry, the
+ * vendor tree's place) into `releaseDir` now, and return the function that writes the rest of
+ * the app tree: an installer that needs only those can start before the rest is written.
+ */
+export async function writeTreesInTwo(
+  releaseDir: string,
+  app: {store: GitStore; sha: string; tree: TreeFile[]},
+  vendor: VendorCheckout | undefined,
+  reporter: Reporter,
+  first: ReadonlySet<string>,
+): Promise<() => Promise<void>> {
+  const label = `app commit ${app.sha}`;
+  const now = app.tree.filter(entry => first.has(entry.path) || entry.path === VENDOR_DIR);
+  const later = app.tree.filter(entry => !first.has(entry.path) && entry.path !== VENDOR_DIR);
+  const early = await exportTree(app.store, app.sha, releaseDir, {label, entries: now});
   if (vendor) {
     const stats = await exportTree(
       vendor.store,
@@ -157,6 +169,16 @@ export async function writeTrees(
     );
     reporter.info(`  vendor: ${plural(stats.files, 'file')}, ${plural(stats.symlinks, 'symlink')}`);
   }
+  return async () => {
+    const stats = await exportTree(app.store, app.sha, releaseDir, {
+      label,
+      entries: later,
+      midway: () => pausePoint(path.dirname(path.dirname(releaseDir)), 'mid-write'),
+    });
+    reporter.info(
+      `  app: ${plural(early.files + stats.files, 'file')}, ${plural(early.symlinks + stats.symlinks, 'symlink')}`,
+    );
+  };
 }
 
 export type VerifiedRelease = {
@@ -209,12 +231,25 @@ export async function verifyRelease(
   return {installer, ctx, verified, assets: assets.length};
 }
 
-/** Run the installer of a verified release, if it has one. */
-export async function installRelease(release: VerifiedRelease, reporter: Reporter): Promise<void> {
+/**
+ * Run the installer of a verified release, if it has one. `alongside` is the part of the release
+ * still to be written: written while the installer runs when it can start early, else first.
+ */
+export async function installRelease(
+  release: VerifiedRelease,
+  reporter: Reporter,
+  alongside?: {write: () => Promise<void>; blocker: string | undefined},
+): Promise<void> {
   const {installer} = release;
+  if (alongside && (alongside.blocker !== undefined || !installer?.early)) {
+    if (alongside.blocker) reporter.info(`  writing the rest first: ${alongside.blocker}`);
+    await alongside.write();
+    alongside = undefined;
+  }
   if (!installer) return;
-  await reporter.phase(`install: ${installer.describe}`, () =>
-    installer.install(release.ctx, release.verified),
+  await reporter.phase(
+    `install: ${installer.describe}${alongside ? ' (the rest of the release written meanwhile)' : ''}`,
+    () => installer.install(release.ctx, release.verified, alongside?.write),
   );
 }
 

@@ -9,9 +9,12 @@ import {
   sourcesFrom,
   verifyRelease,
   writeTrees,
+  writeTreesInTwo,
   type VendorCheckout,
   type VerifiedRelease,
 } from './changeset.js';
+import type {TreeFile} from './git/export.js';
+import {createInstaller} from './installers/index.js';
 import {recordInstall, reuseInstall} from './install-reuse.js';
 import type {Deps} from './deps.js';
 import {asDeployError, DeployError, describeError, UsageError} from './errors.js';
@@ -59,6 +62,9 @@ type ReleaseSource = {
   vendor: {url: string; sha: string; source: VendorPin['source']; fetch: FetchStats} | null;
   settings: AppSettings;
   write: (releaseDir: string) => Promise<void>;
+  /** The app tree, and a write in two parts (lib/changeset.ts writeTreesInTwo), from git only. */
+  tree?: TreeFile[];
+  writeInTwo?: (releaseDir: string, first: ReadonlySet<string>) => Promise<() => Promise<void>>;
 };
 
 export type DeployResult = {
@@ -170,6 +176,9 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         : null,
       settings: app.settings,
       write: dir => writeTrees(dir, {store, sha: resolved.sha, tree: app.tree}, vendor, reporter),
+      tree: app.tree,
+      writeInTwo: (dir, first) =>
+        writeTreesInTwo(dir, {store, sha: resolved.sha, tree: app.tree}, vendor, reporter, first),
     };
   }
 
@@ -235,8 +244,22 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         previousRelease: previous ? releases.dir(previous) : null,
       });
     const env = hookEnv(releaseDir, progress.previous);
+    // An installer that reads only part of the app (npm: its package files) starts once that
+    // part and the vendor tree are written, and the rest is written while it runs; not when a
+    // before_install hook or shared files must see the whole release first.
+    const first =
+      source.tree && !config.hooks?.before_install && !config.shared && config.install
+        ? createInstaller(config.install).early?.inputs(source.tree)
+        : undefined;
+    let rest: (() => Promise<void>) | undefined;
     try {
-      await reporter.phase(`write release ${releaseId}`, () => source.write(releaseDir));
+      await reporter.phase(
+        first ? `write the install inputs of ${releaseId}` : `write release ${releaseId}`,
+        async () => {
+          if (first && source.writeInTwo) rest = once(await source.writeInTwo(releaseDir, first));
+          else await source.write(releaseDir);
+        },
+      );
       await pausePoint(root, 'after-write');
       if (config.shared) {
         const shared = config.shared;
@@ -251,7 +274,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         reporter,
         path.join(root, SCRATCH_DIR),
       );
-      const reuse = await reuseOrInstall(verified, releaseDir);
+      const reuse = await reuseOrInstall(verified, releaseDir, rest);
       // Each installer removed its own scratch directory; an empty .scratch need not stay.
       await fsp.rmdir(path.join(root, SCRATCH_DIR)).catch(() => undefined);
       await runHook('after_install', config.hooks?.after_install, env, releaseDir, logFile);
@@ -345,15 +368,26 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     async function reuseOrInstall(
       verified: VerifiedRelease,
       dir: string,
+      rest: (() => Promise<void>) | undefined,
     ): Promise<{key: string; outputs: string[]} | undefined> {
+      const install = async () =>
+        installRelease(
+          verified,
+          reporter,
+          rest
+            ? {write: rest, blocker: await verified.installer?.early?.blocker(verified.ctx)}
+            : undefined,
+        );
       const reusable = await verified.installer?.reuse?.(verified.ctx, verified.verified);
       if (!reusable || 'reason' in reusable) {
         if (reusable) reporter.info(`  not reusing installed dependencies: ${reusable.reason}`);
-        await installRelease(verified, reporter);
+        await install();
         return undefined;
       }
       const previous = progress.previous;
       if (previous && !options.freshInstall) {
+        // The copy is no process of its own to overlap with: the release is written whole first.
+        await rest?.();
         const outcome = await reporter.phase(`reuse installed dependencies of ${previous}`, () =>
           reuseInstall({
             previousDir: releases.dir(previous),
@@ -371,7 +405,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         }
         reporter.info(`  installing: ${outcome.reason}`);
       }
-      await installRelease(verified, reporter);
+      await install();
       return reusable;
     }
 
@@ -430,4 +464,10 @@ async function rememberRepos(
   if (next.repo !== settings.repo || next.vendorRepo !== settings.vendorRepo) {
     await writeNodeSettings(root, next);
   }
+}
+
+/** `fn` run at most once: later calls share the first call's promise. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
 }

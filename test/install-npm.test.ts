@@ -12,7 +12,9 @@ import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
 import type {DeployOptions} from '../lib/deploy.js';
 import {fingerprint} from './helpers/tree.js';
-import {makeWorld, runDeploy, type World} from './helpers/world.js';
+import {makeWorld, runDeploy, runDeployBin, type World} from './helpers/world.js';
+import type {TreeFile} from '../lib/git/export.js';
+import {npmInputs} from '../lib/installers/npm.js';
 
 const exec = promisify(execFile);
 
@@ -437,4 +439,93 @@ test('npm: a changed lockfile, or install scripts in the app itself, mean npm ci
   await runDeploy({root: scripted.root, rev: 'main', repo: scripted.appUrl});
   const again = await deployAppChange(scripted, 2);
   t.true(await ranNpm(again.releaseDir), 'the app runs its own postinstall: never reused');
+});
+
+/** 300 app files in 30 directories, and the last file in tree order, which a script looks for. */
+async function manyFiles(appDir: string): Promise<void> {
+  for (let d = 0; d < 30; d++) {
+    await fsp.mkdir(path.join(appDir, 'src', `d${d}`), {recursive: true});
+    for (let f = 0; f < 10; f++) {
+      await fsp.writeFile(path.join(appDir, 'src', `d${d}`, `f${f}.js`), `// ${d}/${f}\n`);
+    }
+  }
+  await fsp.mkdir(path.join(appDir, 'zz'), {recursive: true});
+  await fsp.writeFile(path.join(appDir, 'zz', 'last.txt'), 'last\n');
+}
+
+/** Every file of the app commit is in the release, byte for byte (compared with git archive). */
+async function assertWholeTree(
+  t: Parameters<typeof makeWorld>[0],
+  world: World,
+  releaseDir: string,
+): Promise<void> {
+  const archived = path.join(world.dir, `archived-${path.basename(releaseDir)}`);
+  await fsp.mkdir(archived);
+  await exec('sh', ['-c', `git -C "${world.app.dir}" archive HEAD | tar -x -C "${archived}"`]);
+  const {stdout} = await exec('git', ['-C', world.app.dir, 'ls-files']);
+  const files = stdout.split('\n').filter(Boolean);
+  t.true(files.length > 300);
+  for (const file of files) {
+    t.deepEqual(
+      await fsp.readFile(path.join(releaseDir, file)),
+      await fsp.readFile(path.join(archived, file)),
+      file,
+    );
+  }
+}
+
+test('npm: npm ci starts once the package files and the vendor tree are written, and the rest of the release is written while it runs', async t => {
+  const {world} = await npmWorld(t, {}, ({appDir}) => manyFiles(appDir));
+  const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--repo', world.appUrl]);
+  t.is(run.code, 0, run.stderr);
+  const output = run.stdout + run.stderr;
+  t.regex(output, /write the install inputs of /);
+  t.regex(output, /install: npm ci in \. \(the rest of the release written meanwhile\)/);
+  t.notRegex(output, /writing the rest first/);
+  const current = path.join(world.root, 'current');
+  await assertWholeTree(t, world, await fsp.realpath(current));
+  const {stdout} = await exec(process.execPath, [path.join(current, 'index.js')]);
+  t.is(stdout.trim(), 'hello ....node', 'the app runs with its installed dependencies');
+});
+
+test('npm: an app whose own install script or workspaces may read its tree has the whole release written before npm ci starts', async t => {
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    await manyFiles(appDir);
+    const pkg = JSON.parse(await fsp.readFile(path.join(appDir, 'package.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    // Fails unless the last file of the tree is already written.
+    pkg.scripts = {prepare: "node -e \"require('fs').accessSync('zz/last.txt')\""};
+    await fsp.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
+  });
+  const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--repo', world.appUrl]);
+  t.is(run.code, 0, run.stderr);
+  const output = run.stdout + run.stderr;
+  t.regex(output, /writing the rest first: package\.json has its own prepare script/);
+  t.notRegex(output, /written meanwhile/);
+  await assertWholeTree(t, world, await fsp.realpath(path.join(world.root, 'current')));
+});
+
+test("npmInputs: the install directory's own files and the directories above it; nothing early when the app commits node_modules", t => {
+  const tree = (paths: Array<[string, TreeFile['kind']]>): TreeFile[] =>
+    paths.map(([p, kind]) => ({path: p, oid: '0'.repeat(40), kind}));
+  const app = tree([
+    ['README.md', 'file'],
+    ['web', 'dir'],
+    ['web/.npmrc', 'file'],
+    ['web/package.json', 'file'],
+    ['web/package-lock.json', 'file'],
+    ['web/src', 'dir'],
+    ['web/src/index.js', 'file'],
+  ]);
+  t.deepEqual([...(npmInputs(app, 'web') ?? [])].sort(), [
+    'web',
+    'web/.npmrc',
+    'web/package-lock.json',
+    'web/package.json',
+  ]);
+  t.deepEqual([...(npmInputs(app, '.') ?? [])], ['README.md']);
+  t.deepEqual([...(npmInputs(app, './web/') ?? [])].length, 4);
+  t.is(npmInputs([...app, ...tree([['web/node_modules', 'dir']])], 'web'), undefined);
 });

@@ -2,9 +2,10 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import {parseDeployConfig} from '../lib/deploy-config.js';
-import {ConfigError, IntegrityError} from '../lib/errors.js';
+import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
 import {readLockfile} from '../lib/installers/npm.js';
 import {parseRequirements} from '../lib/installers/pip.js';
+import {runLogged} from '../lib/installers/run.js';
 import {tempDir} from './helpers/tmp.js';
 
 const sha512 = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
@@ -180,4 +181,54 @@ test('deploy.json install forms and their defaults', t => {
   t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {
     message: /unknown key "install\.registry"/,
   });
+});
+
+test('runLogged: work done alongside the command that fails stops the command and is the error; a command that fails waits for that work', async t => {
+  const dir = await tempDir(t);
+  const logFile = path.join(dir, 'install.log');
+  const pidFile = path.join(dir, 'pid');
+  const started = Date.now();
+  const error = await t.throwsAsync(
+    runLogged('sh', ['-c', `echo $$ > "${pidFile}"; exec sleep 60`], {
+      cwd: dir,
+      env: {PATH: process.env.PATH ?? ''},
+      logFile,
+      label: 'slow',
+      alongside: async () => {
+        // Wait until the command runs, then fail.
+        for (
+          let i = 0;
+          i < 200 &&
+          !(await fsp.access(pidFile).then(
+            () => true,
+            () => false,
+          ));
+          i++
+        )
+          await new Promise(resolve => setTimeout(resolve, 10));
+        throw new Error('the write failed');
+      },
+    }),
+  );
+  t.is(error.message, 'the write failed');
+  t.true(Date.now() - started < 30_000, 'the command did not run to its end');
+  const pid = Number((await fsp.readFile(pidFile, 'utf8')).trim());
+  t.throws(() => process.kill(pid, 0), {code: 'ESRCH'}, 'the command is gone');
+
+  let finished = false;
+  const failed = await t.throwsAsync(
+    runLogged('sh', ['-c', 'exit 3'], {
+      cwd: dir,
+      env: {PATH: process.env.PATH ?? ''},
+      logFile,
+      label: 'quick',
+      alongside: async () => {
+        await new Promise(resolve => setTimeout(resolve, 300));
+        finished = true;
+      },
+    }),
+    {instanceOf: InstallError},
+  );
+  t.regex(failed.message, /quick failed \(exit code 3\)/);
+  t.true(finished, 'the work alongside finished before the failure was thrown');
 });

@@ -1,10 +1,12 @@
 import {createHash} from 'node:crypto';
-import {createReadStream, existsSync, promises as fsp} from 'node:fs';
+import {constants, createReadStream, existsSync, promises as fsp} from 'node:fs';
+import {createRequire} from 'node:module';
 import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
 import pLimit from 'p-limit';
 import ssri from 'ssri';
 import type {NpmInstallSettings} from '../deploy-config.js';
+import type {TreeFile} from '../git/export.js';
 import {ConfigError} from '../errors.js';
 import {
   findArtifacts,
@@ -103,22 +105,34 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
       return verified;
     },
     reuse: settings.reuse ? (ctx, verified) => npmReuseKey(ctx, settings, verified) : undefined,
-    async install(ctx, verified) {
+    early: {
+      inputs: tree => npmInputs(tree, settings.directory),
+      blocker: ctx => npmNeedsWholeTree(ctx.releaseDir, settings),
+    },
+    async install(ctx, verified, alongside) {
       const {default: cacache} = await import('cacache');
       const scratch = await makeScratch('repodeploy-npm-', ctx.scratchDir);
       try {
         const cache = path.join(scratch.dir, 'cache');
-        // npm keeps its content-addressed store in <cache>/_cacache. cacache checks the bytes
-        // against the integrity again while it writes them. Several at once (the writes
-        // overlap), small tarballs from memory, large ones streamed; alongside, every tarball is
-        // checked (lib/installers/tarball-check.ts): npm does not start unless all pass.
+        // npm keeps its content-addressed store in <cache>/_cacache, and reads a tarball whose
+        // integrity the lockfile gives by that digest alone (checking the bytes as it reads).
+        // When npm's cacache lays content out as ours does, each verified tarball is copied to
+        // where cacache's own contentPath() puts it; else cacache.put writes it. Alongside, every
+        // tarball is checked (lib/installers/tarball-check.ts): npm does not start unless all pass.
         const limit = pLimit(8);
         const store = path.join(cache, '_cacache');
+        const contentPath = await npmContentPath(ctx.env);
         // Settled, all of them, before anything is thrown: the scratch is removed after.
         const outcomes = await Promise.allSettled([
           checkTarballs(verified),
           ...verified.map(artifact =>
             limit(async () => {
+              if (contentPath) {
+                const dest = contentPath(store, artifact.integrity);
+                await fsp.mkdir(path.dirname(dest), {recursive: true});
+                await fsp.copyFile(artifact.file, dest, constants.COPYFILE_FICLONE);
+                return;
+              }
               const key = `repodeploy:${artifact.name}@${artifact.version}`;
               const options = {integrity: artifact.integrity};
               const {size} = await fsp.stat(artifact.file);
@@ -162,6 +176,7 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
           logFile: ctx.logFile,
           label: 'npm ci',
           timeoutMs: ctx.timeoutMs,
+          alongside,
         });
       } finally {
         await scratch.cleanup();
@@ -191,6 +206,68 @@ async function checkTarballs(verified: VerifiedArtifact[]): Promise<void> {
     if (failure) problems.add(failure.name, failure.message, 'hostile');
   }
   problems.throwIfAny(false);
+}
+
+/**
+ * What `npm ci` reads of the app before it installs: the files of its directory (package.json,
+ * package-lock.json, npm-shrinkwrap.json, .npmrc) and the directories above it; undefined when the
+ * app commits a node_modules of its own there (npm ci removes it: the order would matter).
+ */
+export function npmInputs(tree: TreeFile[], directory: string): Set<string> | undefined {
+  const dir = path.posix.normalize(directory).replace(/^\.\/?|\/$/g, '');
+  if (tree.some(entry => entry.path === path.posix.join(dir || '.', 'node_modules'))) {
+    return undefined;
+  }
+  const inputs = new Set<string>();
+  for (const entry of tree) {
+    const parent = path.posix.dirname(entry.path);
+    const isFile = entry.kind !== 'dir' && entry.kind !== 'gitlink';
+    if ((isFile && parent === (dir || '.')) || (dir && `${dir}/`.startsWith(`${entry.path}/`))) {
+      inputs.add(entry.path);
+    }
+  }
+  return inputs;
+}
+
+/** Lifecycle scripts npm ci runs for the app itself, in its directory, with the whole tree in reach. */
+const ROOT_CI_SCRIPTS = [
+  'preinstall',
+  'install',
+  'postinstall',
+  'prepublish',
+  'preprepare',
+  'prepare',
+  'postprepare',
+];
+
+/**
+ * Why npm ci needs the whole release written before it starts (undefined when it does not):
+ * the app's own install scripts, or workspaces and linked packages, which live in the app tree.
+ */
+async function npmNeedsWholeTree(
+  releaseDir: string,
+  settings: NpmInstallSettings,
+): Promise<string | undefined> {
+  const dir = path.join(releaseDir, settings.directory);
+  let pkg: {scripts?: Record<string, unknown>; workspaces?: unknown};
+  let lock: {packages?: Record<string, LockEntry>};
+  try {
+    pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as typeof pkg;
+    lock = JSON.parse(
+      await fsp.readFile(path.join(dir, 'package-lock.json'), 'utf8'),
+    ) as typeof lock;
+  } catch {
+    return 'package.json or package-lock.json does not read';
+  }
+  const own = ROOT_CI_SCRIPTS.filter(name => pkg.scripts?.[name] !== undefined);
+  if (settings.scripts && own.length > 0)
+    return `package.json has its own ${own.join(', ')} script`;
+  if (pkg.workspaces !== undefined) return 'package.json has workspaces';
+  const local = Object.entries(lock.packages ?? {}).find(
+    ([key, entry]) => key !== '' && (entry.link || !key.includes('node_modules/')),
+  );
+  if (local) return `package-lock.json has a package inside the app (${local[0]})`;
+  return undefined;
 }
 
 /** Lifecycle scripts of the app's own package.json that npm ci runs, writing anywhere. */
@@ -242,22 +319,61 @@ async function npmReuseKey(
   return {key, outputs: [path.posix.join(settings.directory, 'node_modules')]};
 }
 
-/** The version of the npm first on PATH, from its package.json (no process started). */
-async function npmVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+/** The directory of the npm first on PATH, and its package.json (no process started). */
+async function npmPackage(
+  env: NodeJS.ProcessEnv,
+): Promise<{dir: string; version: string} | undefined> {
   // The same PATH the installer gets (lib/installers/run.ts), so the same npm.
   for (const dir of (env.PATH ?? DEFAULT_PATH).split(path.delimiter)) {
     if (!dir) continue;
     try {
       const cli = await fsp.realpath(path.join(dir, 'npm'));
-      const pkg = JSON.parse(
-        await fsp.readFile(path.join(path.dirname(cli), '..', 'package.json'), 'utf8'),
-      ) as {name?: string; version?: string};
-      if (pkg.name === 'npm' && pkg.version) return pkg.version;
+      const root = path.join(path.dirname(cli), '..');
+      const pkg = JSON.parse(await fsp.readFile(path.join(root, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'npm' && pkg.version) return {dir: root, version: pkg.version};
     } catch {
       // Not here: try the next PATH entry.
     }
   }
   return undefined;
+}
+
+async function npmVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  return (await npmPackage(env))?.version;
+}
+
+/** The content layout version of a cacache package's package.json ("cache-version"). */
+async function cacheContentVersion(packageJson: string): Promise<string | undefined> {
+  try {
+    const pkg = JSON.parse(await fsp.readFile(packageJson, 'utf8')) as {
+      'cache-version'?: {content?: string};
+    };
+    return pkg['cache-version']?.content;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * cacache's contentPath(), when the cacache inside the npm that will run stores content as ours
+ * does (the same "cache-version"); undefined when that cannot be told.
+ */
+async function npmContentPath(
+  env: NodeJS.ProcessEnv,
+): Promise<((cache: string, integrity: string) => string) | undefined> {
+  const npm = await npmPackage(env);
+  if (!npm) return undefined;
+  const require = createRequire(import.meta.url);
+  const ours = await cacheContentVersion(require.resolve('cacache/package.json'));
+  const theirs = await cacheContentVersion(
+    path.join(npm.dir, 'node_modules', 'cacache', 'package.json'),
+  );
+  if (!ours || ours !== theirs) return undefined;
+  const {default: contentPath} = await import('cacache/lib/content/path.js');
+  return contentPath;
 }
 
 /** Tarballs up to this size go into npm's cache from memory; larger ones are streamed. */

@@ -56,6 +56,11 @@ export type RunOptions = {
   /** What to call the step in errors, e.g. "npm ci". */
   label: string;
   timeoutMs?: number;
+  /**
+   * Work to do while the command runs. If it fails, the command is stopped (SIGTERM, then
+   * SIGKILL after 10 s) and that failure is thrown; if the command fails, this still finishes first.
+   */
+  alongside?: (() => Promise<void>) | undefined;
 };
 
 /**
@@ -70,16 +75,16 @@ export async function runLogged(
   await fsp.mkdir(path.dirname(options.logFile), {recursive: true});
   const log = await fsp.open(options.logFile, 'a');
   await log.write(`\n$ ${[command, ...args].join(' ')}\n  (in ${options.cwd})\n`);
-  const result = await new Promise<{
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', log.fd, log.fd],
+  });
+  const ended = new Promise<{
     code: number | null;
     signal: NodeJS.Signals | null;
     error?: Error;
   }>(resolve => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ['ignore', log.fd, log.fd],
-    });
     const timer = options.timeoutMs
       ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
       : undefined;
@@ -92,6 +97,19 @@ export async function runLogged(
       resolve({code, signal});
     });
   });
+  if (options.alongside) {
+    try {
+      await options.alongside();
+    } catch (error) {
+      child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await ended;
+      clearTimeout(hard);
+      await log.close();
+      throw error;
+    }
+  }
+  const result = await ended;
   await log.close();
   if (result.code === 0) return;
   const tail = await lastLines(options.logFile, 20);

@@ -1,4 +1,5 @@
 import {IntegrityError} from '../errors.js';
+import type {TreeFile} from '../git/export.js';
 import type {Reporter} from '../reporter.js';
 import type {VendorManifest} from '../vendor-manifest.js';
 
@@ -37,7 +38,26 @@ export interface Installer {
    * requirements, manifest) before anything runs. Throws an IntegrityError listing every problem.
    */
   verify(ctx: InstallContext): Promise<VerifiedArtifact[]>;
-  install(ctx: InstallContext, verified: VerifiedArtifact[]): Promise<void>;
+  /**
+   * Install. `alongside` (only for installers with {@link Installer.early}) is work to do while
+   * the installer's own process runs: writing the rest of the release. If it fails, the
+   * installer's process is stopped and its error is the install's.
+   */
+  install(
+    ctx: InstallContext,
+    verified: VerifiedArtifact[],
+    alongside?: () => Promise<void>,
+  ): Promise<void>;
+  /**
+   * For an installer that can start before the whole release is written: `inputs` names the
+   * app entries it reads (written first, with the vendor tree), or is undefined when it needs the
+   * whole tree; `blocker`, asked once those are written, says why it must wait for the rest after
+   * all, or is undefined when it need not.
+   */
+  early?: {
+    inputs(tree: TreeFile[]): Set<string> | undefined;
+    blocker(ctx: InstallContext): Promise<string | undefined>;
+  };
   /**
    * For installers whose outputs a later release may copy instead of installing again
    * (lib/install-reuse.ts): a key over every input of the install, and the directories it
