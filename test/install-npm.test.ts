@@ -529,3 +529,39 @@ test("npmInputs: the install directory's own files and the directories above it;
   t.deepEqual([...(npmInputs(app, './web/') ?? [])].length, 4);
   t.is(npmInputs([...app, ...tree([['web/node_modules', 'dir']])], 'web'), undefined);
 });
+
+test('npm: when the npm that runs has a cacache of another layout, the tarballs go into its cache through cacache.put', async t => {
+  const {world} = await npmWorld(t, {scripts: false});
+  // An npm package whose bundled cacache declares another content layout; its bin runs the real npm.
+  const realNpm = await fsp
+    .realpath(path.join(path.dirname(process.execPath), 'npm'))
+    .catch(async () => (await exec('sh', ['-c', 'command -v npm'])).stdout.trim());
+  const fake = path.join(world.dir, 'other-npm');
+  await fsp.mkdir(path.join(fake, 'bin'), {recursive: true});
+  await fsp.mkdir(path.join(fake, 'node_modules', 'cacache'), {recursive: true});
+  await fsp.writeFile(
+    path.join(fake, 'package.json'),
+    JSON.stringify({name: 'npm', version: '99.0.0'}),
+  );
+  await fsp.writeFile(
+    path.join(fake, 'node_modules', 'cacache', 'package.json'),
+    JSON.stringify({name: 'cacache', 'cache-version': {content: '3', index: '6'}}),
+  );
+  await fsp.writeFile(path.join(fake, 'bin', 'npm'), `#!/bin/sh\nexec "${realNpm}" "$@"\n`, {
+    mode: 0o755,
+  });
+  const env = {PATH: `${path.join(fake, 'bin')}:${process.env.PATH ?? ''}`};
+  const result = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env});
+  const log = await fsp.readFile(path.join(result.releaseDir, '.repodeploy/install.log'), 'utf8');
+  t.regex(log, /written through cacache\.put/);
+  t.notRegex(log, /copied into place/);
+  await fsp.access(path.join(result.releaseDir, 'node_modules/@demo/left-util/package.json'));
+
+  const {world: usual} = await npmWorld(t, {scripts: false});
+  const again = await runDeploy({root: usual.root, rev: 'main', repo: usual.appUrl});
+  const usualLog = await fsp.readFile(
+    path.join(again.releaseDir, '.repodeploy/install.log'),
+    'utf8',
+  );
+  t.regex(usualLog, /copied into place/);
+});

@@ -15,7 +15,7 @@ import {
   verifyArtifactFile,
 } from '../vendor-manifest.js';
 import {checkNpmTarball} from './tarball-check.js';
-import {DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
+import {appendLog, DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
 
 /** One `packages` entry of package-lock.json (v2/v3) that matters here. */
@@ -122,6 +122,12 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
         const limit = pLimit(8);
         const store = path.join(cache, '_cacache');
         const contentPath = await npmContentPath(ctx.env);
+        await appendLog(
+          ctx.logFile,
+          contentPath
+            ? `npm cache: ${verified.length} verified tarballs copied into place (same cacache content layout as npm's)\n`
+            : `npm cache: ${verified.length} verified tarballs written through cacache.put (npm's cacache layout differs or is unknown)\n`,
+        );
         // Settled, all of them, before anything is thrown: the scratch is removed after.
         const outcomes = await Promise.allSettled([
           checkTarballs(verified),

@@ -124,6 +124,12 @@ export async function runLogged(
   );
 }
 
+/** Append `text` to an install log (created, with its directory, if missing). */
+export async function appendLog(logFile: string, text: string): Promise<void> {
+  await fsp.mkdir(path.dirname(logFile), {recursive: true});
+  await fsp.appendFile(logFile, text);
+}
+
 async function lastLines(file: string, count: number): Promise<string> {
   const text = await fsp.readFile(file, 'utf8').catch(() => '');
   return text
