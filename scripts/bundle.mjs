@@ -15,7 +15,28 @@ const entries = {
 };
 // Chunk names carry content hashes: start empty so old chunks do not pile up.
 rmSync(path.join(root, 'dist', 'bin'), {recursive: true, force: true});
+/**
+ * zod re-exports every one of its ~60 translations of error messages as `z.locales`, which no
+ * bundler can drop; repodeploy uses English only (zod registers it from locales/en.js itself).
+ * That namespace is bundled with English alone: much less code to load at every start.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({filter: /^\.\.\/locales\/index\.js$/}, args =>
+      /[\\/]zod[\\/]v4[\\/](classic|core)$/.test(args.resolveDir)
+        ? {path: path.join(args.resolveDir, '..', 'locales', 'en-only.js'), namespace: 'zod-en'}
+        : undefined,
+    );
+    b.onLoad({filter: /.*/, namespace: 'zod-en'}, args => ({
+      contents: "export {default as en} from './en.js';\n",
+      resolveDir: path.dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
 await build({
+  plugins: [zodEnglishOnly],
   entryPoints: Object.fromEntries(
     Object.entries(entries).map(([name, file]) => [name, path.join(root, file)]),
   ),
