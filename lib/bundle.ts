@@ -342,7 +342,8 @@ function parseSums(text: string, refuse: (why: string) => IntegrityError): Map<s
 
 async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, {highWaterMark: 1024 * 1024}))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 

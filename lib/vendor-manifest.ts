@@ -169,7 +169,11 @@ export async function verifyArtifactFile(
       if (offset !== stat.size || !ssri.checkData(data, integrity)) throw mismatch();
     } else {
       try {
-        await ssri.checkStream(createReadStream('', {fd, autoClose: false, start: 0}), integrity);
+        // Reads of 1 MiB: with the default 64 KiB, stream overhead costs a third of the throughput.
+        await ssri.checkStream(
+          createReadStream('', {fd, autoClose: false, start: 0, highWaterMark: 1024 * 1024}),
+          integrity,
+        );
       } catch (error) {
         throw mismatch(error);
       }
