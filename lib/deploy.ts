@@ -13,6 +13,7 @@ import {
   type VendorCheckout,
   type VerifiedRelease,
 } from './changeset.js';
+import {consolidatePacks} from './git/consolidate.js';
 import type {TreeFile} from './git/export.js';
 import {createInstaller} from './installers/index.js';
 import {recordInstall, reuseInstall} from './install-reuse.js';
@@ -332,6 +333,25 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       return {removed: [] as string[]};
     });
     if (pruned.removed.length > 0) reporter.info(`pruned ${pruned.removed.join(', ')}`);
+    // Each fetch adds a pack to the node's stores; past a few, merge them into one, so lookups
+    // do not slow down deploy after deploy. Like the prune, a failure here is reported, not fatal.
+    for (const name of ['app.git', 'vendor.git']) {
+      const gitdir = path.join(root, REPOS_DIR, name);
+      await consolidatePacks(gitdir).then(
+        merged => {
+          if (merged) {
+            reporter.info(
+              `merged ${merged.packs} packs of ${REPOS_DIR}/${name} into one (${plural(merged.objects, 'object')})`,
+            );
+          }
+        },
+        (error: unknown) => {
+          reporter.warn(
+            `merging the packs of ${REPOS_DIR}/${name} failed: ${describeError(error)}`,
+          );
+        },
+      );
+    }
 
     const durationMs = deps.clock().getTime() - started.getTime();
     const result: DeployResult = {

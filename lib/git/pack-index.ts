@@ -79,18 +79,35 @@ export function indexPack(
   for (let i = 0; i < objects.length; i++) if (!resolved[i]) return undefined;
   // Only the ids, offsets and CRCs are needed from here on.
   resolved.length = 0;
+  return writePackIndex(
+    objects.map((object, i) => ({
+      id: ids[i] ?? '',
+      offset: object.offset,
+      crc: crc32(pack.subarray(object.offset, object.end)),
+    })),
+    pack.subarray(pack.length - 20),
+  );
+}
 
+/** One object of a pack, as its index records it. */
+export type IndexEntry = {id: string; offset: number; crc: number};
+
+/**
+ * A version 2 pack index (`.idx`), as `git index-pack` writes it: fan-out table, sorted ids,
+ * CRC-32s and offsets of the entries (large offsets in a table of their own), the pack's
+ * checksum and the index's own.
+ */
+export function writePackIndex(entries: IndexEntry[], packChecksum: Buffer): Buffer {
   // Plain code-unit order: the ids are lower-case hex, so this is the index's byte order.
-  const order = objects.map((_, i) => i).sort((a, b) => ((ids[a] ?? '') < (ids[b] ?? '') ? -1 : 1));
-  const count = objects.length;
+  const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const count = sorted.length;
   const large: bigint[] = [];
-  const parts: Buffer[] = [];
   const header = Buffer.alloc(8 + 256 * 4);
   header.writeUInt32BE(0xff744f63, 0);
   header.writeUInt32BE(2, 4);
   const fanout = new Array<number>(256).fill(0);
-  for (const i of order) {
-    const first = parseInt((ids[i] ?? '00').slice(0, 2), 16);
+  for (const entry of sorted) {
+    const first = parseInt(entry.id.slice(0, 2), 16);
     fanout[first] = (fanout[first] ?? 0) + 1;
   }
   let running = 0;
@@ -98,28 +115,25 @@ export function indexPack(
     running += fanout[b] ?? 0;
     header.writeUInt32BE(running, 8 + b * 4);
   }
-  parts.push(header);
   const names = Buffer.alloc(count * 20);
   const crcs = Buffer.alloc(count * 4);
   const offsets = Buffer.alloc(count * 4);
-  for (const [k, i] of order.entries()) {
-    const object = objects[i];
-    if (!object) continue;
-    names.write(ids[i] ?? '', k * 20, 'hex');
-    crcs.writeUInt32BE(crc32(pack.subarray(object.offset, object.end)), k * 4);
-    if (object.offset < 0x80000000) offsets.writeUInt32BE(object.offset, k * 4);
+  for (const [k, entry] of sorted.entries()) {
+    names.write(entry.id, k * 20, 'hex');
+    crcs.writeUInt32BE(entry.crc >>> 0, k * 4);
+    if (entry.offset < 0x80000000) offsets.writeUInt32BE(entry.offset, k * 4);
     else {
       offsets.writeUInt32BE((0x80000000 | large.length) >>> 0, k * 4);
-      large.push(BigInt(object.offset));
+      large.push(BigInt(entry.offset));
     }
   }
-  parts.push(names, crcs, offsets);
+  const parts: Buffer[] = [header, names, crcs, offsets];
   if (large.length > 0) {
     const table = Buffer.alloc(large.length * 8);
     for (const [k, value] of large.entries()) table.writeBigUInt64BE(value, k * 8);
     parts.push(table);
   }
-  parts.push(pack.subarray(pack.length - 20));
+  parts.push(packChecksum);
   const body = Buffer.concat(parts);
   return Buffer.concat([body, createHash('sha1').update(body).digest()]);
 }

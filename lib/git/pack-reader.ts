@@ -150,7 +150,7 @@ export type GitObject = {type: number; data: Buffer};
 const MAX_DELTA_DEPTH = 4096;
 const BASE_CACHE_ENTRIES = 512;
 
-type Pack = {
+export type Pack = {
   id: number;
   file: string;
   fd: number;
@@ -165,7 +165,7 @@ type Pack = {
 
 let packIds = 0;
 
-function openPack(idxFile: string, packFile: string): Pack {
+export function openPack(idxFile: string, packFile: string): Pack {
   const idx = readFileSync(idxFile);
   if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) {
     throw new IntegrityError(`${idxFile} is not a version 2 pack index.`);
@@ -213,7 +213,7 @@ function lookup(pack: Pack, want: Buffer): number | undefined {
 }
 
 /** Where the object at `offset` ends: the next object's offset, or the trailer. */
-function nextOffset(pack: Pack, offset: number): number {
+export function nextOffset(pack: Pack, offset: number): number {
   let lo = 0;
   let hi = pack.sorted.length - 1;
   while (lo <= hi) {
