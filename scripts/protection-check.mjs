@@ -193,7 +193,7 @@ const checks = [
   {
     case: 'R18',
     removed: 'the npm tarball check before npm ci',
-    edits: [['lib/installers/npm.js', 'await checkTarballs(verified);', '']],
+    edits: [['lib/installers/npm.js', 'checkTarballs(verified),', '']],
     tests: [['install-npm.test.js', '*[R18]*']],
   },
   {
