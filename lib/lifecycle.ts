@@ -4,8 +4,10 @@ import type {Deps} from './deps.js';
 import {ConfigError, DeployError, describeError, UsageError} from './errors.js';
 import {appendHistory} from './history.js';
 import {withLock} from './lock.js';
+import {runningRecord} from './installers/run.js';
 import {readNodeSettings} from './node-settings.js';
-import {ReleaseStore, type ReleaseInfo, type ReleaseState} from './release-store.js';
+import {stopRecordedChild} from './processes.js';
+import {META_DIR, ReleaseStore, type ReleaseInfo, type ReleaseState} from './release-store.js';
 
 /** States a release can be switched back to. */
 const ROLLBACK_TARGETS: ReleaseState[] = ['retired', 'ready'];
@@ -23,6 +25,10 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
   const recovered: string[] = [];
   for (const release of await store.list()) {
     if (release.id === current) continue;
+    if ([undefined, 'building'].includes(release.meta?.state)) {
+      // A run killed mid-install leaves its installer (or hook) running, still writing here.
+      await stopRecordedChild(runningRecord(path.join(release.dir, META_DIR, 'install.log')));
+    }
     if (!release.meta) {
       await fsp.rm(release.dir, {recursive: true, force: true});
       recovered.push(release.id);

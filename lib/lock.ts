@@ -1,9 +1,10 @@
 import {randomBytes} from 'node:crypto';
-import {promises as fsp, readFileSync} from 'node:fs';
+import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {LockError} from './errors.js';
 import {fsyncDir, writeFileAtomic} from './fsutil.js';
+import {processStart} from './processes.js';
 
 /** Who holds a root's lock. */
 export type LockOwner = {
@@ -196,17 +197,6 @@ function isAlive(owner: LockOwner): boolean {
   // The pid runs; is it the same process, or a new one that reused the number?
   const start = processStart(owner.pid);
   return owner.pidStart === null || start === null || start === owner.pidStart;
-}
-
-/** The start time of a process in clock ticks since boot (/proc/PID/stat field 22), where /proc exists. */
-function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 /** Run `work` holding the root's lock; released on success, failure, and SIGINT / SIGTERM. */

@@ -24,6 +24,12 @@ const checks = [
     tests: [['kill-phases.test.js', '*[R1] SIGKILL mid-write*']],
   },
   {
+    case: 'R1',
+    removed: 'the next run stops the installer a killed run left running (and what it started)',
+    edits: [['lib/lifecycle.js', 'await stopRecordedChild(', 'void String(']],
+    tests: [['lifecycle.test.js', '*leaves its installer running*']],
+  },
+  {
     case: 'R2',
     removed: 'rename(2) over current (current removed first, then the new link renamed in)',
     edits: [

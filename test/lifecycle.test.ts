@@ -7,6 +7,7 @@ import {readHistory} from '../lib/history.js';
 import {prune, rollback} from '../lib/lifecycle.js';
 import {acquireLock, breakLock, readLock} from '../lib/lock.js';
 import {writeNodeSettings} from '../lib/node-settings.js';
+import {recordChild, stopRecordedChild} from '../lib/processes.js';
 import {status} from '../lib/status.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
@@ -91,6 +92,65 @@ test('a SIGKILLed deploy never becomes current; the next run takes over its lock
     /interrupted/,
   );
   t.is((await readLock(world.root)).state, 'free', 'lock released after the run');
+});
+
+/** Whether `pid` runs (not gone, not a zombie waiting to be reaped). */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  return stat !== '' && state !== 'Z' && state !== 'X';
+}
+
+test('a SIGKILLed deploy leaves its installer running; the next run stops it, and what it started, before cleaning up [R1]', async t => {
+  const world = await makeWorld(t);
+  await deployVersion(world, 1);
+  const pids = path.join(world.dir, 'pids');
+  await fsp.mkdir(pids);
+  // The installer starts a process of its own that writes into the release a while later.
+  await commitVersion(world, 2, [
+    'sh',
+    '-c',
+    `(sleep 3; echo late > late.txt; exec sleep 60) & echo $! > "${pids}/grandchild"; echo $$ > "${pids}/installer"; exec sleep 60`,
+  ]);
+  const child = spawn(process.execPath, [deployBin, '--rev', 'main', '--root', world.root], {
+    stdio: 'ignore',
+  });
+  const read = (name: string) =>
+    fsp.readFile(path.join(pids, name), 'utf8').then(
+      text => Number(text.trim()),
+      () => 0,
+    );
+  await waitFor(t, 'the installer to start', async () => (await read('installer')) > 0);
+  await waitFor(t, 'its own process to start', async () => (await read('grandchild')) > 0);
+  child.kill('SIGKILL');
+  await new Promise(resolve => child.once('exit', resolve));
+  const installer = await read('installer');
+  const grandchild = await read('grandchild');
+  t.true(await alive(installer), 'SIGKILL of the deploy left its installer running');
+  t.teardown(() => {
+    for (const pid of [installer, grandchild]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone, as it should be.
+      }
+    }
+  });
+  const killed = (await fsp.readdir(path.join(world.root, 'releases'))).sort().at(-1) ?? '';
+
+  await commitVersion(world, 3);
+  const third = await runDeploy({root: world.root, rev: 'main'});
+  t.false(await alive(installer), 'the next run stopped the installer');
+  t.false(await alive(grandchild), 'and the process it started');
+  await new Promise(resolve => setTimeout(resolve, 3500));
+  await t.throwsAsync(
+    fsp.access(path.join(world.root, 'releases', killed, 'late.txt')),
+    undefined,
+    'nothing wrote into the interrupted release after it was cleaned up',
+  );
+  const after = await state(world.root);
+  t.is(after.current, third.releaseId);
+  t.is(after.states[killed], 'failed');
 });
 
 test('concurrent deploys: exactly one proceeds, the others name the holder and leave its lock alone [R9] [R12]', async t => {
@@ -311,4 +371,23 @@ test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked faile
   await runDeploy({root: world.root, rev: 'main'});
   const after = await state(world.root);
   t.is(Object.values(after.states).filter(s => s === 'failed').length, 1);
+});
+
+test('a recorded installer is stopped only if it is the same process (its pid may have been reused since)', async t => {
+  const dir = await tempDir(t);
+  const sleeper = spawn('sleep', ['30'], {stdio: 'ignore'});
+  t.teardown(() => sleeper.kill('SIGKILL'));
+  const pid = sleeper.pid ?? 0;
+  const file = path.join(dir, 'install.log.running');
+  await fsp.writeFile(file, JSON.stringify({pid, start: '1', command: 'not this one'}));
+  t.deepEqual(await stopRecordedChild(file), []);
+  t.true(await alive(pid), 'another process with the same pid is left alone');
+  await t.throwsAsync(fsp.access(file), undefined, 'the stale record is removed');
+
+  const exited = new Promise(resolve => sleeper.once('exit', resolve));
+  recordChild(file, pid, 'sleep');
+  t.deepEqual(await stopRecordedChild(file), ['sleep']);
+  await exited;
+  t.false(await alive(pid));
+  t.deepEqual(await stopRecordedChild(file), [], 'no record, nothing to do');
 });

@@ -3,6 +3,7 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {InstallError} from '../errors.js';
+import {recordChild} from '../processes.js';
 
 /** The PATH installers get when the node's environment has none. */
 export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -80,6 +81,9 @@ export async function runLogged(
     env: options.env,
     stdio: ['ignore', log.fd, log.fd],
   });
+  // Beside the log: if this run is SIGKILLed, the next one stops the orphan (lib/processes.ts).
+  const record = runningRecord(options.logFile);
+  if (child.pid !== undefined) recordChild(record, child.pid, options.label);
   const ended = new Promise<{
     code: number | null;
     signal: NodeJS.Signals | null;
@@ -105,11 +109,13 @@ export async function runLogged(
       const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await ended;
       clearTimeout(hard);
+      await fsp.rm(record, {force: true});
       await log.close();
       throw error;
     }
   }
   const result = await ended;
+  await fsp.rm(record, {force: true});
   await log.close();
   if (result.code === 0) return;
   const tail = await lastLines(options.logFile, 20);
@@ -122,6 +128,11 @@ export async function runLogged(
     `${options.label} failed (${why}).${tail ? `\nLast lines of the log:\n${tail}` : ''}`,
     `The full output is in ${options.logFile}.`,
   );
+}
+
+/** Where a running installer or hook is recorded: beside its log. */
+export function runningRecord(logFile: string): string {
+  return `${logFile}.running`;
 }
 
 /** Append `text` to an install log (created, with its directory, if missing). */
