@@ -244,6 +244,7 @@ test('first sync vendors npm tarballs and a GitHub asset, verified; a second run
   t.is(again.kept, 3);
   t.deepEqual(again.changes, []);
   t.is(again.vendorCommit, first.vendorCommit, 'no new commit');
+  t.is(await git(world.vendor.dir, ['status', '--porcelain']), '', 'nothing staged or changed');
   t.is(
     world.github.requests.filter(r => r.host === 'storage').length,
     1,

@@ -82,6 +82,19 @@ export async function commitVendor(options: {
   now: Date;
 }): Promise<string | undefined> {
   const {dir} = options;
+  // Nothing added or removed and the manifest as committed: nothing to stage, no commit (no
+  // object written, the index left alone).
+  if (options.added.length === 0 && options.removed.length === 0) {
+    const head = await headCommit(dir);
+    const manifest = await fsp.readFile(path.join(dir, MANIFEST_FILE)).catch(() => undefined);
+    if (head && manifest) {
+      const committed = await git
+        .readBlob({fs: gitFs, dir, oid: head, filepath: MANIFEST_FILE})
+        .catch(() => undefined);
+      const {oid} = await git.hashBlob({object: manifest});
+      if (committed?.oid === oid) return undefined;
+    }
+  }
   for (const filepath of [...options.added, MANIFEST_FILE])
     await git.add({fs: gitFs, dir, filepath});
   for (const filepath of options.removed) await git.remove({fs: gitFs, dir, filepath});
