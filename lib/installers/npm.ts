@@ -372,8 +372,13 @@ async function npmContentPath(
 ): Promise<((cache: string, integrity: string) => string) | undefined> {
   const npm = await npmPackage(env);
   if (!npm) return undefined;
-  const require = createRequire(import.meta.url);
-  const ours = await cacheContentVersion(require.resolve('cacache/package.json'));
+  let ourPackageJson: string;
+  try {
+    ourPackageJson = createRequire(import.meta.url).resolve('cacache/package.json');
+  } catch {
+    return undefined;
+  }
+  const ours = await cacheContentVersion(ourPackageJson);
   const theirs = await cacheContentVersion(
     path.join(npm.dir, 'node_modules', 'cacache', 'package.json'),
   );
