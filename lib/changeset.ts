@@ -232,24 +232,28 @@ export async function verifyRelease(
 }
 
 /**
- * Run the installer of a verified release, if it has one. `alongside` is the part of the release
- * still to be written: written while the installer runs when it can start early, else first.
+ * Run the installer of a verified release, if it has one. `rest` writes the part of the release
+ * not written yet: while the installer runs when it can start early (Installer.early), else first.
  */
 export async function installRelease(
   release: VerifiedRelease,
   reporter: Reporter,
-  alongside?: {write: () => Promise<void>; blocker: string | undefined},
+  rest?: () => Promise<void>,
 ): Promise<void> {
   const {installer} = release;
-  if (alongside && (alongside.blocker !== undefined || !installer?.early)) {
-    if (alongside.blocker) reporter.info(`  writing the rest first: ${alongside.blocker}`);
-    await alongside.write();
-    alongside = undefined;
+  let alongside = rest;
+  if (rest) {
+    const blocker = installer?.early ? await installer.early.blocker(release.ctx) : '';
+    if (blocker !== undefined) {
+      if (blocker) reporter.info(`  writing the rest first: ${blocker}`);
+      await rest();
+      alongside = undefined;
+    }
   }
   if (!installer) return;
   await reporter.phase(
     `install: ${installer.describe}${alongside ? ' (the rest of the release written meanwhile)' : ''}`,
-    () => installer.install(release.ctx, release.verified, alongside?.write),
+    () => installer.install(release.ctx, release.verified, alongside),
   );
 }
 

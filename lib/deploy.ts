@@ -390,14 +390,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       dir: string,
       rest: (() => Promise<void>) | undefined,
     ): Promise<{key: string; outputs: string[]} | undefined> {
-      const install = async () =>
-        installRelease(
-          verified,
-          reporter,
-          rest
-            ? {write: rest, blocker: await verified.installer?.early?.blocker(verified.ctx)}
-            : undefined,
-        );
+      const install = () => installRelease(verified, reporter, rest);
       const reusable = await verified.installer?.reuse?.(verified.ctx, verified.verified);
       if (!reusable || 'reason' in reusable) {
         if (reusable) reporter.info(`  not reusing installed dependencies: ${reusable.reason}`);

@@ -1,20 +1,12 @@
 import {createHash} from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  promises as fsp,
-  readSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import {closeSync, fsyncSync, openSync, promises as fsp, rmSync, writeSync} from 'node:fs';
 import path from 'node:path';
 import {crc32} from 'node:zlib';
 import {IntegrityError} from '../errors.js';
 import {fsyncDir} from '../fsutil.js';
 import {OFS_DELTA, readEntryHeader} from './pack-check.js';
 import {writePackIndex, type IndexEntry} from './pack-index.js';
-import {nextOffset, openPack, type Pack} from './pack-reader.js';
+import {openPack, readEntryBytes, type Pack} from './pack-reader.js';
 
 /** A store is consolidated once it holds this many packs (one is added per fetch). */
 export const CONSOLIDATE_AT_PACKS = 16;
@@ -121,19 +113,11 @@ function writeMergedPack(
     header.writeUInt32BE(distinct.size, 8);
     write(header);
     for (const [p, pack] of packs.entries()) {
-      const offsets = [...pack.sorted];
-      for (const offset of offsets) {
+      for (const offset of pack.sorted) {
         const id = idAt[p]?.get(offset);
         if (!id) throw new IntegrityError(`${pack.file}: no index entry for offset ${offset}.`);
         if (newOffset.has(id)) continue;
-        const end = nextOffset(pack, offset);
-        const raw = Buffer.allocUnsafe(end - offset);
-        let got = 0;
-        while (got < raw.length) {
-          const n = readSync(pack.fd, raw, got, raw.length - got, offset + got);
-          if (n === 0) throw new IntegrityError(`${pack.file} ends inside an object.`);
-          got += n;
-        }
+        const raw = readEntryBytes(pack, offset);
         const entryHeader = readEntryHeader(raw, 0, raw.length);
         if (!entryHeader) throw new IntegrityError(`${pack.file}: a damaged entry header.`);
         let entry = raw;

@@ -7,7 +7,9 @@ import type {GitStore} from './store.js';
 /** One entry of a tree object, as git stores it (a tree's mode normalised to `040000`). */
 export type TreeEntry = {mode: string; path: string; oid: string};
 
-const TYPE_NUMBERS: Record<string, number> = {commit: 1, tree: 2, blob: 3, tag: 4};
+const TYPE_NUMBERS: Record<string, number> = Object.fromEntries(
+  Object.entries(TYPE_NAMES).map(([number, name]) => [name, Number(number)]),
+);
 
 /**
  * Reads a store's objects for listing and writing trees: from its packs through

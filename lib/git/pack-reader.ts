@@ -99,14 +99,7 @@ export class PackReader {
       throw new IntegrityError(`Delta chain longer than ${MAX_DELTA_DEPTH} in ${pack.file}.`);
     const cached = this.bases.get(pack.id)?.get(offset);
     if (cached) return cached;
-    const end = nextOffset(pack, offset);
-    const raw = Buffer.allocUnsafe(end - offset);
-    let got = 0;
-    while (got < raw.length) {
-      const n = readSync(pack.fd, raw, got, raw.length - got, offset + got);
-      if (n === 0) throw new IntegrityError(`${pack.file} ends inside an object.`);
-      got += n;
-    }
+    const raw = readEntryBytes(pack, offset);
     const header = readEntryHeader(raw, 0, raw.length);
     if (!header) throw new IntegrityError(`An object header in ${pack.file} runs past its end.`);
     const {type, size} = header;
@@ -150,11 +143,8 @@ export type GitObject = {type: number; data: Buffer};
 const MAX_DELTA_DEPTH = 4096;
 const BASE_CACHE_ENTRIES = 512;
 
-export type Pack = {
-  id: number;
-  file: string;
-  fd: number;
-  size: number;
+/** What a pack's `.idx` (version 2) says: its object ids, in order, and where each one starts. */
+type PackIndex = {
   count: number;
   fanout: Uint32Array;
   ids: Buffer;
@@ -163,38 +153,71 @@ export type Pack = {
   sorted: Float64Array;
 };
 
+export type Pack = PackIndex & {id: number; file: string; fd: number; size: number};
+
 let packIds = 0;
 
+/**
+ * Parsed indexes, by file: a deploy opens a store's packs several times (listing, reading
+ * deploy.json, writing), and an index is never changed in place (it is written under a temp
+ * name and renamed, and named after its pack's checksum), so its size and mtime identify it.
+ */
+const parsedIndexes = new Map<string, {size: number; mtimeMs: number; index: PackIndex}>();
+
+function readPackIndex(idxFile: string): PackIndex {
+  const fd = openSync(idxFile, 'r');
+  try {
+    const {size, mtimeMs} = fstatSync(fd);
+    const cached = parsedIndexes.get(idxFile);
+    if (cached && cached.size === size && cached.mtimeMs === mtimeMs) return cached.index;
+    const idx = readFileSync(fd);
+    if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) {
+      throw new IntegrityError(`${idxFile} is not a version 2 pack index.`);
+    }
+    const fanout = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) fanout[i] = idx.readUInt32BE(8 + i * 4);
+    const count = fanout[255] ?? 0;
+    const idsAt = 8 + 256 * 4;
+    const offsetsAt = idsAt + count * 20 + count * 4;
+    const largeAt = offsetsAt + count * 4;
+    const offsets: number[] = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      const small = idx.readUInt32BE(offsetsAt + i * 4);
+      offsets[i] =
+        small & 0x80000000
+          ? Number(idx.readBigUInt64BE(largeAt + (small & 0x7fffffff) * 8))
+          : small;
+    }
+    const index: PackIndex = {
+      count,
+      fanout,
+      ids: idx.subarray(idsAt, idsAt + count * 20),
+      offsets,
+      sorted: Float64Array.from(offsets).sort(),
+    };
+    parsedIndexes.set(idxFile, {size, mtimeMs, index});
+    return index;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function openPack(idxFile: string, packFile: string): Pack {
-  const idx = readFileSync(idxFile);
-  if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) {
-    throw new IntegrityError(`${idxFile} is not a version 2 pack index.`);
-  }
-  const fanout = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) fanout[i] = idx.readUInt32BE(8 + i * 4);
-  const count = fanout[255] ?? 0;
-  const idsAt = 8 + 256 * 4;
-  const offsetsAt = idsAt + count * 20 + count * 4;
-  const largeAt = offsetsAt + count * 4;
-  const offsets: number[] = new Array<number>(count);
-  for (let i = 0; i < count; i++) {
-    const small = idx.readUInt32BE(offsetsAt + i * 4);
-    offsets[i] =
-      small & 0x80000000 ? Number(idx.readBigUInt64BE(largeAt + (small & 0x7fffffff) * 8)) : small;
-  }
-  const sorted = Float64Array.from(offsets).sort();
+  const index = readPackIndex(idxFile);
   const fd = openSync(packFile, 'r');
-  return {
-    id: packIds++,
-    file: packFile,
-    fd,
-    size: fstatSync(fd).size,
-    count,
-    fanout,
-    ids: idx.subarray(idsAt, idsAt + count * 20),
-    offsets,
-    sorted,
-  };
+  return {...index, id: packIds++, file: packFile, fd, size: fstatSync(fd).size};
+}
+
+/** The bytes of the pack entry at `offset`, up to where the next one starts. */
+export function readEntryBytes(pack: Pack, offset: number): Buffer {
+  const raw = Buffer.allocUnsafe(nextOffset(pack, offset) - offset);
+  let got = 0;
+  while (got < raw.length) {
+    const n = readSync(pack.fd, raw, got, raw.length - got, offset + got);
+    if (n === 0) throw new IntegrityError(`${pack.file} ends inside an object.`);
+    got += n;
+  }
+  return raw;
 }
 
 /** Binary search of the sorted ids, within the range the fan-out table gives. */

@@ -235,7 +235,10 @@ export function npmInputs(tree: TreeFile[], directory: string): Set<string> | un
   return inputs;
 }
 
-/** Lifecycle scripts npm ci runs for the app itself, in its directory, with the whole tree in reach. */
+/**
+ * Lifecycle scripts npm ci runs for the app itself, in its directory, with the whole tree in
+ * reach and able to write anywhere: such an install neither starts early nor is reused.
+ */
 const ROOT_CI_SCRIPTS = [
   'preinstall',
   'install',
@@ -265,9 +268,8 @@ async function npmNeedsWholeTree(
   } catch {
     return 'package.json or package-lock.json does not read';
   }
-  const own = ROOT_CI_SCRIPTS.filter(name => pkg.scripts?.[name] !== undefined);
-  if (settings.scripts && own.length > 0)
-    return `package.json has its own ${own.join(', ')} script`;
+  const own = ownCiScripts(pkg.scripts, settings);
+  if (own.length > 0) return `package.json has its own ${own.join(', ')} script`;
   if (pkg.workspaces !== undefined) return 'package.json has workspaces';
   const local = Object.entries(lock.packages ?? {}).find(
     ([key, entry]) => key !== '' && (entry.link || !key.includes('node_modules/')),
@@ -276,8 +278,13 @@ async function npmNeedsWholeTree(
   return undefined;
 }
 
-/** Lifecycle scripts of the app's own package.json that npm ci runs, writing anywhere. */
-const ROOT_INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepare'];
+/** The app's own scripts in ROOT_CI_SCRIPTS that npm ci will run (none with scripts off). */
+function ownCiScripts(
+  scripts: Record<string, unknown> | undefined,
+  settings: NpmInstallSettings,
+): string[] {
+  return settings.scripts ? ROOT_CI_SCRIPTS.filter(name => scripts?.[name] !== undefined) : [];
+}
 
 /**
  * The key of an npm install (lib/install-reuse.ts): package.json, package-lock.json, every
@@ -301,8 +308,8 @@ async function npmReuseKey(
   } catch {
     return {reason: 'package.json does not parse'};
   }
-  const own = ROOT_INSTALL_SCRIPTS.filter(name => scripts[name] !== undefined);
-  if (settings.scripts && own.length > 0) {
+  const own = ownCiScripts(scripts, settings);
+  if (own.length > 0) {
     return {reason: `package.json has its own ${own.join(', ')} script (it may write anywhere)`};
   }
   const npm = await npmVersion(ctx.env);

@@ -101,22 +101,24 @@ export async function runLogged(
       resolve({code, signal});
     });
   });
-  if (options.alongside) {
-    try {
-      await options.alongside();
-    } catch (error) {
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await ended;
-      clearTimeout(hard);
-      await fsp.rm(record, {force: true});
-      await log.close();
-      throw error;
+  let result: Awaited<typeof ended>;
+  try {
+    if (options.alongside) {
+      try {
+        await options.alongside();
+      } catch (error) {
+        child.kill('SIGTERM');
+        const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await ended;
+        clearTimeout(hard);
+        throw error;
+      }
     }
+    result = await ended;
+  } finally {
+    await fsp.rm(record, {force: true});
+    await log.close();
   }
-  const result = await ended;
-  await fsp.rm(record, {force: true});
-  await log.close();
   if (result.code === 0) return;
   const tail = await lastLines(options.logFile, 20);
   const why = result.error
