@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   fetchVendor,
   installRelease,
+  plural,
   readApp,
   resolveApp,
   sourcesFrom,
@@ -13,7 +14,7 @@ import {
 } from './changeset.js';
 import type {Deps} from './deps.js';
 import {ConfigError, DeployError} from './errors.js';
-import {readLockfile} from './installers/npm.js';
+import {readLockfile} from './installers/npm-lockfile.js';
 import {parseRequirements} from './installers/pip.js';
 import {formatLocation, parseRepoLocation} from './repo-location.js';
 import {readRegularFile} from './vendor-manifest.js';
@@ -260,7 +261,8 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
   const install = settings.config.install;
   if (install?.type === 'npm') {
     const reqs = await readLockfile(releaseDir, install);
-    return `package-lock.json: ${reqs.length} packages, each with resolved and a sha512 integrity`;
+    const entries = reqs.reduce((sum, req) => sum + req.keys.length, 0);
+    return `package-lock.json: ${plural(reqs.length, 'artifact')} for ${plural(entries, 'lockfile entry', 'lockfile entries')}, each with resolved and a sha512 integrity`;
   }
   if (install?.type === 'pip') {
     const text = await readRegularFile(
