@@ -85,9 +85,10 @@ test('the first pin: a new directory or a repository with no commit as --vendor,
     );
     t.is(first.code, 0, first.stderr);
     const head = await git(vendorDir, ['rev-parse', 'HEAD']);
-    const pinned = JSON.parse(await fsp.readFile(path.join(world.app.dir, 'deploy.json'), 'utf8'))
-      .vendor.rev as string;
-    t.is(pinned, head, kind);
+    const config = JSON.parse(
+      await fsp.readFile(path.join(world.app.dir, 'deploy.json'), 'utf8'),
+    ) as {vendor: {rev: string}};
+    t.is(config.vendor.rev, head, kind);
   }
 
   const vendorDir = path.join(world.dir, 'new-directory');
