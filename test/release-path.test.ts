@@ -284,3 +284,42 @@ test('[R34] deploy check refuses the same changesets as not deployable, naming t
   t.regex(config?.message ?? '', /"shared\[0\]": "x\/data\/" goes through x, a symlink to /);
   t.deepEqual(await fsp.readdir(outside), []);
 });
+
+test('[R34] deploy bundle refuses a changeset whose shared path goes through a committed symlink', async t => {
+  const world = await makeWorld(t);
+  const outside = await tempDir(t, 'repodeploy-outside-');
+  await world.app.write({var: {symlink: outside}});
+  await commitRelease(world, 1, {shared: ['var/uploads/']});
+  const out = path.join(world.dir, 'app.bundle');
+  const run = await runDeployBin(['bundle', '--rev', 'main', '--repo', world.appUrl, '--out', out]);
+  t.is(run.code, ExitCode.config, run.stdout);
+  t.regex(run.stderr, /"shared\[0\]": "var\/uploads\/" goes through var, a symlink to /);
+  await t.throwsAsync(fsp.access(out), {code: 'ENOENT'});
+});
+
+test('[R34] deploy check refuses a shared path through a symlink of the vendor tree, once the tree is written', async t => {
+  const world = await makeWorld(t);
+  const outside = await tempDir(t, 'repodeploy-outside-');
+  await world.vendor.write({'README.md': 'vendor\n', data: {symlink: outside}});
+  const vendorSha = await world.vendor.commit('vendor with a link');
+  await commitRelease(world, 1, {
+    vendor: {url: '../vendor.git', rev: vendorSha},
+    shared: ['vendor/data/x/'],
+  });
+  const run = await runDeployBin(
+    ['check', '--rev', 'main', '--repo', world.appUrl, '--json'],
+    {},
+    world.dir,
+  );
+  t.is(run.code, ExitCode.notDeployable, run.stderr);
+  const report = JSON.parse(run.stdout) as {
+    checks: Array<{id: string; status: string; message: string; fix: string | null}>;
+  };
+  const failed = report.checks.find(c => c.status === 'fail');
+  t.is(failed?.id, 'lockfile');
+  t.regex(
+    failed?.message ?? '',
+    /"shared\[0\]": "vendor\/data\/x\/" goes through vendor\/data, a symlink to /,
+  );
+  t.regex(failed?.fix ?? '', /Fix the path in deploy\.json/);
+});
