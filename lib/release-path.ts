@@ -28,6 +28,11 @@ export type NamedPath = {
   declared: string;
   /** Its components; none is empty, "." or "..". Empty for the release directory itself. */
   parts: string[];
+  /**
+   * An installer writes anywhere beneath it (a virtualenv): a link anywhere below is refused too,
+   * should the app tree commit a directory there.
+   */
+  below?: boolean;
 };
 
 /** What one path of the release is: from the app tree listing, or from the disk. */
@@ -39,7 +44,12 @@ export type PathNode =
   | {kind: 'other'; what: string};
 
 /** What is at `rel` (a path relative to the release), and how to name where it was seen. */
-export type PathLookup = {where: string; at: (rel: string) => Promise<PathNode>};
+export type PathLookup = {
+  where: string;
+  at: (rel: string) => Promise<PathNode>;
+  /** The first symlink anywhere beneath the directory `rel`, if any. */
+  linkBelow: (rel: string) => Promise<{path: string; target: string} | undefined>;
+};
 
 /**
  * Split `declared` into its components and refuse what can never be a path inside the release:
@@ -74,10 +84,10 @@ export function namedPaths(config: DeployConfig): NamedPath[] {
     const dir = namedPath('install.directory', install.directory, true);
     out.push(dir, {...dir, parts: [...dir.parts, 'node_modules']});
   } else if (install?.type === 'pip') {
-    out.push(
-      namedPath('install.requirements', install.requirements),
-      namedPath('install.venv', install.venv),
-    );
+    out.push(namedPath('install.requirements', install.requirements), {
+      ...namedPath('install.venv', install.venv),
+      below: true,
+    });
   }
   return out;
 }
@@ -89,18 +99,27 @@ export function namedPaths(config: DeployConfig): NamedPath[] {
  * the installer creates it as a real directory.
  */
 export async function resolveNamedPath(named: NamedPath, lookup: PathLookup): Promise<void> {
+  let kind: PathNode['kind'] = 'dir';
   for (let i = 0; i < named.parts.length; i++) {
     const rel = named.parts.slice(0, i + 1).join('/');
     const node = await lookup.at(rel);
     if (node.kind === 'missing' || node.kind === 'opaque') return;
-    const last = i === named.parts.length - 1;
     if (node.kind === 'symlink') {
       throw pathError(named, `goes through ${rel}, a symlink to ${node.target} in ${lookup.where}`);
     }
     if (node.kind === 'other') throw pathError(named, `goes through ${rel}, ${node.what}`);
-    if (node.kind === 'file' && !last) {
+    if (node.kind === 'file' && i < named.parts.length - 1) {
       throw pathError(named, `goes through ${rel}, a file in ${lookup.where}`);
     }
+    kind = node.kind;
+  }
+  if (!named.below || kind !== 'dir' || named.parts.length === 0) return;
+  const link = await lookup.linkBelow(named.parts.join('/'));
+  if (link) {
+    throw pathError(
+      named,
+      `has ${link.path} in it, a symlink to ${link.target} in ${lookup.where}`,
+    );
   }
 }
 
@@ -136,6 +155,10 @@ export async function checkTreePaths(
       if (entry.kind === 'gitlink') return {kind: 'opaque'};
       return {kind: 'file'};
     },
+    linkBelow: async rel => {
+      const entry = tree.find(e => e.kind === 'symlink' && e.path.startsWith(`${rel}/`));
+      return entry ? {path: entry.path, target: await readLink(entry.path)} : undefined;
+    },
   };
   for (const named of namedPaths(config)) await resolveNamedPath(named, lookup);
 }
@@ -158,7 +181,25 @@ function diskLookup(releaseDir: string): PathLookup {
       if (stat.isFile()) return {kind: 'file'};
       return {kind: 'other', what: 'neither a file nor a directory'};
     },
+    linkBelow: rel => firstLinkBelow(releaseDir, rel),
   };
+}
+
+/** The first symlink in the directory tree `rel` of `releaseDir` (never following one). */
+async function firstLinkBelow(
+  releaseDir: string,
+  rel: string,
+): Promise<{path: string; target: string} | undefined> {
+  const entries = await fsp.readdir(path.join(releaseDir, rel), {withFileTypes: true});
+  for (const entry of entries) {
+    const child = `${rel}/${entry.name}`;
+    if (entry.isSymbolicLink()) {
+      return {path: child, target: await fsp.readlink(path.join(releaseDir, child))};
+    }
+    const found = entry.isDirectory() ? await firstLinkBelow(releaseDir, child) : undefined;
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /**

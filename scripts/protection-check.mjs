@@ -366,6 +366,12 @@ const checks = [
     edits: [['lib/release-path.js', 'if (parts[0]?.toLowerCase() === META_DIR) {', 'if (false) {']],
     tests: [['release-path.test.js', '*[R34] "shared": [".repodeploy/"]*']],
   },
+  {
+    case: 'R34',
+    removed: 'the refusal of a link anywhere inside a virtualenv directory the app tree commits',
+    edits: [['lib/release-path.js', 'if (!named.below ||', 'if (true ||']],
+    tests: [['release-path.test.js', '*[R34] a committed venv with a link inside*']],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

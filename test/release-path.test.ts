@@ -95,6 +95,17 @@ test('[R34] checkReleasePaths refuses a symlink anywhere on the way, naming it a
     });
     t.regex(error.message, message, JSON.stringify(value));
   }
+  // A virtualenv is written all over: a link anywhere inside a committed one is refused too.
+  await fsp.mkdir(path.join(dir, 'env/lib/python3'), {recursive: true});
+  await fsp.symlink('/usr/local/bin', path.join(dir, 'env/lib/python3/bin'));
+  await t.throwsAsync(checkReleasePaths(dir, config({install: {type: 'pip', venv: 'env'}})), {
+    message:
+      /"install\.venv": "env" has env\/lib\/python3\/bin in it, a symlink to \/usr\/local\/bin in the release/,
+  });
+  await t.notThrowsAsync(
+    checkReleasePaths(dir, config({install: {type: 'pip', venv: 'env/new'}, shared: ['env/']})),
+    'a shared directory is replaced whole, never written into',
+  );
   // Real directories, paths still to be created, and the release root as npm's directory pass.
   await fsp.symlink('sub', path.join(dir, 'real/node_modules'));
   for (const value of [
@@ -210,6 +221,16 @@ test('[R34] an npm install directory through a committed symlink is refused; npm
   await commitRelease(fence.world, 2, {install: {type: 'npm', directory: 'x'}});
   await refused(t, fence, /"install\.directory": "x" goes through x, a symlink to /);
   t.true((await fsp.readdir(path.join(fence.outside, 'node_modules'))).includes('left'));
+});
+
+test('[R34] a committed venv with a link inside is refused; python never writes through it', async t => {
+  const fence = await fenced(t, {'bin/tool': 'outside tool\n'});
+  await fence.world.app.write({
+    'requirements.txt': '',
+    'venv/bin': {symlink: path.join(fence.outside, 'bin')},
+  });
+  await commitRelease(fence.world, 2, {install: 'pip'});
+  await refused(t, fence, /"install\.venv": "venv" has venv\/bin in it, a symlink to /);
 });
 
 test('[R34] "shared": [".repodeploy/"] is refused: no release goes live without its release.json', async t => {
