@@ -105,7 +105,10 @@ export async function resolveNamedPath(named: NamedPath, lookup: PathLookup): Pr
     const node = await lookup.at(rel);
     if (node.kind === 'missing' || node.kind === 'opaque') return;
     if (node.kind === 'symlink') {
-      throw pathError(named, `goes through ${rel}, a symlink to ${node.target} in ${lookup.where}`);
+      throw pathError(
+        named,
+        `goes through ${rel}, a symlink to ${shownTarget(node.target)} in ${lookup.where}`,
+      );
     }
     if (node.kind === 'other') throw pathError(named, `goes through ${rel}, ${node.what}`);
     if (node.kind === 'file' && i < named.parts.length - 1) {
@@ -118,9 +121,15 @@ export async function resolveNamedPath(named: NamedPath, lookup: PathLookup): Pr
   if (link) {
     throw pathError(
       named,
-      `has ${link.path} in it, a symlink to ${link.target} in ${lookup.where}`,
+      `has ${link.path} in it, a symlink to ${shownTarget(link.target)} in ${lookup.where}`,
     );
   }
+}
+
+/** A link target as the message shows it: quoted when it holds control characters (a newline). */
+function shownTarget(target: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(target) ? JSON.stringify(target) : target;
 }
 
 function pathError(named: NamedPath, why: string): ReleasePathError {

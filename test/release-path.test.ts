@@ -71,6 +71,7 @@ test('[R34] checkReleasePaths refuses a symlink anywhere on the way, naming it a
   await fsp.symlink('/etc', path.join(dir, 'etc-link'));
   await fsp.symlink('sub', path.join(dir, 'real/inner'));
   await fsp.symlink('..', path.join(dir, 'up'));
+  await fsp.symlink('/tmp\n\u001b[2Jok', path.join(dir, 'noisy'));
   const config = (value: unknown) => parseDeployConfig(JSON.stringify(value), 'deploy.json');
 
   for (const [value, message] of [
@@ -84,6 +85,7 @@ test('[R34] checkReleasePaths refuses a symlink anywhere on the way, naming it a
     ],
     [{shared: ['up/r1/']}, /goes through up, a symlink to \.\./],
     [{shared: ['etc-link']}, /goes through etc-link, a symlink to \/etc/],
+    [{shared: ['noisy/x/']}, /goes through noisy, a symlink to "\/tmp\\n\\u001b\[2Jok" in/],
     [{shared: ['real/file.ini/x']}, /goes through real\/file\.ini, a file in the release/],
     [{install: {type: 'npm', directory: 'etc-link'}}, /"install\.directory"/],
     [{install: {type: 'npm', directory: 'real/inner/web'}}, /"install\.directory"/],
