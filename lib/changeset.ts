@@ -2,7 +2,7 @@ import path from 'node:path';
 import type {HttpClient} from 'isomorphic-git';
 import {gitCredentials, type Deps} from './deps.js';
 import {ConfigError, IntegrityError, SourceError} from './errors.js';
-import {exportTree, listTree, type TreeFile} from './git/export.js';
+import {exportTree, listTree, readTreeFile, type TreeFile} from './git/export.js';
 import {openRemote, type Credentials, type FetchStats} from './git/remote.js';
 import {resolveRev, type ResolvedRev} from './git/resolve.js';
 import {GitStore} from './git/store.js';
@@ -14,6 +14,7 @@ import {
   type VerifiedArtifact,
 } from './installers/index.js';
 import {pausePoint} from './pause-points.js';
+import {checkTreePaths} from './release-path.js';
 import {META_DIR} from './release-store.js';
 import {formatLocation, type RepoLocation} from './repo-location.js';
 import type {Reporter} from './reporter.js';
@@ -60,7 +61,8 @@ export async function resolveApp(
 
 /**
  * Check the whole app tree (before anything in it is read or written), then read `deploy.json`
- * and the vendor pin from it.
+ * and the vendor pin from it, and check that no path deploy.json names goes through a link of
+ * the tree (lib/release-path.ts).
  */
 export async function readApp(
   store: GitStore,
@@ -76,6 +78,9 @@ export async function readApp(
       `Rename ${META_DIR} in the app repository.`,
     );
   }
+  await checkTreePaths(tree, settings.config, `the app tree at ${sha.slice(0, 12)}`, async rel =>
+    ((await readTreeFile(store, sha, rel))?.content ?? Buffer.alloc(0)).toString('utf8'),
+  );
   return {tree, settings};
 }
 

@@ -92,6 +92,11 @@ const cases = [
     '5xx, 429/403 with retry-after / x-ratelimit-reset: honoured, give up after N, clear error',
   ],
   [33, 'F', 'ENOSPC during fetch, checkout, install: cleaned up, current untouched'],
+  [
+    34,
+    'G',
+    'a deploy.json path (shared entry, install directory, venv, requirements, hook cwd) that goes through a symlink of the app tree, or names .repodeploy -> refused before anything is removed or written; nothing outside the release or in another release touched',
+  ],
 ];
 
 const tests = new Map(cases.map(([n]) => [n, []]));
