@@ -348,6 +348,18 @@ const checks = [
     edits: [['lib/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
+  {
+    case: 'R36',
+    removed: 'a comment line ending in \\ is not joined with the next (joined, as before)',
+    edits: [
+      [
+        'lib/installers/requirements.js',
+        "if (!physical.endsWith('\\\\') || isComment) {",
+        "if (!physical.endsWith('\\\\')) {",
+      ],
+    ],
+    tests: [['requirements.test.js', '*[R36]*']],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

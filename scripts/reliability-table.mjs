@@ -92,6 +92,11 @@ const cases = [
     '5xx, 429/403 with retry-after / x-ratelimit-reset: honoured, give up after N, clear error',
   ],
   [33, 'F', 'ENOSPC during fetch, checkout, install: cleaned up, current untouched'],
+  [
+    36,
+    'G',
+    'a requirements or lockfile line that the check reads differently than pip/npm do (comment ending in "\\", option lines, -r/-c, "..") -> refused; the installer cannot reach any index whatever the file says',
+  ],
 ];
 
 const tests = new Map(cases.map(([n]) => [n, []]));
