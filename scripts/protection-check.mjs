@@ -360,6 +360,24 @@ const checks = [
     ],
     tests: [['requirements.test.js', '*[R36]*']],
   },
+  {
+    case: 'R36',
+    removed: "the installers' network wall (no namespace, no dead proxies)",
+    edits: [
+      [
+        'lib/installers/no-network.js',
+        "wrap: (command, args) => [unshare, ['-n', '--', command, ...args]],",
+        'wrap: (command, args) => [command, args],',
+      ],
+      [
+        'lib/installers/no-network.js',
+        'const PROXY_ENV = proxyEnv(DEAD_PROXY);',
+        'const PROXY_ENV = {};',
+      ],
+    ],
+    tests: [['no-network.test.js', '*[R36]*']],
+    timeout: '5m',
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

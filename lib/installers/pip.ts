@@ -4,7 +4,8 @@ import ssri from 'ssri';
 import type {PipInstallSettings} from '../deploy-config.js';
 import {ConfigError} from '../errors.js';
 import {normalizePypiName, readRegularFile, verifyArtifactFile} from '../vendor-manifest.js';
-import {hermeticEnv, makeScratch, runLogged} from './run.js';
+import {networkWall} from './no-network.js';
+import {appendLog, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {checkWheel} from './wheel-check.js';
 import {parseRequirements} from './requirements.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
@@ -89,9 +90,13 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
         for (const artifact of verified) {
           await fsp.copyFile(artifact.file, path.join(wheelhouse, path.basename(artifact.file)));
         }
+        // Behind the check, a second wall: pip cannot reach any network (lib/installers/no-network.ts).
+        const wall = await networkWall(ctx.env);
+        await appendLog(ctx.logFile, `${wall.describe}\n`);
         const env = hermeticEnv(ctx.env, scratch.home, {
           // No pip.conf (global, user or site) and no PIP_* variable of the node applies.
           PIP_CONFIG_FILE: '/dev/null',
+          PIP_NO_INDEX: '1',
           PIP_NO_INPUT: '1',
           // pip decodes a requirements file without a coding line by the locale: make it UTF-8,
           // as the check reads it (lib/installers/requirements.ts).
@@ -100,37 +105,39 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
           PYTHONNOUSERSITE: '1',
           PYTHONDONTWRITEBYTECODE: '1',
           RELEASE_DIR: ctx.releaseDir,
+          ...wall.env,
         });
         const venv = path.join(ctx.releaseDir, settings.venv);
-        await runLogged(settings.python, ['-m', 'venv', venv], {
+        const [python, venvArgs] = wall.wrap(settings.python, ['-m', 'venv', venv]);
+        await runLogged(python, venvArgs, {
           cwd: ctx.releaseDir,
           env,
           logFile: ctx.logFile,
           label: `${settings.python} -m venv`,
           timeoutMs: ctx.timeoutMs,
         });
-        await runLogged(
-          path.join(venv, 'bin', 'python'),
-          [
-            '-m',
-            'pip',
-            'install',
-            '--no-index',
-            '--find-links',
-            wheelhouse,
-            '--require-hashes',
-            '--no-cache-dir',
-            '-r',
-            path.join(ctx.releaseDir, settings.requirements),
-          ],
-          {
-            cwd: ctx.releaseDir,
-            env,
-            logFile: ctx.logFile,
-            label: 'pip install',
-            timeoutMs: ctx.timeoutMs,
-          },
-        );
+        const [pip, pipArgs] = wall.wrap(path.join(venv, 'bin', 'python'), [
+          '-m',
+          'pip',
+          'install',
+          '--no-index',
+          '--find-links',
+          wheelhouse,
+          '--require-hashes',
+          '--no-cache-dir',
+          // Nothing is to be fetched: a fetch that fails fails at once, without backing off.
+          '--retries',
+          '0',
+          '-r',
+          path.join(ctx.releaseDir, settings.requirements),
+        ]);
+        await runLogged(pip, pipArgs, {
+          cwd: ctx.releaseDir,
+          env,
+          logFile: ctx.logFile,
+          label: 'pip install',
+          timeoutMs: ctx.timeoutMs,
+        });
       } finally {
         await scratch.cleanup();
       }
