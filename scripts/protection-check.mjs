@@ -375,7 +375,10 @@ const checks = [
         'const PROXY_ENV = {};',
       ],
     ],
-    tests: [['no-network.test.js', '*[R36]*']],
+    tests: [
+      ['no-network.test.js', '*[R36]*'],
+      ['install-npm.test.js', '*[R36]*'],
+    ],
     timeout: '5m',
   },
 ];

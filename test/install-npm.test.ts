@@ -568,3 +568,25 @@ test('npm: when the npm that runs has a cacache of another layout, the tarballs 
   );
   t.regex(usualLog, /copied into place/);
 });
+
+test('npm: an install script cannot reach a server on the host 127.0.0.1: npm ci runs in a network namespace [R36]', async t => {
+  const trap = await trapServer(t);
+  const probe = [
+    "const fs = require('fs');",
+    `require('http').get(${JSON.stringify(trap.url)}, () => fs.writeFileSync('net.txt', 'reached'))`,
+    ".on('error', e => fs.writeFileSync('net.txt', 'unreachable ' + e.code));",
+  ].join(' ');
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    const file = path.join(appDir, 'package.json');
+    const pkg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+    // Node's http ignores proxy variables: only the namespace stops this request.
+    pkg.scripts = {postinstall: `node -e ${JSON.stringify(probe)}`};
+    await fsp.writeFile(file, JSON.stringify(pkg, null, 2));
+  });
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const current = path.join(world.root, 'current');
+  t.regex(await fsp.readFile(path.join(current, 'net.txt'), 'utf8'), /^unreachable E/);
+  t.is(trap.hits(), 0, 'nothing reached the server from the install script');
+  const log = await fsp.readFile(path.join(current, '.repodeploy/install.log'), 'utf8');
+  t.regex(log, /^network: none \(the installer runs in a new network namespace/m);
+});
