@@ -372,6 +372,39 @@ const checks = [
     edits: [['lib/release-path.js', 'if (!named.below ||', 'if (true ||']],
     tests: [['release-path.test.js', '*[R34] a committed venv with a link inside*']],
   },
+  {
+    case: 'R36',
+    removed: 'a comment line ending in \\ is not joined with the next (joined, as before)',
+    edits: [
+      [
+        'lib/installers/requirements.js',
+        "if (!physical.endsWith('\\\\') || isComment) {",
+        "if (!physical.endsWith('\\\\')) {",
+      ],
+    ],
+    tests: [['requirements.test.js', '*[R36]*']],
+  },
+  {
+    case: 'R36',
+    removed: "the installers' network wall (no namespace, no dead proxies)",
+    edits: [
+      [
+        'lib/installers/no-network.js',
+        "wrap: (command, args) => [unshare, ['-n', '--', command, ...args]],",
+        'wrap: (command, args) => [command, args],',
+      ],
+      [
+        'lib/installers/no-network.js',
+        'const PROXY_ENV = proxyEnv(DEAD_PROXY);',
+        'const PROXY_ENV = {};',
+      ],
+    ],
+    tests: [
+      ['no-network.test.js', '*[R36]*'],
+      ['install-npm.test.js', '*[R36]*'],
+    ],
+    timeout: '5m',
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

@@ -95,7 +95,43 @@ const cases = [
   [
     34,
     'G',
-    'a deploy.json path (shared entry, install directory, venv, requirements, hook cwd) that goes through a symlink of the app tree, or names .repodeploy -> refused before anything is removed or written; nothing outside the release or in another release touched',
+    'a deploy.json path (shared entry, install directory, venv, requirements, hook cwd) that goes through a symlink of the app tree, or names .repodeploy: refused before anything is removed or written; nothing outside the release or in another release touched',
+  ],
+  [
+    35,
+    'G',
+    'credentials go only to origins the node or CI names; never to a host a changeset names (deploy.json vendor.url, .gitmodules); never over plain http except loopback',
+  ],
+  [
+    36,
+    'G',
+    'a requirements or lockfile line that the check reads differently than pip/npm do (comment ending in "\\", option lines, -r/-c, ".."): refused; the installer cannot reach any index whatever the file says',
+  ],
+  [
+    37,
+    'G',
+    'a live lock owner in another PID namespace or on another host with the same name: not taken over (exit 7)',
+  ],
+  [
+    38,
+    'G',
+    'clock stepped back or forward between deploys: rollback and prune follow the recorded order of what was live',
+  ],
+  [
+    39,
+    'G',
+    'a release whose release.json exists but cannot be read (newer format, unknown state): kept and reported, never deleted; unknown dirs reported',
+  ],
+  [
+    40,
+    'G',
+    'SIGTERM/SIGINT mid-install or mid-hook: signal forwarded to the process group, release marked failed, history written, lock released; a timeout stops the whole process group',
+  ],
+  [41, 'G', 'history.jsonl ending in a cut line: the next record starts on its own line'],
+  [
+    43,
+    'G',
+    'a bundle is accepted only against a checksum or signature the node pins, not only one it carries',
   ],
 ];
 

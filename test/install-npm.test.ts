@@ -127,7 +127,7 @@ test('npm: installs offline from vendored tarballs only, with a poisoned npm con
   t.is(installEnv.RELEASE_DIR, result.releaseDir);
 
   const log = await fsp.readFile(path.join(current, '.repodeploy/install.log'), 'utf8');
-  t.regex(log, /\$ npm ci/);
+  t.regex(log, NPM_CI_RAN);
 });
 
 test('npm: lifecycle scripts can be turned off', async t => {
@@ -362,12 +362,15 @@ test('npm: a vendored tarball with a link out and a path leaving the package is 
   await t.throwsAsync(fsp.access(`${outside}-dotdot`));
 });
 
+/** The install log's line for npm ci, run behind the network wall or not. */
+const NPM_CI_RAN = /^\$ (?:\S*unshare -n -- )?npm ci$/m;
+
 /** Whether npm ci ran for a release: its install log says so. */
 async function ranNpm(releaseDir: string): Promise<boolean> {
   const log = await fsp
     .readFile(path.join(releaseDir, '.repodeploy/install.log'), 'utf8')
     .catch(() => '');
-  return log.includes('$ npm ci');
+  return NPM_CI_RAN.test(log);
 }
 
 /** Commit one more app change (lockfile untouched) and deploy it. */
@@ -564,4 +567,26 @@ test('npm: when the npm that runs has a cacache of another layout, the tarballs 
     'utf8',
   );
   t.regex(usualLog, /copied into place/);
+});
+
+test('npm: an install script cannot reach a server on the host 127.0.0.1: npm ci runs in a network namespace [R36]', async t => {
+  const trap = await trapServer(t);
+  const probe = [
+    "const fs = require('fs');",
+    `require('http').get(${JSON.stringify(trap.url)}, () => fs.writeFileSync('net.txt', 'reached'))`,
+    ".on('error', e => fs.writeFileSync('net.txt', 'unreachable ' + e.code));",
+  ].join(' ');
+  const {world} = await npmWorld(t, {}, async ({appDir}) => {
+    const file = path.join(appDir, 'package.json');
+    const pkg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+    // Node's http ignores proxy variables: only the namespace stops this request.
+    pkg.scripts = {postinstall: `node -e ${JSON.stringify(probe)}`};
+    await fsp.writeFile(file, JSON.stringify(pkg, null, 2));
+  });
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const current = path.join(world.root, 'current');
+  t.regex(await fsp.readFile(path.join(current, 'net.txt'), 'utf8'), /^unreachable E/);
+  t.is(trap.hits(), 0, 'nothing reached the server from the install script');
+  const log = await fsp.readFile(path.join(current, '.repodeploy/install.log'), 'utf8');
+  t.regex(log, /^network: none \(the installer runs in a new network namespace/m);
 });

@@ -228,7 +228,7 @@ test('parseRequirements refuses unpinned, unhashed and option lines, with line n
   t.regex(error.message, /requirements\.txt:1: "requests>=2" is not pinned/);
   t.regex(error.message, /requirements\.txt:2: idna==3\.4 has no --hash/);
   t.regex(error.message, /requirements\.txt:3: option --index-url is not allowed/);
-  t.regex(error.message, /requirements\.txt:4: option -e is not allowed/);
+  t.regex(error.message, /requirements\.txt:4: option -e \(--editable\) is not allowed/);
   t.regex(error.message, /requirements\.txt:5: bad hash/);
 });
 

@@ -9,6 +9,7 @@ import type {NpmInstallSettings} from '../deploy-config.js';
 import type {TreeFile} from '../git/export.js';
 import {findArtifacts, shortIntegrity, verifyArtifactFile} from '../vendor-manifest.js';
 import {describeRequirement, readLockfile} from './npm-lockfile.js';
+import {networkWall} from './no-network.js';
 import {checkNpmTarball} from './tarball-check.js';
 import {appendLog, DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
@@ -147,9 +148,13 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
           ...nodeHeaders(),
           RELEASE_DIR: ctx.releaseDir,
         });
-        await runLogged('npm', ['ci'], {
+        // npm ci and the lifecycle scripts it runs cannot reach any network (lib/installers/no-network.ts).
+        const wall = await networkWall(ctx.env);
+        await appendLog(ctx.logFile, `${wall.describe}\n`);
+        const [npm, npmArgs] = wall.wrap('npm', ['ci']);
+        await runLogged(npm, npmArgs, {
           cwd: path.join(ctx.releaseDir, settings.directory),
-          env,
+          env: {...env, ...wall.env},
           logFile: ctx.logFile,
           label: 'npm ci',
           timeoutMs: ctx.timeoutMs,

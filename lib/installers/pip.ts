@@ -4,21 +4,13 @@ import ssri from 'ssri';
 import type {PipInstallSettings} from '../deploy-config.js';
 import {ConfigError} from '../errors.js';
 import {normalizePypiName, readRegularFile, verifyArtifactFile} from '../vendor-manifest.js';
-import {hermeticEnv, makeScratch, runLogged} from './run.js';
+import {networkWall} from './no-network.js';
+import {appendLog, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {checkWheel} from './wheel-check.js';
+import {parseRequirements} from './requirements.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
 
-/** One line of a hashed requirements file. */
-export type PipRequirement = {
-  name: string;
-  version: string;
-  /** Every `--hash` of the line, as one SRI string. */
-  integrity: string;
-  marker: string | undefined;
-  line: number;
-};
-
-const HASH_ALGORITHMS = new Set(['sha256', 'sha384', 'sha512']);
+export {parseRequirements, type PipRequirement} from './requirements.js';
 
 /**
  * The pip installer: a virtualenv inside the release, then
@@ -98,129 +90,57 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
         for (const artifact of verified) {
           await fsp.copyFile(artifact.file, path.join(wheelhouse, path.basename(artifact.file)));
         }
+        // Behind the check, a second wall: pip cannot reach any network (lib/installers/no-network.ts).
+        const wall = await networkWall(ctx.env);
+        await appendLog(ctx.logFile, `${wall.describe}\n`);
         const env = hermeticEnv(ctx.env, scratch.home, {
           // No pip.conf (global, user or site) and no PIP_* variable of the node applies.
           PIP_CONFIG_FILE: '/dev/null',
+          PIP_NO_INDEX: '1',
           PIP_NO_INPUT: '1',
+          // pip decodes a requirements file without a coding line by the locale: make it UTF-8,
+          // as the check reads it (lib/installers/requirements.ts).
+          PYTHONUTF8: '1',
           PIP_DISABLE_PIP_VERSION_CHECK: '1',
           PYTHONNOUSERSITE: '1',
           PYTHONDONTWRITEBYTECODE: '1',
           RELEASE_DIR: ctx.releaseDir,
+          ...wall.env,
         });
         const venv = path.join(ctx.releaseDir, settings.venv);
-        await runLogged(settings.python, ['-m', 'venv', venv], {
+        const [python, venvArgs] = wall.wrap(settings.python, ['-m', 'venv', venv]);
+        await runLogged(python, venvArgs, {
           cwd: ctx.releaseDir,
           env,
           logFile: ctx.logFile,
           label: `${settings.python} -m venv`,
           timeoutMs: ctx.timeoutMs,
         });
-        await runLogged(
-          path.join(venv, 'bin', 'python'),
-          [
-            '-m',
-            'pip',
-            'install',
-            '--no-index',
-            '--find-links',
-            wheelhouse,
-            '--require-hashes',
-            '--no-cache-dir',
-            '-r',
-            path.join(ctx.releaseDir, settings.requirements),
-          ],
-          {
-            cwd: ctx.releaseDir,
-            env,
-            logFile: ctx.logFile,
-            label: 'pip install',
-            timeoutMs: ctx.timeoutMs,
-          },
-        );
+        const [pip, pipArgs] = wall.wrap(path.join(venv, 'bin', 'python'), [
+          '-m',
+          'pip',
+          'install',
+          '--no-index',
+          '--find-links',
+          wheelhouse,
+          '--require-hashes',
+          '--no-cache-dir',
+          // Nothing is to be fetched: a fetch that fails fails at once, without backing off.
+          '--retries',
+          '0',
+          '-r',
+          path.join(ctx.releaseDir, settings.requirements),
+        ]);
+        await runLogged(pip, pipArgs, {
+          cwd: ctx.releaseDir,
+          env,
+          logFile: ctx.logFile,
+          label: 'pip install',
+          timeoutMs: ctx.timeoutMs,
+        });
       } finally {
         await scratch.cleanup();
       }
     },
   };
-}
-
-/**
- * Parse a requirements file in which every requirement is pinned with `==` and hashed with
- * `--hash=ALG:HEX`. Anything that could make pip look elsewhere or pick another version
- * (other options, includes, editable or URL requirements, ranges) is refused with its line number.
- */
-export function parseRequirements(text: string, fileName: string): PipRequirement[] {
-  const problems = new IntegrityProblems('pypi');
-  const out: PipRequirement[] = [];
-  const physical = text.split(/\r?\n/);
-  for (let i = 0; i < physical.length; i++) {
-    const lineNo = i + 1;
-    let line = physical[i] ?? '';
-    while (line.endsWith('\\') && i + 1 < physical.length) {
-      i++;
-      line = `${line.slice(0, -1)} ${physical[i] ?? ''}`;
-    }
-    line = line.replace(/(^|\s)#.*$/, '').trim();
-    if (line === '') continue;
-    const where = `${fileName}:${lineNo}`;
-    const hashes: string[] = [];
-    const words = line.split(/\s+/);
-    const spec: string[] = [];
-    let bad: string | undefined;
-    for (let w = 0; w < words.length; w++) {
-      const word = words[w] ?? '';
-      if (word.startsWith('--hash=') || word === '--hash') {
-        const value = word === '--hash' ? (words[++w] ?? '') : word.slice('--hash='.length);
-        const [alg, hex] = value.split(':');
-        if (!alg || !hex || !HASH_ALGORITHMS.has(alg) || !/^[0-9a-f]+$/i.test(hex)) {
-          bad = `bad hash "${value}"`;
-          break;
-        }
-        hashes.push(`${alg}-${Buffer.from(hex, 'hex').toString('base64')}`);
-      } else if (word === '--require-hashes') {
-        continue;
-      } else if (word.startsWith('-')) {
-        bad = `option ${word.split('=')[0] ?? word} is not allowed: the install uses only vendored files`;
-        break;
-      } else spec.push(word);
-    }
-    if (bad) {
-      problems.add(where, `${where}: ${bad}`, 'lockfile');
-      continue;
-    }
-    if (spec.length === 0) continue;
-    const requirement = spec.join(' ');
-    const [beforeMarker, marker] = splitMarker(requirement);
-    const match =
-      /^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*===?\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)$/.exec(
-        beforeMarker.trim(),
-      );
-    if (!match?.[1] || !match[3]) {
-      problems.add(
-        where,
-        `${where}: "${beforeMarker.trim()}" is not pinned to one version with ==`,
-        'lockfile',
-      );
-      continue;
-    }
-    if (hashes.length === 0) {
-      problems.add(match[1], `${where}: ${match[1]}==${match[3]} has no --hash`, 'lockfile');
-      continue;
-    }
-    out.push({
-      name: match[1],
-      version: match[3],
-      integrity: hashes.join(' '),
-      marker,
-      line: lineNo,
-    });
-  }
-  problems.throwIfAny(false);
-  return out;
-}
-
-function splitMarker(requirement: string): [string, string | undefined] {
-  const index = requirement.indexOf(';');
-  if (index === -1) return [requirement, undefined];
-  return [requirement.slice(0, index), requirement.slice(index + 1).trim() || undefined];
 }
