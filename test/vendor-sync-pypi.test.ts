@@ -168,7 +168,7 @@ for (const format of ['html', 'json'] as const) {
     // 1.3 and 1.4 are yanked; 1.2 needs Python 3.12.
     t.like(
       rows.find(r => r.name === 'Hello_Mod'),
-      {latest: '1.2', outdated: true},
+      {latest: '1.2', outdated: true, unknown: null},
     );
     t.like(
       rows.find(r => r.name === 'dep-mod'),
@@ -187,6 +187,55 @@ for (const format of ['html', 'json'] as const) {
     }
     const bad = await outdatedBin(vendor, url, ['--python-version', 'three']);
     t.is(bad.code, ExitCode.usage);
+  });
+
+  test(`outdated (${format} index): a package the index does not have is a row marked unknown, with why; exit 5`, async t => {
+    const {url} = await index(t, format);
+    const vendor = await vendorTree(t, true);
+    const human = await outdatedBin(vendor, url);
+    t.is(human.code, ExitCode.source, human.stderr);
+    t.regex(human.stdout, /^ {2}ecosystem name/);
+    t.regex(human.stdout, /^! pypi +Hello_Mod +1\.0 +1\.2$/m);
+    t.regex(human.stdout, /^ {2}pypi +dep-mod +2\.0 +2\.0$/m);
+    t.regex(human.stdout, /^\? pypi +ghost-mod +0\.1 +unknown$/m);
+    t.regex(
+      human.stderr,
+      /^warning: pypi ghost-mod: unknown: GET http:\/\/127\.0\.0\.1:\d+\/simple\/ghost-mod\/ failed: HTTP 404\.$/m,
+    );
+    t.regex(
+      human.stderr,
+      /^error: 1 of 3 artifacts could not be looked up upstream: ghost-mod\.$/m,
+    );
+
+    const json = await outdatedBin(vendor, url, ['--json']);
+    t.is(json.code, ExitCode.source);
+    const parsed = JSON.parse(json.stdout) as OutdatedJson;
+    t.false(parsed.ok);
+    t.is(parsed.error?.exitCode, ExitCode.source);
+    t.is(parsed.artifacts.length, 3);
+    t.like(
+      parsed.artifacts.find(r => r.name === 'ghost-mod'),
+      {latest: null, outdated: false},
+    );
+    t.regex(parsed.artifacts.find(r => r.name === 'ghost-mod')?.unknown ?? '', /HTTP 404/);
+    t.like(
+      parsed.artifacts.find(r => r.name === 'Hello_Mod'),
+      {latest: '1.2', unknown: null},
+    );
+
+    // A project whose every file is yanked has no "latest" either, and says so.
+    const withdrawn = await startPypiIndex(t.context.wheels, {
+      format,
+      meta: {...META, 'dep_mod-2.0-py3-none-any.whl': {yanked: 'withdrawn'}},
+    });
+    t.teardown(() => withdrawn.close());
+    const yanked = await outdatedBin(await vendorTree(t, false), withdrawn.url);
+    t.is(yanked.code, ExitCode.source);
+    t.regex(yanked.stdout, /^\? pypi +dep-mod +2\.0 +unknown$/m);
+    t.regex(
+      yanked.stderr,
+      /^warning: pypi dep-mod: unknown: no release of dep-mod on .* that is not yanked$/m,
+    );
   });
 
   test(`sync (${format} index): a version pinned exactly is vendored even when yanked`, async t => {

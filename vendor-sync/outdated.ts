@@ -1,5 +1,7 @@
 import {explain, gt} from '@renovatebot/pep440';
 import pLimit from 'p-limit';
+import {DeployError} from '../lib/errors.js';
+import {redact} from '../lib/redact.js';
 import {readVendorManifest, normalizePypiName, type Ecosystem} from '../lib/vendor-manifest.js';
 import type {Http} from './http.js';
 import type {GithubClient} from '../lib/github.js';
@@ -11,8 +13,11 @@ export type OutdatedRow = {
   ecosystem: Ecosystem;
   name: string;
   current: string;
+  /** The newest upstream release; null when it could not be looked up (see `unknown`). */
   latest: string | null;
   outdated: boolean;
+  /** Why the upstream release is unknown (the package is not on the index, the lookup failed). */
+  unknown: string | null;
 };
 
 export type OutdatedOptions = {
@@ -28,7 +33,9 @@ export type OutdatedOptions = {
 
 /**
  * For each vendored package: the version pinned and the newest upstream release (npm `latest`
- * dist-tag, the release pip would pick on the PyPI-style index, latest GitHub release).
+ * dist-tag, the release pip would pick on the PyPI-style index, latest GitHub release). A package
+ * whose lookup fails gets a row marked unknown with the reason: one private or removed package
+ * must not hide the report on all the others.
  */
 export async function outdated(options: OutdatedOptions): Promise<OutdatedRow[]> {
   const manifest = await readVendorManifest(options.vendorDir);
@@ -62,19 +69,40 @@ async function row(
   current: string,
 ): Promise<OutdatedRow> {
   let latest: string | undefined;
-  if (ecosystem === 'npm')
-    latest = await npmLatest(options.http, name, options.npm, options.npmDefaultRegistry);
-  else if (ecosystem === 'pypi')
-    latest = await pypiLatest(options.http, options.pypiIndex, name, {
-      python: options.pythonVersion,
-    });
-  else latest = await latestRelease(options.github(), name.split('/').slice(0, 2).join('/'));
+  try {
+    if (ecosystem === 'npm')
+      latest = await npmLatest(options.http, name, options.npm, options.npmDefaultRegistry);
+    else if (ecosystem === 'pypi')
+      latest = await pypiLatest(options.http, options.pypiIndex, name, {
+        python: options.pythonVersion,
+      });
+    else latest = await latestRelease(options.github(), name.split('/').slice(0, 2).join('/'));
+  } catch (error) {
+    // Known failures (not found, refused, unreachable) make the row unknown; a bug still throws.
+    if (!(error instanceof DeployError)) throw error;
+    return {
+      ecosystem,
+      name,
+      current,
+      latest: null,
+      outdated: false,
+      unknown: redact(error.message),
+    };
+  }
+  if (latest === undefined) {
+    const why =
+      ecosystem === 'pypi'
+        ? `no release of ${name} on ${options.pypiIndex} that is not yanked${options.pythonVersion ? ` and admits Python ${options.pythonVersion}` : ''}`
+        : `no release of ${name} found upstream`;
+    return {ecosystem, name, current, latest: null, outdated: false, unknown: redact(why)};
+  }
   return {
     ecosystem,
     name,
     current,
-    latest: latest ?? null,
-    outdated: latest !== undefined && isNewer(ecosystem, latest, current),
+    latest,
+    outdated: isNewer(ecosystem, latest, current),
+    unknown: null,
   };
 }
 
