@@ -4,8 +4,9 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {promisify} from 'node:util';
+import http from 'node:http';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
-import {ExitCode} from '../lib/errors.js';
+import {ExitCode, SourceError} from '../lib/errors.js';
 import {createHttpClient} from '../lib/http-client.js';
 import {currentPlatform} from '../lib/installers/npm.js';
 import {silentReporter} from '../lib/reporter.js';
@@ -14,6 +15,7 @@ import {Http} from '../vendor-sync/http.js';
 import {listProjectFiles} from '../vendor-sync/sources/pypi.js';
 import {vendorSync} from '../vendor-sync/sync.js';
 import {startPypiIndex, type FileMeta, type PypiIndexOptions} from './helpers/pypi-index.js';
+import {listenLocal} from './helpers/http.js';
 import {git} from './helpers/repos.js';
 import {makeWorld, packageRoot} from './helpers/world.js';
 
@@ -110,6 +112,41 @@ test('HTML and PEP 691 JSON pages read the same: quotes, entities, hashes, data-
     fromJson,
     wanted.map(f => ({...f, url: f.url.replace(/^.*\/files\//, `${jsonOrigin}files/`)})),
   );
+});
+
+test('a JSON answer this version cannot read is a clear error, not an empty project', async t => {
+  const answers: Record<string, {type: string; body: string}> = {
+    '/simple/v2/': {
+      type: 'application/vnd.pypi.simple.v2+json',
+      body: '{"meta":{"api-version":"2.0"}}',
+    },
+    '/simple/broken/': {
+      type: 'application/vnd.pypi.simple.v1+json',
+      body: '{"meta":{"api-version":"1.0"}}',
+    },
+    '/simple/cut/': {type: 'application/vnd.pypi.simple.v1+json', body: '{"meta":'},
+  };
+  const server = http.createServer((req, res) => {
+    const answer = answers[req.url ?? ''];
+    if (!answer) res.writeHead(404).end();
+    else res.writeHead(200, {'content-type': answer.type}).end(answer.body);
+  });
+  const base = `${await listenLocal(t, server)}/simple/`;
+  const http1 = new Http({backoffMs: 10});
+  const v2 = await t.throwsAsync(listProjectFiles(http1, base, 'v2'), {instanceOf: SourceError});
+  t.regex(
+    v2.message,
+    /answered application\/vnd\.pypi\.simple\.v2\+json, a form of the simple API this version does not read/,
+  );
+  const broken = await t.throwsAsync(listProjectFiles(http1, base, 'broken'), {
+    instanceOf: SourceError,
+  });
+  t.regex(broken.message, /simple\/broken\/ is not a valid PEP 691 project page: .*files/);
+  t.notRegex(broken.message, /\n/);
+  await t.throwsAsync(listProjectFiles(http1, base, 'cut'), {
+    instanceOf: SourceError,
+    message: /its JSON does not parse/,
+  });
 });
 
 /** A vendor work tree holding hello-mod 1.0 (named as its author spells it), dep-mod 2.0, ghost-mod. */

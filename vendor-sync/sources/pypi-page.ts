@@ -58,7 +58,8 @@ function parseJsonPage(body: string, pageUrl: string): PageLink[] {
     throw invalidPage(pageUrl, 'its JSON does not parse', error);
   }
   const parsed = jsonPage.safeParse(data);
-  if (!parsed.success) throw invalidPage(pageUrl, z.prettifyError(parsed.error));
+  if (!parsed.success)
+    throw invalidPage(pageUrl, z.prettifyError(parsed.error).replace(/\n\s*/g, ' '));
   return parsed.data.files.map(file => ({
     filename: file.filename,
     href: new URL(file.url, pageUrl).href,
