@@ -1,6 +1,7 @@
 import type {CheckItem, CheckReport} from './check.js';
 import {ExitCode} from './errors.js';
 import {githubError, splitRepo, type GithubClient} from './github.js';
+import {redact} from './redact.js';
 
 /** 0 deployable, 11 not deployable, 12 could not check (docs/exit-codes.md). */
 export function checkExitCode(report: CheckReport): number {
@@ -79,11 +80,22 @@ function xml(text: string): string {
   );
 }
 
-/** Post the verdict as a commit status (context `repodeploy/check`) on the checked commit. */
+export type PostedStatus = {
+  /** The state asked for: `success`, `failure` or `error`. */
+  state: string;
+  /** Why GitHub refused to set it (HTTP 403 or 404); undefined when it was set. */
+  refused?: string;
+};
+
+/**
+ * Post the verdict as a commit status (context `repodeploy/check`) on the checked commit.
+ * A refusal (403 that is no rate limit, 404) is returned, not thrown: a pull request from a fork
+ * runs with a read-only token, and the verdict is still the answer the caller asked for.
+ */
 export async function postCommitStatus(
   client: GithubClient,
   options: {repo: string; report: CheckReport; targetUrl?: string | undefined},
-): Promise<{state: string}> {
+): Promise<PostedStatus> {
   const {report} = options;
   if (!report.sha) throw new Error('no commit to post a status on');
   const code = checkExitCode(report);
@@ -105,7 +117,26 @@ export async function postCommitStatus(
       ...(options.targetUrl ? {target_url: options.targetUrl} : {}),
     });
   } catch (error) {
+    const refused = refusal(error);
+    if (refused !== undefined) return {state, refused};
     throw githubError(error, `post a commit status on ${options.repo}`);
   }
   return {state};
+}
+
+/**
+ * GitHub's answer when the token may not set statuses: 403 "Resource not accessible by
+ * integration" (a read-only GITHUB_TOKEN) or 404 (the token cannot see the repository). A 403
+ * that is a rate limit is not a refusal; it was already waited out and failed.
+ */
+function refusal(error: unknown): string | undefined {
+  const {status, response} = error as {
+    status?: number;
+    response?: {headers?: Record<string, string | undefined>; data?: unknown};
+  };
+  if (status !== 403 && status !== 404) return undefined;
+  if (response?.headers?.['x-ratelimit-remaining'] === '0') return undefined;
+  const data = response?.data as {message?: unknown} | undefined;
+  const message = typeof data?.message === 'string' ? `: ${data.message}` : '';
+  return redact(`HTTP ${status}${message}`);
 }

@@ -29,7 +29,15 @@ async function checkWorld(
   mutate?: (w: {appDir: string; vendorDir: string}) => Promise<void>,
 ): Promise<CheckWorld> {
   const world = await makeWorld(t);
-  const github = await startFakeGithub({token: 'gh-check-token'});
+  const github = await startFakeGithub({
+    token: 'gh-check-token',
+    tokens: {
+      // A workflow run for a pull request from a fork: a read-only GITHUB_TOKEN.
+      'gh-fork-token': {access: 'read'},
+      // A token for another repository only: GitHub hides acme/app from it (404).
+      'gh-elsewhere-token': {access: 'write', repos: ['acme/elsewhere']},
+    },
+  });
   t.teardown(() => github.close());
   await fsp.cp(t.context.vendorDir, world.vendor.dir, {recursive: true});
   await fsp.cp(t.context.appDir, world.app.dir, {recursive: true});
@@ -257,4 +265,64 @@ test('the GitHub Actions workflow in examples/ci runs as written and posts commi
   t.like(posted[1], {state: 'failure', context: 'repodeploy/check'});
   t.regex(posted[1]?.description ?? '', /^NOT deployable: artifacts: /);
   t.true((posted[1]?.description.length ?? 0) <= 140);
+});
+
+/** `deploy check --github-status` as CI runs it, with `token`; human output and then --json. */
+async function checkWithStatus(world: CheckWorld, token: string) {
+  const env = {
+    GITHUB_TOKEN: token,
+    GITHUB_REPOSITORY: 'acme/app',
+    GITHUB_API_URL: world.github.apiUrl,
+  };
+  const args = ['check', '--rev', world.sha, '--repo', world.appUrl, '--no-install'];
+  const human = await runDeployBin([...args, '--github-status'], env, world.dir);
+  const json = await runDeployBin([...args, '--github-status', '--json'], env, world.dir);
+  const report = JSON.parse(json.stdout) as Report & {
+    githubStatus: string | null;
+    githubStatusWarning?: string;
+  };
+  return {human, json, report};
+}
+
+test('a status GitHub refuses (403, the read-only token of a fork pull request): the report, the verdict, a warning, exit 0 when deployable', async t => {
+  const world = await checkWorld(t);
+  const {human, json, report} = await checkWithStatus(world, 'gh-fork-token');
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, /ok {3}the rev resolves to a commit/);
+  t.regex(human.stdout, /^deployable \(/m);
+  t.regex(
+    human.stderr,
+    /^warning: the commit status repodeploy\/check \(success\) could not be set on acme\/app@[0-9a-f]{12}: GitHub answered HTTP 403: Resource not accessible by integration\. .*read-only GITHUB_TOKEN/m,
+  );
+  t.false(human.stderr.includes('error:'), human.stderr);
+  t.is(json.code, 0, json.stderr);
+  t.true(report.deployable);
+  t.is(report.githubStatus, null);
+  t.regex(report.githubStatusWarning ?? '', /HTTP 403: Resource not accessible by integration/);
+  const posts = world.github.requests.filter(r => r.method === 'POST');
+  t.is(posts.length, 2, 'one attempt a run: a refusal is not retried');
+  t.true(posts.every(r => r.path === `/repos/acme/app/statuses/${world.sha}`));
+  t.is(world.github.statuses.get('acme/app'), undefined);
+  for (const text of [human.stdout, human.stderr, json.stdout, json.stderr])
+    t.false(text.includes('gh-fork-token'));
+});
+
+test('a status GitHub refuses (404, the token cannot see the repository) on a changeset that is not deployable: exit 11, the report and a warning', async t => {
+  const world = await checkWorld(t, async ({vendorDir}) => {
+    await fsp.rm(path.join(vendorDir, 'npm/greet-lib'), {recursive: true});
+  });
+  const {human, json, report} = await checkWithStatus(world, 'gh-elsewhere-token');
+  t.is(human.code, ExitCode.notDeployable, human.stderr);
+  t.regex(human.stdout, /FAIL every artifact/);
+  t.regex(human.stdout, /^NOT deployable \(/m);
+  t.regex(
+    human.stderr,
+    /^warning: the commit status repodeploy\/check \(failure\) could not be set on acme\/app@[0-9a-f]{12}: GitHub answered HTTP 404: Not Found\. .*cannot see the repository/m,
+  );
+  t.is(json.code, ExitCode.notDeployable);
+  t.false(report.deployable);
+  t.is(statuses(report).artifacts, 'fail');
+  t.is(report.githubStatus, null);
+  t.regex(report.githubStatusWarning ?? '', /HTTP 404/);
+  t.is(world.github.statuses.get('acme/app'), undefined);
 });

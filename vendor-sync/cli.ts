@@ -1,14 +1,14 @@
 import yargs, {type Argv, type CommandModule} from 'yargs';
 import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
-import {UsageError} from '../lib/errors.js';
+import {SourceError, UsageError} from '../lib/errors.js';
 import type {Credentials} from '../lib/git/remote.js';
 import {createHttpClient} from '../lib/http-client.js';
 import {currentPlatform, parsePlatform} from '../lib/installers/npm-lockfile.js';
 import {registerSecret} from '../lib/redact.js';
 import {streamReporter} from '../lib/reporter.js';
 import {Http} from './http.js';
-import {outdated} from './outdated.js';
+import {outdated, type OutdatedRow} from './outdated.js';
 import {githubClient, type GithubClient} from '../lib/github.js';
 import type {NpmUpstream} from './sources/npm.js';
 import {vendorSync} from './sync.js';
@@ -210,12 +210,21 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
   };
 }
 
-function outdatedCommand(ctx: CliContext): CommandModule<object, Common> {
+type OutdatedArgs = Common & {'python-version'?: string};
+
+function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
   return {
     command: 'outdated',
     describe: 'For each vendored artifact, the pinned version and the newest upstream release',
-    builder: y => withUpstreams(y),
+    builder: y =>
+      withUpstreams(y).option('python-version', {
+        type: 'string',
+        describe: 'The Python the app runs on (e.g. 3.11): skip PyPI releases that exclude it',
+      }),
     handler: async argv => {
+      const python = argv['python-version'];
+      if (python !== undefined && !/^\d+(\.\d+){0,2}$/.test(python))
+        throw new UsageError(`--python-version "${python}" is not a Python version such as 3.11.`);
       const up = upstreams(argv, ctx);
       const repo = await openVendorRepo({
         vendor: argv.vendor,
@@ -230,24 +239,61 @@ function outdatedCommand(ctx: CliContext): CommandModule<object, Common> {
           npm: up.npm,
           npmDefaultRegistry: argv['npm-registry'] ?? 'https://registry.npmjs.org/',
           pypiIndex: up.pypiIndex,
+          pythonVersion: python,
           github: up.github,
         });
-        if (argv.json) {
-          writeJson(ctx.stdout, {ok: true, command: 'outdated', artifacts: rows});
-          return;
-        }
-        const lines = rows.map(
-          r =>
-            `${r.outdated ? '!' : ' '} ${r.ecosystem.padEnd(7)} ${r.name.padEnd(36)} ${r.current.padEnd(14)} ${r.latest ?? '?'}`,
-        );
-        ctx.stdout.write(
-          `  ${'ecosystem'.padEnd(7)} ${'name'.padEnd(36)} ${'vendored'.padEnd(14)} latest\n${lines.join('\n')}\n`,
-        );
+        writeOutdated(ctx, rows, argv.json);
       } finally {
         await repo.cleanup();
       }
     },
   };
+}
+
+/**
+ * The report, every row included. Rows that could not be looked up are marked `?` and their
+ * reasons go to stderr; the exit is then 5 (ESOURCE), so a script can tell a complete report
+ * from one with gaps.
+ */
+function writeOutdated(ctx: CliContext, rows: OutdatedRow[], json: boolean): void {
+  const unknown = rows.filter(r => r.unknown !== null);
+  const error =
+    unknown.length === 0
+      ? undefined
+      : new SourceError(
+          `${unknown.length} of ${rows.length} artifacts could not be looked up upstream: ${unknown.map(r => r.name).join(', ')}.`,
+          'Check the upstream options (--npm-registry, --pypi-index, --github-api-url) and the names in the vendor manifest.',
+        );
+  if (json) {
+    writeJson(ctx.stdout, {
+      ok: error === undefined,
+      command: 'outdated',
+      artifacts: rows,
+      ...(error
+        ? {
+            error: {
+              code: error.code,
+              exitCode: error.exitCode,
+              message: error.message,
+              hint: error.hint ?? null,
+            },
+          }
+        : {}),
+    });
+  } else {
+    const lines = rows.map(
+      r =>
+        `${r.unknown !== null ? '?' : r.outdated ? '!' : ' '} ${r.ecosystem.padEnd(7)} ${r.name.padEnd(36)} ${r.current.padEnd(14)} ${r.latest ?? 'unknown'}`,
+    );
+    ctx.stdout.write(
+      `  ${'ecosystem'.padEnd(7)} ${'name'.padEnd(36)} ${'vendored'.padEnd(14)} latest\n${lines.join('\n')}\n`,
+    );
+  }
+  if (!error) return;
+  for (const r of unknown)
+    ctx.stderr.write(`warning: ${r.ecosystem} ${r.name}: unknown: ${r.unknown ?? ''}\n`);
+  ctx.stderr.write(`error: ${error.message}\nhint: ${error.hint ?? ''}\n`);
+  ctx.exitCode = error.exitCode;
 }
 
 /** The `vendor-sync` command. Returns the exit code; `bin/vendor-sync.js` sets it. */

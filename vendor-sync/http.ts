@@ -52,8 +52,17 @@ export class Http {
   }
 
   async text(url: string, headers: Record<string, string> = {}): Promise<string> {
+    return (await this.textWithType(url, headers)).body;
+  }
+
+  /** GET `url` as text, with the media type the server answered in (content negotiation). */
+  async textWithType(
+    url: string,
+    headers: Record<string, string> = {},
+  ): Promise<{body: string; contentType: string}> {
     return this.withRetries(url, async () => {
       const {res, idle} = await this.fetchFollowing(url, headers);
+      const contentType = res.headers.get('content-type') ?? '';
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of bodyOf(res, idle)) {
@@ -62,7 +71,7 @@ export class Http {
           throw new SourceError(`${redact(url)} is larger than ${this.o.maxBytes} bytes; refused`);
         chunks.push(chunk);
       }
-      return Buffer.concat(chunks).toString('utf8');
+      return {body: Buffer.concat(chunks).toString('utf8'), contentType};
     });
   }
 

@@ -25,6 +25,13 @@ export type CommitStatus = {
   target_url?: string;
 };
 
+/**
+ * What a token may do. `read`: as the GITHUB_TOKEN of a workflow run for a pull request from a
+ * fork, reads work and every write answers 403 "Resource not accessible by integration".
+ * `repos`: the repositories the token can see; GitHub answers 404 for any other.
+ */
+export type TokenAccess = {access: 'write' | 'read'; repos?: string[]};
+
 export type FakeGithub = {
   apiUrl: string;
   releases: Map<string, FakeRelease[]>;
@@ -42,7 +49,9 @@ export type FakeGithub = {
  * response shapes (releases by tag, latest release, release assets with the 302 to a storage host
  * on another origin, pulls list/create/update). Octokit talks to it through `baseUrl`.
  */
-export async function startFakeGithub(options: {token?: string} = {}): Promise<FakeGithub> {
+export async function startFakeGithub(
+  options: {token?: string; tokens?: Record<string, TokenAccess>} = {},
+): Promise<FakeGithub> {
   const releases = new Map<string, FakeRelease[]>();
   const pulls = new Map<string, PullRequest[]>();
   const statuses = new Map<string, CommitStatus[]>();
@@ -121,7 +130,14 @@ export async function startFakeGithub(options: {token?: string} = {}): Promise<F
         }
         return;
       }
-      if (options.token && req.headers.authorization !== `token ${options.token}`) {
+      const presented = /^token (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const access: TokenAccess | undefined =
+        presented === undefined
+          ? undefined
+          : presented === options.token
+            ? {access: 'write'}
+            : options.tokens?.[presented];
+      if ((options.token || options.tokens) && !access) {
         json(401, {message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest'});
         return;
       }
@@ -132,6 +148,11 @@ export async function startFakeGithub(options: {token?: string} = {}): Promise<F
       }
       const [, owner = '', name = '', rest = ''] = repoMatch;
       const key = `${owner}/${name}`;
+      const refusal = refuse(access, key, req.method ?? 'GET', rest);
+      if (refusal) {
+        json(refusal.status, refusal.body);
+        return;
+      }
       const list = releases.get(key) ?? [];
       const releaseJson = (release: FakeRelease, index: number) => ({
         url: `${apiUrl}/repos/${key}/releases/${index + 1}`,
@@ -304,4 +325,26 @@ export async function startFakeGithub(options: {token?: string} = {}): Promise<F
       }
     },
   };
+}
+
+/** GitHub's documented answer when a token may not see a repository, or may not write to it. */
+function refuse(
+  access: TokenAccess | undefined,
+  repo: string,
+  method: string,
+  rest: string,
+): {status: number; body: Record<string, string>} | undefined {
+  if (!access) return undefined;
+  const documentation_url = rest.startsWith('/statuses/')
+    ? 'https://docs.github.com/rest/commits/statuses#create-a-commit-status'
+    : 'https://docs.github.com/rest';
+  if (access.repos && !access.repos.includes(repo))
+    return {status: 404, body: {message: 'Not Found', documentation_url, status: '404'}};
+  if (access.access === 'read' && method !== 'GET' && method !== 'HEAD') {
+    return {
+      status: 403,
+      body: {message: 'Resource not accessible by integration', documentation_url, status: '403'},
+    };
+  }
+  return undefined;
 }

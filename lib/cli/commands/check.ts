@@ -75,17 +75,20 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
         await fsp.writeFile(file, junitXml(report));
       }
       let status: string | null = null;
+      let statusWarning: string | undefined;
       if (argv['github-status'] && githubRepo && report.sha) {
         const apiUrl = argv['github-api-url'] ?? ctx.env.GITHUB_API_URL ?? 'https://api.github.com';
         const runUrl =
           ctx.env.GITHUB_SERVER_URL && ctx.env.GITHUB_RUN_ID
             ? `${ctx.env.GITHUB_SERVER_URL}/${githubRepo}/actions/runs/${ctx.env.GITHUB_RUN_ID}`
             : undefined;
-        ({state: status} = await postCommitStatus(githubClient({apiUrl, token}), {
+        const posted = await postCommitStatus(githubClient({apiUrl, token}), {
           repo: githubRepo,
           report,
           targetUrl: runUrl,
-        }));
+        });
+        if (posted.refused === undefined) status = posted.state;
+        else statusWarning = refusedWarning(githubRepo, report.sha, posted.state, posted.refused);
       }
       if (argv.json)
         writeJson(ctx.stdout, {
@@ -93,9 +96,21 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
           command: 'check',
           ...report,
           githubStatus: status,
+          ...(statusWarning ? {githubStatusWarning: statusWarning} : {}),
         });
       else ctx.stdout.write(formatReport(report));
+      if (statusWarning) ctx.stderr.write(`warning: ${statusWarning}\n`);
+      // The verdict decides the exit: a status GitHub would not take changes nothing about it.
       ctx.exitCode = checkExitCode(report);
     },
   };
+}
+
+/** What to tell the user when GitHub refused the commit status: what, why, and what to do. */
+function refusedWarning(repo: string, sha: string, state: string, why: string): string {
+  const what = `the commit status repodeploy/check (${state}) could not be set on ${repo}@${sha.slice(0, 12)}: GitHub answered ${why}.`;
+  const fix = why.startsWith('HTTP 404')
+    ? 'GitHub answers 404 when the token cannot see the repository: check --github-repo (or GITHUB_REPOSITORY) and the token.'
+    : 'The token may not write statuses: a pull request from a fork gets a read-only GITHUB_TOKEN; elsewhere give the workflow "permissions: statuses: write".';
+  return `${what} ${fix} The verdict and the exit code are unaffected.`;
 }
