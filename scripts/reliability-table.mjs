@@ -92,6 +92,11 @@ const cases = [
     '5xx, 429/403 with retry-after / x-ratelimit-reset: honoured, give up after N, clear error',
   ],
   [33, 'F', 'ENOSPC during fetch, checkout, install: cleaned up, current untouched'],
+  [
+    43,
+    'G',
+    'a bundle is accepted only against a checksum or signature the node pins, not only one it carries',
+  ],
 ];
 
 const tests = new Map(cases.map(([n]) => [n, []]));
