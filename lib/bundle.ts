@@ -1,14 +1,15 @@
-import {createHash} from 'node:crypto';
+import {createHash, type Hash} from 'node:crypto';
 import {createReadStream, promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
 import {z} from 'zod';
 import {fetchChangeset, sourcesFrom, writeTrees} from './changeset.js';
+import {DETACHED_SUFFIX, type BundlePin} from './bundle-pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
 import type {Deps} from './deps.js';
 import {IntegrityError, UsageError} from './errors.js';
-import {tempSibling} from './fsutil.js';
+import {tempSibling, writeFileAtomic} from './fsutil.js';
 import {unsafeEntryName} from './git/path-safety.js';
 import {formatLocation, parseRepoLocation} from './repo-location.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
@@ -54,6 +55,10 @@ export const BUNDLE_LIMITS = {maxEntries: 500_000, maxBytes: 8 * 1024 ** 3};
 
 export type BundleResult = {
   out: string;
+  /** The sha256 of the whole archive, which a node pins (`deploy --bundle F --sha256 <hex>`). */
+  sha256: string;
+  /** `<out>.sha256`, that sha256 in `sha256sum` format, to publish beside the bundle. */
+  sha256File: string;
   appSha: string;
   vendorSha: string | null;
   files: number;
@@ -127,8 +132,19 @@ export async function createBundle(
       BUNDLE_SUMS,
       TREE,
     ]);
+    const sha256 = await sha256File(tmp);
     await fsp.rename(tmp, out);
-    return {out, appSha: resolved.sha, vendorSha: pin?.sha ?? null, files: sums.length - 1, bytes};
+    const sumsFile = `${out}${DETACHED_SUFFIX}`;
+    await writeFileAtomic(sumsFile, `${sha256}  ${path.basename(out)}\n`);
+    return {
+      out,
+      sha256,
+      sha256File: sumsFile,
+      appSha: resolved.sha,
+      vendorSha: pin?.sha ?? null,
+      files: sums.length - 1,
+      bytes,
+    };
   } finally {
     await fsp.rm(scratch, {recursive: true, force: true});
   }
@@ -139,14 +155,18 @@ export type VerifiedBundle = {
   meta: BundleMeta;
   settings: AppSettings;
   sums: Map<string, string>;
+  /** Every entry of the archive as it was verified: name → tar entry type. */
+  entries: Map<string, string>;
 };
 
 /**
- * Read a bundle and check everything before a byte of it is written to the node: every entry is a
- * plain file, directory or symlink under tree/ with a safe name, none goes through a symlink, no
- * name appears twice, every file's sha256 matches checksums.sha256 and every listed file is there.
+ * Read a bundle and check everything before a byte of it is written to the node: with a pin, the
+ * sha256 of the whole file is the pinned one; every entry is a plain file, directory or symlink
+ * under tree/ with a safe name, none goes through a symlink, no name appears twice, every file's
+ * sha256 matches checksums.sha256 and every listed file is there. The pin is computed over the
+ * same single read the entries are checked from, so the bytes checked are the bytes pinned.
  */
-export async function verifyBundle(file: string): Promise<VerifiedBundle> {
+export async function verifyBundle(file: string, pin?: BundlePin | null): Promise<VerifiedBundle> {
   const refuse = (why: string) =>
     new IntegrityError(
       `Refused bundle ${file}: ${why}.`,
@@ -168,80 +188,84 @@ export async function verifyBundle(file: string): Promise<VerifiedBundle> {
   let problem: IntegrityError | undefined;
   const pending: Promise<void>[] = [];
 
-  await tar
-    .t({
-      file,
-      onReadEntry: entry => {
-        const fail = (why: string) => {
-          problem ??= refuse(why);
-          entry.resume();
-        };
-        entries++;
-        bytes += entry.size;
-        if (entries > BUNDLE_LIMITS.maxEntries) {
-          fail(`more than ${BUNDLE_LIMITS.maxEntries} entries`);
-          return;
-        }
-        if (bytes > BUNDLE_LIMITS.maxBytes) {
-          fail(`more than ${BUNDLE_LIMITS.maxBytes} bytes`);
-          return;
-        }
-        const name = entry.path.replace(/\/+$/, '');
-        const why = badPath(name);
-        if (why) {
-          fail(`entry "${entry.path}": ${why}`);
-          return;
-        }
-        if (kinds.has(name)) {
-          fail(`entry "${name}" appears twice`);
-          return;
-        }
-        const through = links.find(link => name.startsWith(`${link}/`));
-        if (through) {
-          fail(`entry "${name}" would be written through the symlink ${through}`);
-          return;
-        }
-        kinds.set(name, entry.type);
-        if (entry.type === 'SymbolicLink') {
-          links.push(name);
-          entry.resume();
-          return;
-        }
-        if (entry.type === 'Directory') {
-          entry.resume();
-          return;
-        }
-        if (entry.type !== 'File' && entry.type !== 'OldFile') {
-          fail(
-            `entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`,
-          );
-          return;
-        }
-        const hash = createHash('sha256');
-        const keep =
-          name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
-        const chunks: Buffer[] = [];
-        entry.on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          if (keep) chunks.push(chunk);
-        });
-        pending.push(
-          new Promise<void>(resolve => {
-            entry.on('end', () => {
-              hashes.set(name, hash.digest('hex'));
-              const text = Buffer.concat(chunks).toString('utf8');
-              if (name === BUNDLE_SUMS) sumsText = text;
-              else if (name === BUNDLE_META) metaText = text;
-              else if (keep) deployJson = text;
-              resolve();
-            });
-          }),
-        );
-      },
-    })
-    .catch((error: unknown) => {
-      throw refuse(`not a readable .tar.gz (${(error as Error).message})`);
+  const whole = createHash('sha256');
+  const unreadable = await readArchive(file, whole, entry => {
+    const fail = (why: string) => {
+      problem ??= refuse(why);
+      entry.resume();
+    };
+    entries++;
+    bytes += entry.size;
+    if (entries > BUNDLE_LIMITS.maxEntries) {
+      fail(`more than ${BUNDLE_LIMITS.maxEntries} entries`);
+      return;
+    }
+    if (bytes > BUNDLE_LIMITS.maxBytes) {
+      fail(`more than ${BUNDLE_LIMITS.maxBytes} bytes`);
+      return;
+    }
+    const name = entry.path.replace(/\/+$/, '');
+    const why = badPath(name);
+    if (why) {
+      fail(`entry "${entry.path}": ${why}`);
+      return;
+    }
+    if (kinds.has(name)) {
+      fail(`entry "${name}" appears twice`);
+      return;
+    }
+    const through = links.find(link => name.startsWith(`${link}/`));
+    if (through) {
+      fail(`entry "${name}" would be written through the symlink ${through}`);
+      return;
+    }
+    kinds.set(name, entry.type);
+    if (entry.type === 'SymbolicLink') {
+      links.push(name);
+      entry.resume();
+      return;
+    }
+    if (entry.type === 'Directory') {
+      entry.resume();
+      return;
+    }
+    if (entry.type !== 'File' && entry.type !== 'OldFile') {
+      fail(`entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`);
+      return;
+    }
+    const hash = createHash('sha256');
+    const keep = name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
+    const chunks: Buffer[] = [];
+    entry.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      if (keep) chunks.push(chunk);
     });
+    pending.push(
+      new Promise<void>(resolve => {
+        entry.on('end', () => {
+          hashes.set(name, hash.digest('hex'));
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (name === BUNDLE_SUMS) sumsText = text;
+          else if (name === BUNDLE_META) metaText = text;
+          else if (keep) deployJson = text;
+          resolve();
+        });
+      }),
+    );
+  }).catch((error: unknown) => {
+    throw refuse(`cannot read it (${(error as Error).message})`);
+  });
+  // The pin first: a bundle that is not the published one (a truncated copy too) says so.
+  if (pin) {
+    const actual = whole.digest('hex');
+    if (actual !== pin.sha256) {
+      throw new IntegrityError(
+        `Refused bundle ${file}: its sha256 is ${actual}, not ${pin.sha256} as ${pin.from} says.`,
+        'This is not the bundle that was published (or the pin is for another one): copy the bundle and its checksum again from where they were published. Nothing was written to releases/.',
+      );
+    }
+  }
+  if (unreadable) throw refuse(`not a readable .tar.gz (${unreadable.message})`);
   await Promise.all(pending);
   if (problem) throw problem;
 
@@ -279,7 +303,47 @@ export async function verifyBundle(file: string): Promise<VerifiedBundle> {
         }
       : undefined,
   };
-  return {file, meta, settings, sums};
+  return {file, meta, settings, sums, entries: kinds};
+}
+
+/**
+ * Stream the file once through `whole` and a tar parser. Resolves once the whole file has been
+ * read (so `whole` covers every byte), with the error of an archive the parser gave up on, if it
+ * did; rejects only when the file cannot be read.
+ */
+function readArchive(
+  file: string,
+  whole: Hash,
+  onReadEntry: (entry: tar.ReadEntry) => void,
+): Promise<Error | undefined> {
+  return new Promise((resolve, reject) => {
+    const parser = tar.t({onReadEntry});
+    const input = createReadStream(file, {highWaterMark: 1024 * 1024});
+    let unreadable: Error | undefined;
+    let read = false;
+    let parsed = false;
+    const settle = () => {
+      if (read && (parsed || unreadable)) resolve(unreadable);
+    };
+    input.on('data', chunk => whole.update(chunk as Buffer));
+    input.on('error', reject);
+    input.on('end', () => {
+      read = true;
+      settle();
+    });
+    parser.on('error', (error: Error) => {
+      unreadable ??= error;
+      // Read on to the end for the hash, without the parser.
+      input.unpipe(parser);
+      input.resume();
+      settle();
+    });
+    parser.on('end', () => {
+      parsed = true;
+      settle();
+    });
+    input.pipe(parser);
+  });
 }
 
 /**
@@ -289,13 +353,28 @@ export async function verifyBundle(file: string): Promise<VerifiedBundle> {
  */
 export async function extractBundle(bundle: VerifiedBundle, releaseDir: string): Promise<void> {
   await fsp.mkdir(releaseDir, {recursive: true});
+  // Only entries that were verified, by name and type: a file swapped since the check could add
+  // ones the check (and the pin) never saw.
+  const unexpected: string[] = [];
   await tar.x({
     file: bundle.file,
     cwd: releaseDir,
     strip: 1,
-    filter: p => p.startsWith(`${TREE}/`),
+    filter: (p, entry) => {
+      if (!p.startsWith(`${TREE}/`)) return false;
+      const name = p.replace(/\/+$/, '');
+      if ('type' in entry && bundle.entries.get(name) === entry.type) return true;
+      unexpected.push(name);
+      return false;
+    },
     preservePaths: false,
   });
+  if (unexpected.length > 0) {
+    throw new IntegrityError(
+      `${bundle.file} changed while it was unpacked: ${unexpected[0]} was not in it when it was checked.`,
+      'Copy the bundle again and deploy it.',
+    );
+  }
   for (const [name, expected] of bundle.sums) {
     if (!name.startsWith(`${TREE}/`)) continue;
     const target = path.join(releaseDir, name.slice(TREE.length + 1));

@@ -1,3 +1,4 @@
+import {visit} from 'jsonc-parser';
 import {z} from 'zod';
 import {ConfigError} from './errors.js';
 
@@ -145,20 +146,30 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export const DEPLOY_JSON = 'deploy.json';
 
 /**
- * Parse and validate the text of `deploy.json`. Every problem names its key.
+ * Parse and validate the text of `deploy.json`. Every problem names its key. A leading UTF-8 BOM
+ * (which some Windows editors write) is ignored, as npm ignores it in package.json; a key that
+ * appears twice in one object is refused rather than silently last-wins.
  *
  * @example
  * parseDeployConfig('{"vendor": {"url": "../vendor.git", "rev": "0123...cdef"}}', 'deploy.json at abc1234')
  */
 export function parseDeployConfig(text: string, where: string): DeployConfig {
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = JSON.parse(json);
   } catch (error) {
     throw new ConfigError(
       `${where} is not valid JSON: ${(error as Error).message}`,
       'Fix the file in the app repository and deploy a changeset that has the fix.',
       {cause: error},
+    );
+  }
+  const twice = duplicateKeys(json);
+  if (twice.length > 0) {
+    throw new ConfigError(
+      `${where} is invalid: ${twice.map(key => `"${key}" appears twice`).join('; ')}.`,
+      'JSON.parse would keep only the last one: keep one of them in the app repository and deploy a changeset that has the fix.',
     );
   }
   const result = deployConfigSchema.safeParse(data);
@@ -177,4 +188,55 @@ export function parseDeployConfig(text: string, where: string): DeployConfig {
     );
   }
   return result.data;
+}
+
+/**
+ * The key paths (`install.type`, `assets.0.name`) that appear more than once in the same object.
+ * JSON.parse has already accepted the text; jsonc-parser's visitor only walks it to see the keys.
+ */
+export function duplicateKeys(json: string): string[] {
+  // One frame per open object or array: the keys seen so far, or the next array index.
+  const frames: Array<{keys: Set<string>} | {index: number}> = [];
+  const path: string[] = [];
+  const found = new Set<string>();
+  /** A value starts in the innermost container: in an array it takes the next index. */
+  const enterValue = () => {
+    const top = frames.at(-1);
+    if (top && 'index' in top) path.push(String(top.index++));
+  };
+  const leaveValue = () => {
+    const top = frames.at(-1);
+    if (top) path.pop();
+  };
+  visit(json, {
+    onObjectBegin: () => {
+      enterValue();
+      frames.push({keys: new Set()});
+    },
+    onArrayBegin: () => {
+      enterValue();
+      frames.push({index: 0});
+    },
+    onObjectEnd: () => {
+      frames.pop();
+      leaveValue();
+    },
+    onArrayEnd: () => {
+      frames.pop();
+      leaveValue();
+    },
+    onObjectProperty: key => {
+      const top = frames.at(-1);
+      if (top && 'keys' in top) {
+        if (top.keys.has(key)) found.add([...path, key].join('.'));
+        top.keys.add(key);
+      }
+      path.push(key);
+    },
+    onLiteralValue: () => {
+      enterValue();
+      leaveValue();
+    },
+  });
+  return [...found];
 }

@@ -34,7 +34,8 @@ import {checkReleasePaths} from './release-path.js';
 import {META_DIR, ReleaseStore, type ReleaseMeta} from './release-store.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
 import type {AppSettings, VendorPin} from './vendor-pin.js';
-import {extractBundle, verifyBundle} from './bundle.js';
+import {extractBundle, verifyBundle, type VerifiedBundle} from './bundle.js';
+import {resolveBundlePin, type BundlePinOptions} from './bundle-pin.js';
 
 export type DeployOptions = {
   /** The node root (`--root` / DEPLOY_ROOT). */
@@ -51,6 +52,8 @@ export type DeployOptions = {
   maintenance?: boolean | undefined;
   /** Deploy from this bundle (`deploy bundle`) instead of from git; `rev` is then informational. */
   bundle?: string | undefined;
+  /** What the bundle must hash to (lib/bundle-pin.ts): required with `bundle`. */
+  bundlePin?: BundlePinOptions | undefined;
   /** Install from scratch even when the previous release's dependencies could be reused. */
   freshInstall?: boolean | undefined;
 };
@@ -104,8 +107,12 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     requestedRev: options.rev,
   };
   const progress: {appSha?: string; vendorSha?: string; releaseId?: string; previous?: string} = {};
+  let bundled: VerifiedBundle | undefined;
   try {
     await fsp.mkdir(root, {recursive: true});
+    // A bundle is read and checked whole (against the node's pin) before the lock is taken or
+    // anything in the root is touched: reading it changes nothing.
+    if (options.bundle) bundled = await verifyPinned(options.bundle, options.bundlePin ?? {});
     return await withLock(
       root,
       {user: deps.identity.user, command: `deploy --rev ${options.rev}`},
@@ -184,11 +191,22 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     };
   }
 
+  /** Check a bundle against the node's pin (or its explicit lack of one), then itself. */
+  async function verifyPinned(file: string, pinOptions: BundlePinOptions): Promise<VerifiedBundle> {
+    const full = path.resolve(deps.cwd, file);
+    const pin = await resolveBundlePin(pinOptions, full, deps.cwd);
+    if (!pin)
+      reporter.warn(
+        `${file} is not pinned (--insecure-unpinned-bundle): only its own checksums are checked`,
+      );
+    return reporter.phase(`verify bundle ${file}${pin ? ` against ${pin.from}` : ''}`, () =>
+      verifyBundle(full, pin),
+    );
+  }
+
   /** The changeset from a bundle (the release-based route): verified whole before anything is written. */
   async function fromBundle(file: string): Promise<ReleaseSource> {
-    const bundle = await reporter.phase(`verify bundle ${file}`, () =>
-      verifyBundle(path.resolve(deps.cwd, file)),
-    );
+    const bundle = bundled ?? (await verifyPinned(file, options.bundlePin ?? {}));
     const none = {fetched: false, objects: 0, bytes: 0};
     return {
       app: {...bundle.meta.app, fetch: none},

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type {Deps} from './deps.js';
 import {ConfigError, DeployError, describeError, UsageError} from './errors.js';
 import {appendHistory} from './history.js';
+import {removeLeftovers} from './leftovers.js';
 import {withLock} from './lock.js';
 import {runningRecord} from './installers/run.js';
 import {readNodeSettings} from './node-settings.js';
@@ -18,11 +19,13 @@ export const DEFAULT_PRUNE: PrunePolicy = {keep: 5, keepFailed: 2};
 /**
  * Bring the root back to a known state after a run that was killed: releases left `building`
  * are marked `failed` (kept as evidence, never switched to); a release directory with no metadata
- * at all (killed between mkdir and the first write) is removed. `current`'s target is never touched.
+ * at all (killed between mkdir and the first write) is removed; so are the directories a killed
+ * prune or lock takeover had renamed aside to delete (lib/leftovers.ts). `current`'s target is
+ * never touched. Called only under the root's lock.
  */
 export async function recoverInterrupted(store: ReleaseStore): Promise<string[]> {
   const current = await store.current();
-  const recovered: string[] = [];
+  const recovered = await removeLeftovers(store.root);
   for (const release of await store.list()) {
     if (release.id === current) continue;
     if ([undefined, 'building'].includes(release.meta?.state)) {

@@ -4,6 +4,7 @@
 // most of a command's start-up resolving and loading hundreds of small modules; one file starts
 // about twice as fast. Source maps lead back to the TypeScript sources.
 import {rmSync} from 'node:fs';
+import {createRequire} from 'node:module';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {build} from 'esbuild';
@@ -35,8 +36,26 @@ const zodEnglishOnly = {
     }));
   },
 };
+/**
+ * jsonc-parser's `main` is a UMD build whose factory require()s its own modules by relative path
+ * at run time, which a bundle cannot resolve ("Cannot find module './impl/format'"). Its `module`
+ * field names a plain ES module build of the same code: bundle that one.
+ */
+const jsoncParserEsm = {
+  name: 'jsonc-parser-esm',
+  setup(b) {
+    b.onResolve({filter: /^jsonc-parser$/}, () => ({
+      path: path.join(
+        path.dirname(createRequire(import.meta.url).resolve('jsonc-parser/package.json')),
+        'lib',
+        'esm',
+        'main.js',
+      ),
+    }));
+  },
+};
 await build({
-  plugins: [zodEnglishOnly],
+  plugins: [zodEnglishOnly, jsoncParserEsm],
   entryPoints: Object.fromEntries(
     Object.entries(entries).map(([name, file]) => [name, path.join(root, file)]),
   ),
@@ -50,9 +69,6 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
-  // jsonc-parser's "main" is a UMD build whose dynamic require()s a bundle cannot follow; its
-  // ES module build is plain.
-  alias: {'jsonc-parser': 'jsonc-parser/lib/esm/main.js'},
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: {
     js: "import {createRequire as __repodeployRequire} from 'node:module'; const require = __repodeployRequire(import.meta.url);",

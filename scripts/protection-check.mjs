@@ -405,6 +405,34 @@ const checks = [
     ],
     timeout: '5m',
   },
+  {
+    case: 'R43',
+    removed: 'the check of the whole bundle file against the sha256 the node pins',
+    edits: [['lib/bundle.js', 'if (actual !== pin.sha256) {', 'if (false) {']],
+    tests: [
+      ['bundle.test.js', '*[R43] a re-packed bundle*'],
+      ['bundle.test.js', '*[R43] a wrong pin*'],
+      ['bundle.test.js', '*[R43] a truncated copy*'],
+    ],
+  },
+  {
+    case: 'R43',
+    removed: 'the refusal of a bundle given with no pin',
+    edits: [['lib/bundle-pin.js', 'if (options.unpinned)', 'if (true)']],
+    tests: [['bundle.test.js', '*[R43] a bundle with no pin*']],
+  },
+  {
+    case: 'R43',
+    removed: 'unpacking only the entries that were verified',
+    edits: [
+      [
+        'lib/bundle.js',
+        "if ('type' in entry && bundle.entries.get(name) === entry.type)",
+        "if ('type' in entry)",
+      ],
+    ],
+    tests: [['bundle.test.js', '*[R43] entries added*']],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

@@ -1,13 +1,15 @@
 import {execFile} from 'node:child_process';
+import {createHash} from 'node:crypto';
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
-import {ExitCode} from '../lib/errors.js';
+import {extractBundle, verifyBundle} from '../lib/bundle.js';
+import {ExitCode, IntegrityError} from '../lib/errors.js';
 import {readHistory} from '../lib/history.js';
 import {gitArchive} from './helpers/repos.js';
 import {fingerprint, snapshotTree} from './helpers/tree.js';
-import {makeWorld, runDeployBin, writeSampleApp} from './helpers/world.js';
+import {makeWorld, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
 
 const exec = promisify(execFile);
 
@@ -36,7 +38,15 @@ async function bundledWorld(t: Parameters<typeof makeWorld>[0]) {
 test('a bundle deploys on a node with no git access, exactly as a git deploy would', async t => {
   const {world, sha, vendorSha, out} = await bundledWorld(t);
   await world.server.close();
-  const run = await runDeployBin(['--bundle', out, '--root', world.root, '--json']);
+  const run = await runDeployBin([
+    '--bundle',
+    out,
+    '--sha256-file',
+    `${out}.sha256`,
+    '--root',
+    world.root,
+    '--json',
+  ]);
   t.is(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout) as {
     releaseId: string;
@@ -68,9 +78,9 @@ test('a bundle deploys on a node with no git access, exactly as a git deploy wou
   );
 });
 
-test('a tampered bundle is refused with nothing written to releases/', async t => {
+test('a tampered bundle is refused with nothing written to releases/, even unpinned', async t => {
   const {world, out} = await bundledWorld(t);
-  await runDeployBin(['--bundle', out, '--root', world.root]);
+  await runDeployBin(['--bundle', out, '--sha256-file', `${out}.sha256`, '--root', world.root]);
   const before = await fingerprint(path.join(world.root, 'releases'));
   // Unpack, change one byte of one file, pack again with the old checksums.
   const work = path.join(world.dir, 'tamper');
@@ -87,7 +97,13 @@ test('a tampered bundle is refused with nothing written to releases/', async t =
     'checksums.sha256',
     'tree',
   ]);
-  const run = await runDeployBin(['--bundle', tampered, '--root', world.root]);
+  const run = await runDeployBin([
+    '--bundle',
+    tampered,
+    '--insecure-unpinned-bundle',
+    '--root',
+    world.root,
+  ]);
   t.is(run.code, ExitCode.integrity);
   t.regex(run.stderr, /tree\/src\/server\.js does not match its sha256/);
   t.deepEqual(await fingerprint(path.join(world.root, 'releases')), before);
@@ -121,7 +137,13 @@ ${steps}
 tf.close()
 `;
     await exec('python3', ['-c', script, file]);
-    const run = await runDeployBin(['--bundle', file, '--root', world.root]);
+    const run = await runDeployBin([
+      '--bundle',
+      file,
+      '--insecure-unpinned-bundle',
+      '--root',
+      world.root,
+    ]);
     t.is(run.code, ExitCode.integrity, run.stderr);
     t.regex(run.stderr, /Refused bundle/);
     await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
@@ -129,3 +151,192 @@ tf.close()
     await t.throwsAsync(fsp.access('/tmp/evil'));
   });
 }
+
+/** Unpack a bundle, change one file, recompute every inner checksum, and pack it again. */
+async function repack(world: World, out: string): Promise<string> {
+  const work = path.join(world.dir, 'repack');
+  await fsp.mkdir(work);
+  await exec('tar', ['-xzf', out, '-C', work]);
+  await fsp.appendFile(path.join(work, 'tree', 'src', 'server.js'), '// injected\n');
+  const listed = (await fsp.readFile(path.join(work, 'checksums.sha256'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map(line => line.slice(66));
+  const lines = [];
+  for (const name of listed) {
+    const hash = createHash('sha256').update(await fsp.readFile(path.join(work, name)));
+    lines.push(`${hash.digest('hex')}  ${name}`);
+  }
+  await fsp.writeFile(path.join(work, 'checksums.sha256'), `${lines.join('\n')}\n`);
+  const repacked = path.join(world.dir, 'repacked', path.basename(out));
+  await fsp.mkdir(path.dirname(repacked));
+  await exec('tar', [
+    '-czf',
+    repacked,
+    '-C',
+    work,
+    'repodeploy-bundle.json',
+    'checksums.sha256',
+    'tree',
+  ]);
+  return repacked;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await fsp.readFile(file))
+    .digest('hex');
+}
+
+test('[R43] a re-packed bundle with recomputed inner checksums is refused against the pin', async t => {
+  const {world, out} = await bundledWorld(t);
+  const repacked = await repack(world, out);
+  // Its own checksums vouch for it: unpinned, it would pass.
+  const verified = await verifyBundle(repacked, null);
+  t.true(verified.sums.has('tree/src/server.js'));
+
+  for (const pin of [
+    ['--sha256-file', `${out}.sha256`],
+    ['--sha256', await sha256Of(out)],
+  ]) {
+    const run = await runDeployBin(['--bundle', repacked, ...pin, '--root', world.root]);
+    t.is(run.code, ExitCode.integrity, run.stderr);
+    t.regex(
+      run.stderr,
+      new RegExp(`its sha256 is ${await sha256Of(repacked)}, not ${await sha256Of(out)}`),
+    );
+    t.deepEqual(await fsp.readdir(world.root), ['history.jsonl'], 'nothing but the record');
+  }
+});
+
+test('[R43] the right pin deploys: --sha256 with the hex, or the detached file, renamed or not', async t => {
+  const {world, sha, out} = await bundledWorld(t);
+  const published = await fsp.readFile(`${out}.sha256`, 'utf8');
+  t.is(published, `${await sha256Of(out)}  app-v1.tar.gz\n`);
+  // The detached file is what `sha256sum -c` reads, beside the bundle.
+  await exec('sha256sum', ['-c', 'app-v1.tar.gz.sha256'], {cwd: path.dirname(out)});
+
+  const byHex = await runDeployBin([
+    '--bundle',
+    out,
+    '--sha256',
+    (await sha256Of(out)).toUpperCase(),
+    '--root',
+    world.root,
+    '--release-id',
+    'by-hex',
+  ]);
+  t.is(byHex.code, 0, byHex.stderr);
+  // A node keeps the copy under another name; the published checksum file still pins it.
+  const copy = path.join(world.dir, 'node-copy', 'incoming.tar.gz');
+  await fsp.mkdir(path.dirname(copy));
+  await fsp.copyFile(out, copy);
+  const byFile = await runDeployBin([
+    '--bundle',
+    copy,
+    '--sha256-file',
+    `${out}.sha256`,
+    '--root',
+    world.root,
+    '--release-id',
+    'by-file',
+    '--json',
+  ]);
+  t.is(byFile.code, 0, byFile.stderr);
+  t.like(JSON.parse(byFile.stdout), {releaseId: 'by-file', app: {sha}});
+});
+
+test('[R43] a wrong pin is refused before anything is written', async t => {
+  const {world, out} = await bundledWorld(t);
+  const wrong = 'ab'.repeat(32);
+  const run = await runDeployBin(['--bundle', out, '--sha256', wrong, '--root', world.root]);
+  t.is(run.code, ExitCode.integrity, run.stderr);
+  t.regex(run.stderr, new RegExp(`not ${wrong} as --sha256 says`));
+  t.deepEqual(await fsp.readdir(world.root), ['history.jsonl'], 'no lock, release or current');
+
+  const otherSums = path.join(world.dir, 'other.sha256');
+  await fsp.writeFile(otherSums, `${wrong}  app-v1.tar.gz\n${'cd'.repeat(32)}  other.tar.gz\n`);
+  const byFile = await runDeployBin([
+    '--bundle',
+    out,
+    '--sha256-file',
+    otherSums,
+    '--root',
+    world.root,
+  ]);
+  t.is(byFile.code, ExitCode.integrity, byFile.stderr);
+  t.regex(byFile.stderr, new RegExp(`not ${wrong} as ${otherSums} says`));
+  t.deepEqual(await fsp.readdir(world.root), ['history.jsonl']);
+});
+
+test('[R43] a bundle with no pin is refused unless --insecure-unpinned-bundle says so', async t => {
+  const {world, out} = await bundledWorld(t);
+  const run = await runDeployBin(['--bundle', out, '--root', world.root]);
+  t.is(run.code, ExitCode.usage, run.stderr);
+  t.regex(run.stderr, /unpinned/);
+  t.regex(run.stderr, /--sha256-file app-v1\.tar\.gz\.sha256/);
+  await t.throwsAsync(fsp.access(path.join(world.root, 'releases')));
+
+  const both = await runDeployBin([
+    '--bundle',
+    out,
+    '--sha256',
+    'ab'.repeat(32),
+    '--insecure-unpinned-bundle',
+    '--root',
+    world.root,
+  ]);
+  t.is(both.code, ExitCode.usage);
+  t.regex(both.stderr, /only one of --sha256, --insecure-unpinned-bundle/);
+
+  const unpinned = await runDeployBin([
+    '--bundle',
+    out,
+    '--insecure-unpinned-bundle',
+    '--root',
+    world.root,
+  ]);
+  t.is(unpinned.code, 0, unpinned.stderr);
+  t.regex(unpinned.stderr, /not pinned/);
+});
+
+test('[R43] entries added to a bundle file after it was verified are not unpacked', async t => {
+  const {world, out} = await bundledWorld(t);
+  const verified = await verifyBundle(out, {sha256: await sha256Of(out), from: 'test'});
+  // The file is swapped between the check and the unpack for one with an extra file.
+  const work = path.join(world.dir, 'swap');
+  await fsp.mkdir(work);
+  await exec('tar', ['-xzf', out, '-C', work]);
+  await fsp.writeFile(path.join(work, 'tree', 'extra.sh'), 'echo not checked\n');
+  await exec('tar', [
+    '-czf',
+    out,
+    '-C',
+    work,
+    'repodeploy-bundle.json',
+    'checksums.sha256',
+    'tree',
+  ]);
+  const dir = path.join(world.dir, 'release');
+  await t.throwsAsync(extractBundle(verified, dir), {
+    instanceOf: IntegrityError,
+    message: /tree\/extra\.sh was not in it when it was checked/,
+  });
+  await t.throwsAsync(fsp.access(path.join(dir, 'extra.sh')));
+});
+
+test('[R43] a truncated copy is refused as not the pinned bundle', async t => {
+  const {world, out} = await bundledWorld(t);
+  const pin = {sha256: await sha256Of(out), from: `${out}.sha256`};
+  const cut = path.join(world.dir, 'cut.tar.gz');
+  await fsp.writeFile(cut, (await fsp.readFile(out)).subarray(0, 600));
+  await t.throwsAsync(verifyBundle(cut, pin), {
+    instanceOf: IntegrityError,
+    message: new RegExp(`its sha256 is ${await sha256Of(cut)}, not ${pin.sha256} as `),
+  });
+  // Unpinned, the same copy is refused for what it is.
+  await t.throwsAsync(verifyBundle(cut, null), {
+    instanceOf: IntegrityError,
+    message: /Refused bundle/,
+  });
+});

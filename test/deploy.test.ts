@@ -1,12 +1,12 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {ConfigError, IntegrityError, RevError, SourceError} from '../lib/errors.js';
+import {ConfigError, ExitCode, IntegrityError, RevError, SourceError} from '../lib/errors.js';
 import {readHistory} from '../lib/history.js';
 import {status} from '../lib/status.js';
 import {gitArchive} from './helpers/repos.js';
 import {fingerprint, snapshotTree} from './helpers/tree.js';
-import {makeWorld, runDeploy, writeSampleApp, type World} from './helpers/world.js';
+import {makeWorld, runDeploy, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
 
 /** Vendor repo with a couple of artifacts; app pinning it through deploy.json. */
 async function pinnedWorld(t: Parameters<typeof makeWorld>[0]) {
@@ -278,6 +278,34 @@ test('deploy.json that is not JSON is refused', async t => {
     instanceOf: ConfigError,
   });
   t.regex(error.message, /not valid JSON/);
+});
+
+test('deploy with a key twice in deploy.json is refused, naming the key, and nothing is written', async t => {
+  const {world, vendorSha} = await pinnedWorld(t);
+  await runDeploy({root: world.root, rev: 'v1.0.0', repo: world.appUrl});
+  const before = await fingerprint(path.join(world.root, 'releases'));
+  const pin = JSON.stringify({url: '../vendor.git', rev: vendorSha});
+  await world.app.write({
+    'deploy.json': `{"vendor": ${pin}, "install": {"type": "npm", "type": "pip"}}\n`,
+  });
+  await world.app.commit('install.type twice');
+  await world.publish();
+  const run = await runDeployBin(['--rev', 'main', '--root', world.root]);
+  t.is(run.code, ExitCode.config, run.stderr);
+  t.regex(run.stderr, /deploy\.json at [0-9a-f]{7,} is invalid: "install\.type" appears twice/);
+  t.deepEqual(await fingerprint(path.join(world.root, 'releases')), before);
+});
+
+test('deploy.json that starts with a UTF-8 BOM deploys', async t => {
+  const {world, vendorSha} = await pinnedWorld(t);
+  await world.app.write({
+    'deploy.json': `\uFEFF${JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}})}\n`,
+  });
+  const sha = await world.app.commit('deploy.json saved with a BOM');
+  await world.publish();
+  const result = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  t.is(result.app.sha, sha);
+  t.is(result.vendor?.sha, vendorSha);
 });
 
 test('deploys from local paths (work tree app, bare vendor) and remembers the repo', async t => {

@@ -1,9 +1,13 @@
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import {promisify} from 'node:util';
 import test from 'ava';
 import {status} from '../lib/status.js';
-import {deployBin, makeWorld, packageRoot, type World} from './helpers/world.js';
+import {fingerprint} from './helpers/tree.js';
+import {deployBin, makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';
+
+const exec = promisify(execFile);
 
 const playbooks = path.join(packageRoot, 'examples', 'ansible');
 const nodes = ['node1', 'node2', 'node3'] as const;
@@ -114,4 +118,40 @@ test('ansible rolls a release across three nodes with one release id; a failed h
   const after = await status({root: roots.node1});
   t.is(after.current?.id, v1Release);
   t.is(after.releases.find(r => r.appSha === v2)?.state, 'bad');
+});
+
+test('[R43] ansible rolls out a bundle pinned to the sha256 published with it; a re-packed one is refused on the first node', async t => {
+  const {world, roots, commit} = await fleetWorld(t);
+  const v1 = await commit(1);
+  const bundle = path.join(world.dir, 'dist', 'app-v1.tar.gz');
+  const made = await runDeployBin(['bundle', '--rev', v1, '--repo', world.appUrl, '--out', bundle]);
+  t.is(made.code, 0, made.stderr);
+  const bundleDir = path.join(world.dir, 'incoming');
+  await fsp.mkdir(bundleDir);
+  await world.server.close();
+  const vars = ['-e', `app_rev=${v1}`, '-e', `deploy_bundle_dir=${bundleDir}`];
+  const first = await ansible(world, 'deploy.yml', [...vars, '-e', `app_bundle=${bundle}`]);
+  t.is(first.code, 0, first.stdout + first.stderr);
+  for (const n of nodes) t.is((await status({root: roots[n]})).current?.appSha, v1, n);
+
+  // The same name, other bytes; the published checksum file is the old one.
+  const published = await fsp.readFile(`${bundle}.sha256`, 'utf8');
+  const work = path.join(world.dir, 'repack');
+  await fsp.mkdir(work);
+  await exec('tar', ['-xzf', bundle, '-C', work]);
+  await fsp.appendFile(path.join(work, 'tree', 'version.txt'), 'tampered\n');
+  await exec('tar', ['-czf', bundle, '-C', work, '.']);
+  await fsp.writeFile(`${bundle}.sha256`, published);
+  const before = await Promise.all(nodes.map(n => fingerprint(path.join(roots[n], 'releases'))));
+  const second = await ansible(world, 'deploy.yml', [
+    ...vars,
+    '-e',
+    `app_bundle=${bundle}`,
+    '-e',
+    'release_id=tampered',
+  ]);
+  t.not(second.code, 0, 'the play fails');
+  t.regex(second.stdout, /its sha256 is [0-9a-f]{64}, not [0-9a-f]{64} as --sha256 says/);
+  const after = await Promise.all(nodes.map(n => fingerprint(path.join(roots[n], 'releases'))));
+  t.deepEqual(after, before, 'no node wrote a release');
 });

@@ -8,7 +8,7 @@ import http from 'node:http';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
 import {ExitCode, SourceError} from '../lib/errors.js';
 import {createHttpClient} from '../lib/http-client.js';
-import {currentPlatform} from '../lib/installers/npm.js';
+import {currentPlatform} from '../lib/installers/npm-lockfile.js';
 import {silentReporter} from '../lib/reporter.js';
 import {readVendorManifest} from '../lib/vendor-manifest.js';
 import {Http} from '../vendor-sync/http.js';

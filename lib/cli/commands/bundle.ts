@@ -26,7 +26,8 @@ export function bundleCommand(ctx: CliContext): CommandModule<object, BundleArgs
       if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'bundle', ...result});
       else
         ctx.stdout.write(
-          `wrote ${result.out}: app ${result.appSha}, vendor ${result.vendorSha ?? 'none'}, ${result.files} files (${formatBytes(result.bytes)})\n`,
+          `wrote ${result.out}: app ${result.appSha}, vendor ${result.vendorSha ?? 'none'}, ${result.files} files (${formatBytes(result.bytes)})\n` +
+            `  sha256 ${result.sha256}, in ${result.sha256File}: publish it beside the bundle; nodes deploy with --sha256-file or --sha256\n`,
         );
     },
   };

@@ -11,6 +11,9 @@ import {requireRoot, withJson, withRoot} from '../options.js';
 type DeployArgs = {
   rev?: string;
   bundle?: string;
+  sha256?: string;
+  'sha256-file'?: string;
+  'insecure-unpinned-bundle': boolean;
   repo?: string;
   'vendor-repo'?: string;
   'release-id'?: string;
@@ -34,6 +37,20 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
         .option('bundle', {
           type: 'string',
           describe: 'Deploy from a bundle made by `deploy bundle` instead of from git',
+        })
+        .option('sha256', {
+          type: 'string',
+          describe: 'With --bundle: the sha256 of the whole bundle file, as published',
+        })
+        .option('sha256-file', {
+          type: 'string',
+          describe:
+            'With --bundle: a sha256sum file giving it (`deploy bundle` writes F.sha256 beside F)',
+        })
+        .option('insecure-unpinned-bundle', {
+          type: 'boolean',
+          default: false,
+          describe: 'With --bundle: accept it on its own inner checksums alone, with no pin',
         })
         .option('repo', {
           type: 'string',
@@ -70,6 +87,12 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
       if (!argv.rev && !argv.bundle)
         throw new UsageError('Missing --rev (or --bundle).', 'See deploy --help.');
       const rev = argv.rev ?? path.basename(argv.bundle ?? '');
+      const pinned = argv.sha256 ?? argv['sha256-file'] ?? argv['insecure-unpinned-bundle'];
+      if (!argv.bundle && pinned) {
+        throw new UsageError(
+          '--sha256, --sha256-file and --insecure-unpinned-bundle pin a bundle: they need --bundle.',
+        );
+      }
       if (argv['dry-run']) {
         if (argv.bundle) {
           throw new UsageError(
@@ -95,6 +118,11 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
           root: requireRoot(argv, ctx),
           rev,
           bundle: argv.bundle,
+          bundlePin: {
+            sha256: argv.sha256,
+            sha256File: argv['sha256-file'],
+            unpinned: argv['insecure-unpinned-bundle'],
+          },
           repo: argv.repo,
           vendorRepo: argv['vendor-repo'],
           releaseId: argv['release-id'],

@@ -1,0 +1,51 @@
+import test from 'ava';
+import {duplicateKeys, parseDeployConfig} from '../lib/deploy-config.js';
+import {ConfigError} from '../lib/errors.js';
+
+const rev = 'a'.repeat(40);
+
+test('a key twice in deploy.json is refused, naming its path', t => {
+  const text = `{"vendor": {"url": "u", "rev": "${rev}"}, "install": {"type": "npm", "type": "pip"}}`;
+  t.throws(() => parseDeployConfig(text, 'deploy.json at abc1234'), {
+    instanceOf: ConfigError,
+    message: /deploy\.json at abc1234 is invalid: "install\.type" appears twice/,
+  });
+});
+
+test('a top-level key twice is refused even when both values are valid', t => {
+  const pin = `{"url": "u", "rev": "${rev}"}`;
+  t.throws(() => parseDeployConfig(`{"vendor": ${pin}, "vendor": ${pin}}`, 'deploy.json'), {
+    instanceOf: ConfigError,
+    message: /"vendor" appears twice/,
+  });
+});
+
+test('duplicateKeys names keys inside arrays by index, and each path once', t => {
+  const text = JSON.stringify({
+    assets: [{repo: 'a/b'}, {repo: 'c/d', name: 'x'}],
+    hooks: {after_switch: ['x']},
+  }).replace('"name":"x"', '"name":"x","name":"y","name":"z"');
+  t.deepEqual(duplicateKeys(text), ['assets.1.name']);
+  t.deepEqual(duplicateKeys('{"a": {"b": 1}, "c": [[{"b": 1}], {"b": 2, "d": 3}]}'), []);
+  t.deepEqual(duplicateKeys('{"a": [1, {"k": 1, "k": 2}], "b": {"a": 1}, "a": 2}'), ['a.1.k', 'a']);
+});
+
+test('the same key in sibling objects is not a duplicate', t => {
+  const text = JSON.stringify({
+    hooks: {after_switch: ['a'], before_switch: ['b']},
+    healthcheck: {command: ['true'], timeout: 3},
+  });
+  t.deepEqual(parseDeployConfig(text, 'deploy.json').healthcheck, {command: ['true'], timeout: 3});
+});
+
+test('a leading UTF-8 BOM is accepted, as npm accepts it in package.json', t => {
+  const text = `\uFEFF{"vendor": {"url": "u", "rev": "${rev}"}}`;
+  t.deepEqual(parseDeployConfig(text, 'deploy.json'), {vendor: {url: 'u', rev}});
+});
+
+test('a BOM anywhere else is still not JSON', t => {
+  t.throws(() => parseDeployConfig(`{"vendor": \uFEFF{}}`, 'deploy.json'), {
+    instanceOf: ConfigError,
+    message: /not valid JSON/,
+  });
+});
