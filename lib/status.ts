@@ -1,5 +1,5 @@
 import path from 'node:path';
-import {readHistory} from './history.js';
+import {HISTORY_FILE, readHistoryReport} from './history.js';
 import {readNodeSettings} from './node-settings.js';
 import {ReleaseStore, type ReleaseState} from './release-store.js';
 
@@ -26,6 +26,8 @@ export type Status = {
     requestedRev: string | null;
     error: string | null;
   } | null;
+  /** What on the node could not be read and was left alone (history lines cut by a crash...). */
+  warnings: string[];
 };
 
 /**
@@ -48,8 +50,8 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
     createdAt: meta?.createdAt ?? null,
     error: meta?.error ?? null,
   }));
-  const history = await readHistory(root);
-  const last = history.at(-1);
+  const history = await readHistoryReport(root);
+  const last = history.records.at(-1);
   const settings = await readNodeSettings(root);
   return {
     root,
@@ -64,5 +66,8 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
           error: last.error?.message ?? null,
         }
       : null,
+    warnings: history.skippedLines.map(
+      n => `${HISTORY_FILE} line ${n} is cut short or not JSON (a crash mid-write?); skipped`,
+    ),
   };
 }

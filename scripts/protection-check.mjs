@@ -348,6 +348,18 @@ const checks = [
     edits: [['lib/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
+  {
+    case: 'R41',
+    removed: 'the newline before a record appended after a cut last line',
+    edits: [
+      [
+        'lib/fsutil.js',
+        "const lead = size > 0 && last[0] !== 0x0a ? '\\n' : '';",
+        "const lead = '';",
+      ],
+    ],
+    tests: [['node-state.test.js', '*[R41]*']],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');
