@@ -1,8 +1,30 @@
-import {promises as fsp, readdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {promises as fsp, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs';
 
 /** The start time of a process in clock ticks since boot (/proc/PID/stat field 22), where /proc exists. */
 export function processStart(pid: number): string | null {
   return statFields(pid)?.[19] ?? null;
+}
+
+/**
+ * What tells this machine's running processes apart from those of another machine or container
+ * that shares the same host name and file system: the kernel's boot id (a new one each boot, and
+ * another on another machine) and the inode of this process's pid namespace (a container has its
+ * own, in which pid 1234 is another process than 1234 here). null where /proc does not say.
+ */
+export function processScope(): {bootId: string | null; pidNs: string | null} {
+  let bootId: string | null = null;
+  let pidNs: string | null = null;
+  try {
+    bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    // No /proc: nothing to tell scopes apart by.
+  }
+  try {
+    pidNs = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // Likewise.
+  }
+  return {bootId, pidNs};
 }
 
 /** The fields of /proc/PID/stat after the command name (state first); undefined when it is gone. */

@@ -349,6 +349,12 @@ const checks = [
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
   {
+    case: 'R37',
+    removed: 'a lock recorded in another boot, pid namespace or host counting as held',
+    edits: [['lib/lock.js', "return { state: 'unknown', owner, why };", 'void why;']],
+    tests: [['node-state.test.js', '*[R37]*']],
+  },
+  {
     case: 'R41',
     removed: 'the newline before a record appended after a cut last line',
     edits: [

@@ -92,6 +92,11 @@ const cases = [
     '5xx, 429/403 with retry-after / x-ratelimit-reset: honoured, give up after N, clear error',
   ],
   [33, 'F', 'ENOSPC during fetch, checkout, install: cleaned up, current untouched'],
+  [
+    37,
+    'G',
+    'a live lock owner in another PID namespace or on another host with the same name: not taken over (exit 7)',
+  ],
   [41, 'G', 'history.jsonl ending in a cut line: the next record starts on its own line'],
 ];
 

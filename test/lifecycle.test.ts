@@ -7,7 +7,7 @@ import {readHistory} from '../lib/history.js';
 import {prune, rollback} from '../lib/lifecycle.js';
 import {acquireLock, breakLock, readLock} from '../lib/lock.js';
 import {writeNodeSettings} from '../lib/node-settings.js';
-import {recordChild, stopRecordedChild} from '../lib/processes.js';
+import {processScope, recordChild, stopRecordedChild} from '../lib/processes.js';
 import {status} from '../lib/status.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
@@ -206,7 +206,8 @@ test('lock: a live owner is never robbed; the loser does not remove it; unlock r
     path.join(root, '.lock', 'owner.json'),
     JSON.stringify({
       pid: gone.pid,
-      pidStart: null,
+      pidStart: '1',
+      ...processScope(),
       host: (await import('node:os')).hostname(),
       user: 'x',
       command: 'deploy',

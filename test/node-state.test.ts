@@ -1,9 +1,22 @@
+import {spawn} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import {ExitCode} from '../lib/errors.js';
 import {readHistoryReport} from '../lib/history.js';
+import {readLock, type LockOwner} from '../lib/lock.js';
+import {processScope} from '../lib/processes.js';
 import {status} from '../lib/status.js';
-import {commitRelease, makeWorld, runDeploy, runDeployBin, type World} from './helpers/world.js';
+import {waitFor} from './helpers/http.js';
+import {
+  commitRelease,
+  deployBin,
+  makeWorld,
+  runDeploy,
+  runDeployBin,
+  type World,
+} from './helpers/world.js';
 
 /** Commit version `n` of an app whose install runs `command`, and deploy it. */
 async function deployVersion(world: World, n: number, command: string[] = ['true']) {
@@ -40,3 +53,134 @@ test('a history.jsonl ending in a cut line: the next record starts on its own li
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /warning {2}history\.jsonl line 2 is cut short/);
 });
+
+/** Start a real deploy as pid 1 of a pid namespace of its own (as in a container sharing the root). */
+function deployInOwnPidNamespace(world: World, env: NodeJS.ProcessEnv) {
+  const child = spawn(
+    'unshare',
+    [
+      '--pid',
+      '--fork',
+      '--mount-proc',
+      process.execPath,
+      deployBin,
+      '--rev',
+      'main',
+      '--root',
+      world.root,
+    ],
+    {env: {PATH: process.env.PATH, ...env}, stdio: ['ignore', 'ignore', 'pipe']},
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{code: number | null; stderr: string}>(resolve => {
+    child.once('exit', code => {
+      resolve({code, stderr});
+    });
+  });
+  return {child, exited};
+}
+
+test('a deploy holding the lock in another pid namespace is not robbed: the second deploy exits 7 naming it [R37]', async t => {
+  const world = await makeWorld(t);
+  const first = await deployVersion(world, 1);
+  await commitRelease(world, 2, {install: {command: ['true']}});
+  const inner = deployInOwnPidNamespace(world, {REPODEPLOY_PAUSE_AT: 'after-mkdir'});
+  t.teardown(() => inner.child.kill('SIGKILL'));
+  const marker = path.join(world.root, '.paused-after-mkdir');
+  await waitFor(t, 'the deploy in its own pid namespace to hold the lock', async () =>
+    fsp.access(marker).then(
+      () => true,
+      () => false,
+    ),
+  );
+  const held = await readLock(world.root);
+  t.is(held.state, 'unknown');
+  t.is(held.owner?.pid, 1, 'the holder is pid 1 of its namespace: from here, that pid is init');
+
+  const second = await runDeployBin(['--rev', 'main', '--root', world.root]);
+  t.is(second.code, ExitCode.lock, second.stderr);
+  t.regex(
+    second.stderr,
+    /is locked by deploy --rev main \(pid 1 on .+\), in another pid namespace \(a container\?\): cannot tell/,
+  );
+  t.regex(second.stderr, /deploy unlock --force/);
+  const unlock = await runDeployBin(['unlock', '--root', world.root]);
+  t.is(unlock.code, ExitCode.lock, 'unlock without --force leaves it too');
+
+  await fsp.rm(marker);
+  const done = await inner.exited;
+  t.is(done.code, 0, done.stderr);
+  const s = await status({root: world.root});
+  t.deepEqual(
+    s.releases.filter(r => r.state === 'live').map(r => r.id),
+    [s.current?.id],
+    'exactly one release is live',
+  );
+  t.deepEqual(
+    s.releases.map(r => r.state),
+    ['retired', 'live'],
+    `${first.releaseId} and the inner deploy's release, nothing else`,
+  );
+  t.is((await readLock(world.root)).state, 'free');
+});
+
+/** A lock file as a run records it, with `change` applied, its process exited. */
+async function writeDeadLock(root: string, change: Partial<LockOwner>): Promise<void> {
+  const gone = spawn(process.execPath, ['-e', '']);
+  await new Promise(resolve => gone.once('exit', resolve));
+  const owner: LockOwner = {
+    pid: gone.pid ?? 0,
+    pidStart: '12345',
+    ...processScope(),
+    host: os.hostname(),
+    user: 'deploy',
+    command: 'deploy --rev main',
+    startedAt: '2026-12-01T10:00:00.000Z',
+    token: 'elsewhere',
+    ...change,
+  };
+  await fsp.mkdir(path.join(root, '.lock'), {recursive: true});
+  await fsp.writeFile(path.join(root, '.lock', 'owner.json'), JSON.stringify(owner));
+}
+
+for (const [what, change, why] of [
+  [
+    'another boot',
+    {bootId: 'd5c5b2a4-0000-4000-8000-000000000000'},
+    /recorded in another boot, or by another machine with the same host name/,
+  ],
+  ['another pid namespace', {pidNs: 'pid:[4026599999]'}, /in another pid namespace/],
+  [
+    'an older version (no boot id)',
+    {bootId: undefined, pidNs: undefined},
+    /recorded without a boot id/,
+  ],
+] as const) {
+  test(`a lock recorded by ${what} with a pid that is dead here counts as held; unlock --force removes it [R37]`, async t => {
+    const world = await makeWorld(t);
+    await commitRelease(world, 1, {install: {command: ['true']}});
+    await fsp.mkdir(world.root, {recursive: true});
+    await writeDeadLock(world.root, change);
+    const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--repo', world.appUrl]);
+    t.is(run.code, ExitCode.lock, run.stderr);
+    t.regex(run.stderr, why);
+    t.regex(run.stderr, /deploy --rev main \(pid \d+ on /);
+    t.deepEqual(await fsp.readdir(world.root).then(names => names.includes('releases')), false);
+    const unlock = await runDeployBin(['unlock', '--root', world.root]);
+    t.is(unlock.code, ExitCode.lock);
+    t.regex(unlock.stderr, why);
+    const forced = await runDeployBin(['unlock', '--force', '--root', world.root]);
+    t.is(forced.code, 0, forced.stderr);
+    t.is((await readLock(world.root)).state, 'free');
+    const after = await runDeployBin([
+      '--rev',
+      'main',
+      '--root',
+      world.root,
+      '--repo',
+      world.appUrl,
+    ]);
+    t.is(after.code, 0, after.stderr);
+  });
+}
