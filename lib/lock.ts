@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {LockError} from './errors.js';
 import {fsyncDir, writeFileAtomic} from './fsutil.js';
-import {processScope, processStart} from './processes.js';
+import {interrupt, processScope, processStart, STOP_GRACE_MS} from './processes.js';
 
 /** Who holds a root's lock. */
 export type LockOwner = {
@@ -238,22 +238,29 @@ function isAlive(owner: LockOwner): boolean {
   return start === null || start === owner.pidStart;
 }
 
-/** Run `work` holding the root's lock; released on success, failure, and SIGINT / SIGTERM. */
+/**
+ * Run `work` holding the root's lock; released on success and on failure. SIGINT / SIGTERM is
+ * passed on to the installer or hook that runs (lib/processes.ts interrupt), and `work` then fails
+ * on its own way out (marking its release failed, writing history) with the lock still held; only
+ * if it has not come back well after the installer's grace time is the lock released and the
+ * signal taken as it comes (the next run then cleans up, as after SIGKILL).
+ */
 export async function withLock<T>(
   root: string,
   info: {user: string; command: string},
   work: (lock: Lock) => Promise<T>,
 ): Promise<T> {
   const lock = await acquireLock(root, info);
-  const onSignal = (signal: NodeJS.Signals) => {
-    void lock.release().finally(() => {
-      process.kill(process.pid, signal);
-    });
-  };
+  let lastResort: NodeJS.Timeout | undefined;
   const handlers = (['SIGINT', 'SIGTERM'] as const).map(signal => {
     const handler = () => {
       process.removeListener(signal, handler);
-      onSignal(signal);
+      void interrupt(signal);
+      lastResort = setTimeout(() => {
+        void lock.release().finally(() => {
+          process.kill(process.pid, signal);
+        });
+      }, STOP_GRACE_MS + 15_000);
     };
     process.once(signal, handler);
     return [signal, handler] as const;
@@ -261,6 +268,7 @@ export async function withLock<T>(
   try {
     return await work(lock);
   } finally {
+    clearTimeout(lastResort);
     for (const [signal, handler] of handlers) process.removeListener(signal, handler);
     await lock.release();
   }

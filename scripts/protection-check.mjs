@@ -355,6 +355,22 @@ const checks = [
     tests: [['node-state.test.js', '*[R37]*']],
   },
   {
+    case: 'R40',
+    removed: 'stopping the whole process group (only its leader is signalled)',
+    edits: [
+      ['lib/processes.js', 'process.kill(-pgid, 0);', 'process.kill(pgid, 0);'],
+      ['lib/processes.js', 'signal(-pgid, first);', 'signal(pgid, first);'],
+      ['lib/processes.js', "signal(-pgid, 'SIGKILL');", "signal(pgid, 'SIGKILL');"],
+    ],
+    tests: [['node-state.test.js', '*[R40]*']],
+  },
+  {
+    case: 'R40',
+    removed: 'passing SIGINT / SIGTERM on to the running installer or hook',
+    edits: [['lib/lock.js', 'void interrupt(signal);', 'void 0;']],
+    tests: [['node-state.test.js', '*mid-install stops*']],
+  },
+  {
     case: 'R41',
     removed: 'the newline before a record appended after a cut last line',
     edits: [

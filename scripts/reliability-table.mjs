@@ -97,6 +97,11 @@ const cases = [
     'G',
     'a live lock owner in another PID namespace or on another host with the same name: not taken over (exit 7)',
   ],
+  [
+    40,
+    'G',
+    'SIGTERM/SIGINT mid-install or mid-hook: signal forwarded to the process group, release marked failed, history written, lock released; a timeout stops the whole process group',
+  ],
   [41, 'G', 'history.jsonl ending in a cut line: the next record starts on its own line'],
 ];
 

@@ -184,3 +184,125 @@ for (const [what, change, why] of [
     t.is(after.code, 0, after.stderr);
   });
 }
+
+/** Whether `pid` runs (not gone, not a zombie waiting to be reaped). */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  return stat !== '' && state !== 'Z' && state !== 'X';
+}
+
+/** Every running process whose working directory is `dir` or below it, from /proc. */
+async function processesIn(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cwd = await fsp.readlink(`/proc/${name}/cwd`).catch(() => '');
+    if ((cwd === dir || cwd.startsWith(`${dir}/`)) && (await alive(Number(name))))
+      found.push(Number(name));
+  }
+  return found;
+}
+
+/** Read the pid a test process wrote into `dir/name` (0 while it is not there yet). */
+function readPid(dir: string, name: string): Promise<number> {
+  return fsp.readFile(path.join(dir, name), 'utf8').then(
+    text => Number(text.trim()) || 0,
+    () => 0,
+  );
+}
+
+for (const [signal, exitCode] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const) {
+  test(`${signal} mid-install stops the installer's whole group, marks the release failed, writes history, frees the lock, exits ${exitCode} [R40]`, async t => {
+    const world = await makeWorld(t);
+    const first = await deployVersion(world, 1);
+    const pids = path.join(world.dir, 'pids');
+    await fsp.mkdir(pids);
+    // The installer starts a writer that ignores SIGTERM and SIGINT and writes into the release
+    // later, and a plain `sleep`; then waits for them.
+    const script = [
+      `echo $$ > ${pids}/installer`,
+      '(trap "" TERM INT; sleep 8; echo late > late.txt) &',
+      `echo $! > ${pids}/writer`,
+      'sleep 60 &',
+      `echo $! > ${pids}/sleeper`,
+      'wait',
+    ].join('\n');
+    await commitRelease(world, 2, {install: {command: ['sh', '-c', script]}});
+    const child = spawn(process.execPath, [deployBin, '--rev', 'main', '--root', world.root], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const names = ['installer', 'writer', 'sleeper'];
+    t.teardown(async () => {
+      for (const name of names) {
+        const pid = await readPid(pids, name);
+        if (pid > 0 && (await alive(pid))) process.kill(pid, 'SIGKILL');
+      }
+    });
+    await waitFor(t, 'the installer and its children to start', async () =>
+      (await Promise.all(names.map(name => readPid(pids, name)))).every(pid => pid > 0),
+    );
+    const signalled = Date.now();
+    child.kill(signal);
+    const exit = await new Promise(resolve => {
+      child.once('exit', (code, sig) => {
+        resolve({code, sig});
+      });
+    });
+    t.deepEqual(exit, {code: exitCode, sig: null}, stderr);
+    t.regex(stderr, new RegExp(`error: interrupted by ${signal} during install command`));
+
+    for (const name of names)
+      t.false(await alive(await readPid(pids, name)), `the ${name} is stopped`);
+    const s = await status({root: world.root});
+    t.is(s.current?.id, first.releaseId, 'current is unchanged');
+    const interrupted = s.releases.find(r => r.id !== first.releaseId);
+    t.is(interrupted?.state, 'failed');
+    t.regex(interrupted?.error ?? '', new RegExp(`interrupted by ${signal}`));
+    const last = (await readHistoryReport(world.root)).records.at(-1);
+    t.like(last, {outcome: 'failure', releaseId: interrupted?.id, error: {code: 'EINTERRUPTED'}});
+    t.is((await readLock(world.root)).state, 'free');
+
+    const releaseDir = path.join(world.root, 'releases', interrupted?.id ?? '');
+    t.deepEqual(await processesIn(releaseDir), [], 'no process is left in the release');
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, signalled + 9500 - Date.now())));
+    await t.throwsAsync(
+      fsp.access(path.join(releaseDir, 'late.txt')),
+      undefined,
+      'nothing wrote into the release after the deploy ended',
+    );
+  });
+}
+
+test('a health check command that times out is stopped with every process it started [R40]', async t => {
+  const world = await makeWorld(t);
+  const first = await deployVersion(world, 1);
+  const pids = path.join(world.dir, 'pids');
+  await fsp.mkdir(pids);
+  await commitRelease(world, 2, {
+    install: {command: ['true']},
+    healthcheck: {
+      command: ['sh', '-c', `sleep 30 & echo $! > ${pids}/child; sleep 30`],
+      timeout: 1,
+    },
+  });
+  t.teardown(async () => {
+    const pid = await readPid(pids, 'child');
+    if (pid > 0 && (await alive(pid))) process.kill(pid, 'SIGKILL');
+  });
+  const run = await runDeployBin(['--rev', 'main', '--root', world.root]);
+  t.is(run.code, ExitCode.healthcheck, run.stderr);
+  t.regex(
+    run.stderr,
+    /health check \(sh -c .*\) failed \(timed out after 1 s; stopped with every process it started\)/,
+  );
+  const pid = await readPid(pids, 'child');
+  t.true(pid > 0);
+  t.false(await alive(pid), 'the sleep the health check started is gone too');
+  t.is((await status({root: world.root})).current?.id, first.releaseId, 'switched back');
+});
