@@ -17,22 +17,19 @@ export const DEFAULT_PRUNE: PrunePolicy = {keep: 5, keepFailed: 2};
 
 /**
  * Bring the root back to a known state after a run that was killed: releases left `building`
- * are marked `failed` (kept as evidence, never switched to); a release directory with no metadata
- * at all (killed between mkdir and the first write) is removed. `current`'s target is never touched.
+ * are marked `failed` (kept as evidence, never switched to); a release a killed run was still
+ * making (lib/release-store.ts create) is removed. A directory whose metadata this version cannot
+ * read, or that has none, is left as it is. `current`'s target is never touched.
  */
 export async function recoverInterrupted(store: ReleaseStore): Promise<string[]> {
   const current = await store.current();
   const recovered: string[] = [];
+  await store.removeStaged();
   for (const release of await store.list()) {
     if (release.id === current) continue;
-    if ([undefined, 'building'].includes(release.meta?.state)) {
+    if (release.meta?.state === 'building') {
       // A run killed mid-install leaves its installer (or hook) running, still writing here.
       await stopRecordedChild(runningRecord(path.join(release.dir, META_DIR, 'install.log')));
-    }
-    if (!release.meta) {
-      await fsp.rm(release.dir, {recursive: true, force: true});
-      recovered.push(release.id);
-    } else if (release.meta.state === 'building') {
       await store.markFailed(release.id, {
         error: 'interrupted: the run that was building this release did not finish',
         finishedAt: new Date().toISOString(),
@@ -81,16 +78,29 @@ export function planPrune(
   return {remove, lastGood: lastGood?.id};
 }
 
-export type PruneResult = {removed: string[]; kept: string[]; dryRun: boolean};
+export type PruneResult = {
+  removed: string[];
+  kept: string[];
+  /** Kept because their release.json cannot be read by this version: id and why. */
+  unreadable: {id: string; why: string}[];
+  /** Directories of releases/ without metadata: kept unless `removeUnknown` was asked for. */
+  unknown: string[];
+  dryRun: boolean;
+};
 
 async function pruneLocked(
   store: ReleaseStore,
   policy: PrunePolicy,
   dryRun: boolean,
+  removeUnknown = false,
 ): Promise<PruneResult> {
   const releases = await store.list();
   const current = await store.current();
-  const {remove} = planPrune(releases, current, policy);
+  const unknown = releases.filter(r => !r.meta && r.unreadable === undefined && r.id !== current);
+  const remove = [
+    ...planPrune(releases, current, policy).remove,
+    ...(removeUnknown ? unknown : []),
+  ];
   if (!dryRun) {
     for (const release of remove) {
       // Renamed out of releases/ first, so a half-removed release is never listed as one.
@@ -103,6 +113,8 @@ async function pruneLocked(
   return {
     removed: [...removed],
     kept: releases.filter(r => !removed.has(r.id)).map(r => r.id),
+    unreadable: releases.flatMap(r => (r.unreadable ? [{id: r.id, why: r.unreadable}] : [])),
+    unknown: unknown.filter(r => !removed.has(r.id)).map(r => r.id),
     dryRun,
   };
 }
@@ -123,7 +135,13 @@ export function pruneHeld(store: ReleaseStore, policy: PrunePolicy): Promise<Pru
 
 /** `deploy prune`: remove old releases by the policy, under the root's lock. */
 export async function prune(
-  options: {root: string; keep?: number | undefined; dryRun?: boolean},
+  options: {
+    root: string;
+    keep?: number | undefined;
+    dryRun?: boolean;
+    /** Also remove the directories of releases/ that have no metadata at all. */
+    removeUnknown?: boolean;
+  },
   deps: Deps,
 ): Promise<PruneResult> {
   const root = path.resolve(deps.cwd, options.root);
@@ -137,6 +155,7 @@ export async function prune(
       store,
       await prunePolicy(root, options.keep),
       options.dryRun ?? false,
+      options.removeUnknown,
     );
     if (!options.dryRun) {
       await appendHistory(root, {

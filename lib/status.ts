@@ -3,6 +3,9 @@ import {HISTORY_FILE, readHistoryReport} from './history.js';
 import {readNodeSettings} from './node-settings.js';
 import {ReleaseStore, type ReleaseState} from './release-store.js';
 
+const NO_METADATA =
+  'no .repodeploy/release.json: not a release made here, or its metadata was removed (deploy prune --remove-unknown removes it)';
+
 export type ReleaseSummary = {
   id: string;
   state: ReleaseState | 'unknown';
@@ -40,7 +43,8 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
   const root = path.resolve(options.cwd ?? process.cwd(), options.root);
   const store = new ReleaseStore(root);
   const currentId = await store.current();
-  const releases: ReleaseSummary[] = (await store.list()).map(({id, meta}) => ({
+  const listed = await store.list();
+  const releases: ReleaseSummary[] = listed.map(({id, meta, unreadable}) => ({
     id,
     state: meta?.state ?? 'unknown',
     current: id === currentId,
@@ -48,7 +52,7 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
     vendorSha: meta?.vendor?.sha ?? null,
     requestedRev: meta?.app.requested ?? null,
     createdAt: meta?.createdAt ?? null,
-    error: meta?.error ?? null,
+    error: meta ? (meta.error ?? null) : (unreadable ?? NO_METADATA),
   }));
   const history = await readHistoryReport(root);
   const last = history.records.at(-1);
@@ -66,8 +70,13 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
           error: last.error?.message ?? null,
         }
       : null,
-    warnings: history.skippedLines.map(
-      n => `${HISTORY_FILE} line ${n} is cut short or not JSON (a crash mid-write?); skipped`,
-    ),
+    warnings: [
+      ...listed.flatMap(r =>
+        r.meta ? [] : [`releases/${r.id}: ${r.unreadable ?? NO_METADATA}; kept as it is`],
+      ),
+      ...history.skippedLines.map(
+        n => `${HISTORY_FILE} line ${n} is cut short or not JSON (a crash mid-write?); skipped`,
+      ),
+    ],
   };
 }

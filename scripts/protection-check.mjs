@@ -355,6 +355,18 @@ const checks = [
     tests: [['node-state.test.js', '*[R37]*']],
   },
   {
+    case: 'R39',
+    removed: 'keeping release directories whose metadata cannot be read (removed as unfinished)',
+    edits: [
+      [
+        'lib/lifecycle.js',
+        "if (release.meta?.state === 'building') {",
+        "if (!release.meta) { await fsp.rm(release.dir, { recursive: true, force: true }); continue; } if (release.meta?.state === 'building') {",
+      ],
+    ],
+    tests: [['node-state.test.js', '*[R39]*']],
+  },
+  {
     case: 'R40',
     removed: 'stopping the whole process group (only its leader is signalled)',
     edits: [

@@ -98,6 +98,11 @@ const cases = [
     'a live lock owner in another PID namespace or on another host with the same name: not taken over (exit 7)',
   ],
   [
+    39,
+    'G',
+    'a release whose release.json exists but cannot be read (newer format, unknown state): kept and reported, never deleted; unknown dirs reported',
+  ],
+  [
     40,
     'G',
     'SIGTERM/SIGINT mid-install or mid-hook: signal forwarded to the process group, release marked failed, history written, lock released; a timeout stops the whole process group',

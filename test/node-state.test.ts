@@ -6,6 +6,7 @@ import test from 'ava';
 import {ExitCode} from '../lib/errors.js';
 import {readHistoryReport} from '../lib/history.js';
 import {readLock, type LockOwner} from '../lib/lock.js';
+import {writeNodeSettings} from '../lib/node-settings.js';
 import {processScope} from '../lib/processes.js';
 import {status} from '../lib/status.js';
 import {waitFor} from './helpers/http.js';
@@ -305,4 +306,79 @@ test('a health check command that times out is stopped with every process it sta
   t.true(pid > 0);
   t.false(await alive(pid), 'the sleep the health check started is gone too');
   t.is((await status({root: world.root})).current?.id, first.releaseId, 'switched back');
+});
+
+/** Rewrite a release's release.json through `change` (what another version might have written). */
+async function rewriteMeta(
+  root: string,
+  id: string,
+  change: (meta: Record<string, unknown>) => void,
+) {
+  const file = path.join(root, 'releases', id, '.repodeploy', 'release.json');
+  const meta = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+  change(meta);
+  await fsp.writeFile(file, JSON.stringify(meta));
+}
+
+test('releases whose release.json cannot be read are kept and reported by prune, deploy and status; dirs without one go only when asked [R39]', async t => {
+  const world = await makeWorld(t);
+  const r1 = await deployVersion(world, 1);
+  const r2 = await deployVersion(world, 2);
+  await deployVersion(world, 3);
+  await writeNodeSettings(world.root, {
+    format: 1,
+    repo: world.appUrl,
+    keepReleases: 1,
+    keepFailed: 0,
+  });
+  // A downgrade: a newer version wrote format 2; another state this version does not know.
+  await rewriteMeta(world.root, r1.releaseId, meta => (meta.format = 2));
+  await rewriteMeta(world.root, r2.releaseId, meta => (meta.state = 'standby'));
+  const stray = path.join(world.root, 'releases', 'copied-by-hand');
+  await fsp.mkdir(stray);
+  await fsp.writeFile(path.join(stray, 'notes.txt'), 'mine\n');
+
+  const pruned = await runDeployBin(['prune', '--root', world.root]);
+  t.is(pruned.code, 0, pruned.stderr);
+  t.regex(
+    pruned.stdout,
+    new RegExp(`kept ${r1.releaseId}: .*format 2 \\(written by a newer repodeploy\\?\\)`),
+  );
+  t.regex(
+    pruned.stdout,
+    new RegExp(`kept ${r2.releaseId}: .*state "standby", unknown to this version`),
+  );
+  t.regex(
+    pruned.stdout,
+    /kept copied-by-hand: no \.repodeploy\/release\.json \(--remove-unknown removes it\)/,
+  );
+
+  const r4 = await deployVersion(world, 4);
+  const r5 = await deployVersion(world, 5);
+  const after = await status({root: world.root});
+  t.is(after.current?.id, r5.releaseId);
+  t.deepEqual(
+    after.releases.map(r => [r.id, r.state]).sort(),
+    [
+      [r1.releaseId, 'unknown'],
+      [r2.releaseId, 'unknown'],
+      ['copied-by-hand', 'unknown'],
+      [r4.releaseId, 'retired'],
+      [r5.releaseId, 'live'],
+    ].sort(),
+    "the deploy's prune removed the release it could read beyond keepReleases (3), nothing else",
+  );
+  t.regex(after.releases.find(r => r.id === r1.releaseId)?.error ?? '', /format 2/);
+  t.true(after.warnings.some(w => w.startsWith(`releases/${r2.releaseId}: `)));
+  const listing = await runDeployBin(['releases', '--root', world.root]);
+  t.regex(listing.stdout, new RegExp(`${r2.releaseId}\\s+unknown .*state "standby"`));
+
+  const removed = await runDeployBin(['prune', '--remove-unknown', '--root', world.root, '--json']);
+  t.is(removed.code, 0, removed.stderr);
+  t.like(JSON.parse(removed.stdout), {removed: ['copied-by-hand'], unknown: []});
+  t.deepEqual(
+    (await fsp.readdir(path.join(world.root, 'releases'))).sort(),
+    [r1.releaseId, r2.releaseId, r4.releaseId, r5.releaseId].sort(),
+    'the unreadable releases stay, whatever is asked',
+  );
 });
