@@ -40,11 +40,18 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
   return recovered;
 }
 
-/** Newest first, by the creation time recorded in each release (never by directory mtime). */
+/**
+ * Most recent first, by the node's own order of events (lib/release-store.ts `seq`, `liveSeq`):
+ * the release live last, or made last, comes first, whatever the clock said at the time or how
+ * the ids sort. Releases made before that order was recorded come after, by recorded time.
+ */
 function newestFirst(releases: ReleaseInfo[]): ReleaseInfo[] {
+  const recency = (r: ReleaseInfo) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);
   return [...releases].sort(
     (a, b) =>
-      (b.meta?.createdAt ?? '').localeCompare(a.meta?.createdAt ?? '') || b.id.localeCompare(a.id),
+      recency(b) - recency(a) ||
+      (b.meta?.createdAt ?? '').localeCompare(a.meta?.createdAt ?? '') ||
+      b.id.localeCompare(a.id),
   );
 }
 
@@ -228,10 +235,8 @@ function pickRollbackTarget(
 ): ReleaseInfo {
   const sorted = newestFirst(releases);
   if (to === undefined) {
-    const currentCreated = sorted.find(r => r.id === current)?.meta?.createdAt ?? '';
-    const target = sorted.find(
-      r => r.id !== current && r.meta?.state === 'retired' && r.meta.createdAt <= currentCreated,
-    );
+    // A retired release was live before the current one went live: the most recent such one.
+    const target = sorted.find(r => r.id !== current && r.meta?.state === 'retired');
     if (!target) {
       throw new ConfigError(
         `No earlier release that was live and good is left to roll back to from ${current}.`,

@@ -35,6 +35,13 @@ const metaSchema = z.object({
     .object({url: z.string(), sha: z.string(), source: z.enum(['deploy.json', 'submodule'])})
     .nullable(),
   error: z.string().optional(),
+  /**
+   * The node's own order of events, never a clock's: `seq` when the release was made, `liveSeq`
+   * when it last went live (one counter for both, one more than any in releases/). Rollback and
+   * prune go by these; a clock stepped back or forward between deploys changes nothing.
+   */
+  seq: z.number().int().nonnegative().optional(),
+  liveSeq: z.number().int().nonnegative().optional(),
 });
 
 /** `releases/<id>/.repodeploy/release.json`: what a release is and what state it is in. */
@@ -101,8 +108,9 @@ export class ReleaseStore {
    * Create `releases/<id>/` (it must not exist) with its metadata in state `building`.
    * A release dir without metadata, or still `building`, is never switched to.
    */
-  async create(meta: ReleaseMeta): Promise<string> {
+  async create(given: ReleaseMeta): Promise<string> {
     await fsp.mkdir(this.releasesDir, {recursive: true});
+    const meta = {...given, seq: given.seq ?? (await this.nextSeq())};
     const dir = this.dir(meta.id);
     const exists = () =>
       new UsageError(`Release ${meta.id} already exists; a release directory is never reused.`);
@@ -173,11 +181,19 @@ export class ReleaseStore {
     };
   }
 
-  /** Update a release's state (and optionally more fields). */
+  /** Update a release's state (and optionally more fields); going live takes the next `liveSeq`. */
   async setState(id: string, state: ReleaseState, extra: Partial<ReleaseMeta> = {}): Promise<void> {
     const meta = await this.readMeta(id);
     if (!meta) return;
-    await this.writeMeta({...meta, ...extra, state});
+    const live = state === 'live' && meta.state !== 'live' ? {liveSeq: await this.nextSeq()} : {};
+    await this.writeMeta({...meta, ...extra, ...live, state});
+  }
+
+  /** One more than any sequence number recorded in releases/ (the newest is never pruned). */
+  async nextSeq(): Promise<number> {
+    let max = 0;
+    for (const {meta} of await this.list()) max = Math.max(max, meta?.seq ?? 0, meta?.liveSeq ?? 0);
+    return max + 1;
   }
 
   /**
@@ -220,8 +236,10 @@ export class ReleaseStore {
         ...('why' in read ? {unreadable: read.why} : {}),
       });
     }
+    // In the order they were made: by `seq`; those made before it was recorded first, by time.
     return out.sort(
       (a, b) =>
+        (a.meta?.seq ?? 0) - (b.meta?.seq ?? 0) ||
         (a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') ||
         a.id.localeCompare(b.id),
     );

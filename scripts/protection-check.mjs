@@ -20,7 +20,7 @@ const checks = [
   {
     case: 'R1',
     removed: 'the next run marks a release left building as failed',
-    edits: [['lib/lifecycle.js', "release.meta.state === 'building'", 'false']],
+    edits: [['lib/lifecycle.js', "release.meta?.state === 'building'", 'false']],
     tests: [['kill-phases.test.js', '*[R1] SIGKILL mid-write*']],
   },
   {
@@ -73,14 +73,8 @@ const checks = [
   },
   {
     case: 'R6',
-    removed: 'releases ordered newest first by their recorded creation time (oldest first instead)',
-    edits: [
-      [
-        'lib/lifecycle.js',
-        "(b.meta?.createdAt ?? '').localeCompare(a.meta?.createdAt ?? '') || b.id.localeCompare(a.id)",
-        "(a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') || a.id.localeCompare(b.id)",
-      ],
-    ],
+    removed: 'releases ordered most recent first by their recorded order (oldest first instead)',
+    edits: [['lib/lifecycle.js', 'recency(b) - recency(a) ||', 'recency(a) - recency(b) ||']],
     tests: [['lifecycle.test.js', '*prune after many failed deploys*']],
   },
   {
@@ -353,6 +347,18 @@ const checks = [
     removed: 'a lock recorded in another boot, pid namespace or host counting as held',
     edits: [['lib/lock.js', "return { state: 'unknown', owner, why };", 'void why;']],
     tests: [['node-state.test.js', '*[R37]*']],
+  },
+  {
+    case: 'R38',
+    removed: "the node's recorded order of events (release times and ids decide instead)",
+    edits: [
+      [
+        'lib/lifecycle.js',
+        'const recency = (r) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);',
+        'const recency = (r) => 0;',
+      ],
+    ],
+    tests: [['node-state.test.js', '*[R38]*']],
   },
   {
     case: 'R39',

@@ -98,6 +98,11 @@ const cases = [
     'a live lock owner in another PID namespace or on another host with the same name: not taken over (exit 7)',
   ],
   [
+    38,
+    'G',
+    'clock stepped back or forward between deploys: rollback and prune follow the recorded order of what was live',
+  ],
+  [
     39,
     'G',
     'a release whose release.json exists but cannot be read (newer format, unknown state): kept and reported, never deleted; unknown dirs reported',

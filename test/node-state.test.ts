@@ -5,6 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 import {ExitCode} from '../lib/errors.js';
 import {readHistoryReport} from '../lib/history.js';
+import {rollback} from '../lib/lifecycle.js';
 import {readLock, type LockOwner} from '../lib/lock.js';
 import {writeNodeSettings} from '../lib/node-settings.js';
 import {processScope} from '../lib/processes.js';
@@ -16,6 +17,7 @@ import {
   makeWorld,
   runDeploy,
   runDeployBin,
+  testDeps,
   type World,
 } from './helpers/world.js';
 
@@ -381,4 +383,54 @@ test('releases whose release.json cannot be read are kept and reported by prune,
     [r1.releaseId, r2.releaseId, r4.releaseId, r5.releaseId].sort(),
     'the unreadable releases stay, whatever is asked',
   );
+});
+
+/** Deploy version `n` with the node's clock showing `when`. */
+async function deployAt(world: World, n: number, when: string) {
+  await commitRelease(world, n, {install: {command: ['true']}});
+  const clock = () => new Date(when);
+  return runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {clock});
+}
+
+test('rollback follows the order releases were live in, with the clock stepped back and forward [R38]', async t => {
+  const world = await makeWorld(t);
+  const r1 = await deployAt(world, 1, '2026-12-01T12:00:00Z');
+  // The clock is stepped back a day: this release's id and times sort before the first one's.
+  const r2 = await deployAt(world, 2, '2026-11-30T12:00:00Z');
+  t.true(r2.releaseId < r1.releaseId);
+  const back = await rollback({root: world.root}, testDeps());
+  t.deepEqual([back.from, back.to], [r2.releaseId, r1.releaseId]);
+
+  // Stepped forward a year, then back before everything.
+  const r3 = await deployAt(world, 3, '2027-12-01T12:00:00Z');
+  const r4 = await deployAt(world, 4, '2026-11-29T12:00:00Z');
+  const again = await runDeployBin(['rollback', '--root', world.root, '--json']);
+  t.is(again.code, 0, again.stderr);
+  t.like(JSON.parse(again.stdout), {from: r4.releaseId, to: r3.releaseId});
+  const third = await rollback({root: world.root}, testDeps());
+  t.deepEqual([third.from, third.to], [r3.releaseId, r1.releaseId], 'then the one before it');
+  await t.throwsAsync(rollback({root: world.root}, testDeps()), {
+    message: /No earlier release that was live and good/,
+  });
+});
+
+test('prune keeps the release live most recently, not the one with the latest clock time [R38]', async t => {
+  const world = await makeWorld(t);
+  await fsp.mkdir(world.root, {recursive: true});
+  await writeNodeSettings(world.root, {format: 1, keepReleases: 1, keepFailed: 1});
+  // The first deploy ran with the clock a year ahead; it was corrected before the next ones.
+  const r1 = await deployAt(world, 1, '2027-12-01T12:00:00Z');
+  const r2 = await deployAt(world, 2, '2026-12-01T12:00:00Z');
+  const r3 = await deployAt(world, 3, '2026-12-02T12:00:00Z');
+  t.deepEqual(r3.pruned, [r1.releaseId], 'the oldest live release goes, whatever its time says');
+  const s = await status({root: world.root});
+  t.deepEqual(
+    s.releases.map(r => [r.id, r.state]),
+    [
+      [r2.releaseId, 'retired'],
+      [r3.releaseId, 'live'],
+    ],
+    'listed in the order they were made',
+  );
+  t.is((await rollback({root: world.root}, testDeps())).to, r2.releaseId);
 });
