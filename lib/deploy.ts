@@ -25,6 +25,7 @@ import {DEPLOY_JSON, parseDeployConfig} from './deploy-config.js';
 import {appendHistory} from './history.js';
 import {maintenanceStatus, setMaintenance} from './maintenance.js';
 import {pausePoint} from './pause-points.js';
+import {throwIfInterrupted} from './processes.js';
 import {hookEnvironment, linkShared, runHealthcheck, runHook} from './release-hooks.js';
 import {pruneHeld, prunePolicy, recoverInterrupted} from './lifecycle.js';
 import {withLock} from './lock.js';
@@ -239,6 +240,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     const resolved = {sha: source.app.sha, fetch: source.app.fetch};
     const vendor = source.vendor;
 
+    throwIfInterrupted('the fetch');
     const releaseId = await releases.newId(started, resolved.sha, options.releaseId);
     progress.releaseId = releaseId;
     const meta: ReleaseMeta = {
@@ -296,6 +298,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         reporter,
         path.join(root, SCRATCH_DIR),
       );
+      throwIfInterrupted('the artifact check');
       const reuse = await reuseOrInstall(verified, releaseDir, rest);
       // Each installer removed its own scratch directory; an empty .scratch need not stay.
       await fsp.rmdir(path.join(root, SCRATCH_DIR)).catch(() => undefined);
@@ -316,6 +319,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
       await releases.setState(releaseId, 'ready', {finishedAt: deps.clock().toISOString()});
       await pausePoint(root, 'after-ready');
       await runHook('before_switch', config.hooks?.before_switch, env, releaseDir, logFile);
+      throwIfInterrupted(`the switch to ${releaseId}`);
       await reporter.phase(`switch current to ${releaseId}`, () => releases.switchTo(releaseId));
     } catch (error) {
       // A switch that renamed but then failed (fsync of the root) leaves the release current:

@@ -19,6 +19,9 @@ export const ExitCode = {
   couldNotCheck: 12,
   resource: 13,
   internal: 70,
+  /** 128 + the signal's number, as a shell reports a process ended by it. */
+  sigint: 130,
+  sigterm: 143,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -85,6 +88,27 @@ export class InstallError extends DeployError {
   override readonly exitCode = ExitCode.install;
   override readonly code = 'EINSTALL';
   override name = 'InstallError';
+}
+
+/**
+ * The run was stopped by SIGINT or SIGTERM: what it had started was stopped, the release it was
+ * building marked failed; it exits 128 + the signal's number.
+ */
+export class InterruptedError extends DeployError {
+  override readonly exitCode: ExitCodeValue;
+  override readonly code = 'EINTERRUPTED';
+  override name = 'InterruptedError';
+
+  constructor(
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    during?: string,
+  ) {
+    super(
+      `interrupted by ${signal}${during ? ` during ${during}` : ''}.`,
+      'What it had started was stopped and the release it was building marked failed; current is unchanged. Deploy again when ready.',
+    );
+    this.exitCode = signal === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm;
+  }
 }
 
 /** The node itself ran out of something, or refused access to its own files (ENOSPC, EACCES...). */

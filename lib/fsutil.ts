@@ -50,11 +50,19 @@ export async function writeFileAtomic(
   await fsyncDir(path.dirname(file));
 }
 
-/** Append one line and fsync it: for logs that must survive a crash of the writer. */
+/**
+ * Append one line and fsync it: for logs that must survive a crash of the writer. A file whose
+ * last line was cut short (a power loss mid-append) gets a newline first, so the cut line does
+ * not swallow this one.
+ */
 export async function appendLineDurable(file: string, line: string): Promise<void> {
-  const handle = await fsp.open(file, 'a', 0o644);
+  const handle = await fsp.open(file, 'a+', 0o644);
   try {
-    await handle.appendFile(line.endsWith('\n') ? line : `${line}\n`);
+    const {size} = await handle.stat();
+    const last = Buffer.alloc(1);
+    if (size > 0) await handle.read(last, 0, 1, size - 1);
+    const lead = size > 0 && last[0] !== 0x0a ? '\n' : '';
+    await handle.appendFile(`${lead}${line}${line.endsWith('\n') ? '' : '\n'}`);
     await handle.sync();
   } finally {
     await handle.close();

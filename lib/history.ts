@@ -31,23 +31,36 @@ export async function appendHistory(root: string, record: HistoryRecord): Promis
   await appendLineDurable(path.join(root, HISTORY_FILE), redact(JSON.stringify(record)));
 }
 
+/** The root's history, and the lines of it that could not be read (a line cut by a crash). */
+export type HistoryReport = {records: HistoryRecord[]; skippedLines: number[]};
+
 /** Every record of the root's history, oldest first; lines that do not parse are skipped. */
 export async function readHistory(root: string): Promise<HistoryRecord[]> {
+  return (await readHistoryReport(root)).records;
+}
+
+/**
+ * Every record of the root's history, oldest first, and the numbers (from 1) of the lines that
+ * do not parse: a record cut short by a crash mid-append is skipped, the records around it still
+ * count, and the cut is reported rather than hidden.
+ */
+export async function readHistoryReport(root: string): Promise<HistoryReport> {
   let text: string;
   try {
     text = await fsp.readFile(path.join(root, HISTORY_FILE), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {records: [], skippedLines: []};
     throw error;
   }
-  const out: HistoryRecord[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
+  const records: HistoryRecord[] = [];
+  const skippedLines: number[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
     try {
-      out.push(JSON.parse(line) as HistoryRecord);
+      records.push(JSON.parse(line) as HistoryRecord);
     } catch {
-      // A line cut by a crash mid-append: the records around it still count.
+      skippedLines.push(index + 1);
     }
-  }
-  return out;
+  });
+  return {records, skippedLines};
 }

@@ -18,24 +18,21 @@ export const DEFAULT_PRUNE: PrunePolicy = {keep: 5, keepFailed: 2};
 
 /**
  * Bring the root back to a known state after a run that was killed: releases left `building`
- * are marked `failed` (kept as evidence, never switched to); a release directory with no metadata
- * at all (killed between mkdir and the first write) is removed; so are the directories a killed
- * prune or lock takeover had renamed aside to delete (lib/leftovers.ts). `current`'s target is
- * never touched. Called only under the root's lock.
+ * are marked `failed` (kept as evidence, never switched to); a release a killed run was still
+ * making (lib/release-store.ts create) is removed; so are the directories a killed prune or lock
+ * takeover had renamed aside to delete (lib/leftovers.ts). A directory whose metadata this version
+ * cannot read, or that has none, is left as it is. `current`'s target is never touched. Called
+ * only under the root's lock.
  */
 export async function recoverInterrupted(store: ReleaseStore): Promise<string[]> {
   const current = await store.current();
   const recovered = await removeLeftovers(store.root);
+  await store.removeStaged();
   for (const release of await store.list()) {
     if (release.id === current) continue;
-    if ([undefined, 'building'].includes(release.meta?.state)) {
+    if (release.meta?.state === 'building') {
       // A run killed mid-install leaves its installer (or hook) running, still writing here.
       await stopRecordedChild(runningRecord(path.join(release.dir, META_DIR, 'install.log')));
-    }
-    if (!release.meta) {
-      await fsp.rm(release.dir, {recursive: true, force: true});
-      recovered.push(release.id);
-    } else if (release.meta.state === 'building') {
       await store.markFailed(release.id, {
         error: 'interrupted: the run that was building this release did not finish',
         finishedAt: new Date().toISOString(),
@@ -46,11 +43,18 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
   return recovered;
 }
 
-/** Newest first, by the creation time recorded in each release (never by directory mtime). */
+/**
+ * Most recent first, by the node's own order of events (lib/release-store.ts `seq`, `liveSeq`):
+ * the release live last, or made last, comes first, whatever the clock said at the time or how
+ * the ids sort. Releases made before that order was recorded come after, by recorded time.
+ */
 function newestFirst(releases: ReleaseInfo[]): ReleaseInfo[] {
+  const recency = (r: ReleaseInfo) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);
   return [...releases].sort(
     (a, b) =>
-      (b.meta?.createdAt ?? '').localeCompare(a.meta?.createdAt ?? '') || b.id.localeCompare(a.id),
+      recency(b) - recency(a) ||
+      (b.meta?.createdAt ?? '').localeCompare(a.meta?.createdAt ?? '') ||
+      b.id.localeCompare(a.id),
   );
 }
 
@@ -84,16 +88,29 @@ export function planPrune(
   return {remove, lastGood: lastGood?.id};
 }
 
-export type PruneResult = {removed: string[]; kept: string[]; dryRun: boolean};
+export type PruneResult = {
+  removed: string[];
+  kept: string[];
+  /** Kept because their release.json cannot be read by this version: id and why. */
+  unreadable: {id: string; why: string}[];
+  /** Directories of releases/ without metadata: kept unless `removeUnknown` was asked for. */
+  unknown: string[];
+  dryRun: boolean;
+};
 
 async function pruneLocked(
   store: ReleaseStore,
   policy: PrunePolicy,
   dryRun: boolean,
+  removeUnknown = false,
 ): Promise<PruneResult> {
   const releases = await store.list();
   const current = await store.current();
-  const {remove} = planPrune(releases, current, policy);
+  const unknown = releases.filter(r => !r.meta && r.unreadable === undefined && r.id !== current);
+  const remove = [
+    ...planPrune(releases, current, policy).remove,
+    ...(removeUnknown ? unknown : []),
+  ];
   if (!dryRun) {
     for (const release of remove) {
       // Renamed out of releases/ first, so a half-removed release is never listed as one.
@@ -106,6 +123,8 @@ async function pruneLocked(
   return {
     removed: [...removed],
     kept: releases.filter(r => !removed.has(r.id)).map(r => r.id),
+    unreadable: releases.flatMap(r => (r.unreadable ? [{id: r.id, why: r.unreadable}] : [])),
+    unknown: unknown.filter(r => !removed.has(r.id)).map(r => r.id),
     dryRun,
   };
 }
@@ -126,7 +145,13 @@ export function pruneHeld(store: ReleaseStore, policy: PrunePolicy): Promise<Pru
 
 /** `deploy prune`: remove old releases by the policy, under the root's lock. */
 export async function prune(
-  options: {root: string; keep?: number | undefined; dryRun?: boolean},
+  options: {
+    root: string;
+    keep?: number | undefined;
+    dryRun?: boolean;
+    /** Also remove the directories of releases/ that have no metadata at all. */
+    removeUnknown?: boolean;
+  },
   deps: Deps,
 ): Promise<PruneResult> {
   const root = path.resolve(deps.cwd, options.root);
@@ -140,6 +165,7 @@ export async function prune(
       store,
       await prunePolicy(root, options.keep),
       options.dryRun ?? false,
+      options.removeUnknown,
     );
     if (!options.dryRun) {
       await appendHistory(root, {
@@ -212,10 +238,8 @@ function pickRollbackTarget(
 ): ReleaseInfo {
   const sorted = newestFirst(releases);
   if (to === undefined) {
-    const currentCreated = sorted.find(r => r.id === current)?.meta?.createdAt ?? '';
-    const target = sorted.find(
-      r => r.id !== current && r.meta?.state === 'retired' && r.meta.createdAt <= currentCreated,
-    );
+    // A retired release was live before the current one went live: the most recent such one.
+    const target = sorted.find(r => r.id !== current && r.meta?.state === 'retired');
     if (!target) {
       throw new ConfigError(
         `No earlier release that was live and good is left to roll back to from ${current}.`,

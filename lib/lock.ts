@@ -4,13 +4,20 @@ import os from 'node:os';
 import path from 'node:path';
 import {LockError} from './errors.js';
 import {fsyncDir, writeFileAtomic} from './fsutil.js';
-import {processStart} from './processes.js';
+import {interrupt, processScope, processStart, STOP_GRACE_MS} from './processes.js';
 
 /** Who holds a root's lock. */
 export type LockOwner = {
   pid: number;
   /** Start time of the process, from /proc, so a reused pid is not taken for the owner. */
   pidStart: string | null;
+  /**
+   * The kernel boot id and pid namespace the pid belongs to (lib/processes.ts processScope): a pid
+   * recorded in another boot, on another machine with the same host name or in a container means
+   * nothing here, and such a lock cannot be judged from here.
+   */
+  bootId?: string | null;
+  pidNs?: string | null;
   host: string;
   user: string;
   command: string;
@@ -41,6 +48,7 @@ export async function acquireLock(
   const owner: LockOwner = {
     pid: process.pid,
     pidStart: processStart(process.pid),
+    ...processScope(),
     host: os.hostname(),
     user: info.user,
     command: info.command,
@@ -53,11 +61,11 @@ export async function acquireLock(
       return {owner, release: () => releaseLock(root, owner.token)};
     }
     const held = await readLock(root);
-    if (held.state === 'live' || held.state === 'unknown') throw heldError(root, held.owner);
+    if (held.state === 'live' || held.state === 'unknown') throw heldError(root, held);
     // The owner is gone: take over, unless another run is already doing so.
     await takeOver(root, held.owner);
   }
-  throw heldError(root, (await readLock(root)).owner);
+  throw heldError(root, await readLock(root));
 }
 
 /**
@@ -93,7 +101,10 @@ async function removeStaleStaging(root: string): Promise<void> {
 }
 
 export type LockState =
-  {state: 'free'; owner: null} | {state: 'live' | 'dead' | 'unknown'; owner: LockOwner | null};
+  | {state: 'free'; owner: null}
+  | {state: 'live' | 'dead'; owner: LockOwner | null}
+  /** `why`: what keeps this run from telling whether the owner still runs. */
+  | {state: 'unknown'; owner: LockOwner; why: string};
 
 /** Whether the root is locked, by whom, and whether that process still runs. */
 export async function readLock(root: string): Promise<LockState> {
@@ -111,8 +122,30 @@ export async function readLock(root: string): Promise<LockState> {
     // Being created right now, or left by a run killed between mkdir and writing its owner.
     return {state: Date.now() - stat.mtimeMs > ORPHAN_MS ? 'dead' : 'live', owner: null};
   }
-  if (owner.host !== os.hostname()) return {state: 'unknown', owner};
+  const why = unjudgeable(owner);
+  if (why) return {state: 'unknown', owner, why};
   return {state: isAlive(owner) ? 'live' : 'dead', owner};
+}
+
+/**
+ * Why this run cannot tell whether the owner still runs, or undefined when it can: only a pid of
+ * this host, this boot and this pid namespace, with its start time, says anything here. Anything
+ * else counts as held: taking over a live owner's lock runs two deploys at once.
+ */
+function unjudgeable(owner: LockOwner): string | undefined {
+  if (owner.host !== os.hostname()) return `on another host, ${owner.host}`;
+  const here = processScope();
+  if (!owner.bootId || !owner.pidNs || owner.pidStart === null) {
+    return 'recorded without a boot id, pid namespace or process start time';
+  }
+  if (here.bootId === null || here.pidNs === null) {
+    return 'this system does not show boot ids and pid namespaces (/proc)';
+  }
+  if (owner.bootId !== here.bootId) {
+    return 'recorded in another boot, or by another machine with the same host name';
+  }
+  if (owner.pidNs !== here.pidNs) return 'in another pid namespace (a container?)';
+  return undefined;
 }
 
 async function takeOver(root: string, dead: LockOwner | null): Promise<void> {
@@ -166,7 +199,7 @@ export async function breakLock(root: string, force: boolean): Promise<LockState
   if (held.state === 'free') return held;
   if ((held.state === 'live' || held.state === 'unknown') && !force) {
     throw new LockError(
-      `${describeHolder(held.owner)} holds the lock of ${root}${held.state === 'unknown' ? ' (on another host: cannot tell whether it still runs)' : ' and is still running'}; not removed.`,
+      `${describeHolder(held.owner)} holds the lock of ${root}${held.state === 'unknown' ? ` (${held.why}: cannot tell whether it still runs)` : ' and is still running'}; not removed.`,
       'Wait for it to finish, or use --force if you are sure it is gone.',
     );
   }
@@ -176,9 +209,15 @@ export async function breakLock(root: string, force: boolean): Promise<LockState
   return held;
 }
 
-function heldError(root: string, owner: LockOwner | null): LockError {
+function heldError(root: string, held: LockState): LockError {
+  if (held.state === 'unknown') {
+    return new LockError(
+      `${root} is locked by ${describeHolder(held.owner)}, ${held.why}: cannot tell from here whether it still runs, so the lock counts as held.`,
+      'Wait for it to finish. If you are sure that process is gone, remove the lock with `deploy unlock --force`.',
+    );
+  }
   return new LockError(
-    `${root} is locked by ${describeHolder(owner)}.`,
+    `${root} is locked by ${describeHolder(held.owner)}.`,
     'Wait for it to finish. If that process is gone, the next run takes the lock over; `deploy unlock` shows and removes a stale lock.',
   );
 }
@@ -196,25 +235,32 @@ function isAlive(owner: LockOwner): boolean {
   }
   // The pid runs; is it the same process, or a new one that reused the number?
   const start = processStart(owner.pid);
-  return owner.pidStart === null || start === null || start === owner.pidStart;
+  return start === null || start === owner.pidStart;
 }
 
-/** Run `work` holding the root's lock; released on success, failure, and SIGINT / SIGTERM. */
+/**
+ * Run `work` holding the root's lock; released on success and on failure. SIGINT / SIGTERM is
+ * passed on to the installer or hook that runs (lib/processes.ts interrupt), and `work` then fails
+ * on its own way out (marking its release failed, writing history) with the lock still held; only
+ * if it has not come back well after the installer's grace time is the lock released and the
+ * signal taken as it comes (the next run then cleans up, as after SIGKILL).
+ */
 export async function withLock<T>(
   root: string,
   info: {user: string; command: string},
   work: (lock: Lock) => Promise<T>,
 ): Promise<T> {
   const lock = await acquireLock(root, info);
-  const onSignal = (signal: NodeJS.Signals) => {
-    void lock.release().finally(() => {
-      process.kill(process.pid, signal);
-    });
-  };
+  let lastResort: NodeJS.Timeout | undefined;
   const handlers = (['SIGINT', 'SIGTERM'] as const).map(signal => {
     const handler = () => {
       process.removeListener(signal, handler);
-      onSignal(signal);
+      void interrupt(signal);
+      lastResort = setTimeout(() => {
+        void lock.release().finally(() => {
+          process.kill(process.pid, signal);
+        });
+      }, STOP_GRACE_MS + 15_000);
     };
     process.once(signal, handler);
     return [signal, handler] as const;
@@ -222,6 +268,7 @@ export async function withLock<T>(
   try {
     return await work(lock);
   } finally {
+    clearTimeout(lastResort);
     for (const [signal, handler] of handlers) process.removeListener(signal, handler);
     await lock.release();
   }

@@ -1,10 +1,11 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import type {Healthcheck, HookName} from './deploy-config.js';
-import {ConfigError, DeployError, ExitCode, InstallError} from './errors.js';
+import {ConfigError, DeployError, ExitCode, InstallError, InterruptedError} from './errors.js';
 import {lstatOrUndefined} from './fsutil.js';
 import {runLogged} from './installers/run.js';
 import {namedPath, releasePath} from './release-path.js';
+import {throwIfInterrupted} from './processes.js';
 import {realSleep} from './retry-policy.js';
 
 /** The health check failed after the switch. */
@@ -141,6 +142,7 @@ export async function runHealthcheck(
         timeoutMs: check.timeout * 1000,
       });
     } catch (error) {
+      if (error instanceof InterruptedError) throw error;
       throw new HealthcheckError((error as Error).message, (error as DeployError).hint, {
         cause: error,
       });
@@ -162,6 +164,7 @@ export async function runHealthcheck(
       last = (error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message;
     }
     if (Date.now() >= deadline) break;
+    throwIfInterrupted('the health check');
     await realSleep(Math.min(500, Math.max(0, deadline - Date.now())));
   }
   await fsp

@@ -16,6 +16,7 @@ export const META_DIR = '.repodeploy';
 const META_FILE = `${META_DIR}/release.json`;
 const CURRENT = 'current';
 const RELEASES = 'releases';
+const STAGED_PREFIX = '.creating-';
 
 export const releaseStates = ['building', 'ready', 'live', 'retired', 'failed', 'bad'] as const;
 export type ReleaseState = (typeof releaseStates)[number];
@@ -34,12 +35,30 @@ const metaSchema = z.object({
     .object({url: z.string(), sha: z.string(), source: z.enum(['deploy.json', 'submodule'])})
     .nullable(),
   error: z.string().optional(),
+  /**
+   * The node's own order of events, never a clock's: `seq` when the release was made, `liveSeq`
+   * when it last went live (one counter for both, one more than any in releases/). Rollback and
+   * prune go by these; a clock stepped back or forward between deploys changes nothing.
+   */
+  seq: z.number().int().nonnegative().optional(),
+  liveSeq: z.number().int().nonnegative().optional(),
 });
 
 /** `releases/<id>/.repodeploy/release.json`: what a release is and what state it is in. */
 export type ReleaseMeta = z.infer<typeof metaSchema>;
 
-export type ReleaseInfo = {id: string; dir: string; meta: ReleaseMeta | undefined};
+/**
+ * One directory of `releases/`. `meta` is undefined when it has none (`unreadable` unset: not a
+ * release this tool made, or its metadata was removed) or when its release.json cannot be read by
+ * this version (`unreadable` says why: a newer format after a downgrade, an unknown state, not
+ * JSON). Either is kept and reported, never switched to, never pruned on its own.
+ */
+export type ReleaseInfo = {
+  id: string;
+  dir: string;
+  meta: ReleaseMeta | undefined;
+  unreadable?: string;
+};
 
 const RELEASE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -89,23 +108,37 @@ export class ReleaseStore {
    * Create `releases/<id>/` (it must not exist) with its metadata in state `building`.
    * A release dir without metadata, or still `building`, is never switched to.
    */
-  async create(meta: ReleaseMeta): Promise<string> {
+  async create(given: ReleaseMeta): Promise<string> {
     await fsp.mkdir(this.releasesDir, {recursive: true});
+    const meta = {...given, seq: given.seq ?? (await this.nextSeq())};
     const dir = this.dir(meta.id);
+    const exists = () =>
+      new UsageError(`Release ${meta.id} already exists; a release directory is never reused.`);
+    if (await lstatOrUndefined(dir)) throw exists();
+    // Made with its metadata under a name no listing shows, then renamed into place: a release
+    // directory without metadata is then never one of ours, and is left alone.
+    const staged = path.join(this.releasesDir, `${STAGED_PREFIX}${meta.id}`);
+    await fsp.rm(staged, {recursive: true, force: true});
+    await fsp.mkdir(path.join(staged, META_DIR), {recursive: true, mode: 0o755});
+    await writeFileAtomic(path.join(staged, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     try {
-      await fsp.mkdir(dir, {mode: 0o755});
+      await fsp.rename(staged, dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new UsageError(
-          `Release ${meta.id} already exists; a release directory is never reused.`,
-        );
-      }
+      await fsp.rm(staged, {recursive: true, force: true});
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') throw exists();
       throw error;
     }
-    await fsp.mkdir(path.join(dir, META_DIR), {mode: 0o755});
-    await this.writeMeta(meta);
     await fsyncDir(this.releasesDir);
     return dir;
+  }
+
+  /** Release directories a killed run was still making (never listed, never switched to). */
+  async removeStaged(): Promise<void> {
+    const names = await fsp.readdir(this.releasesDir).catch(() => [] as string[]);
+    for (const name of names.filter(n => n.startsWith(STAGED_PREFIX))) {
+      await fsp.rm(path.join(this.releasesDir, name), {recursive: true, force: true});
+    }
   }
 
   async writeMeta(meta: ReleaseMeta): Promise<void> {
@@ -116,21 +149,51 @@ export class ReleaseStore {
   }
 
   async readMeta(id: string): Promise<ReleaseMeta | undefined> {
+    const read = await this.readMetaOrWhy(id);
+    return 'meta' in read ? read.meta : undefined;
+  }
+
+  /** The metadata of a release, or why there is none this version can use. */
+  async readMetaOrWhy(id: string): Promise<{meta: ReleaseMeta} | {missing: true} | {why: string}> {
     let data: unknown;
     try {
       data = await readJsonIfExists(path.join(this.dir(id), META_FILE));
-    } catch {
-      return undefined;
+    } catch (error) {
+      return {why: `${META_FILE} is not valid JSON (${(error as Error).message})`};
     }
+    if (data === undefined) return {missing: true};
     const parsed = metaSchema.safeParse(data);
-    return parsed.success ? parsed.data : undefined;
+    if (parsed.success) return {meta: parsed.data};
+    const {format, state} = (typeof data === 'object' && data !== null ? data : {}) as {
+      format?: unknown;
+      state?: unknown;
+    };
+    if (format !== 1) {
+      return {
+        why: `${META_FILE} has format ${JSON.stringify(format)} (written by a newer repodeploy?)`,
+      };
+    }
+    if (!releaseStates.includes(state as ReleaseState)) {
+      return {why: `${META_FILE} has the state ${JSON.stringify(state)}, unknown to this version`};
+    }
+    return {
+      why: `${META_FILE} does not match this version's format (${parsed.error.issues[0]?.message ?? ''})`,
+    };
   }
 
-  /** Update a release's state (and optionally more fields). */
+  /** Update a release's state (and optionally more fields); going live takes the next `liveSeq`. */
   async setState(id: string, state: ReleaseState, extra: Partial<ReleaseMeta> = {}): Promise<void> {
     const meta = await this.readMeta(id);
     if (!meta) return;
-    await this.writeMeta({...meta, ...extra, state});
+    const live = state === 'live' && meta.state !== 'live' ? {liveSeq: await this.nextSeq()} : {};
+    await this.writeMeta({...meta, ...extra, ...live, state});
+  }
+
+  /** One more than any sequence number recorded in releases/ (the newest is never pruned). */
+  async nextSeq(): Promise<number> {
+    let max = 0;
+    for (const {meta} of await this.list()) max = Math.max(max, meta?.seq ?? 0, meta?.liveSeq ?? 0);
+    return max + 1;
   }
 
   /**
@@ -165,10 +228,18 @@ export class ReleaseStore {
       if (!RELEASE_ID.test(id)) continue;
       const stat = await lstatOrUndefined(this.dir(id));
       if (!stat?.isDirectory()) continue;
-      out.push({id, dir: this.dir(id), meta: await this.readMeta(id)});
+      const read = await this.readMetaOrWhy(id);
+      out.push({
+        id,
+        dir: this.dir(id),
+        meta: 'meta' in read ? read.meta : undefined,
+        ...('why' in read ? {unreadable: read.why} : {}),
+      });
     }
+    // In the order they were made: by `seq`; those made before it was recorded first, by time.
     return out.sort(
       (a, b) =>
+        (a.meta?.seq ?? 0) - (b.meta?.seq ?? 0) ||
         (a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') ||
         a.id.localeCompare(b.id),
     );

@@ -1,7 +1,10 @@
 import path from 'node:path';
-import {readHistory} from './history.js';
+import {HISTORY_FILE, readHistoryReport} from './history.js';
 import {readNodeSettings} from './node-settings.js';
 import {ReleaseStore, type ReleaseState} from './release-store.js';
+
+const NO_METADATA =
+  'no .repodeploy/release.json: not a release made here, or its metadata was removed (deploy prune --remove-unknown removes it)';
 
 export type ReleaseSummary = {
   id: string;
@@ -26,6 +29,8 @@ export type Status = {
     requestedRev: string | null;
     error: string | null;
   } | null;
+  /** What on the node could not be read and was left alone (history lines cut by a crash...). */
+  warnings: string[];
 };
 
 /**
@@ -38,7 +43,8 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
   const root = path.resolve(options.cwd ?? process.cwd(), options.root);
   const store = new ReleaseStore(root);
   const currentId = await store.current();
-  const releases: ReleaseSummary[] = (await store.list()).map(({id, meta}) => ({
+  const listed = await store.list();
+  const releases: ReleaseSummary[] = listed.map(({id, meta, unreadable}) => ({
     id,
     state: meta?.state ?? 'unknown',
     current: id === currentId,
@@ -46,10 +52,10 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
     vendorSha: meta?.vendor?.sha ?? null,
     requestedRev: meta?.app.requested ?? null,
     createdAt: meta?.createdAt ?? null,
-    error: meta?.error ?? null,
+    error: meta ? (meta.error ?? null) : (unreadable ?? NO_METADATA),
   }));
-  const history = await readHistory(root);
-  const last = history.at(-1);
+  const history = await readHistoryReport(root);
+  const last = history.records.at(-1);
   const settings = await readNodeSettings(root);
   return {
     root,
@@ -64,5 +70,13 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
           error: last.error?.message ?? null,
         }
       : null,
+    warnings: [
+      ...listed.flatMap(r =>
+        r.meta ? [] : [`releases/${r.id}: ${r.unreadable ?? NO_METADATA}; kept as it is`],
+      ),
+      ...history.skippedLines.map(
+        n => `${HISTORY_FILE} line ${n} is cut short or not JSON (a crash mid-write?); skipped`,
+      ),
+    ],
   };
 }

@@ -20,7 +20,7 @@ const checks = [
   {
     case: 'R1',
     removed: 'the next run marks a release left building as failed',
-    edits: [['lib/lifecycle.js', "release.meta.state === 'building'", 'false']],
+    edits: [['lib/lifecycle.js', "release.meta?.state === 'building'", 'false']],
     tests: [['kill-phases.test.js', '*[R1] SIGKILL mid-write*']],
   },
   {
@@ -73,14 +73,8 @@ const checks = [
   },
   {
     case: 'R6',
-    removed: 'releases ordered newest first by their recorded creation time (oldest first instead)',
-    edits: [
-      [
-        'lib/lifecycle.js',
-        "(b.meta?.createdAt ?? '').localeCompare(a.meta?.createdAt ?? '') || b.id.localeCompare(a.id)",
-        "(a.meta?.createdAt ?? '').localeCompare(b.meta?.createdAt ?? '') || a.id.localeCompare(b.id)",
-      ],
-    ],
+    removed: 'releases ordered most recent first by their recorded order (oldest first instead)',
+    edits: [['lib/lifecycle.js', 'recency(b) - recency(a) ||', 'recency(a) - recency(b) ||']],
     tests: [['lifecycle.test.js', '*prune after many failed deploys*']],
   },
   {
@@ -432,6 +426,64 @@ const checks = [
       ],
     ],
     tests: [['bundle.test.js', '*[R43] entries added*']],
+  },
+  {
+    case: 'R37',
+    removed: 'a lock recorded in another boot, pid namespace or host counting as held',
+    edits: [['lib/lock.js', "return { state: 'unknown', owner, why };", 'void why;']],
+    tests: [['node-state.test.js', '*[R37]*']],
+  },
+  {
+    case: 'R38',
+    removed: "the node's recorded order of events (release times and ids decide instead)",
+    edits: [
+      [
+        'lib/lifecycle.js',
+        'const recency = (r) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);',
+        'const recency = (r) => 0;',
+      ],
+    ],
+    tests: [['node-state.test.js', '*[R38]*']],
+  },
+  {
+    case: 'R39',
+    removed: 'keeping release directories whose metadata cannot be read (removed as unfinished)',
+    edits: [
+      [
+        'lib/lifecycle.js',
+        "if (release.meta?.state === 'building') {",
+        "if (!release.meta) { await fsp.rm(release.dir, { recursive: true, force: true }); continue; } if (release.meta?.state === 'building') {",
+      ],
+    ],
+    tests: [['node-state.test.js', '*[R39]*']],
+  },
+  {
+    case: 'R40',
+    removed: 'stopping the whole process group (only its leader is signalled)',
+    edits: [
+      ['lib/processes.js', 'process.kill(-pgid, 0);', 'process.kill(pgid, 0);'],
+      ['lib/processes.js', 'signal(-pgid, first);', 'signal(pgid, first);'],
+      ['lib/processes.js', "signal(-pgid, 'SIGKILL');", "signal(pgid, 'SIGKILL');"],
+    ],
+    tests: [['node-state.test.js', '*[R40]*']],
+  },
+  {
+    case: 'R40',
+    removed: 'passing SIGINT / SIGTERM on to the running installer or hook',
+    edits: [['lib/lock.js', 'void interrupt(signal);', 'void 0;']],
+    tests: [['node-state.test.js', '*mid-install stops*']],
+  },
+  {
+    case: 'R41',
+    removed: 'the newline before a record appended after a cut last line',
+    edits: [
+      [
+        'lib/fsutil.js',
+        "const lead = size > 0 && last[0] !== 0x0a ? '\\n' : '';",
+        "const lead = '';",
+      ],
+    ],
+    tests: [['node-state.test.js', '*[R41]*']],
   },
 ];
 

@@ -7,7 +7,7 @@ import {readHistory} from '../lib/history.js';
 import {prune, rollback} from '../lib/lifecycle.js';
 import {acquireLock, breakLock, readLock} from '../lib/lock.js';
 import {writeNodeSettings} from '../lib/node-settings.js';
-import {recordChild, stopRecordedChild} from '../lib/processes.js';
+import {processScope, recordChild, stopRecordedChild} from '../lib/processes.js';
 import {status} from '../lib/status.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
@@ -206,7 +206,8 @@ test('lock: a live owner is never robbed; the loser does not remove it; unlock r
     path.join(root, '.lock', 'owner.json'),
     JSON.stringify({
       pid: gone.pid,
-      pidStart: null,
+      pidStart: '1',
+      ...processScope(),
       host: (await import('node:os')).hostname(),
       user: 'x',
       command: 'deploy',
@@ -344,7 +345,7 @@ test('deploy releases lists states, shas and reasons', async t => {
   t.is((JSON.parse(json.stdout) as {releases: unknown[]}).releases.length, 2);
 });
 
-test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked failed by the next run [R1]', async t => {
+test('Ctrl-C (SIGINT) stops the install, marks the release failed, releases the lock and exits 130 [R1] [R40]', async t => {
   const world = await makeWorld(t);
   const first = await deployVersion(world, 1);
   await commitVersion(world, 2, ['sleep', '5']);
@@ -359,13 +360,17 @@ test('Ctrl-C (SIGINT) releases the lock; the interrupted release is marked faile
       (await readLock(world.root)).state === 'live',
   );
   child.kill('SIGINT');
-  const signal = await new Promise<string | null>(resolve => {
-    child.once('exit', (_code, sig) => {
-      resolve(sig);
+  const code = await new Promise<number | null>(resolve => {
+    child.once('exit', exitCode => {
+      resolve(exitCode);
     });
   });
-  t.is(signal, 'SIGINT', 'the process ends by the signal, as an interrupted program should');
+  t.is(code, ExitCode.sigint, 'the process exits 128 + 2, as a shell reports an interrupted one');
   t.is((await readLock(world.root)).state, 'free', 'the lock was released on the way out');
+  t.is(
+    (await state(world.root)).states[(await status({root: world.root})).releases.at(-1)?.id ?? ''],
+    'failed',
+  );
   t.is(await fsp.readlink(path.join(world.root, 'current')), `releases/${first.releaseId}`);
   await commitVersion(world, 3);
   await runDeploy({root: world.root, rev: 'main'});

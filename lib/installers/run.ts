@@ -1,9 +1,9 @@
-import {spawn} from 'node:child_process';
+import {spawn, type ChildProcess} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {InstallError} from '../errors.js';
-import {recordChild} from '../processes.js';
+import {recordChild, stopGroup, throwIfInterrupted, trackGroup} from '../processes.js';
 
 /** The PATH installers get when the node's environment has none. */
 export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -58,15 +58,18 @@ export type RunOptions = {
   label: string;
   timeoutMs?: number;
   /**
-   * Work to do while the command runs. If it fails, the command is stopped (SIGTERM, then
-   * SIGKILL after 10 s) and that failure is thrown; if the command fails, this still finishes first.
+   * Work to do while the command runs. If it fails, the command's process group is stopped
+   * (SIGTERM, then SIGKILL after a few seconds) and that failure is thrown; if the command fails, this still finishes first.
    */
   alongside?: (() => Promise<void>) | undefined;
 };
 
 /**
  * Run a command without a shell, its output appended to `logFile`. A non-zero exit becomes an
- * {@link InstallError} quoting the last lines of the log and naming the log file.
+ * {@link InstallError} quoting the last lines of the log and naming the log file. The command
+ * leads a process group of its own, so that a timeout, a failure alongside or a SIGINT / SIGTERM
+ * of this run stops everything it started (a `sleep` child would otherwise live on, writing into
+ * the release); a signal of this run makes the failure an {@link InterruptedError}.
  */
 export async function runLogged(
   command: string,
@@ -80,53 +83,76 @@ export async function runLogged(
     cwd: options.cwd,
     env: options.env,
     stdio: ['ignore', log.fd, log.fd],
+    detached: true,
   });
   // Beside the log: if this run is SIGKILLed, the next one stops the orphan (lib/processes.ts).
   const record = runningRecord(options.logFile);
+  const pid = child.pid ?? 0;
   if (child.pid !== undefined) recordChild(record, child.pid, options.label);
-  const ended = new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    error?: Error;
-  }>(resolve => {
-    const timer = options.timeoutMs
-      ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
-      : undefined;
-    child.on('error', error => {
-      clearTimeout(timer);
-      resolve({code: null, signal: null, error});
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({code, signal});
-    });
-  });
+  const untrack = trackGroup(pid);
+  let stopping: Promise<void> | undefined;
+  const stop = (first: NodeJS.Signals) => (stopping ??= stopGroup(pid, first));
+  const ended = childEnded(child, options.timeoutMs, () => void stop('SIGTERM'));
   let result: Awaited<typeof ended>;
   try {
     if (options.alongside) {
       try {
         await options.alongside();
       } catch (error) {
-        child.kill('SIGTERM');
-        const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await stop('SIGTERM');
         await ended;
-        clearTimeout(hard);
         throw error;
       }
     }
     result = await ended;
+    await stopping;
   } finally {
+    untrack();
     await fsp.rm(record, {force: true});
     await log.close();
   }
   if (result.code === 0) return;
+  throwIfInterrupted(options.label);
+  throw await failure(command, options, result);
+}
+
+type Ended = {code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; error?: Error};
+
+/** How `child` ended; `onTimeout` runs once `timeoutMs` has passed without its exit. */
+function childEnded(
+  child: ChildProcess,
+  timeoutMs: number | undefined,
+  onTimeout: () => void,
+): Promise<Ended> {
+  return new Promise(resolve => {
+    let timedOut = false;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          onTimeout();
+        }, timeoutMs)
+      : undefined;
+    child.on('error', error => {
+      clearTimeout(timer);
+      resolve({code: null, signal: null, timedOut, error});
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({code, signal, timedOut});
+    });
+  });
+}
+
+async function failure(command: string, options: RunOptions, result: Ended): Promise<InstallError> {
   const tail = await lastLines(options.logFile, 20);
   const why = result.error
     ? `could not start ${command}: ${result.error.message}`
-    : result.signal
-      ? `killed by ${result.signal}${options.timeoutMs ? ` (time limit ${Math.round(options.timeoutMs / 1000)} s)` : ''}`
-      : `exit code ${result.code}`;
-  throw new InstallError(
+    : result.timedOut
+      ? `timed out after ${Math.round((options.timeoutMs ?? 0) / 1000)} s; stopped with every process it started`
+      : result.signal
+        ? `killed by ${result.signal}`
+        : `exit code ${result.code}`;
+  return new InstallError(
     `${options.label} failed (${why}).${tail ? `\nLast lines of the log:\n${tail}` : ''}`,
     `The full output is in ${options.logFile}.`,
   );

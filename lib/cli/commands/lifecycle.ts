@@ -1,6 +1,6 @@
 import type {CommandModule} from 'yargs';
 import {breakLock, describeHolder, readLock} from '../../lock.js';
-import {prune, rollback} from '../../lifecycle.js';
+import {prune, rollback, type PruneResult} from '../../lifecycle.js';
 import {status} from '../../status.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
@@ -44,7 +44,10 @@ export function rollbackCommand(
 
 export function pruneCommand(
   ctx: CliContext,
-): CommandModule<object, RootArgs & {keep?: number; 'dry-run': boolean}> {
+): CommandModule<
+  object,
+  RootArgs & {keep?: number; 'dry-run': boolean; 'remove-unknown': boolean}
+> {
   return {
     command: 'prune',
     describe: 'Remove old releases: failed ones beyond a few first, then good ones beyond --keep',
@@ -59,23 +62,40 @@ export function pruneCommand(
           type: 'boolean',
           default: false,
           describe: 'Print what would be removed; change nothing',
+        })
+        .option('remove-unknown', {
+          type: 'boolean',
+          default: false,
+          describe: 'Also remove directories of releases/ that have no .repodeploy/release.json',
         }),
     handler: async argv => {
       const result = await prune(
-        {root: requireRoot(argv, ctx), keep: argv.keep, dryRun: argv['dry-run']},
+        {
+          root: requireRoot(argv, ctx),
+          keep: argv.keep,
+          dryRun: argv['dry-run'],
+          removeUnknown: argv['remove-unknown'],
+        },
         ctx.deps(),
       );
       if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'prune', ...result});
-      else {
-        const verb = result.dryRun ? 'would remove' : 'removed';
-        ctx.stdout.write(
-          result.removed.length === 0
-            ? 'nothing to prune\n'
-            : `${verb} ${result.removed.join(', ')}\n`,
-        );
-      }
+      else ctx.stdout.write(formatPrune(result));
     },
   };
+}
+
+function formatPrune(result: PruneResult): string {
+  const verb = result.dryRun ? 'would remove' : 'removed';
+  const lines = [
+    result.removed.length === 0 ? 'nothing to prune' : `${verb} ${result.removed.join(', ')}`,
+    ...result.unreadable.map(
+      r => `kept ${r.id}: ${r.why}; this version never deletes a release it cannot read`,
+    ),
+    ...result.unknown.map(
+      id => `kept ${id}: no .repodeploy/release.json (--remove-unknown removes it)`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 export function releasesCommand(ctx: CliContext): CommandModule<object, RootArgs> {

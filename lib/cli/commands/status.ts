@@ -32,6 +32,7 @@ export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs
       lines.push('releases');
       if (result.releases.length === 0) lines.push('  (none)');
       for (const r of result.releases) lines.push(formatRelease(r));
+      for (const warning of result.warnings) lines.push(`warning  ${warning}`);
       ctx.stdout.write(`${lines.join('\n')}\n`);
     },
   };
