@@ -348,6 +348,31 @@ const checks = [
     edits: [['lib/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
+  {
+    case: 'R35',
+    removed: 'keeping DEPLOY_GIT_TOKEN to the origins the node names (--repo, --vendor-repo)',
+    edits: [['lib/git/credentials.js', 'if (!tokenOrigins.has(origin)) {', 'if (false) {']],
+    tests: [
+      ['git-remote.test.js', '*[R35] a vendor URL in deploy.json*'],
+      ['git-remote.test.js', '*[R35] deploy check sends no token*'],
+      ['git-remote.test.js', '*[R35] a submodule URL*'],
+    ],
+  },
+  {
+    case: 'R35',
+    removed: 'holding credentials back from plain http to a host other than loopback',
+    edits: [
+      [
+        'lib/git/credentials.js',
+        "if (parsed.protocol !== 'http:')\n        return false;",
+        "if (parsed.protocol !== 'http:')\n        return false;\n    return true;",
+      ],
+    ],
+    tests: [
+      ['git-remote.test.js', '*[R35] credentials travel over https*'],
+      ['git-remote.test.js', '*[R35] DEPLOY_GIT_TOKEN is held back*'],
+    ],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

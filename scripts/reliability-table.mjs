@@ -92,6 +92,11 @@ const cases = [
     '5xx, 429/403 with retry-after / x-ratelimit-reset: honoured, give up after N, clear error',
   ],
   [33, 'F', 'ENOSPC during fetch, checkout, install: cleaned up, current untouched'],
+  [
+    35,
+    'G',
+    'credentials go only to origins the node or CI names; never to a host a changeset names (deploy.json vendor.url, .gitmodules); never over plain http except loopback',
+  ],
 ];
 
 const tests = new Map(cases.map(([n]) => [n, []]));

@@ -5,6 +5,7 @@ import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
 import {DeployError, errnoCode, SourceError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {RepoLocation} from '../repo-location.js';
+import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
 import {fetchIndexed, gitFs} from './fs.js';
 import {collectMissingObjects} from './closure.js';
 import {commitsWithPrefix, GitStore, HAVE_REF, peelToCommit} from './store.js';
@@ -22,8 +23,7 @@ export type FetchStats = {
   bytes: number;
 };
 
-/** Credentials for http(s) repositories, from the environment; never written anywhere. */
-export type Credentials = {username: string; password: string};
+export type {Credentials} from './credentials.js';
 
 /** A repository that commits can be fetched from into a {@link GitStore}. */
 export interface Remote {
@@ -38,13 +38,21 @@ export interface Remote {
   ): Promise<{commits: string[]; fetch: FetchStats}>;
 }
 
+/**
+ * Open the repository at `location`. `credentials` are offered when the server asks for them,
+ * never over plain http except to loopback; `withheld` says why none are offered, if some exist.
+ */
 export function openRemote(
   location: RepoLocation,
-  options: {http: HttpClient; credentials?: Credentials | undefined},
+  options: {http: HttpClient; credentials?: Credentials | undefined; withheld?: string | undefined},
 ): Remote {
-  return location.kind === 'http'
-    ? new HttpRemote(location, options.http, options.credentials)
-    : new LocalRemote(location);
+  if (location.kind !== 'http') return new LocalRemote(location);
+  let {credentials, withheld} = options;
+  if (credentials && !mayCarryCredentials(location.url)) {
+    credentials = undefined;
+    withheld = plainHttpHint(new URL(location.url).origin);
+  }
+  return new HttpRemote(location, options.http, credentials, withheld);
 }
 
 const noStats: FetchStats = {fetched: false, objects: 0, bytes: 0};
@@ -58,6 +66,7 @@ class HttpRemote implements Remote {
     readonly location: RepoLocation & {kind: 'http'},
     private readonly http: HttpClient,
     private readonly credentials: Credentials | undefined,
+    private readonly withheld: string | undefined,
   ) {}
 
   private get authCallbacks() {
@@ -153,7 +162,13 @@ class HttpRemote implements Remote {
     try {
       return await work();
     } catch (error) {
-      throw translateHttpError(error, action, this.location.url, this.credentials !== undefined);
+      throw translateHttpError(
+        error,
+        action,
+        this.location.url,
+        this.credentials !== undefined,
+        this.withheld,
+      );
     }
   }
 }
@@ -305,17 +320,20 @@ export function translateHttpError(
   action: string,
   url: string,
   hadCredentials: boolean,
+  withheld?: string,
 ): unknown {
   if (error instanceof DeployError) return error;
   const where = redact(url);
+  const authHint = hadCredentials
+    ? 'The credentials for this origin (DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN, or its DEPLOY_GIT_CREDENTIALS entry) were refused; check them.'
+    : (withheld ??
+      'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one) for the app repository and --vendor-repo, or DEPLOY_GIT_CREDENTIALS for another origin.');
   if (error instanceof Errors.HttpError) {
     const status = error.data.statusCode;
     if (status === 401 || status === 403) {
       return new SourceError(
         `Could not ${action} ${where}: the server refused access (HTTP ${status}).`,
-        hadCredentials
-          ? 'The credentials in DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN were refused; check them.'
-          : 'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one).',
+        authHint,
         {cause: error},
       );
     }
@@ -333,13 +351,9 @@ export function translateHttpError(
     );
   }
   if (error instanceof Errors.UserCanceledError) {
-    return new SourceError(
-      `Could not ${action} ${where}: authentication required.`,
-      hadCredentials
-        ? 'The credentials in DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN were refused; check them.'
-        : 'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one).',
-      {cause: error},
-    );
+    return new SourceError(`Could not ${action} ${where}: authentication required.`, authHint, {
+      cause: error,
+    });
   }
   const code = errnoCode(error);
   if (
