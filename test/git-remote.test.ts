@@ -1,13 +1,15 @@
+import {promises as fsp} from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {ExitCode, SourceError, UsageError} from '../lib/errors.js';
+import {ExitCode, RevError, SourceError, UsageError} from '../lib/errors.js';
 import {
   credentialPolicy,
   mayCarryCredentials,
   parseCredentialList,
 } from '../lib/git/credentials.js';
 import {startGitHttpServer} from './helpers/git-http-server.js';
+import {FixtureRepo, git} from './helpers/repos.js';
 import {tempDir} from './helpers/tmp.js';
 import {makeWorld, runDeploy, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
 
@@ -203,4 +205,103 @@ test('[R35] DEPLOY_GIT_CREDENTIALS entries go to their own origin and refuse pla
     t.regex(error.message, why);
     t.false(error.message.includes(token), error.message);
   }
+});
+
+/** A served bare repository made as self-hosted servers make them: `git init --bare`, then a push. */
+async function servedAsOnASelfHostedServer(t: ExecutionContext) {
+  const dir = await tempDir(t);
+  const bare = path.join(dir, 'served', 'app.git');
+  await fsp.mkdir(bare, {recursive: true});
+  await git(bare, ['init', '-q', '--bare']);
+  // git 2.39 with no init.defaultBranch points HEAD at master; keep it so on any git.
+  await git(bare, ['symbolic-ref', 'HEAD', 'refs/heads/master']);
+  const work = await FixtureRepo.init(path.join(dir, 'work'));
+  await writeSampleApp(work);
+  const v1 = await work.commit('v1');
+  await work.tag('v1.0.0', {annotated: true});
+  await work.write({'version.txt': '2\n'});
+  const v2 = await work.commit('v2');
+  await work.git('push', '-q', bare, 'main', 'v1.0.0');
+  const server = await startGitHttpServer({projectRoot: path.join(dir, 'served')});
+  t.teardown(() => server.close());
+  return {dir, bare, work, server, url: server.repoUrl('app.git'), v1, v2};
+}
+
+test('a served repository whose HEAD names a missing branch deploys a branch, a tag and a sha', async t => {
+  const served = await servedAsOnASelfHostedServer(t);
+  t.is(
+    (await fsp.readFile(path.join(served.bare, 'HEAD'), 'utf8')).trim(),
+    'ref: refs/heads/master',
+  );
+  const deployed: string[] = [];
+  for (const [n, rev] of ['main', 'v1.0.0', served.v1, served.v2.slice(0, 10)].entries()) {
+    const root = path.join(served.dir, `node-${n}`);
+    const result = await runDeploy({root, rev, repo: served.url});
+    deployed.push(result.app.sha);
+    t.is(
+      await fsp.readFile(path.join(root, 'current', 'README.md'), 'utf8'),
+      '# sample app\n',
+      rev,
+    );
+  }
+  t.deepEqual(deployed, [served.v2, served.v1, served.v1, served.v2]);
+});
+
+test('an unknown rev names what the server advertises, or that it has no branches', async t => {
+  const served = await servedAsOnASelfHostedServer(t);
+  const root = path.join(served.dir, 'node');
+  const unknown = await t.throwsAsync(runDeploy({root, rev: 'release', repo: served.url}), {
+    instanceOf: RevError,
+  });
+  t.regex(unknown.message, /Unknown rev "release"/);
+  t.is(unknown.hint, 'The repository advertises branches main; tags v1.0.0.');
+
+  await git(served.dir, ['init', '-q', '--bare', path.join(served.dir, 'served', 'empty.git')]);
+  const empty = await t.throwsAsync(
+    runDeploy({root, rev: 'main', repo: served.server.repoUrl('empty.git')}),
+    {instanceOf: RevError},
+  );
+  t.regex(empty.hint ?? '', /advertises no branches and no tags/);
+});
+
+test("a server's ERR line is shown, not dropped: a want it refuses", async t => {
+  const world = await makeWorld(t);
+  await writeSampleApp(world.app);
+  await world.app.commit('v1');
+  await world.app.git('checkout', '-q', '-b', 'scratch');
+  await world.app.write({'scratch.txt': 'pushed, then the branch deleted\n'});
+  const orphan = await world.app.commit('scratch');
+  await world.publish();
+  const bare = path.join(world.servedDir, 'app.git');
+  await git(bare, ['update-ref', '-d', 'refs/heads/scratch']);
+  await git(bare, ['config', 'uploadpack.allowAnySHA1InWant', 'false']);
+  const error = await t.throwsAsync(
+    runDeploy({root: world.root, rev: orphan, repo: world.appUrl}),
+    {instanceOf: SourceError},
+  );
+  t.regex(
+    error.message,
+    new RegExp(`Commit ${orphan} is not in .*the server said: upload-pack: not our ref ${orphan}`),
+  );
+});
+
+test("a server's side-band error is shown, not dropped: a repository missing an object", async t => {
+  const world = await makeWorld(t);
+  await writeSampleApp(world.app);
+  const sha = await world.app.commit('v1');
+  await world.publish();
+  const blob = await world.app.git('rev-parse', 'HEAD:src/server.js');
+  const bare = path.join(world.servedDir, 'app.git');
+  // Pushed objects stay loose in a small repository: remove one, as a damaged disk would.
+  await fsp.rm(path.join(bare, 'objects', blob.slice(0, 2), blob.slice(2)));
+  const error = await t.throwsAsync(runDeploy({root: world.root, rev: sha, repo: world.appUrl}), {
+    instanceOf: SourceError,
+  });
+  t.regex(error.message, new RegExp(`the server said: fatal: unable to read ${blob};.*corruption`));
+  const packs = await fsp.readdir(path.join(world.root, 'repos', 'app.git', 'objects', 'pack'));
+  t.deepEqual(
+    packs.filter(name => name.endsWith('.pack')),
+    [],
+    'no pack kept',
+  );
 });

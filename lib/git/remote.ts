@@ -6,9 +6,10 @@ import {DeployError, errnoCode, SourceError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {RepoLocation} from '../repo-location.js';
 import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
-import {fetchIndexed, gitFs} from './fs.js';
+import {gitFs} from './fs.js';
 import {collectMissingObjects} from './closure.js';
-import {commitsWithPrefix, GitStore, HAVE_REF, peelToCommit} from './store.js';
+import {commitsWithPrefix, GitStore, peelToCommit} from './store.js';
+import {ServerRefusal, storePack, uploadPack} from './upload-pack.js';
 
 /** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
 export type RefMap = Map<string, string>;
@@ -57,10 +58,18 @@ export function openRemote(
 
 const noStats: FetchStats = {fetched: false, objects: 0, bytes: 0};
 
-/** A repository served over git smart HTTP (protocol v1), fetched with isomorphic-git. */
+/** What a server advertises: its refs (peeled, and as advertised) and its capabilities. */
+type Advertisement = {refs: RefMap; advertised: RefMap; capabilities: Set<string>};
+
+/**
+ * A repository served over git smart HTTP (protocol v1): refs listed with isomorphic-git, objects
+ * fetched by lib/git/upload-pack.ts, which needs no HEAD on the server and keeps its error words.
+ */
 class HttpRemote implements Remote {
   private allFetched = false;
-  private refs: Promise<RefMap> | undefined;
+  private advertisement: Promise<Advertisement> | undefined;
+  /** The Authorization header, once the server has asked for credentials and been given them. */
+  private authorization: string | undefined;
 
   constructor(
     readonly location: RepoLocation & {kind: 'http'},
@@ -72,47 +81,70 @@ class HttpRemote implements Remote {
   private get authCallbacks() {
     const credentials = this.credentials;
     return {
-      onAuth: (): GitAuth => (credentials ? {...credentials} : {cancel: true}),
+      onAuth: (): GitAuth => {
+        if (!credentials) return {cancel: true};
+        this.authorization = basicAuth(credentials);
+        return {...credentials};
+      },
       // A second 401 means the credentials are wrong: stop instead of asking again.
       onAuthFailure: (): GitAuth => ({cancel: true}),
     };
   }
 
-  listRefs(): Promise<RefMap> {
-    this.refs ??= this.readRefs();
-    return this.refs;
+  async listRefs(): Promise<RefMap> {
+    return (await this.advertise()).refs;
   }
 
-  private async readRefs(): Promise<RefMap> {
-    const refs = await this.call('list the branches and tags of', () =>
-      git.listServerRefs({
+  private advertise(): Promise<Advertisement> {
+    this.advertisement ??= this.readAdvertisement();
+    return this.advertisement;
+  }
+
+  private async readAdvertisement(): Promise<Advertisement> {
+    const info = await this.call('list the branches and tags of', () =>
+      git.getRemoteInfo2({
         http: this.http,
         url: this.location.url,
         protocolVersion: 1,
-        peelTags: true,
         ...this.authCallbacks,
       }),
     );
-    const map: RefMap = new Map();
-    for (const ref of refs) {
+    const refs: RefMap = new Map();
+    const advertised: RefMap = new Map();
+    for (const ref of info.refs ?? []) {
       if (ref.ref.endsWith('^{}')) continue;
-      map.set(ref.ref, ref.peeled ?? ref.oid);
+      refs.set(ref.ref, ref.peeled ?? ref.oid);
+      advertised.set(ref.ref, ref.oid);
     }
-    return map;
+    const capabilities = new Set(
+      Object.entries(info.capabilities).map(([key, value]) =>
+        value === true ? key : `${key}=${value}`,
+      ),
+    );
+    return {refs, advertised, capabilities};
   }
 
   async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
     if (await store.hasCommit(sha)) return noStats;
-    await store.setOrigin(this.location.url);
-    const stats = await this.fetch(store, {singleBranch: true, remoteRef: refName ?? sha});
-    // A server that refuses a want still answers "success" with no pack: check, then try the
-    // route every server allows (all branches and tags) before giving up.
+    const {advertised} = await this.advertise();
+    const want = (refName ? advertised.get(refName) : undefined) ?? sha;
+    let stats = noStats;
+    let refusal: ServerRefusal | undefined;
+    try {
+      stats = await this.fetch(store, [want]);
+    } catch (error) {
+      if (!(error instanceof ServerRefusal)) throw error;
+      refusal = error;
+    }
     if (await store.hasCommit(sha)) return stats;
+    // A server may refuse a want that no ref names: try the route every server allows (all
+    // branches and tags) before giving up.
     const more = await this.fetchAll(store);
     if (await store.hasCommit(sha)) return addStats(stats, more);
     throw new SourceError(
-      `Commit ${sha} is not in ${this.location.url}.`,
+      `Commit ${sha} is not in ${this.location.url}${refusal ? `; the server said: ${redact(refusal.serverWords)}` : ''}.`,
       'Push the commit to that repository (a branch or tag must reach it), or fix the rev.',
+      refusal ? {cause: refusal} : undefined,
     );
   }
 
@@ -123,39 +155,39 @@ class HttpRemote implements Remote {
 
   private async fetchAll(store: GitStore): Promise<FetchStats> {
     if (this.allFetched) return noStats;
-    await store.setOrigin(this.location.url);
-    // isomorphic-git needs one ref to name even when it wants them all.
-    const refs = await this.listRefs();
-    const anyRef = refs.has('HEAD') ? 'HEAD' : [...refs.keys()][0];
-    if (!anyRef) return noStats;
-    const stats = await this.fetch(store, {singleBranch: false, tags: true, remoteRef: anyRef});
+    const {advertised} = await this.advertise();
+    const wants = [...advertised]
+      .filter(([ref]) => ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'))
+      .map(([, oid]) => oid);
+    const stats = await this.fetch(store, wants);
     this.allFetched = true;
     return stats;
   }
 
-  private async fetch(
-    store: GitStore,
-    options: {singleBranch: boolean; remoteRef?: string; tags?: boolean},
-  ): Promise<FetchStats> {
-    const packfile = await this.call('fetch from', () =>
-      fetchIndexed(store.gitdir, () =>
-        git.fetch({
-          fs: gitFs,
-          http: this.http,
-          gitdir: store.gitdir,
-          cache: store.cache,
-          url: this.location.url,
-          // The local ref whose commit is sent as a "have", so only new objects come back.
-          ref: HAVE_REF,
-          ...(options.remoteRef ? {remoteRef: options.remoteRef} : {}),
-          singleBranch: options.singleBranch,
-          tags: options.tags ?? false,
-          ...this.authCallbacks,
-        }),
-      ),
-    );
-    if (!packfile) return {fetched: true, objects: 0, bytes: 0};
-    return {fetched: true, ...(await packStats(path.join(store.gitdir, packfile)))};
+  /** Fetch the objects `oids` name (and all they reach) that the store lacks, in one pack. */
+  private async fetch(store: GitStore, oids: readonly string[]): Promise<FetchStats> {
+    const held = new Set<string>();
+    for (const oid of new Set(oids)) if (await store.hasObject(oid)) held.add(oid);
+    const wants = [...new Set(oids)].filter(oid => !held.has(oid));
+    if (wants.length === 0) return {fetched: true, objects: 0, bytes: 0};
+    await store.setOrigin(this.location.url);
+    // What the store holds is sent as "have", so only new objects come back.
+    const haves = [...held, ...(await store.have())];
+    const {capabilities} = await this.advertise();
+    const name = await this.call('fetch from', async () => {
+      const request = {http: this.http, url: this.location.url, capabilities, wants, haves};
+      const pack = await uploadPack({...request, authorization: this.authorization}).catch(
+        async (error: unknown) => {
+          // A server may ask for credentials only for the fetch itself.
+          if (!this.credentials || this.authorization || !isUnauthorized(error)) throw error;
+          this.authorization = basicAuth(this.credentials);
+          return uploadPack({...request, authorization: this.authorization});
+        },
+      );
+      return storePack(store, pack);
+    });
+    if (!name) return {fetched: true, objects: 0, bytes: 0};
+    return {fetched: true, ...(await packStats(path.join(store.gitdir, name)))};
   }
 
   private async call<T>(action: string, work: () => Promise<T>): Promise<T> {
@@ -171,6 +203,14 @@ class HttpRemote implements Remote {
       );
     }
   }
+}
+
+function basicAuth(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+function isUnauthorized(error: unknown): boolean {
+  return error instanceof Errors.HttpError && error.data.statusCode === 401;
 }
 
 /** A repository on this node's disk (work tree or bare), read directly: no git binary needed. */

@@ -75,6 +75,14 @@ export class GitStore {
     }
   }
 
+  /** The commit recorded by {@link setHave}, if the store still holds it: a fetch's "have". */
+  async have(): Promise<string[]> {
+    const oid = await git
+      .resolveRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF})
+      .catch(() => undefined);
+    return oid && (await this.hasCommit(oid)) ? [oid] : [];
+  }
+
   /** Record `oid` as the "have" for the next fetch. */
   async setHave(oid: string): Promise<void> {
     await git.writeRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF, value: oid, force: true});
