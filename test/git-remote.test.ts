@@ -264,6 +264,39 @@ test('an unknown rev names what the server advertises, or that it has no branche
   t.regex(empty.hint ?? '', /advertises no branches and no tags/);
 });
 
+test('a tag that names a tree or a blob is a rev error, found before fetching everything', async t => {
+  const world = await makeWorld(t);
+  await writeSampleApp(world.app);
+  await world.app.commit('v1');
+  const tree = await world.app.git('rev-parse', 'HEAD^{tree}');
+  const blob = await world.app.git('rev-parse', 'HEAD:README.md');
+  await world.app.tag('tree-tag', {rev: tree});
+  await world.app.tag('blob-tag', {rev: blob, annotated: true});
+  await world.publish();
+  for (const [rev, type, sha] of [
+    ['tree-tag', 'tree', tree],
+    ['blob-tag', 'blob', blob],
+  ] as const) {
+    world.server.requests.length = 0;
+    const error = await t.throwsAsync(runDeploy({root: world.root, rev, repo: world.appUrl}), {
+      instanceOf: RevError,
+    });
+    t.is(error.exitCode, ExitCode.rev);
+    t.is(error.message, `Tag ${rev} names a ${type} (${sha}), not a commit.`);
+    const fetches = world.server.requests.filter(r => r.path.endsWith('/git-upload-pack'));
+    t.is(fetches.length, 1, 'only the tag was fetched');
+  }
+  const run = await runDeployBin([
+    '--rev',
+    'tree-tag',
+    '--repo',
+    world.appUrl,
+    '--root',
+    world.root,
+  ]);
+  t.is(run.code, ExitCode.rev, run.stderr);
+});
+
 test("a server's ERR line is shown, not dropped: a want it refuses", async t => {
   const world = await makeWorld(t);
   await writeSampleApp(world.app);

@@ -2,7 +2,7 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
-import {DeployError, errnoCode, SourceError} from '../errors.js';
+import {DeployError, errnoCode, RevError, SourceError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {RepoLocation} from '../repo-location.js';
 import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
@@ -136,11 +136,13 @@ class HttpRemote implements Remote {
       if (!(error instanceof ServerRefusal)) throw error;
       refusal = error;
     }
+    await refuseNonCommit(store, sha, refName);
     if (await store.hasCommit(sha)) return stats;
     // A server may refuse a want that no ref names: try the route every server allows (all
     // branches and tags) before giving up.
     const more = await this.fetchAll(store);
     if (await store.hasCommit(sha)) return addStats(stats, more);
+    await refuseNonCommit(store, sha, refName);
     throw new SourceError(
       `Commit ${sha} is not in ${this.location.url}${refusal ? `; the server said: ${redact(refusal.serverWords)}` : ''}.`,
       'Push the commit to that repository (a branch or tag must reach it), or fix the rev.',
@@ -213,6 +215,28 @@ function isUnauthorized(error: unknown): boolean {
   return error instanceof Errors.HttpError && error.data.statusCode === 401;
 }
 
+/**
+ * Refuse a rev whose object is in the store but is not a commit (a tag naming a tree or a blob):
+ * no amount of fetching makes it one.
+ */
+async function refuseNonCommit(store: GitStore, sha: string, refName?: string): Promise<void> {
+  const type = await store.objectType(sha);
+  if (type !== undefined && type !== 'commit') throw nonCommitError(type, sha, refName);
+}
+
+function nonCommitError(type: string, sha: string, refName: string | undefined): RevError {
+  const name = refName?.replace(/^refs\/(tags|heads)\//, '');
+  const what = refName?.startsWith('refs/tags/')
+    ? `Tag ${name}`
+    : refName?.startsWith('refs/heads/')
+      ? `Branch ${name}`
+      : refName;
+  return new RevError(
+    what ? `${what} names a ${type} (${sha}), not a commit.` : `${sha} is a ${type}, not a commit.`,
+    'Give a rev that names a commit (a branch, a tag on a commit, or a commit id).',
+  );
+}
+
 /** A repository on this node's disk (work tree or bare), read directly: no git binary needed. */
 class LocalRemote implements Remote {
   private readonly cache = {};
@@ -244,14 +268,19 @@ class LocalRemote implements Remote {
     return map;
   }
 
-  async fetchCommit(store: GitStore, sha: string): Promise<FetchStats> {
+  async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
     if (await store.hasCommit(sha)) return noStats;
     const gitdir = await this.gitdir();
     const source = {gitdir, cache: this.cache};
     try {
       await git.readCommit({fs: gitFs, gitdir, oid: sha, cache: this.cache});
     } catch (error) {
-      if (error instanceof Errors.NotFoundError || error instanceof Errors.ObjectTypeError) {
+      if (error instanceof Errors.ObjectTypeError) {
+        // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
+        const {type} = await git.readObject({fs: gitFs, gitdir, oid: sha, cache: this.cache});
+        throw nonCommitError(type, sha, refName);
+      }
+      if (error instanceof Errors.NotFoundError) {
         throw new SourceError(
           `Commit ${sha} is not in ${this.location.path}.`,
           'Commit it there, or fix the rev.',

@@ -2,6 +2,7 @@ import {promises as fsp} from 'node:fs';
 import git, {Errors} from 'isomorphic-git';
 import {gitFs} from './fs.js';
 import {ObjectReader} from './objects.js';
+import {TYPE_NAMES} from './pack-reader.js';
 
 /** The local ref that always names a commit this store holds: sent to servers as a "have". */
 export const HAVE_REF = 'refs/repodeploy/have';
@@ -72,6 +73,19 @@ export class GitStore {
     } catch (error) {
       if (error instanceof Errors.NotFoundError) return false;
       throw error;
+    }
+  }
+
+  /** The type of object `oid` ('commit', 'tree', 'blob', 'tag'), or undefined when not held. */
+  async objectType(oid: string): Promise<string | undefined> {
+    const objects = ObjectReader.open(this);
+    try {
+      return TYPE_NAMES[(await objects.read(oid)).type];
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError) return undefined;
+      throw error;
+    } finally {
+      objects.close();
     }
   }
 
