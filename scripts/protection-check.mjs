@@ -373,6 +373,12 @@ const checks = [
       ['git-remote.test.js', '*[R35] DEPLOY_GIT_TOKEN is held back*'],
     ],
   },
+  {
+    case: 'R35',
+    removed: 'dropping Authorization on a redirect to another origin (a deploy end to end)',
+    edits: [['lib/http-client.js', 'headers = withoutAuthorization(headers);', '']],
+    tests: [['git-remote.test.js', '*[R35] a redirect from the app origin*']],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

@@ -138,6 +138,41 @@ test('[R35] --vendor-repo and a DEPLOY_GIT_CREDENTIALS entry name an origin the 
   t.is(report.checks.find(c => c.id === 'vendor-pin')?.status, 'pass', checked.stdout);
 });
 
+test('[R35] a redirect from the app origin to another origin carries no token there', async t => {
+  const other = recorder();
+  const otherDir = await tempDir(t);
+  const second = await startGitHttpServer({
+    projectRoot: otherDir,
+    auth: {username: 'x-access-token', password: token},
+    intercept: other.intercept,
+  });
+  t.teardown(() => second.close());
+  const world = await makeWorld(t, {
+    intercept: (req, res) => {
+      if (!req.url?.startsWith('/moved/')) return false;
+      req.resume();
+      res.writeHead(302, {location: `${second.url}${req.url.slice('/moved'.length)}`}).end();
+      return true;
+    },
+  });
+  await writeSampleApp(world.app);
+  const sha = await world.app.commit('v1');
+  await world.app.publish(path.join(otherDir, 'app.git'));
+  const error = await t.throwsAsync(
+    runDeploy(
+      {root: world.root, rev: sha, repo: `${world.server.url}/moved/app.git`},
+      {env: {DEPLOY_GIT_TOKEN: token}},
+    ),
+    {instanceOf: SourceError},
+  );
+  t.regex(error.message, /authentication required|refused access/);
+  t.true(other.seen.length > 0, 'the redirect was followed');
+  t.deepEqual(
+    other.seen.filter(h => h !== undefined),
+    [],
+  );
+});
+
 test('[R35] credentials travel over https, or plain http to loopback only', t => {
   for (const url of [
     'https://git.example.com/app.git',
