@@ -320,6 +320,11 @@ test('a tag that names a tree or a blob is a rev error, found before fetching ev
     t.is(error.message, `Tag ${rev} names a ${type} (${sha}), not a commit.`);
     const fetches = world.server.requests.filter(r => r.path.endsWith('/git-upload-pack'));
     t.is(fetches.length, 1, 'only the tag was fetched');
+    // The same from a repository on the node's disk.
+    await t.throwsAsync(runDeploy({root: world.root, rev, repo: world.app.dir}), {
+      instanceOf: RevError,
+      message: `Tag ${rev} names a ${type} (${sha}), not a commit.`,
+    });
   }
   const run = await runDeployBin([
     '--rev',

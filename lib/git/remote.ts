@@ -8,7 +8,7 @@ import type {RepoLocation} from '../repo-location.js';
 import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
 import {gitFs} from './fs.js';
 import {collectMissingObjects} from './closure.js';
-import {commitsWithPrefix, GitStore, peelToCommit} from './store.js';
+import {commitsWithPrefix, GitStore, peel} from './store.js';
 import {ServerRefusal, storePack, uploadPack} from './upload-pack.js';
 
 /** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
@@ -256,8 +256,9 @@ class LocalRemote implements Remote {
       for (const name of await git.listRefs({fs: gitFs, gitdir, filepath: prefix})) {
         const ref = `${prefix}/${name}`;
         const oid = await git.resolveRef({fs: gitFs, gitdir, ref});
-        const commit = await peelToCommit(gitdir, this.cache, oid).catch(() => undefined);
-        if (commit) map.set(ref, commit);
+        // A tag on a tree or a blob stays listed: resolving it then says what it names.
+        const target = await peel(gitdir, this.cache, oid).catch(() => undefined);
+        if (target) map.set(ref, target.oid);
       }
     }
     try {

@@ -114,6 +114,16 @@ export async function peelToCommit(
   cache: object,
   oid: string,
 ): Promise<string | undefined> {
+  const peeled = await peel(gitdir, cache, oid);
+  return peeled?.type === 'commit' ? peeled.oid : undefined;
+}
+
+/** The object an id stands for once annotated tags are followed: a commit, tree or blob. */
+export async function peel(
+  gitdir: string,
+  cache: object,
+  oid: string,
+): Promise<{oid: string; type: string} | undefined> {
   let current = oid;
   for (let depth = 0; depth < 10; depth++) {
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
@@ -124,8 +134,7 @@ export async function peelToCommit(
       cache,
       format: 'content',
     });
-    if (type === 'commit') return current;
-    if (type !== 'tag') return undefined;
+    if (type !== 'tag') return {oid: current, type};
     const tag = await git.readTag({fs: gitFs, gitdir, oid: current, cache});
     current = tag.tag.object;
   }
