@@ -2,7 +2,7 @@ import path from 'node:path';
 import type {HttpClient} from 'isomorphic-git';
 import type {Deps} from './deps.js';
 import {ConfigError, IntegrityError, SourceError} from './errors.js';
-import {exportTree, listTree, type TreeFile} from './git/export.js';
+import {exportTree, listTree, readTreeFile, type TreeFile} from './git/export.js';
 import {credentialPolicy, type CredentialPolicy} from './git/credentials.js';
 import {openRemote, type FetchStats} from './git/remote.js';
 import {resolveRev, type ResolvedRev} from './git/resolve.js';
@@ -15,6 +15,7 @@ import {
   type VerifiedArtifact,
 } from './installers/index.js';
 import {pausePoint} from './pause-points.js';
+import {checkTreePaths} from './release-path.js';
 import {META_DIR} from './release-store.js';
 import {formatLocation, type RepoLocation} from './repo-location.js';
 import type {Reporter} from './reporter.js';
@@ -69,7 +70,8 @@ export async function resolveApp(
 
 /**
  * Check the whole app tree (before anything in it is read or written), then read `deploy.json`
- * and the vendor pin from it.
+ * and the vendor pin from it, and check that no path deploy.json names goes through a link of
+ * the tree (lib/release-path.ts).
  */
 export async function readApp(
   store: GitStore,
@@ -85,6 +87,9 @@ export async function readApp(
       `Rename ${META_DIR} in the app repository.`,
     );
   }
+  await checkTreePaths(tree, settings.config, `the app tree at ${sha.slice(0, 12)}`, async rel =>
+    ((await readTreeFile(store, sha, rel))?.content ?? Buffer.alloc(0)).toString('utf8'),
+  );
   return {tree, settings};
 }
 
@@ -287,6 +292,6 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
 
-export function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : nouns}`;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   fetchVendor,
   installRelease,
+  plural,
   readApp,
   resolveApp,
   sourcesFrom,
@@ -13,8 +14,9 @@ import {
 } from './changeset.js';
 import type {Deps} from './deps.js';
 import {ConfigError, DeployError} from './errors.js';
-import {readLockfile} from './installers/npm.js';
+import {readLockfile} from './installers/npm-lockfile.js';
 import {parseRequirements} from './installers/pip.js';
+import {checkReleasePaths, ReleasePathError} from './release-path.js';
 import {formatLocation, parseRepoLocation} from './repo-location.js';
 import {readRegularFile} from './vendor-manifest.js';
 import type {AppSettings} from './vendor-pin.js';
@@ -172,10 +174,17 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     const lockOk = await step(
       'lockfile',
       'the lockfile pins every artifact with a strong hash on an allowed registry',
-      async () => ({value: true, message: await checkPins(releaseDir, read.settings)}),
-      notDeployable(
-        'Regenerate the lockfile (npm install --package-lock-only) or the requirements file (pip-compile --generate-hashes), or allow the registry in deploy.json install.registries.',
-      ),
+      async () => {
+        // As a deploy does once the release is written: the vendor tree is in place now.
+        await checkReleasePaths(releaseDir, read.settings.config);
+        return {value: true, message: await checkPins(releaseDir, read.settings)};
+      },
+      error =>
+        error instanceof ReleasePathError
+          ? {status: 'fail', fix: 'Fix the path in deploy.json (docs/deploy-json.md), and commit.'}
+          : notDeployable(
+              'Regenerate the lockfile (npm install --package-lock-only) or the requirements file (pip-compile --generate-hashes), or allow the registry in deploy.json install.registries.',
+            )(),
     );
     if (!lockOk) return finish();
 
@@ -260,7 +269,8 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
   const install = settings.config.install;
   if (install?.type === 'npm') {
     const reqs = await readLockfile(releaseDir, install);
-    return `package-lock.json: ${reqs.length} packages, each with resolved and a sha512 integrity`;
+    const entries = reqs.reduce((sum, req) => sum + req.keys.length, 0);
+    return `package-lock.json: ${plural(reqs.length, 'artifact')} for ${plural(entries, 'lockfile entry', 'lockfile entries')}, each with resolved and a sha512 integrity`;
   }
   if (install?.type === 'pip') {
     const text = await readRegularFile(

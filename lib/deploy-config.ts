@@ -98,11 +98,14 @@ export type Healthcheck = z.infer<typeof healthcheck>;
 
 /** `deploy.json` at the app repository root. `docs/deploy-json.md` documents every key. */
 export const deployConfigSchema = z.strictObject({
-  /** The vendor repository this changeset needs, pinned to one commit. */
+  /**
+   * The vendor repository this changeset needs, pinned to one commit. Before the first pin there
+   * is only the URL: `vendor-sync --update-pin` writes `rev`, and no deploy takes such a changeset.
+   */
   vendor: z
     .strictObject({
       url: z.string().min(1),
-      rev: z.string(),
+      rev: z.string().optional(),
     })
     .optional(),
   /** How the release is installed from the vendor tree: "npm", "pip", or an object. */

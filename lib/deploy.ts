@@ -30,6 +30,7 @@ import {pruneHeld, prunePolicy, recoverInterrupted} from './lifecycle.js';
 import {withLock} from './lock.js';
 import {readNodeSettings, writeNodeSettings} from './node-settings.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from './repo-location.js';
+import {checkReleasePaths} from './release-path.js';
 import {META_DIR, ReleaseStore, type ReleaseMeta} from './release-store.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
 import type {AppSettings, VendorPin} from './vendor-pin.js';
@@ -259,6 +260,8 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
         async () => {
           if (first && source.writeInTwo) rest = once(await source.writeInTwo(releaseDir, first));
           else await source.write(releaseDir);
+          // The paths deploy.json names, now with the vendor tree (and a bundle's tree) in place.
+          await checkReleasePaths(releaseDir, config);
         },
       );
       await pausePoint(root, 'after-write');

@@ -4,6 +4,7 @@ import type {Healthcheck, HookName} from './deploy-config.js';
 import {ConfigError, DeployError, ExitCode, InstallError} from './errors.js';
 import {lstatOrUndefined} from './fsutil.js';
 import {runLogged} from './installers/run.js';
+import {namedPath, releasePath} from './release-path.js';
 import {realSleep} from './retry-policy.js';
 
 /** The health check failed after the switch. */
@@ -26,6 +27,13 @@ export async function linkShared(
   shared: string[],
 ): Promise<string[]> {
   const sharedRoot = path.join(root, SHARED_DIR);
+  // Each place in the release is resolved without following a link before anything is made or
+  // removed: an app-tree symlink on the way would carry the removal outside the release.
+  const places: Array<{rel: string; target: string}> = [];
+  for (const [i, entry] of shared.entries()) {
+    const target = await releasePath(releaseDir, namedPath(`shared[${i}]`, entry));
+    places.push({rel: entry.replace(/\/+$/, ''), target});
+  }
   const missing: string[] = [];
   for (const entry of shared) {
     const isDir = entry.endsWith('/');
@@ -48,9 +56,7 @@ export async function linkShared(
     );
   }
   const linked: string[] = [];
-  for (const entry of shared) {
-    const rel = entry.replace(/\/+$/, '');
-    const target = path.join(releaseDir, rel);
+  for (const {rel, target} of places) {
     // What the app tree has at that path (a default config) gives way to the node's copy.
     await fsp.rm(target, {recursive: true, force: true});
     await fsp.mkdir(path.dirname(target), {recursive: true});

@@ -60,6 +60,7 @@ export async function readAppSettings(
       );
     }
     const rev = config.vendor.rev;
+    if (rev === undefined) throw noPinYet(short, config.vendor.url);
     if (!FULL_SHA.test(rev)) {
       throw new ConfigError(
         `${DEPLOY_JSON} at ${short}: "vendor.rev" must be a full 40-hex commit id, not "${rev}".`,
@@ -101,6 +102,15 @@ export async function readAppSettings(
       sha: submodule.oid,
     },
   };
+}
+
+/** A changeset whose deploy.json names the vendor repository but pins no commit of it yet. */
+function noPinYet(short: string, url: string): ConfigError {
+  return new ConfigError(
+    `${DEPLOY_JSON} at ${short} names the vendor repository (${url}) but pins no commit of it yet: "vendor.rev" is missing.`,
+    'Make the first pin in the app work tree: `vendor-sync --app <app work tree> --vendor <vendor work tree> --push --update-pin`, ' +
+      'then commit deploy.json and deploy that commit (docs/getting-started.md).',
+  );
 }
 
 /**

@@ -50,6 +50,9 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
+  // jsonc-parser's "main" is a UMD build whose dynamic require()s a bundle cannot follow; its
+  // ES module build is plain.
+  alias: {'jsonc-parser': 'jsonc-parser/lib/esm/main.js'},
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: {
     js: "import {createRequire as __repodeployRequire} from 'node:module'; const require = __repodeployRequire(import.meta.url);",

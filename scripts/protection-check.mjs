@@ -349,6 +349,30 @@ const checks = [
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
   {
+    case: 'R34',
+    removed:
+      'the refusal of a symlink on the way of a path deploy.json names (tree listing and disk)',
+    edits: [['lib/release-path.js', "if (node.kind === 'symlink') {", 'if (false) {']],
+    tests: [
+      ['release-path.test.js', '*[R34] a shared directory through a committed symlink*'],
+      ['release-path.test.js', '*[R34] a shared path through "y -> .."*'],
+      ['release-path.test.js', '*[R34] an npm install directory through*'],
+      ['release-path.test.js', '*[R34] a shared path through a symlink of the vendor tree*'],
+    ],
+  },
+  {
+    case: 'R34',
+    removed: 'the refusal of .repodeploy, the release metadata, as a path deploy.json names',
+    edits: [['lib/release-path.js', 'if (parts[0]?.toLowerCase() === META_DIR) {', 'if (false) {']],
+    tests: [['release-path.test.js', '*[R34] "shared": [".repodeploy/"]*']],
+  },
+  {
+    case: 'R34',
+    removed: 'the refusal of a link anywhere inside a virtualenv directory the app tree commits',
+    edits: [['lib/release-path.js', 'if (!named.below ||', 'if (true ||']],
+    tests: [['release-path.test.js', '*[R34] a committed venv with a link inside*']],
+  },
+  {
     case: 'R35',
     removed: 'keeping DEPLOY_GIT_TOKEN to the origins the node names (--repo, --vendor-repo)',
     edits: [['lib/git/credentials.js', 'if (!tokenOrigins.has(origin)) {', 'if (false) {']],

@@ -93,6 +93,11 @@ const cases = [
   ],
   [33, 'F', 'ENOSPC during fetch, checkout, install: cleaned up, current untouched'],
   [
+    34,
+    'G',
+    'a deploy.json path (shared entry, install directory, venv, requirements, hook cwd) that goes through a symlink of the app tree, or names .repodeploy -> refused before anything is removed or written; nothing outside the release or in another release touched',
+  ],
+  [
     35,
     'G',
     'credentials go only to origins the node or CI names; never to a host a changeset names (deploy.json vendor.url, .gitmodules); never over plain http except loopback',

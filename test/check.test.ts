@@ -109,7 +109,10 @@ test('a lockfile bump without a vendor bump fails, listing what is missing and t
   t.false(report.deployable);
   const artifacts = report.checks.find(c => c.id === 'artifacts');
   t.is(artifacts?.status, 'fail');
-  t.regex(artifacts?.message ?? '', /@demo\/left-util@1\.0\.0: not in the vendor repo/);
+  t.regex(
+    artifacts?.message ?? '',
+    /@demo\/left-util@1\.0\.0 \(node_modules\/@demo\/left-util\): not in the vendor repo/,
+  );
   t.is(
     artifacts?.fix,
     `vendor-sync --app ${world.appUrl} --rev ${world.sha} --vendor ${world.server.repoUrl('acme/vendor.git')} --push, then pin the new vendor commit in the app (--update-pin with the app work tree)`,

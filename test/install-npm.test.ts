@@ -245,7 +245,7 @@ test('npm: a lockfile bump without a vendor bump lists what is missing', async t
       instanceOf: IntegrityError,
     },
   );
-  t.regex(error.message, /greet-lib@1\.0\.0: not in the vendor repo/);
+  t.regex(error.message, /greet-lib@1\.0\.0 \(node_modules\/greet-lib\): not in the vendor repo/);
   t.regex(error.hint ?? '', /vendor-sync/);
 });
 

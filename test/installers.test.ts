@@ -3,7 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import {parseDeployConfig} from '../lib/deploy-config.js';
 import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
-import {readLockfile} from '../lib/installers/npm.js';
+import {readLockfile} from '../lib/installers/npm-lockfile.js';
 import {parseRequirements} from '../lib/installers/pip.js';
 import {runLogged} from '../lib/installers/run.js';
 import {tempDir} from './helpers/tmp.js';
@@ -98,6 +98,84 @@ test('readLockfile refuses git, file, http-elsewhere and unhashed entries, and o
     instanceOf: ConfigError,
     message: /lockfileVersion 1/,
   });
+});
+
+test('readLockfile gives one artifact per tarball: nested copies and aliases are paths of it; workspace members are not artifacts', async t => {
+  const tarball = (name: string, version: string) =>
+    `https://registry.npmjs.org/${name}/-/${name.split('/').pop() ?? name}-${version}.tgz`;
+  const dir = await lockfileIn(t, {
+    '': {name: 'app', workspaces: ['packages/api']},
+    'node_modules/debug': {
+      version: '4.4.1',
+      resolved: tarball('debug', '4.4.1'),
+      integrity: sha512,
+    },
+    'node_modules/send/node_modules/debug': {
+      version: '2.6.9',
+      resolved: tarball('debug', '2.6.9'),
+      integrity: sha512,
+    },
+    'node_modules/body-parser/node_modules/debug': {
+      version: '2.6.9',
+      resolved: tarball('debug', '2.6.9'),
+      integrity: sha512,
+    },
+    'node_modules/debug-v2': {
+      name: 'debug',
+      version: '2.6.9',
+      resolved: tarball('debug', '2.6.9'),
+      integrity: sha512,
+    },
+    'packages/api': {name: 'api', version: '1.0.0'},
+    'node_modules/api': {link: true, resolved: 'packages/api'},
+    'packages/api/node_modules/ms': {
+      version: '2.1.3',
+      resolved: tarball('ms', '2.1.3'),
+      integrity: sha512,
+    },
+  });
+  const reqs = await readLockfile(dir, npmDefaults);
+  t.deepEqual(
+    reqs.map(r => [`${r.name}@${r.version}`, r.keys]),
+    [
+      ['debug@4.4.1', ['node_modules/debug']],
+      [
+        'debug@2.6.9',
+        [
+          'node_modules/send/node_modules/debug',
+          'node_modules/body-parser/node_modules/debug',
+          'node_modules/debug-v2',
+        ],
+      ],
+      ['ms@2.1.3', ['packages/api/node_modules/ms']],
+    ],
+  );
+});
+
+test('readLockfile refuses paths that leave the app, names that are no package names, and one version pinned with two hashes [R36]', async t => {
+  const other = `sha512-${Buffer.alloc(64, 9).toString('base64')}`;
+  const entry = (name: string, integrity = sha512) => ({
+    version: '1.0.0',
+    resolved: `https://registry.npmjs.org/${name}/-/${name}-1.0.0.tgz`,
+    integrity,
+  });
+  const dir = await lockfileIn(t, {
+    'node_modules/../../outside': entry('outside'),
+    '../sibling': {version: '1.0.0'},
+    '/abs/node_modules/x': entry('x'),
+    'node_modules/evil': {...entry('evil'), name: '../../etc'},
+    'node_modules/badversion': {...entry('badversion'), version: '1.0.0/../../x'},
+    'node_modules/twice': entry('twice'),
+    'node_modules/a/node_modules/twice': entry('twice', other),
+  });
+  const error = await t.throwsAsync(readLockfile(dir, npmDefaults), {instanceOf: IntegrityError});
+  t.regex(error.message, /^6 npm artifact problems/);
+  t.regex(error.message, /"node_modules\/\.\.\/\.\.\/outside": a path with "\.\."/);
+  t.regex(error.message, /"\.\.\/sibling": a path with "\.\."/);
+  t.regex(error.message, /"\/abs\/node_modules\/x": an absolute path/);
+  t.regex(error.message, /"\.\.\/\.\.\/etc" is not an npm package name/);
+  t.regex(error.message, /"1\.0\.0\/\.\.\/\.\.\/x" is not a version/);
+  t.regex(error.message, /twice@1\.0\.0: package-lock\.json pins it with two different hashes/);
 });
 
 test('readLockfile refuses a package-lock.json that is a symlink [R15]', async t => {

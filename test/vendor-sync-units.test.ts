@@ -2,7 +2,7 @@ import {PassThrough} from 'node:stream';
 import test from 'ava';
 import {parseDeployConfig} from '../lib/deploy-config.js';
 import {ConfigError} from '../lib/errors.js';
-import {parsePlatform} from '../lib/installers/npm.js';
+import {parsePlatform} from '../lib/installers/npm-lockfile.js';
 import {commitMessage, pullRequestBody} from '../vendor-sync/pull-request.js';
 import type {Change} from '../vendor-sync/plan.js';
 import {createProgress} from '../vendor-sync/progress.js';

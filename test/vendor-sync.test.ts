@@ -7,7 +7,7 @@ import {promisify} from 'node:util';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
 import {IntegrityError} from '../lib/errors.js';
 import {createHttpClient} from '../lib/http-client.js';
-import {currentPlatform} from '../lib/installers/npm.js';
+import {currentPlatform} from '../lib/installers/npm-lockfile.js';
 import {silentReporter} from '../lib/reporter.js';
 import {readVendorManifest} from '../lib/vendor-manifest.js';
 import {Http} from '../vendor-sync/http.js';

@@ -4,7 +4,7 @@ import {runCli} from '../lib/cli/run.js';
 import {UsageError} from '../lib/errors.js';
 import type {Credentials} from '../lib/git/remote.js';
 import {createHttpClient} from '../lib/http-client.js';
-import {currentPlatform, parsePlatform} from '../lib/installers/npm.js';
+import {currentPlatform, parsePlatform} from '../lib/installers/npm-lockfile.js';
 import {registerSecret} from '../lib/redact.js';
 import {streamReporter} from '../lib/reporter.js';
 import {Http} from './http.js';

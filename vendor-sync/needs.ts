@@ -14,14 +14,22 @@ import {readTreeFile} from '../lib/git/export.js';
 import {openRemote, type Credentials} from '../lib/git/remote.js';
 import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
-import {readLockfile, type Platform} from '../lib/installers/npm.js';
+import {readLockfile, type Platform} from '../lib/installers/npm-lockfile.js';
 import {parseRequirements} from '../lib/installers/pip.js';
 import {readRegularFile} from '../lib/vendor-manifest.js';
 import {formatLocation, parseRepoLocation} from '../lib/repo-location.js';
 
 /** One artifact the app needs, with the hash the app pins for it. */
 export type Need =
-  | {ecosystem: 'npm'; name: string; version: string; integrity: string; url: string}
+  | {
+      ecosystem: 'npm';
+      name: string;
+      version: string;
+      integrity: string;
+      url: string;
+      /** The lockfile paths installed from this one tarball. */
+      keys: string[];
+    }
   | {ecosystem: 'pypi'; name: string; version: string; integrity: string}
   | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset};
 
@@ -30,6 +38,8 @@ export type AppNeeds = {
   sha: string | undefined;
   config: DeployConfig;
   needs: Need[];
+  /** The lockfile entries, requirement lines and assets these needs come from. */
+  entries: number;
   /** Registries the lockfile may use (deploy.json install.registries). */
   npmRegistries: string[];
 };
@@ -92,17 +102,21 @@ async function needsFromDir(
   const text = await readRegularFile(path.join(dir, DEPLOY_JSON), DEPLOY_JSON);
   const config = text === undefined ? {} : parseDeployConfig(text, DEPLOY_JSON);
   const needs: Need[] = [];
+  let entries = 0;
   const install = config.install;
   let npmRegistries: string[] = [];
   if (install?.type === 'npm') {
     npmRegistries = install.registries;
+    // One need per tarball: readLockfile already merged the paths that install the same one.
     for (const req of await readLockfile(dir, install, platforms)) {
+      entries += req.keys.length;
       needs.push({
         ecosystem: 'npm',
         name: req.name,
         version: req.version,
         integrity: req.integrity,
         url: req.resolved,
+        keys: req.keys,
       });
     }
   }
@@ -117,6 +131,7 @@ async function needsFromDir(
       );
     }
     for (const req of parseRequirements(reqText, install.requirements)) {
+      entries += 1;
       needs.push({
         ecosystem: 'pypi',
         name: req.name,
@@ -126,6 +141,7 @@ async function needsFromDir(
     }
   }
   for (const asset of config.assets ?? []) {
+    entries += 1;
     needs.push({
       ecosystem: 'github',
       name: `${asset.repo}/${asset.name}`,
@@ -134,5 +150,18 @@ async function needsFromDir(
       asset,
     });
   }
-  return {sha, config, needs, npmRegistries};
+  return {sha, config, needs: uniqueNeeds(needs), entries, npmRegistries};
+}
+
+/**
+ * One need per artifact: the same requirement or asset listed twice is one download. (npm needs
+ * are one per tarball already.)
+ */
+function uniqueNeeds(needs: Need[]): Need[] {
+  const seen = new Map<string, Need>();
+  for (const need of needs) {
+    const key = `${need.ecosystem}\0${need.name}\0${need.version}\0${need.integrity}`;
+    if (!seen.has(key)) seen.set(key, need);
+  }
+  return [...seen.values()];
 }

@@ -1,10 +1,28 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import {DEPLOY_JSON} from '../lib/deploy-config.js';
+import {applyEdits, modify} from 'jsonc-parser';
+import {DEPLOY_JSON, parseDeployConfig} from '../lib/deploy-config.js';
 import {ConfigError, UsageError} from '../lib/errors.js';
+import {writeFileAtomic} from '../lib/fsutil.js';
 import {gitFs} from '../lib/git/fs.js';
 import {VENDOR_DIR} from '../lib/vendor-pin.js';
+
+/**
+ * The text of deploy.json with `vendor.rev` set (added after `vendor.url` on the first pin),
+ * everything else as the maintainer wrote it: indentation, key order, other keys.
+ */
+export function withVendorRev(text: string, vendorSha: string): string {
+  const indent = /\n([ \t]+)"/.exec(text)?.[1];
+  const edits = modify(text, ['vendor', 'rev'], vendorSha, {
+    formattingOptions: {
+      insertSpaces: !indent?.startsWith('\t'),
+      tabSize: indent && !indent.startsWith('\t') ? indent.length : 2,
+      eol: text.includes('\r\n') ? '\r\n' : '\n',
+    },
+  });
+  return applyEdits(text, edits);
+}
 
 /**
  * Write `vendorSha` into the app work tree's pin: `deploy.json` `vendor.rev`, or the gitlink of
@@ -18,10 +36,9 @@ export async function updatePin(
   const file = path.join(appDir, DEPLOY_JSON);
   const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
   if (text !== undefined) {
-    const config = JSON.parse(text) as {vendor?: {url: string; rev: string}};
+    const config = parseDeployConfig(text, DEPLOY_JSON);
     if (config.vendor) {
-      config.vendor.rev = vendorSha;
-      await fsp.writeFile(file, `${JSON.stringify(config, null, 2)}\n`);
+      await writeFileAtomic(file, withVendorRev(text, vendorSha));
       return 'deploy.json';
     }
   }

@@ -170,9 +170,35 @@ export async function makePlan(options: {
     );
   }
 
-  const wanted = new Set([...keep, ...download].map(a => a.path));
+  const unique = onePerPath(download);
+  const wanted = new Set([...keep, ...unique].map(a => a.path));
   const remove = options.keepUnused ? [] : manifest.artifacts.filter(a => !wanted.has(a.path));
-  return {manifest, keep, download, remove, changes: describeChanges(download, remove, manifest)};
+  return {
+    manifest,
+    keep,
+    download: unique,
+    remove,
+    changes: describeChanges(unique, remove, manifest),
+  };
+}
+
+/**
+ * Each vendored file downloaded once, however many needs name it; two needs that would put
+ * different bytes at one path are refused (the vendor repo holds one file per path).
+ */
+function onePerPath(download: Download[]): Download[] {
+  const byPath = new Map<string, Download>();
+  for (const item of download) {
+    const known = byPath.get(item.path);
+    if (!known) byPath.set(item.path, item);
+    else if (!ssri.parse(known.integrity).match(item.integrity)) {
+      throw new IntegrityError(
+        `Two pins need different bytes at ${item.path} (${short(known.integrity)} and ${short(item.integrity)}).`,
+        'Pin one version of the artifact with one hash in the lockfile or requirements file.',
+      );
+    }
+  }
+  return [...byPath.values()];
 }
 
 function describeChanges(

@@ -1,15 +1,16 @@
 import type {Writable} from 'node:stream';
 import type {HttpClient} from 'isomorphic-git';
+import {plural} from '../lib/changeset.js';
 import {UsageError} from '../lib/errors.js';
 import type {Credentials} from '../lib/git/remote.js';
-import type {Platform} from '../lib/installers/npm.js';
-import {parseRepoLocation} from '../lib/repo-location.js';
+import type {Platform} from '../lib/installers/npm-lockfile.js';
+import {formatLocation, parseRepoLocation} from '../lib/repo-location.js';
 import type {Reporter} from '../lib/reporter.js';
 import {applyPlan} from './apply.js';
 import type {Http} from './http.js';
 import {readAppNeeds} from './needs.js';
 import {updatePin} from './pin.js';
-import {changeSummary, makePlan, type Change, type Upstreams} from './plan.js';
+import {changeSummary, makePlan, type Change, type Plan, type Upstreams} from './plan.js';
 import {createProgress} from './progress.js';
 import {
   commitMessage,
@@ -17,7 +18,15 @@ import {
   pullRequestBody,
   type PullRequestResult,
 } from './pull-request.js';
-import {commitVendor, headCommit, openVendorRepo, pushVendor} from './vendor-repo.js';
+import {
+  checkPushTarget,
+  commitVendor,
+  headCommit,
+  openVendorRepo,
+  pushVendor,
+  type PushTarget,
+  type VendorRepo,
+} from './vendor-repo.js';
 
 export type SyncOptions = {
   app: string;
@@ -78,7 +87,7 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
     }),
   );
   reporter.info(
-    `  ${app.needs.length} artifacts needed${app.sha ? ` by app ${app.sha}` : ' by the app work tree'}`,
+    `  ${plural(app.needs.length, 'artifact')} for ${plural(app.entries, 'lockfile entry', 'lockfile entries')}, needed by ${app.sha ? `app ${app.sha}` : 'the app work tree'}`,
   );
   const repo = await openVendorRepo({
     vendor: options.vendor,
@@ -113,52 +122,38 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
     };
     if (options.dryRun) return result;
 
-    await applyPlan({
-      vendorDir: repo.dir,
-      plan,
-      http: deps.http,
-      concurrency: options.concurrency,
-      progress: createProgress(deps.progressStream, plan.download.length, 'download'),
-    });
-    const appRef = app.sha?.slice(0, 12);
-    const message = commitMessage(plan.changes, appRef);
-    const commit = await commitVendor({
-      dir: repo.dir,
-      added: plan.download.map(d => d.path),
-      removed: plan.remove.map(r => r.path),
-      message,
-      author: deps.author,
-      now: deps.clock(),
-    });
+    // The push target is checked before anything is committed: a commit that cannot be pushed
+    // would have to be undone by hand.
+    const target =
+      options.push || options.pr
+        ? await reporter.phase('check the push target', () => pushTarget(repo, options, deps))
+        : undefined;
+    const commit = await applyAndCommit(plan, app.sha, repo.dir, options, deps);
     result.vendorCommit = commit ?? (await headCommit(repo.dir)) ?? null;
     reporter.info(
       commit
         ? `committed ${commit} to the vendor repository`
         : 'vendor repository already up to date: no commit',
     );
-
-    if ((options.push || options.pr) && result.vendorCommit) {
-      if (!repo.pushUrl) {
-        throw new UsageError(
-          'The vendor work tree has no "origin" remote to push to.',
-          'Add one with git remote add origin <url>.',
-        );
-      }
-      const remoteRef = options.pr ? `refs/heads/${options.pr.branch}` : undefined;
-      await reporter.phase(`push to ${repo.pushUrl}`, () =>
+    if (target && result.vendorCommit) {
+      const outcome = await reporter.phase(`push to ${formatLocation(target.location)}`, () =>
         pushVendor({
           dir: repo.dir,
-          url: repo.pushUrl ?? '',
-          remoteRef,
+          target,
           force: options.pr !== undefined,
           http: deps.gitHttp,
           credentials: deps.gitCredentials,
         }),
       );
       result.pushed = true;
+      if (outcome === 'up to date')
+        reporter.info(
+          `  ${target.remoteRef} there is already at ${result.vendorCommit}: nothing pushed`,
+        );
     }
     if (options.pr && commit) {
       const pr = options.pr;
+      const appRef = app.sha?.slice(0, 12);
       result.pullRequest = await reporter.phase(
         `open or update the pull request on ${pr.repo}`,
         () =>
@@ -166,7 +161,7 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
             repo: pr.repo,
             branch: pr.branch,
             base: pr.base,
-            title: message.split('\n')[0] ?? 'vendor-sync',
+            title: commitMessage(plan.changes, appRef).split('\n')[0] ?? 'vendor-sync',
             body: pullRequestBody(plan.changes, appRef),
           }),
       );
@@ -187,6 +182,63 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
   } finally {
     await repo.cleanup();
   }
+}
+
+/** The checked push target: the `--pr` branch, or the work tree's branch on its `origin`. */
+async function pushTarget(
+  repo: VendorRepo,
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<PushTarget> {
+  if (!repo.pushUrl) {
+    throw new UsageError(
+      'The vendor work tree has no "origin" remote to push to.',
+      'Add one with git remote add origin <url or path>.',
+    );
+  }
+  return checkPushTarget({
+    dir: repo.dir,
+    url: repo.pushUrl,
+    remoteRef: options.pr ? `refs/heads/${options.pr.branch}` : undefined,
+    http: deps.gitHttp,
+    credentials: deps.gitCredentials,
+  });
+}
+
+/**
+ * Download, move into place and commit; a failure at any point (the commit too) puts the work
+ * tree and its index back as they were. The new commit, or undefined when nothing changed.
+ */
+async function applyAndCommit(
+  plan: Plan,
+  appSha: string | undefined,
+  dir: string,
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<string | undefined> {
+  const applied = await applyPlan({
+    vendorDir: dir,
+    plan,
+    http: deps.http,
+    concurrency: options.concurrency,
+    progress: createProgress(deps.progressStream, plan.download.length, 'download'),
+  });
+  let commit: string | undefined;
+  try {
+    commit = await commitVendor({
+      dir,
+      added: plan.download.map(d => d.path),
+      removed: plan.remove.map(r => r.path),
+      message: commitMessage(plan.changes, appSha?.slice(0, 12)),
+      author: deps.author,
+      now: deps.clock(),
+    });
+  } catch (error) {
+    await applied.undo();
+    throw error;
+  }
+  await applied.finish();
+  return commit;
 }
 
 const VERBS = {added: 'add', updated: 'update', removed: 'remove', restored: 'restore'} as const;

@@ -5,9 +5,10 @@ import git, {type GitAuth, type HttpClient} from 'isomorphic-git';
 import {SourceError} from '../lib/errors.js';
 import {gitFs} from '../lib/git/fs.js';
 import type {Credentials} from '../lib/git/remote.js';
-import {translateHttpError} from '../lib/git/remote.js';
-import {parseRepoLocation} from '../lib/repo-location.js';
+import {findGitdir, translateHttpError} from '../lib/git/remote.js';
+import {parseRepoLocation, type RepoLocation} from '../lib/repo-location.js';
 import {MANIFEST_FILE} from '../lib/vendor-manifest.js';
+import {checkPathTarget, pushToPath} from './local-push.js';
 
 /** A vendor repository work tree to write into: the maintainer's own, or a fresh clone of a URL. */
 export type VendorRepo = {
@@ -123,25 +124,83 @@ export async function headCommit(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Push HEAD to `remoteRef` of `url`. */
-export async function pushVendor(options: {
-  dir: string;
-  url: string;
-  /** Remote branch to update; the current branch of the same name when undefined. */
-  remoteRef: string | undefined;
-  force: boolean;
-  http: HttpClient;
-  credentials: Credentials | undefined;
-}): Promise<void> {
-  const branch = (await git.currentBranch({fs: gitFs, dir: options.dir, fullname: true})) ?? 'HEAD';
+/** Where a push goes, checked before anything is committed. */
+export type PushTarget = {
+  location: RepoLocation;
+  /** The branch updated there (refs/heads/…). */
+  remoteRef: string;
+  /** What that branch holds now (undefined: it does not exist yet). */
+  head: string | undefined;
+};
+
+type RemoteAccess = {http: HttpClient; credentials: Credentials | undefined};
+
+/**
+ * Check the push target before vendor-sync commits: a URL must answer (and accept our
+ * credentials), a path must be a repository a push can go to. `url` is the remote as configured;
+ * a relative path is taken from the work tree, as git takes it.
+ */
+export async function checkPushTarget(
+  options: {dir: string; url: string; remoteRef: string | undefined} & RemoteAccess,
+): Promise<PushTarget> {
+  const location = parseRepoLocation(options.url, {cwd: options.dir, what: 'push target'});
+  const remoteRef = options.remoteRef ?? (await currentBranchRef(options.dir));
+  if (location.kind === 'path') {
+    await checkPathTarget(location.path, remoteRef);
+    const gitdir = await findGitdir(location.path);
+    const head = await git.resolveRef({fs: gitFs, gitdir, ref: remoteRef}).catch(() => undefined);
+    return {location, remoteRef, head};
+  }
+  try {
+    const info = await git.getRemoteInfo({
+      http: options.http,
+      url: location.url,
+      ...auth(options.credentials),
+    });
+    const branch = remoteRef.replace(/^refs\/heads\//, '');
+    const heads = (info.refs as {heads?: Record<string, string>} | undefined)?.heads ?? {};
+    return {location, remoteRef, head: heads[branch]};
+  } catch (error) {
+    throw translateHttpError(error, 'reach', location.url, options.credentials !== undefined);
+  }
+}
+
+async function currentBranchRef(dir: string): Promise<string> {
+  const branch = await git.currentBranch({fs: gitFs, dir, fullname: true});
+  if (!branch) {
+    throw new SourceError(
+      `The vendor work tree ${dir} is on no branch (a detached HEAD): there is nothing to push.`,
+      'Check out the branch vendor-sync should commit to (git switch main).',
+    );
+  }
+  return branch;
+}
+
+/** Push HEAD to the checked target; 'up to date' when the target already holds it. */
+export async function pushVendor(
+  options: {dir: string; target: PushTarget; force: boolean} & RemoteAccess,
+): Promise<'pushed' | 'up to date'> {
+  const {target} = options;
+  const ref = await currentBranchRef(options.dir);
+  if (target.location.kind === 'path') {
+    return pushToPath({
+      dir: options.dir,
+      target: target.location.path,
+      ref,
+      remoteRef: target.remoteRef,
+      force: options.force,
+    });
+  }
+  const url = target.location.url;
+  if (target.head && target.head === (await headCommit(options.dir))) return 'up to date';
   try {
     const result = await git.push({
       fs: gitFs,
       http: options.http,
       dir: options.dir,
-      url: options.url,
-      ref: branch,
-      ...(options.remoteRef ? {remoteRef: options.remoteRef} : {}),
+      url,
+      ref,
+      remoteRef: target.remoteRef,
       force: options.force,
       ...auth(options.credentials),
     });
@@ -149,11 +208,12 @@ export async function pushVendor(options: {
       const reason =
         Object.values(result.refs).find(r => !r.ok)?.error ?? result.error ?? 'rejected';
       throw new SourceError(
-        `The push to ${options.url} was refused: ${reason}.`,
+        `The push to ${url} was refused: ${reason}.`,
         'Pull the vendor repository and run vendor-sync again.',
       );
     }
+    return 'pushed';
   } catch (error) {
-    throw translateHttpError(error, 'push to', options.url, options.credentials !== undefined);
+    throw translateHttpError(error, 'push to', url, options.credentials !== undefined);
   }
 }

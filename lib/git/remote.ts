@@ -303,7 +303,7 @@ class LocalRemote implements Remote {
 }
 
 /** Pack `oids` from the repository at `sourceGitdir` and add the pack to `store`, index last. */
-async function copyObjects(
+export async function copyObjects(
   sourceGitdir: string,
   store: GitStore,
   oids: string[],
@@ -342,7 +342,7 @@ async function copyObjects(
 }
 
 /** Find the git directory of a work tree, a linked work tree (`.git` file) or a bare repository. */
-async function findGitdir(dir: string): Promise<string> {
+export async function findGitdir(dir: string): Promise<string> {
   const dotgit = path.join(dir, '.git');
   const stat = await fsp.stat(dotgit).catch(() => undefined);
   if (stat?.isDirectory()) return dotgit;

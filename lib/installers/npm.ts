@@ -7,40 +7,11 @@ import pLimit from 'p-limit';
 import ssri from 'ssri';
 import type {NpmInstallSettings} from '../deploy-config.js';
 import type {TreeFile} from '../git/export.js';
-import {ConfigError} from '../errors.js';
-import {
-  findArtifacts,
-  readRegularFile,
-  shortIntegrity,
-  verifyArtifactFile,
-} from '../vendor-manifest.js';
+import {findArtifacts, shortIntegrity, verifyArtifactFile} from '../vendor-manifest.js';
+import {describeRequirement, readLockfile} from './npm-lockfile.js';
 import {checkNpmTarball} from './tarball-check.js';
 import {appendLog, DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
-
-/** One `packages` entry of package-lock.json (v2/v3) that matters here. */
-type LockEntry = {
-  name?: string;
-  version?: string;
-  resolved?: string;
-  integrity?: string;
-  link?: boolean;
-  inBundle?: boolean;
-  dev?: boolean;
-  optional?: boolean;
-  devOptional?: boolean;
-  os?: string[];
-  cpu?: string[];
-};
-
-/** A package the install needs, read from the lockfile. */
-export type NpmRequirement = {
-  key: string;
-  name: string;
-  version: string;
-  resolved: string;
-  integrity: string;
-};
 
 /**
  * The npm installer: `npm ci --offline` inside the release, fed only from vendored tarballs
@@ -69,8 +40,8 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
                 kind: 'missing' as const,
                 message:
                   candidates.length > 0
-                    ? `${req.name}@${req.version}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
-                    : `${req.name}@${req.version}: not in the vendor repo`,
+                    ? `${describeRequirement(req)}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
+                    : `${describeRequirement(req)}: not in the vendor repo`,
               };
             }
             try {
@@ -259,7 +230,7 @@ async function npmNeedsWholeTree(
 ): Promise<string | undefined> {
   const dir = path.join(releaseDir, settings.directory);
   let pkg: {scripts?: Record<string, unknown>; workspaces?: unknown};
-  let lock: {packages?: Record<string, LockEntry>};
+  let lock: {packages?: Record<string, {link?: boolean}>};
   try {
     pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as typeof pkg;
     lock = JSON.parse(
@@ -409,117 +380,4 @@ function nodeHeaders(): Record<string, string> {
   return existsSync(path.join(prefix, 'include', 'node', 'node.h'))
     ? {npm_config_nodedir: prefix}
     : {};
-}
-
-/**
- * The packages `npm ci` will install, from package-lock.json (lockfileVersion 2 or 3). Entries the
- * install skips (links, bundled packages, dev packages when dev is off, optional packages for
- * another platform) are left out. Every other entry must carry `resolved` on an allowed registry
- * and a sha512 `integrity`: anything else is refused before the installer runs.
- */
-export async function readLockfile(
-  releaseDir: string,
-  settings: NpmInstallSettings,
-  platforms: Platform[] = [currentPlatform()],
-): Promise<NpmRequirement[]> {
-  const lockPath = path.join(releaseDir, settings.directory, 'package-lock.json');
-  const rel = path.posix.join(settings.directory, 'package-lock.json');
-  const text = await readRegularFile(lockPath, rel);
-  if (text === undefined) {
-    throw new ConfigError(
-      `deploy.json asks for an npm install, but the app has no ${rel}.`,
-      'Commit package-lock.json (npm install writes it).',
-    );
-  }
-  let lock: {lockfileVersion?: number; packages?: Record<string, LockEntry>};
-  try {
-    lock = JSON.parse(text) as typeof lock;
-  } catch (error) {
-    throw new ConfigError(`${rel} is not valid JSON.`, undefined, {cause: error});
-  }
-  if (lock.lockfileVersion !== 2 && lock.lockfileVersion !== 3) {
-    throw new ConfigError(
-      `${rel} has lockfileVersion ${String(lock.lockfileVersion)}; 2 or 3 is needed.`,
-      'Regenerate it with npm 7 or later: npm install --package-lock-only.',
-    );
-  }
-  const problems = new IntegrityProblems('npm');
-  const out: NpmRequirement[] = [];
-  for (const [key, entry] of Object.entries(lock.packages ?? {})) {
-    if (key === '' || entry.link || entry.inBundle) continue;
-    if (!settings.dev && entry.dev) continue;
-    const optional = entry.optional ?? (!settings.dev && entry.devOptional);
-    if (optional && !platforms.some(platform => platformMatches(entry, platform))) continue;
-    const name = entry.name ?? key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
-    const version = entry.version ?? '';
-    const where = `${name}@${version} (${key})`;
-    if (!entry.resolved) {
-      problems.add(name, `${where}: no "resolved" URL in ${rel}`, 'lockfile');
-      continue;
-    }
-    if (!entry.integrity) {
-      problems.add(name, `${where}: no "integrity" in ${rel}`, 'lockfile');
-      continue;
-    }
-    const hostProblem = resolvedProblem(entry.resolved, settings.registries);
-    if (hostProblem) {
-      problems.add(name, `${where}: ${hostProblem}`, 'lockfile');
-      continue;
-    }
-    const parsed = ssri.parse(entry.integrity);
-    if (!('sha512' in parsed)) {
-      problems.add(
-        name,
-        `${where}: integrity has no sha512 hash (${shortIntegrity(entry.integrity)}); sha1 alone is too weak`,
-        'lockfile',
-      );
-      continue;
-    }
-    out.push({key, name, version, resolved: entry.resolved, integrity: entry.integrity});
-  }
-  problems.throwIfAny(false);
-  return out;
-}
-
-function resolvedProblem(resolved: string, registries: string[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(resolved);
-  } catch {
-    return `"resolved" is not a URL (${resolved}): git, file and link dependencies cannot be vendored`;
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    return `"resolved" uses ${url.protocol} (${resolved}); only registry tarballs can be vendored`;
-  }
-  const allowed = registries.some(registry => url.href.startsWith(new URL(registry).href));
-  if (!allowed) {
-    return `"resolved" points at ${url.origin}, which is not an allowed registry (${registries.join(', ')})`;
-  }
-  return undefined;
-}
-
-/** An operating system and CPU, as npm's `os` and `cpu` fields name them (linux, x64). */
-export type Platform = {os: string; cpu: string};
-
-export function currentPlatform(): Platform {
-  return {os: process.platform, cpu: process.arch};
-}
-
-/** Parse "linux-x64" (or "linux" for any CPU). */
-export function parsePlatform(text: string): Platform {
-  const [os = '', cpu = '*'] = text.split('-');
-  return {os, cpu};
-}
-
-function platformMatches(entry: LockEntry, platform: Platform): boolean {
-  const matches = (list: string[] | undefined, value: string) => {
-    if (!list || list.length === 0) return true;
-    const denied = list.filter(v => v.startsWith('!')).map(v => v.slice(1));
-    const allowed = list.filter(v => !v.startsWith('!'));
-    if (denied.includes(value)) return false;
-    return allowed.length === 0 || allowed.includes(value);
-  };
-  return (
-    matches(entry.os, platform.os) && (platform.cpu === '*' || matches(entry.cpu, platform.cpu))
-  );
 }

@@ -29,6 +29,8 @@ export type PackageSpec = {
   dependencies?: Record<string, string>;
   scripts?: Record<string, string>;
   os?: string[];
+  /** More package.json fields: optionalDependencies, peerDependencies, bundleDependencies, cpu… */
+  manifest?: Record<string, unknown>;
 };
 
 /**
@@ -93,6 +95,7 @@ export async function startRegistry(dir: string): Promise<Registry> {
         ...(pkg.dependencies ? {dependencies: pkg.dependencies} : {}),
         ...(pkg.scripts ? {scripts: pkg.scripts} : {}),
         ...(pkg.os ? {os: pkg.os} : {}),
+        ...pkg.manifest,
       };
       await fsp.writeFile(path.join(pkgDir, 'package.json'), JSON.stringify(manifest, null, 2));
       for (const [rel, content] of Object.entries(
@@ -148,7 +151,7 @@ export async function startRegistry(dir: string): Promise<Registry> {
 
 type LockPackages = Record<
   string,
-  {version?: string; resolved?: string; integrity?: string; link?: boolean}
+  {name?: string; version?: string; resolved?: string; integrity?: string; link?: boolean}
 >;
 
 /**
@@ -163,7 +166,8 @@ export async function vendorNpmTarballs(
   const artifacts: Artifact[] = [];
   for (const [key, entry] of Object.entries(lock.packages)) {
     if (key === '' || entry.link || !entry.resolved || !entry.version) continue;
-    const name = key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    // An alias entry names the real package; the folder name is the alias.
+    const name = entry.name ?? key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
     const res = await fetch(entry.resolved);
     if (!res.ok) throw new Error(`download of ${entry.resolved} failed: ${res.status}`);
     const bytes = Buffer.from(await res.arrayBuffer());
