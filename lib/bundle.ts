@@ -80,7 +80,7 @@ export async function createBundle(
     const override = options.vendorRepo
       ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
       : undefined;
-    const sources = sourcesFrom(deps);
+    const sources = sourcesFrom(deps, [location, override]);
     const {store, resolved, tree, settings, vendor} = await fetchChangeset(
       path.join(scratch, 'repos'),
       location,

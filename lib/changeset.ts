@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type {HttpClient} from 'isomorphic-git';
-import {gitCredentials, type Deps} from './deps.js';
+import type {Deps} from './deps.js';
 import {ConfigError, IntegrityError, SourceError} from './errors.js';
 import {exportTree, listTree, readTreeFile, type TreeFile} from './git/export.js';
-import {openRemote, type Credentials, type FetchStats} from './git/remote.js';
+import {credentialPolicy, type CredentialPolicy} from './git/credentials.js';
+import {openRemote, type FetchStats} from './git/remote.js';
 import {resolveRev, type ResolvedRev} from './git/resolve.js';
 import {GitStore} from './git/store.js';
 import {verifyAssets} from './installers/assets.js';
@@ -30,11 +31,19 @@ import {readAppSettings, VENDOR_DIR, type AppSettings, type VendorPin} from './v
 /** An installer still running after this long is killed and the run fails. */
 export const INSTALL_TIMEOUT_MS = 30 * 60 * 1000;
 
-export type Sources = {http: HttpClient; credentials: Credentials | undefined; reporter: Reporter};
+export type Sources = {http: HttpClient; credentials: CredentialPolicy; reporter: Reporter};
 
-/** Where a run fetches from, and how it reports: from the run's dependencies. */
-export function sourcesFrom(deps: Deps): Sources {
-  return {http: deps.http, credentials: gitCredentials(deps.env), reporter: deps.reporter};
+/**
+ * Where a run fetches from, and how it reports: from the run's dependencies. `named` are the
+ * repositories the node or CI itself names (the app repository, `--vendor-repo`): the origins
+ * DEPLOY_GIT_TOKEN may go to (lib/git/credentials.ts).
+ */
+export function sourcesFrom(deps: Deps, named: ReadonlyArray<RepoLocation | undefined>): Sources {
+  return {
+    http: deps.http,
+    credentials: credentialPolicy(deps.env, named),
+    reporter: deps.reporter,
+  };
 }
 
 export type VendorCheckout = {store: GitStore; pin: VendorPin; tree: TreeFile[]; fetch: FetchStats};
@@ -47,7 +56,7 @@ export async function resolveApp(
   sources: Sources,
 ): Promise<{store: GitStore; resolved: ResolvedRev}> {
   const store = await GitStore.open(path.join(reposDir, 'app.git'));
-  const remote = openRemote(location, {http: sources.http, credentials: sources.credentials});
+  const remote = openRemote(location, {http: sources.http, ...sources.credentials(location)});
   const resolved = await sources.reporter.phase(
     `resolve ${rev} in ${formatLocation(location)}`,
     () => resolveRev(rev, remote, store),
@@ -97,7 +106,7 @@ export async function fetchVendor(
       const store = await GitStore.open(path.join(reposDir, 'vendor.git'));
       const remote = openRemote(pin.location, {
         http: sources.http,
-        credentials: sources.credentials,
+        ...sources.credentials(pin.location),
       });
       const fetch = await remote.fetchCommit(store, pin.sha).catch((error: unknown) => {
         throw vendorFetchError(error, pin, appSha);

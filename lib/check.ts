@@ -70,7 +70,6 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-check-'));
   const reposDir = path.join(scratch, 'repos');
   const releaseDir = path.join(scratch, 'release');
-  const sources = sourcesFrom(deps);
   const report: CheckReport = {
     repo: options.repo,
     rev: options.rev,
@@ -120,6 +119,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     const vendorOverride = options.vendorRepo
       ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
       : undefined;
+    const sources = sourcesFrom(deps, [location, vendorOverride]);
 
     const app = await step(
       'rev',

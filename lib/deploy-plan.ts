@@ -42,7 +42,7 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
     : undefined;
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-plan-'));
   try {
-    const sources = sourcesFrom(deps);
+    const sources = sourcesFrom(deps, [location, vendorOverride]);
     const {resolved, settings: appSettings} = await fetchChangeset(
       path.join(scratch, 'repos'),
       location,

@@ -158,7 +158,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     const vendorOverride = vendorSpec
       ? parseRepoLocation(vendorSpec, {cwd: deps.cwd, what: 'vendor repository'})
       : undefined;
-    const sources = sourcesFrom(deps);
+    const sources = sourcesFrom(deps, [appLocation, vendorOverride]);
     const reposDir = path.join(root, REPOS_DIR);
     const {store, resolved} = await resolveApp(reposDir, appLocation, options.rev, sources);
     progress.appSha = resolved.sha;

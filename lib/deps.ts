@@ -1,8 +1,6 @@
 import os from 'node:os';
 import type {HttpClient} from 'isomorphic-git';
-import type {Credentials} from './git/remote.js';
 import {createHttpClient} from './http-client.js';
-import {registerSecret} from './redact.js';
 import {streamReporter, type Reporter} from './reporter.js';
 
 /** Everything `lib/` needs from the world, passed in so tests can supply their own. */
@@ -35,16 +33,4 @@ function currentIdentity(): {user: string; host: string} {
     user = process.env.USER ?? `uid ${process.getuid?.() ?? '?'}`;
   }
   return {user, host: os.hostname()};
-}
-
-/**
- * Git credentials from the environment: DEPLOY_GIT_TOKEN, with DEPLOY_GIT_USERNAME
- * (default "x-access-token", which GitHub and most forges accept with a token).
- * They are handed to isomorphic-git through onAuth and never written to any file.
- */
-export function gitCredentials(env: NodeJS.ProcessEnv): Credentials | undefined {
-  const token = env.DEPLOY_GIT_TOKEN;
-  if (!token) return undefined;
-  registerSecret(token);
-  return {username: env.DEPLOY_GIT_USERNAME ?? 'x-access-token', password: token};
 }

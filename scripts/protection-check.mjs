@@ -485,6 +485,37 @@ const checks = [
     ],
     tests: [['node-state.test.js', '*[R41]*']],
   },
+  {
+    case: 'R35',
+    removed: 'keeping DEPLOY_GIT_TOKEN to the origins the node names (--repo, --vendor-repo)',
+    edits: [['lib/git/credentials.js', 'if (!tokenOrigins.has(origin)) {', 'if (false) {']],
+    tests: [
+      ['git-remote.test.js', '*[R35] a vendor URL in deploy.json*'],
+      ['git-remote.test.js', '*[R35] deploy check sends no token*'],
+      ['git-remote.test.js', '*[R35] a submodule URL*'],
+    ],
+  },
+  {
+    case: 'R35',
+    removed: 'holding credentials back from plain http to a host other than loopback',
+    edits: [
+      [
+        'lib/git/credentials.js',
+        "if (parsed.protocol !== 'http:')\n        return false;",
+        "if (parsed.protocol !== 'http:')\n        return false;\n    return true;",
+      ],
+    ],
+    tests: [
+      ['git-remote.test.js', '*[R35] credentials travel over https*'],
+      ['git-remote.test.js', '*[R35] DEPLOY_GIT_TOKEN is held back*'],
+    ],
+  },
+  {
+    case: 'R35',
+    removed: 'dropping Authorization on a redirect to another origin (a deploy end to end)',
+    edits: [['lib/http-client.js', 'headers = withoutAuthorization(headers);', '']],
+    tests: [['git-remote.test.js', '*[R35] a redirect from the app origin*']],
+  },
 ];
 
 const only = process.env.PROTECTIONS?.split(',');

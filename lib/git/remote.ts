@@ -2,12 +2,14 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
-import {DeployError, errnoCode, SourceError} from '../errors.js';
+import {DeployError, errnoCode, RevError, SourceError} from '../errors.js';
 import {redact} from '../redact.js';
 import type {RepoLocation} from '../repo-location.js';
-import {fetchIndexed, gitFs} from './fs.js';
+import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
+import {gitFs} from './fs.js';
 import {collectMissingObjects} from './closure.js';
-import {commitsWithPrefix, GitStore, HAVE_REF, peelToCommit} from './store.js';
+import {commitsWithPrefix, GitStore, peel} from './store.js';
+import {ServerRefusal, storePack, uploadPack} from './upload-pack.js';
 
 /** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
 export type RefMap = Map<string, string>;
@@ -22,8 +24,7 @@ export type FetchStats = {
   bytes: number;
 };
 
-/** Credentials for http(s) repositories, from the environment; never written anywhere. */
-export type Credentials = {username: string; password: string};
+export type {Credentials} from './credentials.js';
 
 /** A repository that commits can be fetched from into a {@link GitStore}. */
 export interface Remote {
@@ -38,72 +39,114 @@ export interface Remote {
   ): Promise<{commits: string[]; fetch: FetchStats}>;
 }
 
+/**
+ * Open the repository at `location`. `credentials` are offered when the server asks for them,
+ * never over plain http except to loopback; `withheld` says why none are offered, if some exist.
+ */
 export function openRemote(
   location: RepoLocation,
-  options: {http: HttpClient; credentials?: Credentials | undefined},
+  options: {http: HttpClient; credentials?: Credentials | undefined; withheld?: string | undefined},
 ): Remote {
-  return location.kind === 'http'
-    ? new HttpRemote(location, options.http, options.credentials)
-    : new LocalRemote(location);
+  if (location.kind !== 'http') return new LocalRemote(location);
+  let {credentials, withheld} = options;
+  if (credentials && !mayCarryCredentials(location.url)) {
+    credentials = undefined;
+    withheld = plainHttpHint(new URL(location.url).origin);
+  }
+  return new HttpRemote(location, options.http, credentials, withheld);
 }
 
 const noStats: FetchStats = {fetched: false, objects: 0, bytes: 0};
 
-/** A repository served over git smart HTTP (protocol v1), fetched with isomorphic-git. */
+/** What a server advertises: its refs (peeled, and as advertised) and its capabilities. */
+type Advertisement = {refs: RefMap; advertised: RefMap; capabilities: Set<string>};
+
+/**
+ * A repository served over git smart HTTP (protocol v1): refs listed with isomorphic-git, objects
+ * fetched by lib/git/upload-pack.ts, which needs no HEAD on the server and keeps its error words.
+ */
 class HttpRemote implements Remote {
   private allFetched = false;
-  private refs: Promise<RefMap> | undefined;
+  private advertisement: Promise<Advertisement> | undefined;
+  /** The Authorization header, once the server has asked for credentials and been given them. */
+  private authorization: string | undefined;
 
   constructor(
     readonly location: RepoLocation & {kind: 'http'},
     private readonly http: HttpClient,
     private readonly credentials: Credentials | undefined,
+    private readonly withheld: string | undefined,
   ) {}
 
   private get authCallbacks() {
     const credentials = this.credentials;
     return {
-      onAuth: (): GitAuth => (credentials ? {...credentials} : {cancel: true}),
+      onAuth: (): GitAuth => {
+        if (!credentials) return {cancel: true};
+        this.authorization = basicAuth(credentials);
+        return {...credentials};
+      },
       // A second 401 means the credentials are wrong: stop instead of asking again.
       onAuthFailure: (): GitAuth => ({cancel: true}),
     };
   }
 
-  listRefs(): Promise<RefMap> {
-    this.refs ??= this.readRefs();
-    return this.refs;
+  async listRefs(): Promise<RefMap> {
+    return (await this.advertise()).refs;
   }
 
-  private async readRefs(): Promise<RefMap> {
-    const refs = await this.call('list the branches and tags of', () =>
-      git.listServerRefs({
+  private advertise(): Promise<Advertisement> {
+    this.advertisement ??= this.readAdvertisement();
+    return this.advertisement;
+  }
+
+  private async readAdvertisement(): Promise<Advertisement> {
+    const info = await this.call('list the branches and tags of', () =>
+      git.getRemoteInfo2({
         http: this.http,
         url: this.location.url,
         protocolVersion: 1,
-        peelTags: true,
         ...this.authCallbacks,
       }),
     );
-    const map: RefMap = new Map();
-    for (const ref of refs) {
+    const refs: RefMap = new Map();
+    const advertised: RefMap = new Map();
+    for (const ref of info.refs ?? []) {
       if (ref.ref.endsWith('^{}')) continue;
-      map.set(ref.ref, ref.peeled ?? ref.oid);
+      refs.set(ref.ref, ref.peeled ?? ref.oid);
+      advertised.set(ref.ref, ref.oid);
     }
-    return map;
+    const capabilities = new Set(
+      Object.entries(info.capabilities).map(([key, value]) =>
+        value === true ? key : `${key}=${value}`,
+      ),
+    );
+    return {refs, advertised, capabilities};
   }
 
   async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
     if (await store.hasCommit(sha)) return noStats;
-    await store.setOrigin(this.location.url);
-    const stats = await this.fetch(store, {singleBranch: true, remoteRef: refName ?? sha});
-    // A server that refuses a want still answers "success" with no pack: check, then try the
-    // route every server allows (all branches and tags) before giving up.
+    const {advertised} = await this.advertise();
+    const want = (refName ? advertised.get(refName) : undefined) ?? sha;
+    let stats = noStats;
+    let refusal: ServerRefusal | undefined;
+    try {
+      stats = await this.fetch(store, [want]);
+    } catch (error) {
+      if (!(error instanceof ServerRefusal)) throw error;
+      refusal = error;
+    }
+    await refuseNonCommit(store, sha, refName);
     if (await store.hasCommit(sha)) return stats;
+    // A server may refuse a want that no ref names: try the route every server allows (all
+    // branches and tags) before giving up.
     const more = await this.fetchAll(store);
     if (await store.hasCommit(sha)) return addStats(stats, more);
+    await refuseNonCommit(store, sha, refName);
     throw new SourceError(
-      `Commit ${sha} is not in ${this.location.url}.`,
+      `Commit ${sha} is not in ${this.location.url}${refusal ? `; the server said: ${redact(refusal.serverWords)}` : ''}.`,
       'Push the commit to that repository (a branch or tag must reach it), or fix the rev.',
+      refusal ? {cause: refusal} : undefined,
     );
   }
 
@@ -114,48 +157,84 @@ class HttpRemote implements Remote {
 
   private async fetchAll(store: GitStore): Promise<FetchStats> {
     if (this.allFetched) return noStats;
-    await store.setOrigin(this.location.url);
-    // isomorphic-git needs one ref to name even when it wants them all.
-    const refs = await this.listRefs();
-    const anyRef = refs.has('HEAD') ? 'HEAD' : [...refs.keys()][0];
-    if (!anyRef) return noStats;
-    const stats = await this.fetch(store, {singleBranch: false, tags: true, remoteRef: anyRef});
+    const {advertised} = await this.advertise();
+    const wants = [...advertised]
+      .filter(([ref]) => ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'))
+      .map(([, oid]) => oid);
+    const stats = await this.fetch(store, wants);
     this.allFetched = true;
     return stats;
   }
 
-  private async fetch(
-    store: GitStore,
-    options: {singleBranch: boolean; remoteRef?: string; tags?: boolean},
-  ): Promise<FetchStats> {
-    const packfile = await this.call('fetch from', () =>
-      fetchIndexed(store.gitdir, () =>
-        git.fetch({
-          fs: gitFs,
-          http: this.http,
-          gitdir: store.gitdir,
-          cache: store.cache,
-          url: this.location.url,
-          // The local ref whose commit is sent as a "have", so only new objects come back.
-          ref: HAVE_REF,
-          ...(options.remoteRef ? {remoteRef: options.remoteRef} : {}),
-          singleBranch: options.singleBranch,
-          tags: options.tags ?? false,
-          ...this.authCallbacks,
-        }),
-      ),
-    );
-    if (!packfile) return {fetched: true, objects: 0, bytes: 0};
-    return {fetched: true, ...(await packStats(path.join(store.gitdir, packfile)))};
+  /** Fetch the objects `oids` name (and all they reach) that the store lacks, in one pack. */
+  private async fetch(store: GitStore, oids: readonly string[]): Promise<FetchStats> {
+    const held = new Set<string>();
+    for (const oid of new Set(oids)) if (await store.hasObject(oid)) held.add(oid);
+    const wants = [...new Set(oids)].filter(oid => !held.has(oid));
+    if (wants.length === 0) return {fetched: true, objects: 0, bytes: 0};
+    await store.setOrigin(this.location.url);
+    // What the store holds is sent as "have", so only new objects come back.
+    const haves = [...held, ...(await store.have())];
+    const {capabilities} = await this.advertise();
+    const name = await this.call('fetch from', async () => {
+      const request = {http: this.http, url: this.location.url, capabilities, wants, haves};
+      const pack = await uploadPack({...request, authorization: this.authorization}).catch(
+        async (error: unknown) => {
+          // A server may ask for credentials only for the fetch itself.
+          if (!this.credentials || this.authorization || !isUnauthorized(error)) throw error;
+          this.authorization = basicAuth(this.credentials);
+          return uploadPack({...request, authorization: this.authorization});
+        },
+      );
+      return storePack(store, pack);
+    });
+    if (!name) return {fetched: true, objects: 0, bytes: 0};
+    return {fetched: true, ...(await packStats(path.join(store.gitdir, name)))};
   }
 
   private async call<T>(action: string, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      throw translateHttpError(error, action, this.location.url, this.credentials !== undefined);
+      throw translateHttpError(
+        error,
+        action,
+        this.location.url,
+        this.credentials !== undefined,
+        this.withheld,
+      );
     }
   }
+}
+
+function basicAuth(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+function isUnauthorized(error: unknown): boolean {
+  return error instanceof Errors.HttpError && error.data.statusCode === 401;
+}
+
+/**
+ * Refuse a rev whose object is in the store but is not a commit (a tag naming a tree or a blob):
+ * no amount of fetching makes it one.
+ */
+async function refuseNonCommit(store: GitStore, sha: string, refName?: string): Promise<void> {
+  const type = await store.objectType(sha);
+  if (type !== undefined && type !== 'commit') throw nonCommitError(type, sha, refName);
+}
+
+function nonCommitError(type: string, sha: string, refName: string | undefined): RevError {
+  const name = refName?.replace(/^refs\/(tags|heads)\//, '');
+  const what = refName?.startsWith('refs/tags/')
+    ? `Tag ${name}`
+    : refName?.startsWith('refs/heads/')
+      ? `Branch ${name}`
+      : refName;
+  return new RevError(
+    what ? `${what} names a ${type} (${sha}), not a commit.` : `${sha} is a ${type}, not a commit.`,
+    'Give a rev that names a commit (a branch, a tag on a commit, or a commit id).',
+  );
 }
 
 /** A repository on this node's disk (work tree or bare), read directly: no git binary needed. */
@@ -177,8 +256,9 @@ class LocalRemote implements Remote {
       for (const name of await git.listRefs({fs: gitFs, gitdir, filepath: prefix})) {
         const ref = `${prefix}/${name}`;
         const oid = await git.resolveRef({fs: gitFs, gitdir, ref});
-        const commit = await peelToCommit(gitdir, this.cache, oid).catch(() => undefined);
-        if (commit) map.set(ref, commit);
+        // A tag on a tree or a blob stays listed: resolving it then says what it names.
+        const target = await peel(gitdir, this.cache, oid).catch(() => undefined);
+        if (target) map.set(ref, target.oid);
       }
     }
     try {
@@ -189,14 +269,19 @@ class LocalRemote implements Remote {
     return map;
   }
 
-  async fetchCommit(store: GitStore, sha: string): Promise<FetchStats> {
+  async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
     if (await store.hasCommit(sha)) return noStats;
     const gitdir = await this.gitdir();
     const source = {gitdir, cache: this.cache};
     try {
       await git.readCommit({fs: gitFs, gitdir, oid: sha, cache: this.cache});
     } catch (error) {
-      if (error instanceof Errors.NotFoundError || error instanceof Errors.ObjectTypeError) {
+      if (error instanceof Errors.ObjectTypeError) {
+        // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
+        const {type} = await git.readObject({fs: gitFs, gitdir, oid: sha, cache: this.cache});
+        throw nonCommitError(type, sha, refName);
+      }
+      if (error instanceof Errors.NotFoundError) {
         throw new SourceError(
           `Commit ${sha} is not in ${this.location.path}.`,
           'Commit it there, or fix the rev.',
@@ -305,17 +390,20 @@ export function translateHttpError(
   action: string,
   url: string,
   hadCredentials: boolean,
+  withheld?: string,
 ): unknown {
   if (error instanceof DeployError) return error;
   const where = redact(url);
+  const authHint = hadCredentials
+    ? 'The credentials for this origin (DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN, or its DEPLOY_GIT_CREDENTIALS entry) were refused; check them.'
+    : (withheld ??
+      'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one) for the app repository and --vendor-repo, or DEPLOY_GIT_CREDENTIALS for another origin.');
   if (error instanceof Errors.HttpError) {
     const status = error.data.statusCode;
     if (status === 401 || status === 403) {
       return new SourceError(
         `Could not ${action} ${where}: the server refused access (HTTP ${status}).`,
-        hadCredentials
-          ? 'The credentials in DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN were refused; check them.'
-          : 'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one).',
+        authHint,
         {cause: error},
       );
     }
@@ -333,13 +421,9 @@ export function translateHttpError(
     );
   }
   if (error instanceof Errors.UserCanceledError) {
-    return new SourceError(
-      `Could not ${action} ${where}: authentication required.`,
-      hadCredentials
-        ? 'The credentials in DEPLOY_GIT_USERNAME / DEPLOY_GIT_TOKEN were refused; check them.'
-        : 'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one).',
-      {cause: error},
-    );
+    return new SourceError(`Could not ${action} ${where}: authentication required.`, authHint, {
+      cause: error,
+    });
   }
   const code = errnoCode(error);
   if (

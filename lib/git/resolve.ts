@@ -103,11 +103,23 @@ function checkRevSyntax(rev: string): void {
   }
 }
 
+/** What the server advertises, for an unknown rev: its branches and a few tags, or that it has none. */
 function suggestRefs(refs: Map<string, string>): string {
-  const names = [...refs.keys()]
-    .filter(ref => ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'))
-    .map(ref => ref.replace(/^refs\/(heads|tags)\//, ''))
-    .slice(0, 10);
-  if (names.length === 0) return 'The repository has no branches or tags; give a full commit id.';
-  return `Known branches and tags include: ${names.join(', ')}.`;
+  const named = (prefix: string) =>
+    [...refs.keys()]
+      .filter(ref => ref.startsWith(prefix))
+      .map(ref => ref.slice(prefix.length))
+      // Newest-looking first: v1.10 before v1.9.
+      .sort((a, b) => b.localeCompare(a, 'en', {numeric: true}));
+  const list = (names: string[], max: number) =>
+    names.slice(0, max).join(', ') +
+    (names.length > max ? ` (and ${names.length - max} more)` : '');
+  const branches = named('refs/heads/');
+  const tags = named('refs/tags/');
+  if (branches.length === 0 && tags.length === 0) {
+    return 'The repository advertises no branches and no tags: push one, or give a full commit id.';
+  }
+  const parts = [branches.length > 0 ? `branches ${list(branches, 10)}` : 'no branches'];
+  if (tags.length > 0) parts.push(`tags ${list(tags, 5)}`);
+  return `The repository advertises ${parts.join('; ')}.`;
 }

@@ -2,6 +2,7 @@ import {promises as fsp} from 'node:fs';
 import git, {Errors} from 'isomorphic-git';
 import {gitFs} from './fs.js';
 import {ObjectReader} from './objects.js';
+import {TYPE_NAMES} from './pack-reader.js';
 
 /** The local ref that always names a commit this store holds: sent to servers as a "have". */
 export const HAVE_REF = 'refs/repodeploy/have';
@@ -75,6 +76,27 @@ export class GitStore {
     }
   }
 
+  /** The type of object `oid` ('commit', 'tree', 'blob', 'tag'), or undefined when not held. */
+  async objectType(oid: string): Promise<string | undefined> {
+    const objects = ObjectReader.open(this);
+    try {
+      return TYPE_NAMES[(await objects.read(oid)).type];
+    } catch (error) {
+      if (error instanceof Errors.NotFoundError) return undefined;
+      throw error;
+    } finally {
+      objects.close();
+    }
+  }
+
+  /** The commit recorded by {@link setHave}, if the store still holds it: a fetch's "have". */
+  async have(): Promise<string[]> {
+    const oid = await git
+      .resolveRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF})
+      .catch(() => undefined);
+    return oid && (await this.hasCommit(oid)) ? [oid] : [];
+  }
+
   /** Record `oid` as the "have" for the next fetch. */
   async setHave(oid: string): Promise<void> {
     await git.writeRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF, value: oid, force: true});
@@ -92,6 +114,16 @@ export async function peelToCommit(
   cache: object,
   oid: string,
 ): Promise<string | undefined> {
+  const peeled = await peel(gitdir, cache, oid);
+  return peeled?.type === 'commit' ? peeled.oid : undefined;
+}
+
+/** The object an id stands for once annotated tags are followed: a commit, tree or blob. */
+export async function peel(
+  gitdir: string,
+  cache: object,
+  oid: string,
+): Promise<{oid: string; type: string} | undefined> {
   let current = oid;
   for (let depth = 0; depth < 10; depth++) {
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
@@ -102,8 +134,7 @@ export async function peelToCommit(
       cache,
       format: 'content',
     });
-    if (type === 'commit') return current;
-    if (type !== 'tag') return undefined;
+    if (type !== 'tag') return {oid: current, type};
     const tag = await git.readTag({fs: gitFs, gitdir, oid: current, cache});
     current = tag.tag.object;
   }

@@ -1,0 +1,110 @@
+import {BlockList} from 'node:net';
+import {UsageError} from '../errors.js';
+import {redact, registerSecret} from '../redact.js';
+import type {RepoLocation} from '../repo-location.js';
+
+/** Credentials for http(s) repositories, from the environment; never written anywhere. */
+export type Credentials = {username: string; password: string};
+
+/**
+ * What a repository is given: credentials, or none and (when some exist but were held back) why,
+ * for the hint of an "authentication required" error.
+ */
+export type CredentialGrant = {credentials?: Credentials; withheld?: string};
+
+/** Decides which credentials, if any, go to a repository. */
+export type CredentialPolicy = (location: RepoLocation) => CredentialGrant;
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/**
+ * Whether credentials may travel to `url` at all: over https anywhere, over plain http only to
+ * this machine (127.0.0.0/8, ::1, localhost), where nobody on the network can read them. A name
+ * that merely resolves to loopback does not count: DNS can say anything.
+ */
+export function mayCarryCredentials(url: string): boolean {
+  const parsed = new URL(url);
+  if (parsed.protocol === 'https:') return true;
+  if (parsed.protocol !== 'http:') return false;
+  const host = parsed.hostname.toLowerCase();
+  if (host === 'localhost') return true;
+  if (host.startsWith('[') && host.endsWith(']')) return loopback.check(host.slice(1, -1), 'ipv6');
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host) && loopback.check(host, 'ipv4');
+}
+
+/**
+ * The node's credential rules, from the environment and the repositories the node itself names
+ * (`--repo`, `--vendor-repo`, or what node.json remembers of them):
+ *
+ * - `DEPLOY_GIT_CREDENTIALS`: whitespace-separated `https://user:token@host[:port]` entries (the
+ *   format of git's credential store); each goes to its own origin only.
+ * - `DEPLOY_GIT_TOKEN` (user `DEPLOY_GIT_USERNAME`, default `x-access-token`): to the origins of
+ *   the named repositories only. A URL written in the app's changeset (deploy.json `vendor.url`,
+ *   .gitmodules) at another origin gets nothing: a changeset under review must not be able to
+ *   send the node's token where it likes.
+ *
+ * Nothing is ever given over plain http except to loopback.
+ */
+export function credentialPolicy(
+  env: NodeJS.ProcessEnv,
+  named: ReadonlyArray<RepoLocation | undefined>,
+): CredentialPolicy {
+  const perOrigin = parseCredentialList(env.DEPLOY_GIT_CREDENTIALS);
+  const token = env.DEPLOY_GIT_TOKEN;
+  registerSecret(token);
+  const tokenOrigins = new Set(
+    named.flatMap(location => (location?.kind === 'http' ? [new URL(location.url).origin] : [])),
+  );
+  return location => {
+    if (location.kind !== 'http') return {};
+    const origin = new URL(location.url).origin;
+    const own = perOrigin.get(origin);
+    if (own) return {credentials: own};
+    if (!token) return {};
+    if (!tokenOrigins.has(origin)) {
+      return {
+        withheld: `DEPLOY_GIT_TOKEN goes only to the origins of --repo and --vendor-repo, not to ${origin}, which the app's changeset names. Give that origin its own credential in DEPLOY_GIT_CREDENTIALS (${origin.replace('://', '://USER:TOKEN@')}), or pass --vendor-repo.`,
+      };
+    }
+    if (!mayCarryCredentials(location.url)) return {withheld: plainHttpHint(origin)};
+    return {credentials: {username: env.DEPLOY_GIT_USERNAME ?? 'x-access-token', password: token}};
+  };
+}
+
+export function plainHttpHint(origin: string): string {
+  return `Credentials are never sent over plain http to ${origin} (only to loopback): serve the repository over https.`;
+}
+
+/** Parse `DEPLOY_GIT_CREDENTIALS` into origin → credentials, refusing what could leak. */
+export function parseCredentialList(text: string | undefined): Map<string, Credentials> {
+  const map = new Map<string, Credentials>();
+  for (const [i, entry] of (text ?? '').split(/\s+/).filter(Boolean).entries()) {
+    let url: URL | undefined;
+    // An entry that is not a URL is not echoed: it may be a token on its own.
+    const refuse = (why: string) =>
+      new UsageError(
+        `DEPLOY_GIT_CREDENTIALS: entry ${i + 1}${url ? ` (${redact(url.href)})` : ''} ${why}.`,
+        'Give entries as https://USER:TOKEN@host[:port], separated by spaces or newlines.',
+      );
+    try {
+      url = new URL(entry);
+    } catch {
+      throw refuse('is not a URL');
+    }
+    const password = decodeURIComponent(url.password);
+    registerSecret(password);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse('is not http(s)');
+    if (!password) throw refuse('has no token (https://USER:TOKEN@host)');
+    if (url.pathname !== '/' || url.search || url.hash) {
+      throw refuse('names a path; a credential belongs to a whole origin (scheme, host, port)');
+    }
+    if (!mayCarryCredentials(url.href)) throw refuse('is plain http to a host other than loopback');
+    map.set(url.origin, {
+      username: decodeURIComponent(url.username) || 'x-access-token',
+      password,
+    });
+  }
+  return map;
+}
