@@ -7,6 +7,7 @@ import {createHttpClient} from '../lib/http-client.js';
 import {currentPlatform, parsePlatform} from '../lib/installers/npm.js';
 import {registerSecret} from '../lib/redact.js';
 import {streamReporter} from '../lib/reporter.js';
+import {Network, proxySettingsFromEnv} from '../lib/net-policy.js';
 import {Http} from './http.js';
 import {outdated} from './outdated.js';
 import {githubClient, type GithubClient} from '../lib/github.js';
@@ -71,10 +72,22 @@ function upstreams(argv: Common, ctx: CliContext) {
       if (url) tokens.set(new URL(url).origin, npmToken);
   }
   const npm: NpmUpstream = {registry: argv['npm-registry'], scopes};
+  const network = new Network(proxySettingsFromEnv(ctx.env));
   let client: GithubClient | undefined;
   const github = () =>
-    (client ??= githubClient({apiUrl: argv['github-api-url'], token: githubToken}));
-  return {npm, github, githubToken, pypiIndex: argv['pypi-index'], http: new Http({tokens})};
+    (client ??= githubClient({
+      apiUrl: argv['github-api-url'],
+      token: githubToken,
+      fetch: network.fetch,
+    }));
+  return {
+    npm,
+    github,
+    githubToken,
+    pypiIndex: argv['pypi-index'],
+    http: new Http({tokens, network}),
+    gitHttp: createHttpClient({env: ctx.env}),
+  };
 }
 
 function gitCredentials(env: NodeJS.ProcessEnv): Credentials | undefined {
@@ -179,7 +192,7 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
         },
         {
           http: up.http,
-          gitHttp: createHttpClient(),
+          gitHttp: up.gitHttp,
           gitCredentials: gitCredentials(ctx.env),
           upstreams: {
             npm: up.npm,
@@ -220,7 +233,7 @@ function outdatedCommand(ctx: CliContext): CommandModule<object, Common> {
       const repo = await openVendorRepo({
         vendor: argv.vendor,
         cwd: ctx.cwd,
-        http: createHttpClient(),
+        http: up.gitHttp,
         credentials: gitCredentials(ctx.env),
       });
       try {
