@@ -10,20 +10,25 @@ import {deadProxyUrl, startForwardProxy} from './helpers/forward-proxy.js';
 import {startFakeGithub} from './helpers/github-server.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {FixtureRepo} from './helpers/repos.js';
+import {selfSignedCertificate, startTlsFront} from './helpers/tls-front.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
 import {makeWorld, packageRoot, runDeploy, writeSampleApp} from './helpers/world.js';
 
-type Shared = {dir: string; open: Registry; lockDir: string};
+type Shared = {dir: string; open: Registry; locked: Registry; lockDir: string};
 const test = anyTest as TestFn<Shared>;
 type T = ExecutionContext<Shared>;
 
 const vendorSyncBin = path.join(packageRoot, 'bin', 'vendor-sync.js');
 
-/** A real registry (the one the lockfile names) with a package and its dependency. */
+/**
+ * Two real registries holding the same tarballs: `open` (which the lockfile names) and
+ * `locked`, which serves only with a token (a private mirror).
+ */
 test.before(async t => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-network-'));
   const open = await startRegistry(path.join(dir, 'open'));
+  const locked = await startRegistry(path.join(dir, 'locked'), {readNeedsLogin: true});
   await open.publish({name: '@demo/left-util', version: '1.0.0'});
   await open.publish({
     name: 'greet-lib',
@@ -42,11 +47,19 @@ test.before(async t => {
     }),
   );
   await open.npm(['install', '--package-lock-only', '--ignore-scripts'], lockDir);
-  t.context = {dir, open, lockDir};
+  for (const [name, file] of [
+    ['@demo/left-util', '@demo/left-util/-/left-util-1.0.0.tgz'],
+    ['greet-lib', 'greet-lib/-/greet-lib-1.0.0.tgz'],
+  ] as const) {
+    const tarball = Buffer.from(await (await fetch(`${open.url}${file}`)).arrayBuffer());
+    await locked.publishTarball(name, '1.0.0', tarball);
+  }
+  t.context = {dir, open, locked, lockDir};
 });
 
 test.after.always(async t => {
   await t.context.open.close();
+  await t.context.locked.close();
   await fsp.rm(t.context.dir, {recursive: true, force: true});
 });
 
@@ -113,6 +126,7 @@ async function vendoredNames(vendor: string): Promise<string[]> {
 }
 
 const both = ['@demo/left-util@1.0.0', 'greet-lib@1.0.0'];
+const tarballs = (r: Registry) => r.seen.filter(s => s.path.endsWith('.tgz'));
 
 test.serial('vendor-sync goes through HTTP_PROXY, and not for a host NO_PROXY lists', async t => {
   const proxy = await startForwardProxy(t);
@@ -172,6 +186,109 @@ test.serial(
     t.regex(run.stderr, new RegExp(`through the proxy ${dead}/? \\(from HTTP_PROXY\\)`));
     t.regex(run.stderr, /ECONNREFUSED/);
     t.is(t.context.open.seen.length, seenBefore, 'no direct connection to the registry');
+    t.deepEqual(await fingerprint(s.vendor), before);
+  },
+);
+
+test.serial(
+  'registry= and a token in the user npmrc: tarballs come from that registry, the token goes only there',
+  async t => {
+    const {open, locked} = t.context;
+    const lockedKey = `//${new URL(locked.url).host}/`;
+    const s = await syncSetup(
+      t,
+      `registry=${locked.url}\n${lockedKey}:_authToken=${locked.token}\n`,
+    );
+    const openBefore = tarballs(open).length;
+    const run = await vendorSync(s);
+    t.is(run.code, 0, run.stderr);
+    t.deepEqual(await vendoredNames(s.vendor), both);
+    t.is(tarballs(open).length, openBefore, 'nothing fetched from the registry the lockfile names');
+    const fromLocked = tarballs(locked).slice(-2);
+    t.deepEqual(
+      fromLocked.map(r => r.authorization),
+      [`Bearer ${locked.token}`, `Bearer ${locked.token}`],
+    );
+    t.false(run.stderr.includes(locked.token), 'the token is not printed');
+  },
+);
+
+test.serial(
+  "@scope:registry= in the app's .npmrc picks that scope's registry; its auth lines are ignored",
+  async t => {
+    const {open, locked} = t.context;
+    const lockedKey = `//${new URL(locked.url).host}/`;
+    const openKey = `//${new URL(open.url).host}/`;
+    const s = await syncSetup(
+      t,
+      `${lockedKey}:_authToken=${locked.token}\n`,
+      `@demo:registry=${locked.url}\n${openKey}:_authToken=from-the-changeset\n`,
+    );
+    const openBefore = tarballs(open).length;
+    const lockedBefore = tarballs(locked).length;
+    const run = await vendorSync(s);
+    t.is(run.code, 0, run.stderr);
+    t.deepEqual(await vendoredNames(s.vendor), both);
+    t.deepEqual(
+      tarballs(locked)
+        .slice(lockedBefore)
+        .map(r => [r.path, r.authorization]),
+      [['/@demo/left-util/-/left-util-1.0.0.tgz', `Bearer ${locked.token}`]],
+    );
+    t.deepEqual(
+      tarballs(open)
+        .slice(openBefore)
+        .map(r => [r.path, r.authorization]),
+      [['/greet-lib/-/greet-lib-1.0.0.tgz', undefined]],
+      'the other registry gets neither the token nor the one the changeset wrote',
+    );
+    t.regex(run.stderr, /ignored: \/\/127\.0\.0\.1:\d+\/:_authToken/);
+  },
+);
+
+test.serial(
+  'cafile and strict-ssl are honoured (through HTTPS_PROXY, by CONNECT); another CA is refused',
+  async t => {
+    const {open} = t.context;
+    const certs = path.join(await tempDir(t), 'certs');
+    const good = await selfSignedCertificate(certs, 'registry');
+    const other = await selfSignedCertificate(certs, 'someone-else');
+    const front = await startTlsFront(t, open.url, good);
+    const proxy = await startForwardProxy(t);
+
+    const trusted = await syncSetup(t, `registry=${front.url}\ncafile=${good.cert}\n`);
+    const run = await vendorSync(trusted, {HTTPS_PROXY: proxy.url});
+    t.is(run.code, 0, run.stderr);
+    t.deepEqual(await vendoredNames(trusted.vendor), both);
+    t.is(front.paths.filter(p => p.endsWith('.tgz')).length, 2);
+    t.true(proxy.connects.includes(new URL(front.url).host), 'tunnelled through the proxy');
+
+    const wrong = await syncSetup(t, `registry=${front.url}\ncafile=${other.cert}\n`);
+    const before = await fingerprint(wrong.vendor);
+    const refused = await vendorSync(wrong);
+    t.is(refused.code, 5, refused.stderr);
+    t.regex(refused.stderr, /TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted/);
+    t.regex(refused.stderr, /cafile=/);
+    t.deepEqual(await fingerprint(wrong.vendor), before);
+
+    const unchecked = await syncSetup(
+      t,
+      `registry=${front.url}\ncafile=${other.cert}\nstrict-ssl=false\n`,
+    );
+    const anyway = await vendorSync(unchecked);
+    t.is(anyway.code, 0, anyway.stderr);
+    t.deepEqual(await vendoredNames(unchecked.vendor), both, 'strict-ssl=false is honoured too');
+  },
+);
+
+test.serial(
+  'a cafile that does not exist is a config error naming it; nothing is written',
+  async t => {
+    const s = await syncSetup(t, 'cafile=/nonexistent/corp-ca.pem\n');
+    const before = await fingerprint(s.vendor);
+    const run = await vendorSync(s);
+    t.is(run.code, 3, run.stderr);
+    t.regex(run.stderr, /cafile=\/nonexistent\/corp-ca\.pem \(user config\), which does not exist/);
     t.deepEqual(await fingerprint(s.vendor), before);
   },
 );
