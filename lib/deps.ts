@@ -14,9 +14,11 @@ export type Deps = {
 };
 
 export function defaultDeps(overrides: Partial<Deps> = {}): Deps {
+  // The git client reads its proxy variables from the environment the command was given.
+  const env = overrides.env ?? process.env;
   return {
-    http: createHttpClient(),
-    env: process.env,
+    http: createHttpClient({env}),
+    env,
     clock: () => new Date(),
     reporter: streamReporter(process.stderr),
     identity: currentIdentity(),

@@ -22,6 +22,8 @@ export function githubClient(options: {
   attempts?: number;
   maxWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** The fetch Octokit uses (one that goes through the configured proxy); default: Node's. */
+  fetch?: typeof fetch;
 }): GithubClient {
   const attempts = options.attempts ?? 4;
   const maxWaitMs = options.maxWaitMs ?? 120_000;
@@ -30,6 +32,7 @@ export function githubClient(options: {
     baseUrl: options.apiUrl.replace(/\/$/, ''),
     ...(options.token ? {auth: options.token} : {}),
     userAgent: 'repodeploy-vendor-sync',
+    ...(options.fetch ? {request: {fetch: options.fetch}} : {}),
     log: {
       debug: () => undefined,
       info: () => undefined,

@@ -1,7 +1,7 @@
-import http from 'node:http';
-import https from 'node:https';
 import type {GitHttpRequest, GitHttpResponse, HttpClient} from 'isomorphic-git';
+import {errors as undiciErrors, request, type Dispatcher} from 'undici';
 import {SourceError} from './errors.js';
+import {followRedirect, Network, proxyFailure, proxySettingsFromEnv} from './net-policy.js';
 import {redact} from './redact.js';
 import {TOOL_NAME, TOOL_VERSION} from './version.js';
 
@@ -14,9 +14,13 @@ export type HttpClientOptions = {
   maxResponseBytes?: number;
   /** Redirects followed at most. */
   maxRedirects?: number;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case) are read; default process.env. */
+  env?: NodeJS.ProcessEnv;
 };
 
-const defaults: Required<HttpClientOptions> = {
+type Settings = Required<Omit<HttpClientOptions, 'env'>> & {network: Network};
+
+const defaults: Required<Omit<HttpClientOptions, 'env'>> = {
   connectTimeoutMs: 15_000,
   idleTimeoutMs: 60_000,
   maxResponseBytes: 2 * 1024 ** 3,
@@ -25,13 +29,19 @@ const defaults: Required<HttpClientOptions> = {
 
 /**
  * The HTTP client given to isomorphic-git. Its own node client has no timeouts and no size cap;
- * this one has both, refuses https→http downgrades and never forwards credentials to another origin.
+ * this one has both, refuses https→http downgrades, never forwards credentials to another origin,
+ * and goes through the proxy the environment names, as git does.
  *
  * @example
  * await git.fetch({fs, http: createHttpClient({idleTimeoutMs: 5000}), gitdir, url})
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
-  const settings = {...defaults, ...options};
+  const {env, ...rest} = options;
+  const settings: Settings = {
+    ...defaults,
+    ...rest,
+    network: new Network(proxySettingsFromEnv(env ?? process.env)),
+  };
   return {
     async request(req: GitHttpRequest): Promise<GitHttpResponse> {
       const body = req.body ? Buffer.concat(await collect(req.body)) : undefined;
@@ -42,113 +52,120 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       };
       for (let hop = 0; ; hop++) {
         const res = await send(url, req.method ?? 'GET', headers, body, settings);
-        const location = res.headers.location;
-        if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location) {
-          res.resume();
+        const location = headerValue(res.headers.location);
+        if (res.statusCode >= 300 && res.statusCode < 400 && location) {
+          await res.body.dump();
           if (hop >= settings.maxRedirects) {
             throw new SourceError(
               `Too many redirects fetching ${redact(req.url)}`,
               'Check the repository URL.',
             );
           }
-          const next = new URL(location, url);
-          if (url.protocol === 'https:' && next.protocol !== 'https:') {
-            throw new SourceError(
-              `Refused a redirect from https to ${next.protocol} (${redact(next.href)})`,
-              'Use the final https URL of the repository.',
-            );
-          }
-          if (next.origin !== url.origin) headers = withoutAuthorization(headers);
-          url = next;
+          ({url, headers} = followRedirect(url, location, headers));
           continue;
         }
         return {
           url: url.href,
           method: req.method ?? 'GET',
-          statusCode: res.statusCode ?? 0,
-          statusMessage: res.statusMessage ?? '',
+          statusCode: res.statusCode,
+          statusMessage: res.statusText,
           headers: flattenHeaders(res.headers),
-          body: limitBody(res, settings.maxResponseBytes, url),
+          body: limitBody(res, settings, url),
         };
       }
     },
   };
 }
 
-function send(
+async function send(
   url: URL,
   method: string,
   headers: Record<string, string>,
   body: Buffer | undefined,
-  settings: Required<HttpClientOptions>,
-): Promise<http.IncomingMessage> {
-  const transport = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
-  if (!transport) {
-    return Promise.reject(new SourceError(`Unsupported URL scheme ${url.protocol}`));
+  settings: Settings,
+): Promise<Dispatcher.ResponseData> {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new SourceError(`Unsupported URL scheme ${url.protocol}`);
   }
-  const allHeaders = body ? {...headers, 'content-length': String(body.length)} : headers;
-  return new Promise((resolve, reject) => {
-    const request = transport.request(url, {method, headers: allHeaders});
-    const connectTimer = setTimeout(() => {
-      request.destroy(
-        new SourceError(
-          `No response from ${url.origin} within ${settings.connectTimeoutMs} ms`,
-          'Check that the server is up and reachable from this node.',
-        ),
-      );
-    }, settings.connectTimeoutMs);
-    request.setTimeout(settings.idleTimeoutMs, () => {
-      request.destroy(
-        new SourceError(
-          `${url.origin} sent nothing for ${settings.idleTimeoutMs} ms; gave up`,
-          'The server stalled. Try again, or check the server and the network.',
-        ),
-      );
+  try {
+    return await request(url, {
+      method: method,
+      headers,
+      body,
+      dispatcher: settings.network.dispatcherFor(url),
+      headersTimeout: headersTimeout(settings),
+      bodyTimeout: settings.idleTimeoutMs,
     });
-    request.on('response', res => {
-      clearTimeout(connectTimer);
-      resolve(res);
-    });
-    request.on('error', error => {
-      clearTimeout(connectTimer);
-      reject(error);
-    });
-    request.end(body);
-  });
+  } catch (error) {
+    throw translate(error, url, settings);
+  }
+}
+
+/** undici's errors in the words of this module: what stalled or failed, and what to do. */
+function translate(error: unknown, url: URL, settings: Settings): unknown {
+  const proxy = proxyFailure(settings.network, url, error);
+  if (proxy) return new SourceError(proxy.message, proxy.hint, {cause: error});
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError &&
+    headersTimeout(settings) < settings.connectTimeoutMs
+  ) {
+    return stalled(url, settings, error);
+  }
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new SourceError(
+      `No response from ${url.origin} within ${settings.connectTimeoutMs} ms`,
+      'Check that the server is up and reachable from this node.',
+      {cause: error},
+    );
+  }
+  if (error instanceof undiciErrors.BodyTimeoutError) return stalled(url, settings, error);
+  return error;
+}
+
+function stalled(url: URL, settings: Settings, cause?: unknown): SourceError {
+  return new SourceError(
+    `${url.origin} sent nothing for ${settings.idleTimeoutMs} ms; gave up`,
+    'The server stalled. Try again, or check the server and the network.',
+    {cause},
+  );
+}
+
+/** Silence before the headers counts against the idle timeout too, as on the socket before. */
+function headersTimeout(settings: Settings): number {
+  return Math.min(settings.connectTimeoutMs, settings.idleTimeoutMs);
 }
 
 async function* limitBody(
-  res: http.IncomingMessage,
-  maxBytes: number,
+  res: Dispatcher.ResponseData,
+  settings: Settings,
   url: URL,
 ): AsyncIterableIterator<Uint8Array> {
   let total = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > maxBytes) {
-      res.destroy();
-      throw new SourceError(
-        `Response from ${url.origin} exceeded ${maxBytes} bytes; refused`,
-        'The repository is larger than this node accepts, or the server is misbehaving.',
-      );
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > settings.maxResponseBytes) {
+        res.body.destroy();
+        throw new SourceError(
+          `Response from ${url.origin} exceeded ${settings.maxResponseBytes} bytes; refused`,
+          'The repository is larger than this node accepts, or the server is misbehaving.',
+        );
+      }
+      yield chunk;
     }
-    yield chunk;
-  }
-  // A connection cut before the declared length ends the stream early without an error.
-  if (!res.complete) {
-    throw new SourceError(`Connection to ${url.origin} closed before the response was complete`);
+  } catch (error) {
+    throw translate(error, url, settings);
   }
 }
 
-function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() !== 'authorization') out[key] = value;
-  }
-  return out;
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
-function flattenHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+function flattenHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers)) {
     if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : value;

@@ -285,8 +285,11 @@ const checks = [
   {
     case: 'R28',
     removed: 'dropping Authorization on a redirect to another origin',
-    edits: [['lib/http-client.js', 'headers = withoutAuthorization(headers);', '']],
-    tests: [['reliability.test.js', '*[R28]*']],
+    edits: [['lib/net-policy.js', 'headers = withoutAuthorization(headers);', '']],
+    tests: [
+      ['reliability.test.js', '*[R28]*'],
+      ['vendor-sync-http.test.js', '*[R28]*'],
+    ],
   },
   {
     case: 'R29',
@@ -310,10 +313,11 @@ const checks = [
     case: 'R31',
     removed: 'the idle timeout of the git HTTP client',
     edits: [
+      ['lib/http-client.js', 'bodyTimeout: settings.idleTimeoutMs,', 'bodyTimeout: 0,'],
       [
         'lib/http-client.js',
-        'request.setTimeout(settings.idleTimeoutMs, () => {',
-        'request.setTimeout(0, () => {',
+        'return Math.min(settings.connectTimeoutMs, settings.idleTimeoutMs);',
+        'return settings.connectTimeoutMs;',
       ],
     ],
     tests: [['reliability.test.js', '*[R31]*']],

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import yargs, {type Argv, type CommandModule} from 'yargs';
 import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
@@ -7,7 +8,9 @@ import {createHttpClient} from '../lib/http-client.js';
 import {currentPlatform, parsePlatform} from '../lib/installers/npm-lockfile.js';
 import {registerSecret} from '../lib/redact.js';
 import {streamReporter} from '../lib/reporter.js';
+import {Network, proxySettingsFromEnv} from '../lib/net-policy.js';
 import {Http} from './http.js';
+import {loadNpmSettings} from './npm-config.js';
 import {outdated, type OutdatedRow} from './outdated.js';
 import {githubClient, type GithubClient} from '../lib/github.js';
 import type {NpmUpstream} from './sources/npm.js';
@@ -52,13 +55,22 @@ function withUpstreams<T>(y: Argv<T>) {
     .option('json', {type: 'boolean', default: false, describe: 'Print one JSON result object'});
 }
 
-/** Upstream settings and credentials from the command line and the environment. */
-function upstreams(argv: Common, ctx: CliContext) {
+/**
+ * Upstream settings and credentials from the command line, the environment and the npm
+ * configuration (the command line wins). `appDir` is the app's work tree, for its .npmrc.
+ */
+async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefined) {
   const githubToken = ctx.env.GITHUB_TOKEN ?? ctx.env.GH_TOKEN;
   registerSecret(githubToken);
   const npmToken = ctx.env.VENDOR_SYNC_NPM_TOKEN;
   registerSecret(npmToken);
-  const scopes = new Map<string, string>();
+  const npmrc = await loadNpmSettings({env: ctx.env, appDir});
+  if (npmrc.ignored.length > 0) {
+    ctx.stderr.write(
+      `vendor-sync: the app's .npmrc may only name registries; ignored: ${npmrc.ignored.join(', ')}\n`,
+    );
+  }
+  const scopes = new Map(npmrc.upstream.scopes);
   for (const spec of argv['npm-scope-registry'] ?? []) {
     const [scope, url] = spec.split(/=(.*)/s);
     if (!scope?.startsWith('@') || !url)
@@ -67,14 +79,35 @@ function upstreams(argv: Common, ctx: CliContext) {
   }
   const tokens = new Map<string, string>();
   if (npmToken) {
-    for (const url of [argv['npm-registry'], ...scopes.values()])
+    for (const url of [
+      argv['npm-registry'],
+      ...(argv['npm-scope-registry'] ?? []).map(s => s.split(/=(.*)/s)[1]),
+    ])
       if (url) tokens.set(new URL(url).origin, npmToken);
   }
-  const npm: NpmUpstream = {registry: argv['npm-registry'], scopes};
+  const npm: NpmUpstream = {registry: argv['npm-registry'] ?? npmrc.upstream.registry, scopes};
+  const network = new Network(proxySettingsFromEnv(ctx.env), npmrc.rule ? [npmrc.rule] : []);
   let client: GithubClient | undefined;
   const github = () =>
-    (client ??= githubClient({apiUrl: argv['github-api-url'], token: githubToken}));
-  return {npm, github, githubToken, pypiIndex: argv['pypi-index'], http: new Http({tokens})};
+    (client ??= githubClient({
+      apiUrl: argv['github-api-url'],
+      token: githubToken,
+      fetch: network.fetch,
+    }));
+  return {
+    npm,
+    npmDefaultRegistry: argv['npm-registry'] ?? npmrc.defaultRegistry,
+    github,
+    githubToken,
+    pypiIndex: argv['pypi-index'],
+    http: new Http({tokens, credentials: npmrc.credentials, network}),
+    gitHttp: createHttpClient({env: ctx.env}),
+  };
+}
+
+/** The app's work tree when `--app` is a path (not a URL). */
+function appWorkTree(app: string, cwd: string): string | undefined {
+  return /^https?:\/\//i.test(app) ? undefined : path.resolve(cwd, app);
 }
 
 function gitCredentials(env: NodeJS.ProcessEnv): Credentials | undefined {
@@ -161,7 +194,7 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
         throw new UsageError('--pr needs --github-repo owner/name.');
       if (!(argv.concurrency >= 1 && argv.concurrency <= 16))
         throw new UsageError('--concurrency must be 1 to 16.');
-      const up = upstreams(argv, ctx);
+      const up = await upstreams(argv, ctx, appWorkTree(argv.app, ctx.cwd));
       const result = await vendorSync(
         {
           app: argv.app,
@@ -179,7 +212,7 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
         },
         {
           http: up.http,
-          gitHttp: createHttpClient(),
+          gitHttp: up.gitHttp,
           gitCredentials: gitCredentials(ctx.env),
           upstreams: {
             npm: up.npm,
@@ -225,11 +258,11 @@ function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
       const python = argv['python-version'];
       if (python !== undefined && !/^\d+(\.\d+){0,2}$/.test(python))
         throw new UsageError(`--python-version "${python}" is not a Python version such as 3.11.`);
-      const up = upstreams(argv, ctx);
+      const up = await upstreams(argv, ctx, undefined);
       const repo = await openVendorRepo({
         vendor: argv.vendor,
         cwd: ctx.cwd,
-        http: createHttpClient(),
+        http: up.gitHttp,
         credentials: gitCredentials(ctx.env),
       });
       try {
@@ -237,7 +270,7 @@ function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
           vendorDir: repo.dir,
           http: up.http,
           npm: up.npm,
-          npmDefaultRegistry: argv['npm-registry'] ?? 'https://registry.npmjs.org/',
+          npmDefaultRegistry: up.npmDefaultRegistry,
           pypiIndex: up.pypiIndex,
           pythonVersion: python,
           github: up.github,

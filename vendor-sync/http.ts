@@ -4,8 +4,19 @@ import {Readable, Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import type {ReadableStream as WebReadableStream} from 'node:stream/web';
 import ssri from 'ssri';
+import {fetch, type Response} from 'undici';
 import {IntegrityError, SourceError} from '../lib/errors.js';
 import {tempSibling} from '../lib/fsutil.js';
+import {
+  authorizationFor,
+  credentialPrefix,
+  describeError,
+  followRedirect,
+  Network,
+  proxyFailure,
+  tlsFailure,
+  type Credential,
+} from '../lib/net-policy.js';
 import {redact} from '../lib/redact.js';
 import {realSleep, retryDelayForStatus} from '../lib/retry-policy.js';
 
@@ -24,6 +35,10 @@ export type HttpOptions = {
   sleep?: (ms: number) => Promise<void>;
   /** Bearer tokens by origin (`https://registry.example`); sent to that origin only. */
   tokens?: Map<string, string>;
+  /** Authorization by npm registry key (`//host/path/`), sent only to URLs under it. */
+  credentials?: Credential[];
+  /** Proxies and TLS settings; default: direct connections with Node's CAs. */
+  network?: Network;
 };
 
 const defaults = {
@@ -40,10 +55,19 @@ const defaults = {
  * a token never goes to another origin and https never drops to http.
  */
 export class Http {
-  private readonly o: Required<Omit<HttpOptions, 'tokens'>> & {tokens: Map<string, string>};
+  private readonly o: Required<Omit<HttpOptions, 'tokens' | 'credentials'>>;
+  private readonly credentials: Credential[];
 
   constructor(options: HttpOptions = {}) {
-    this.o = {...defaults, sleep: realSleep, tokens: new Map(), ...options};
+    const {tokens, credentials, ...rest} = options;
+    this.o = {...defaults, sleep: realSleep, network: new Network(), ...rest};
+    this.credentials = [
+      ...(credentials ?? []),
+      ...[...(tokens ?? [])].map(([origin, token]) => ({
+        prefix: credentialPrefix(origin),
+        authorization: `Bearer ${token}`,
+      })),
+    ];
   }
 
   /** GET `url` and parse JSON. */
@@ -147,8 +171,15 @@ export class Http {
       );
     }
     if (lastError instanceof SourceError || lastError instanceof IntegrityError) throw lastError;
+    if (lastError instanceof ProxyConnectError) {
+      throw new SourceError(
+        `${lastError.message} (GET ${redact(url)}, ${this.o.attempts} attempts)`,
+        lastError.hint,
+        {cause: lastError},
+      );
+    }
     throw new SourceError(
-      `GET ${redact(url)} failed after ${this.o.attempts} attempts: ${redact(lastError instanceof Error ? lastError.message : String(lastError))}`,
+      `GET ${redact(url)} failed after ${this.o.attempts} attempts: ${redact(describeError(lastError))}`,
       'Check that the upstream server is reachable.',
       {cause: lastError},
     );
@@ -158,6 +189,28 @@ export class Http {
    * Fetch, following redirects by hand. The timeout is an idle timeout: it covers the wait for
    * the headers and every pause in the body, so a large download is not cut off while it flows.
    */
+  /** One request, through the proxy and with the TLS settings that apply to `url`. */
+  private async fetchOnce(
+    url: URL,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    try {
+      return await fetch(url, {
+        headers,
+        redirect: 'manual',
+        signal,
+        dispatcher: this.o.network.dispatcherFor(url),
+      });
+    } catch (error) {
+      const proxy = proxyFailure(this.o.network, url, error);
+      if (proxy) throw new ProxyConnectError(proxy.message, proxy.hint, {cause: error});
+      const tls = tlsFailure(url, error);
+      if (tls) throw new SourceError(tls.message, tls.hint, {cause: error});
+      throw error;
+    }
+  }
+
   private async fetchFollowing(
     url: string,
     headers: Record<string, string>,
@@ -166,28 +219,24 @@ export class Http {
     const idle = new IdleTimer(this.o.timeoutMs, url);
     try {
       for (let hop = 0; hop <= 5; hop++) {
-        const token = this.o.tokens.get(current.origin);
+        const authorization = authorizationFor(current, this.credentials);
         idle.touch();
-        const res = await fetch(current, {
-          headers: {
+        const res = await this.fetchOnce(
+          current,
+          {
             'user-agent': 'repodeploy-vendor-sync',
             ...headers,
-            ...(token ? {authorization: `Bearer ${token}`} : {}),
+            ...(authorization ? {authorization} : {}),
           },
-          redirect: 'manual',
-          signal: idle.signal,
-        });
+          idle.signal,
+        );
         if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
           await res.body?.cancel();
-          const next = new URL(res.headers.get('location') ?? '', current);
-          if (current.protocol === 'https:' && next.protocol !== 'https:') {
-            throw new SourceError(
-              `Refused a redirect from https to ${next.protocol} (${redact(next.href)}).`,
-            );
-          }
-          // Headers given by the caller (an API token) stay with the origin they were meant for.
-          if (next.origin !== current.origin) headers = withoutAuthorization(headers);
-          current = next;
+          ({url: current, headers} = followRedirect(
+            current,
+            res.headers.get('location') ?? '',
+            headers,
+          ));
           continue;
         }
         if (!res.ok) {
@@ -252,6 +301,18 @@ async function* bodyOf(res: Response, idle: IdleTimer): AsyncGenerator<Buffer> {
   }
 }
 
+/** The proxy could not be reached or refused the tunnel: retried like a network error. */
+class ProxyConnectError extends Error {
+  override name = 'ProxyConnectError';
+  constructor(
+    message: string,
+    readonly hint: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 /** A stalled transfer: retried like a network error. */
 export class TimeoutError extends Error {
   override name = 'TimeoutError';
@@ -260,7 +321,7 @@ export class TimeoutError extends Error {
 export class HttpStatusError extends Error {
   constructor(
     readonly status: number,
-    readonly headers: Headers,
+    readonly headers: {get(name: string): string | null},
   ) {
     super(`HTTP ${status}`);
   }
@@ -274,10 +335,4 @@ function retryDelay(error: unknown, attempt: number, backoffMs: number): number 
   if (error instanceof IntegrityError || error instanceof SourceError) return undefined;
   // Network errors and timeouts.
   return backoffMs * 2 ** (attempt - 1);
-}
-
-function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'),
-  );
 }

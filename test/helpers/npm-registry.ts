@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto';
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
-import type {Server} from 'node:http';
+import type {IncomingMessage, Server} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import path from 'node:path';
 import {promisify} from 'node:util';
@@ -19,6 +19,8 @@ export type Registry = {
   publish(pkg: PackageSpec): Promise<void>;
   /** Publish a ready tarball with the registry's publish API (what `npm publish` sends). */
   publishTarball(name: string, version: string, tarball: Buffer): Promise<void>;
+  /** Every request it received: path and the Authorization header sent with it. */
+  seen: {path: string; authorization: string | undefined}[];
   close(): Promise<void>;
 };
 
@@ -37,17 +39,25 @@ export type PackageSpec = {
  * A real npm registry (Verdaccio, in this process) on 127.0.0.1 with no uplinks: it holds only
  * what the tests publish to it with the real npm client.
  */
-export async function startRegistry(dir: string): Promise<Registry> {
+export async function startRegistry(
+  dir: string,
+  options: {readNeedsLogin?: boolean} = {},
+): Promise<Registry> {
   await fsp.mkdir(dir, {recursive: true});
+  const access = options.readNeedsLogin ? '$authenticated' : '$all';
   const server = (await runServer({
     self_path: dir,
     storage: path.join(dir, 'storage'),
     auth: {htpasswd: {file: path.join(dir, 'htpasswd'), max_users: 1000}},
     uplinks: {},
-    packages: {'**': {access: '$all', publish: '$authenticated', unpublish: '$authenticated'}},
+    packages: {'**': {access, publish: '$authenticated', unpublish: '$authenticated'}},
     log: {type: 'stdout', format: 'pretty', level: 'fatal'},
     web: {enable: false},
   })) as Server;
+  const seen: Registry['seen'] = [];
+  server.prependListener('request', (req: IncomingMessage) => {
+    seen.push({path: req.url ?? '', authorization: req.headers.authorization});
+  });
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const {port} = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}/`;
@@ -84,6 +94,7 @@ export async function startRegistry(dir: string): Promise<Registry> {
     url,
     token,
     npm,
+    seen,
     async publish(pkg) {
       const pkgDir = path.join(dir, 'src', `${pkg.name.replace('/', '__')}-${pkg.version}`);
       await fsp.mkdir(pkgDir, {recursive: true});
