@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Runs the ava suite under c8 (coverage) with the TAP reporter, passes its output through, and
-// ends with the one line CI reads: "N passed, N failed[, N skipped]".
+// ends with the one line CI reads: "N passed, N failed[, N skipped]". Results go to test-results/
+// only; a run that changes a file git sees (tracked or not ignored) fails, naming the files.
 import {spawn} from 'node:child_process';
 import {mkdirSync, openSync, writeFileSync, writeSync} from 'node:fs';
 import {createInterface} from 'node:readline';
+import {changedFiles, workTreeState} from './work-tree-state.mjs';
 
 const extra = process.argv.slice(2);
-// The TAP stream and the figures tests record feed docs/reliability.md (scripts/reliability-table.mjs).
+const before = workTreeState();
+// The TAP stream and the figures tests record feed docs/reliability.md when asked for it:
+// `npm run reliability` (scripts/reliability-table.mjs) reads them from here.
 mkdirSync('test-results', {recursive: true});
 writeFileSync('test-results/figures.jsonl', '');
 const tap = openSync('test-results/tap.txt', 'w');
@@ -50,13 +54,15 @@ lines.on('line', line => {
 const code = await new Promise(resolve => child.on('close', resolve));
 await linesDone;
 if (code !== 0 && failed === 0) failed = 1; // the runner itself failed (a crash, a timeout)
-await new Promise(resolve =>
-  spawn(process.execPath, ['scripts/reliability-table.mjs'], {stdio: 'inherit'}).on(
-    'close',
-    resolve,
-  ),
-);
+const changed = before ? changedFiles(before, workTreeState()) : [];
+if (changed.length > 0) {
+  // Counted as a failure: the tests must leave the checkout as they found it.
+  failed++;
+  process.stdout.write(
+    `the test run changed files in the work tree (git status --porcelain):\n${changed.map(line => `  ${line}`).join('\n')}\n`,
+  );
+}
 process.stdout.write(
   `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
 );
-process.exitCode = code === 0 ? 0 : 1;
+process.exitCode = code === 0 && changed.length === 0 ? 0 : 1;

@@ -3,8 +3,9 @@ import {promises as fsp} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {promisify} from 'node:util';
-import test from 'ava';
+import test, {type ExecutionContext} from 'ava';
 import {tempDir} from './helpers/tmp.js';
+import {requireTool} from './helpers/tools.js';
 import {packageRoot} from './helpers/world.js';
 
 const exec = promisify(execFile);
@@ -22,7 +23,42 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Start nginx (master and worker) in a process group of its own, and stop the whole group when the
+ * test ends: killing only the master leaves its worker running after the suite.
+ */
+async function startNginx(t: ExecutionContext, nginx: string, args: string[]): Promise<void> {
+  const child = spawn(nginx, args, {stdio: 'ignore', detached: true});
+  const exited = new Promise<void>(resolve =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  t.teardown(async () => {
+    const group = child.pid ?? 0;
+    try {
+      process.kill(-group, 'SIGTERM');
+    } catch {
+      return; // the group is gone already
+    }
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>(resolve =>
+        setTimeout(() => {
+          resolve(false);
+        }, 5000),
+      ),
+    ]);
+    if (!stopped) process.kill(-group, 'SIGKILL');
+  });
+}
+
 test('the nginx maintenance snippet passes nginx -t and really answers 503 with the backoff while the flag exists', async t => {
+  const nginx = await requireTool('nginx', 'nginx-light');
   const dir = await tempDir(t);
   const root = path.join(dir, 'srv-app');
   await fsp.mkdir(root);
@@ -56,11 +92,10 @@ http {
 `,
   );
   const conf = ['-c', path.join(dir, 'nginx.conf'), '-p', dir];
-  const checked = await exec('nginx', ['-t', ...conf]);
+  const checked = await exec(nginx, ['-t', ...conf]);
   t.regex(checked.stderr, /test is successful/);
 
-  const nginx = spawn('nginx', conf, {stdio: 'ignore'});
-  t.teardown(() => nginx.kill('SIGKILL'));
+  await startNginx(t, nginx, conf);
   const get = async () => {
     for (let i = 0; i < 50; i++) {
       try {
@@ -83,8 +118,9 @@ http {
 });
 
 test('the systemd unit passes systemd-analyze verify (which does reject a broken one)', async t => {
+  const analyze = await requireTool('systemd-analyze', 'systemd');
   const unit = path.join(examples, 'systemd', 'sample-app.service');
-  const ok = await exec('systemd-analyze', ['verify', unit]).then(
+  const ok = await exec(analyze, ['verify', unit]).then(
     () => 0,
     (error: unknown) => (error as {code?: number}).code ?? 1,
   );
@@ -99,7 +135,7 @@ test('the systemd unit passes systemd-analyze verify (which does reject a broken
       'ExecStart=/nonexistent/node',
     ),
   );
-  const bad = await exec('systemd-analyze', ['verify', broken]).then(
+  const bad = await exec(analyze, ['verify', broken]).then(
     () => ({code: 0, stderr: ''}),
     (error: unknown) => error as {code: number; stderr: string},
   );

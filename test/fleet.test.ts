@@ -4,6 +4,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
 import {status} from '../lib/status.js';
+import {requireTool} from './helpers/tools.js';
 import {fingerprint} from './helpers/tree.js';
 import {deployBin, makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';
 
@@ -15,11 +16,12 @@ const nodes = ['node1', 'node2', 'node3'] as const;
 type Run = {code: number; stdout: string; stderr: string};
 
 /** Run the real ansible-playbook on the example playbooks, three nodes on this machine (local connection). */
-function ansible(world: World, playbook: string, args: string[]): Promise<Run> {
+async function ansible(world: World, playbook: string, args: string[]): Promise<Run> {
+  const program = await requireTool('ansible-playbook', 'ansible-core');
   const inventory = path.join(world.dir, 'inventory.ini');
-  return new Promise(resolve => {
+  return new Promise((resolve, reject) => {
     execFile(
-      'ansible-playbook',
+      program,
       ['-i', inventory, path.join(playbooks, playbook), ...args],
       {
         env: {
@@ -35,7 +37,10 @@ function ansible(world: World, playbook: string, args: string[]): Promise<Run> {
         maxBuffer: 16 * 1024 * 1024,
       },
       (error, stdout, stderr) => {
-        resolve({code: error ? Number(error.code ?? 1) : 0, stdout, stderr});
+        // A string code (ENOENT, EACCES) means it did not run at all: not an exit status.
+        if (error && typeof error.code === 'string')
+          reject(new Error(error.message, {cause: error}));
+        else resolve({code: error ? Number(error.code ?? 1) : 0, stdout, stderr});
       },
     );
   });

@@ -1,6 +1,7 @@
 import type {Argv} from 'yargs';
 import {asDeployError, DeployError, ExitCode, UsageError} from '../errors.js';
 import {redact} from '../redact.js';
+import {TOOL_VERSION} from '../version.js';
 import type {CliContext} from './io.js';
 import {writeJson} from './io.js';
 
@@ -15,7 +16,10 @@ export async function runCli(args: string[], ctx: CliContext, build: () => Argv)
       .strict()
       .exitProcess(false)
       .wrap(Math.min(100, process.stdout.columns || 100))
-      .version()
+      // Given, not guessed: yargs looks for package.json above the part of its own path before
+      // "node_modules", else above the working directory. Bundled into dist/bin and installed
+      // globally, that is <prefix>/lib/, where no package.json names repodeploy ("unknown").
+      .version(TOOL_VERSION)
       .help()
       .fail((message: string | undefined, error: Error | undefined) => {
         throw error ?? new UsageError(message ?? 'Invalid command line.', 'See --help.');

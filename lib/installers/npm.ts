@@ -1,8 +1,8 @@
 import {createHash} from 'node:crypto';
 import {constants, createReadStream, existsSync, promises as fsp} from 'node:fs';
-import {createRequire} from 'node:module';
 import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
+import cacachePackage from 'cacache/package.json' with {type: 'json'};
 import pLimit from 'p-limit';
 import ssri from 'ssri';
 import type {NpmInstallSettings} from '../deploy-config.js';
@@ -355,13 +355,9 @@ async function npmContentPath(
 ): Promise<((cache: string, integrity: string) => string) | undefined> {
   const npm = await npmPackage(env);
   if (!npm) return undefined;
-  let ourPackageJson: string;
-  try {
-    ourPackageJson = createRequire(import.meta.url).resolve('cacache/package.json');
-  } catch {
-    return undefined;
-  }
-  const ours = await cacheContentVersion(ourPackageJson);
+  // Ours is the cacache this code was built with: the bundle carries its package.json inside,
+  // and an installed repodeploy has no cacache on disk to look up.
+  const ours = cacachePackage['cache-version'].content;
   const theirs = await cacheContentVersion(
     path.join(npm.dir, 'node_modules', 'cacache', 'package.json'),
   );
