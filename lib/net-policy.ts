@@ -26,10 +26,16 @@ export type OriginRule = {origins: Set<string>; proxy?: ProxySettings; tls?: Tls
  */
 export type Credential = {prefix: string; authorization: string};
 
+/** The hosts reached directly when NO_PROXY is not set: this machine's loopback. */
+const LOOPBACK_NO_PROXY = 'localhost,127.0.0.1,::1';
+
 /**
  * Proxy settings from the environment: `https_proxy`/`HTTPS_PROXY` for https URLs,
  * `http_proxy`/`HTTP_PROXY` for http URLs, `no_proxy`/`NO_PROXY` for hosts reached directly
  * (lower case first, as curl reads them). An https URL never falls back to the http proxy.
+ * Without a NO_PROXY, this machine's loopback is reached directly (as Go's net/http does): a
+ * proxy elsewhere cannot reach it, and a local registry or git server must keep working when the
+ * proxy variables point at a proxy that is down. A NO_PROXY that is set decides alone.
  */
 export function proxySettingsFromEnv(env: NodeJS.ProcessEnv): ProxySettings {
   const pick = (...names: string[]) => {
@@ -42,7 +48,7 @@ export function proxySettingsFromEnv(env: NodeJS.ProcessEnv): ProxySettings {
   return {
     http: pick('http_proxy', 'HTTP_PROXY'),
     https: pick('https_proxy', 'HTTPS_PROXY'),
-    noProxy: env.no_proxy ?? env.NO_PROXY,
+    noProxy: env.no_proxy ?? env.NO_PROXY ?? LOOPBACK_NO_PROXY,
   };
 }
 

@@ -109,6 +109,8 @@ function vendorSync(s: SyncSetup, env: NodeJS.ProcessEnv = {}, args: string[] = 
           HOME: s.home,
           NPM_CONFIG_USERCONFIG: s.userrc,
           NPM_CONFIG_GLOBALCONFIG: path.join(s.home, 'no-global-npmrc'),
+          // The test servers are on loopback, which is reached directly unless NO_PROXY is set.
+          NO_PROXY: 'nothing.invalid',
           ...env,
         },
         encoding: 'utf8',
@@ -303,7 +305,7 @@ test.serial(
     const proxy = await startForwardProxy(t);
     await runDeploy(
       {root: world.root, rev: 'main', repo: world.appUrl},
-      {env: {http_proxy: proxy.url}},
+      {env: {http_proxy: proxy.url, NO_PROXY: 'nothing.invalid'}},
     );
     t.true(
       proxy.requests.some(r => r.startsWith(`${world.appUrl}/info/refs`)),
@@ -324,10 +326,19 @@ test.serial(
     const releases = await fingerprint(path.join(world.root, 'releases'));
     const dead = await deadProxyUrl();
     const error = await t.throwsAsync(
-      runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env: {HTTP_PROXY: dead}}),
+      runDeploy(
+        {root: world.root, rev: 'main', repo: world.appUrl},
+        {env: {HTTP_PROXY: dead, NO_PROXY: 'nothing.invalid'}},
+      ),
       {instanceOf: SourceError},
     );
     t.regex(error.message, new RegExp(`through the proxy ${dead}/? \\(from HTTP_PROXY\\)`));
     t.deepEqual(await fingerprint(path.join(world.root, 'releases')), releases);
+
+    // Without NO_PROXY, loopback is reached directly: a dead proxy does not stop a local server.
+    await runDeploy(
+      {root: world.root, rev: 'main', repo: world.appUrl},
+      {env: {HTTP_PROXY: dead, HTTPS_PROXY: dead}},
+    );
   },
 );
