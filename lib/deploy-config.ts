@@ -187,7 +187,56 @@ export function parseDeployConfig(text: string, where: string): DeployConfig {
       'See docs/deploy-json.md for the keys and their types.',
     );
   }
+  const overlap = sharedOverlap(result.data);
+  if (overlap) {
+    throw new ConfigError(
+      `${where} is invalid: ${overlap}.`,
+      'A shared entry is linked to <root>/shared/ in every release: it may not hold another shared entry or what the install writes. See docs/deploy-json.md.',
+    );
+  }
   return result.data;
+}
+
+/** A path as its components, without "./" and a trailing "/". */
+function components(p: string): string[] {
+  return p.split('/').filter(part => part !== '' && part !== '.');
+}
+
+/** Whether `inner` is `outer` or lies inside it, component by component. */
+function within(inner: string[], outer: string[]): boolean {
+  return outer.length <= inner.length && outer.every((part, i) => inner[i] === part);
+}
+
+/**
+ * Why the shared entries overlap each other or what the installer writes, or undefined. A shared
+ * entry becomes a link into <root>/shared/: one inside another would be removed through the first
+ * one's link (deleting the node's shared data), and an install into a shared path would rewrite
+ * what the live release uses.
+ */
+function sharedOverlap(config: DeployConfig): string | undefined {
+  const shared = (config.shared ?? []).map(p => ({p, parts: components(p)}));
+  for (const [i, a] of shared.entries()) {
+    for (const b of shared.slice(i + 1)) {
+      if (within(a.parts, b.parts) || within(b.parts, a.parts)) {
+        return `"shared" entries "${a.p}" and "${b.p}" overlap (one is inside the other)`;
+      }
+    }
+  }
+  const install = config.install;
+  const outputs =
+    install?.type === 'npm'
+      ? [[...components(install.directory), 'node_modules']]
+      : install?.type === 'pip'
+        ? [components(install.venv)]
+        : [];
+  for (const out of outputs) {
+    for (const {p, parts} of shared) {
+      if (within(parts, out) || within(out, parts)) {
+        return `"shared" entry "${p}" overlaps ${out.join('/')}, which the install writes`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -49,3 +49,28 @@ test('a BOM anywhere else is still not JSON', t => {
     message: /not valid JSON/,
   });
 });
+
+test('shared entries that overlap each other or what the install writes are refused [R34]', t => {
+  const refused = (config: object, message: RegExp) =>
+    t.throws(() => parseDeployConfig(JSON.stringify(config), 'deploy.json'), {
+      instanceOf: ConfigError,
+      message,
+    });
+  // "var/" becomes a link into shared/: "var/uploads/" would then be removed through it.
+  refused({shared: ['var/', 'var/uploads/']}, /"var\/" and "var\/uploads\/" overlap/);
+  refused({shared: ['./data/x', 'data']}, /"\.\/data\/x" and "data" overlap/);
+  refused({install: 'npm', shared: ['node_modules/']}, /overlaps node_modules, which the install/);
+  refused(
+    {install: {type: 'npm', directory: 'web'}, shared: ['web/node_modules/cache/']},
+    /overlaps web\/node_modules/,
+  );
+  refused({install: 'pip', shared: ['venv/']}, /overlaps venv, which the install writes/);
+  refused({install: 'pip', shared: ['.']}, /overlaps venv/);
+  t.deepEqual(
+    parseDeployConfig(
+      JSON.stringify({install: 'npm', shared: ['var/uploads/', 'var/cache/', 'config/app.ini']}),
+      'deploy.json',
+    ).shared,
+    ['var/uploads/', 'var/cache/', 'config/app.ini'],
+  );
+});

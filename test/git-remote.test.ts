@@ -378,3 +378,20 @@ test("a server's side-band error is shown, not dropped: a repository missing an 
     'no pack kept',
   );
 });
+
+test('a fetch response whose pkt-line length is not four hex digits is refused, not looped on', async t => {
+  const {pktLines} = await import('../lib/git/upload-pack.js');
+  for (const bad of ['0008NAK\n-004', '0008NAK\n0x1f', '0008NAK\n00zz', '0008NAK\n0003']) {
+    const read = async () => {
+      const lines: Array<Buffer | undefined> = [];
+      for await (const line of pktLines([Buffer.from(bad, 'latin1')], 'http://127.0.0.1/x.git'))
+        lines.push(line);
+      return lines;
+    };
+    await t.throwsAsync(read(), {message: /malformed fetch response/}, JSON.stringify(bad));
+  }
+  const good: string[] = [];
+  for await (const line of pktLines([Buffer.from('0008NAK\n0000')], 'http://127.0.0.1/x.git'))
+    good.push(line === undefined ? 'flush' : line.toString());
+  t.deepEqual(good, ['NAK\n', 'flush']);
+});

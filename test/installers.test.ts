@@ -178,6 +178,19 @@ test('readLockfile refuses paths that leave the app, names that are no package n
   t.regex(error.message, /twice@1\.0\.0: package-lock\.json pins it with two different hashes/);
 });
 
+test('readLockfile refuses a resolved URL whose path would leave the registry on a mirror [R36]', async t => {
+  const entry = (resolved: string) => ({version: '1.0.0', resolved, integrity: sha512});
+  const dir = await lockfileIn(t, {
+    'node_modules/a': entry('https://registry.npmjs.org///evil.example/a.tgz'),
+    'node_modules/b': entry('https://registry.npmjs.org/http://169.254.169.254/b.tgz'),
+    'node_modules/c': entry('https://registry.npmjs.org/c/-/c-1.0.0.tgz?x=1'),
+  });
+  const error = await t.throwsAsync(readLockfile(dir, npmDefaults), {instanceOf: IntegrityError});
+  t.regex(error.message, /^3 npm artifact problems/);
+  t.regex(error.message, /a@1\.0\.0 .*a path no registry serves tarballs at/);
+  t.regex(error.message, /b@1\.0\.0 .*a path no registry serves tarballs at/);
+});
+
 test('readLockfile refuses a package-lock.json that is a symlink [R15]', async t => {
   const dir = await tempDir(t);
   await fsp.symlink('/etc/passwd', path.join(dir, 'package-lock.json'));

@@ -129,3 +129,22 @@ test('progress: a bar on a terminal, plain lines elsewhere', t => {
   bar.stop();
   t.regex(drawn, /download \[[^\]]+\] \d\/2/);
 });
+
+test('a release asset URL on another origin than the API is refused: the token is not sent there [R35]', async t => {
+  const {assetDownloadUrl} = await import('../vendor-sync/sources/github.js');
+  const {githubClient} = await import('../lib/github.js');
+  const {startFakeGithub} = await import('./helpers/github-server.js');
+  const github = await startFakeGithub({token: 'gh-units-token'});
+  t.teardown(() => github.close());
+  github.releases.set('acme/tool', [{tag: 'v1', assets: [{name: 'tool', data: Buffer.from('x')}]}]);
+  const asset = {repo: 'acme/tool', tag: 'v1', name: 'tool', sha256: '0'.repeat(64)};
+  const own = githubClient({apiUrl: github.apiUrl, token: 'gh-units-token'});
+  t.true((await assetDownloadUrl(own, asset)).startsWith(new URL(github.apiUrl).origin));
+  // The same answers, read through a client whose API is on another origin (a proxying front
+  // or a hostile API naming someone else's host): refused before any download.
+  const other = githubClient({
+    apiUrl: github.apiUrl.replace('127.0.0.1', 'localhost'),
+    token: 'gh-units-token',
+  });
+  await t.throwsAsync(assetDownloadUrl(other, asset), {message: /asset URL on another origin/});
+});

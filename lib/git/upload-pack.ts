@@ -143,7 +143,7 @@ function keepErrorLines(kept: string[], text: string): void {
 }
 
 /** pkt-lines of `body`: each line's payload, undefined for a flush. */
-async function* pktLines(
+export async function* pktLines(
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   url: string,
 ): AsyncGenerator<Buffer | undefined> {
@@ -151,8 +151,10 @@ async function* pktLines(
   for await (const chunk of body) {
     buffer = buffer.length === 0 ? Buffer.from(chunk) : Buffer.concat([buffer, chunk]);
     while (buffer.length >= 4) {
-      const length = Number.parseInt(buffer.toString('latin1', 0, 4), 16);
-      if (!Number.isInteger(length) || (length > 0 && length < 4)) {
+      // Exactly four hex digits: parseInt alone would take "-004" or "0x1f" and never advance.
+      const digits = buffer.toString('latin1', 0, 4);
+      const length = /^[0-9a-fA-F]{4}$/.test(digits) ? Number.parseInt(digits, 16) : -1;
+      if (length < 0 || (length > 0 && length < 4)) {
         throw new SourceError(`${redact(url)} sent a malformed fetch response.`);
       }
       if (length === 0) {

@@ -227,9 +227,15 @@ function resolvedProblem(resolved: string, registries: string[]): string | undef
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     return `"resolved" uses ${url.protocol} (${resolved}); only registry tarballs can be vendored`;
   }
-  const allowed = registries.some(registry => url.href.startsWith(new URL(registry).href));
-  if (!allowed) {
+  const prefix = registries.map(r => new URL(r).href).find(r => url.href.startsWith(r));
+  if (!prefix) {
     return `"resolved" points at ${url.origin}, which is not an allowed registry (${registries.join(', ')})`;
+  }
+  // The part after the registry is a path on it: "//" or ":" there would make a mirror's URL,
+  // built from it, point at another host.
+  const rest = url.href.slice(prefix.length);
+  if (rest.startsWith('/') || rest.includes('//') || rest.includes(':') || /[?#\\]/.test(rest)) {
+    return `"resolved" has a path no registry serves tarballs at (${resolved})`;
   }
   return undefined;
 }

@@ -15,6 +15,14 @@ export async function assetDownloadUrl(client: GithubClient, asset: GithubAsset)
         'Fix "assets" in deploy.json.',
       );
     }
+    // The token goes with this request: only to the API's own origin, whatever the answer says.
+    const api = new URL(client.request.endpoint.DEFAULTS.baseUrl);
+    if (new URL(found.url).origin !== api.origin) {
+      throw new GithubError(
+        `The GitHub API named an asset URL on another origin (${new URL(found.url).origin}, not ${api.origin}) for ${asset.repo} ${asset.tag} ${asset.name}; the token is not sent there.`,
+        'Check --github-api-url: it must be the API that serves the release.',
+      );
+    }
     return found.url;
   } catch (error) {
     throw githubError(error, `read release ${asset.tag} of ${asset.repo}`);

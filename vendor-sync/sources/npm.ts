@@ -1,4 +1,5 @@
 import semver from 'semver';
+import {IntegrityError} from '../../lib/errors.js';
 import type {Http} from '../http.js';
 
 /** Where npm packages come from: a default registry and per-scope registries. */
@@ -24,7 +25,15 @@ export function npmDownloadUrl(
   if (!target) return resolved;
   const prefix = allowedRegistries.map(r => new URL(r).href).find(r => resolved.startsWith(r));
   if (!prefix) return resolved;
-  return new URL(resolved.slice(prefix.length), withSlash(target)).href;
+  const url = new URL(resolved.slice(prefix.length), withSlash(target));
+  // readLockfile refuses such paths; a URL that left the mirror would still not be followed.
+  if (url.origin !== new URL(withSlash(target)).origin) {
+    throw new IntegrityError(
+      `${name}: the lockfile's "resolved" URL (${resolved}) leaves the registry it names.`,
+      'Regenerate package-lock.json with `npm install --package-lock-only`.',
+    );
+  }
+  return url.href;
 }
 
 /** The newest version under the `latest` dist-tag, from the packument. */
