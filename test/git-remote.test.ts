@@ -395,3 +395,25 @@ test('a fetch response whose pkt-line length is not four hex digits is refused, 
     good.push(line === undefined ? 'flush' : line.toString());
   t.deepEqual(good, ['NAK\n', 'flush']);
 });
+
+test('a token for plain http to loopback is withheld when that request would go through a proxy [R35]', async t => {
+  const {credentialPolicy} = await import('../lib/git/credentials.js');
+  const app = {kind: 'http' as const, url: 'http://127.0.0.1:8080/app.git'};
+  const secure = {kind: 'http' as const, url: 'https://git.example/app.git'};
+  const grant = (env: NodeJS.ProcessEnv, location = app) =>
+    credentialPolicy({DEPLOY_GIT_TOKEN: 'tok-proxy-test', ...env}, [app, secure])(location);
+  t.is(grant({}).credentials?.password, 'tok-proxy-test');
+  // Without NO_PROXY, loopback is reached directly (the default), so the token may go.
+  t.is(grant({HTTP_PROXY: 'http://proxy.example:3128'}).credentials?.password, 'tok-proxy-test');
+  const proxied = grant({HTTP_PROXY: 'http://proxy.example:3128', NO_PROXY: 'other.example'});
+  t.is(proxied.credentials, undefined);
+  t.regex(proxied.withheld ?? '', /through the proxy in HTTP_PROXY, in clear text/);
+  t.is(
+    grant({http_proxy: 'http://proxy.example:3128', no_proxy: '127.0.0.1'}).credentials?.password,
+    'tok-proxy-test',
+  );
+  t.is(
+    grant({HTTPS_PROXY: 'http://proxy.example:3128', NO_PROXY: 'x'}, secure).credentials?.password,
+    'tok-proxy-test',
+  );
+});

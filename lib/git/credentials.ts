@@ -1,6 +1,7 @@
 import {BlockList} from 'node:net';
 import {UsageError} from '../errors.js';
 import {redact, registerSecret} from '../redact.js';
+import {proxySettingsFromEnv} from '../net-policy.js';
 import type {RepoLocation} from '../repo-location.js';
 
 /** Credentials for http(s) repositories, from the environment; never written anywhere. */
@@ -57,9 +58,12 @@ export function credentialPolicy(
   const tokenOrigins = new Set(
     named.flatMap(location => (location?.kind === 'http' ? [new URL(location.url).origin] : [])),
   );
+  const proxied = clearTextProxy(env);
   return location => {
     if (location.kind !== 'http') return {};
     const origin = new URL(location.url).origin;
+    const viaProxy = proxied(location.url);
+    if (viaProxy && (perOrigin.has(origin) || token)) return {withheld: viaProxy};
     const own = perOrigin.get(origin);
     if (own) return {credentials: own};
     if (!token) return {};
@@ -70,6 +74,29 @@ export function credentialPolicy(
     }
     if (!mayCarryCredentials(location.url)) return {withheld: plainHttpHint(origin)};
     return {credentials: {username: env.DEPLOY_GIT_USERNAME ?? 'x-access-token', password: token}};
+  };
+}
+
+/**
+ * Why a plain-http URL would carry credentials through a proxy in clear text (loopback is only
+ * safe when it is reached directly), or undefined. Only a NO_PROXY entry naming the host itself
+ * (or the loopback default when NO_PROXY is not set) counts as direct: anything subtler is taken
+ * as proxied, so the rule can only withhold, never leak.
+ */
+function clearTextProxy(env: NodeJS.ProcessEnv): (url: string) => string | undefined {
+  const settings = proxySettingsFromEnv(env);
+  const direct = new Set(
+    (settings.noProxy ?? '')
+      .split(',')
+      .map(entry => entry.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  return url => {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' || !settings.http) return undefined;
+    const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    if (direct.has(host) || direct.has(`${host}:${parsed.port}`)) return undefined;
+    return `Credentials are not sent to ${parsed.origin}: plain http to it would go through the proxy in ${settings.http.from}, in clear text. Add ${host} to NO_PROXY, or serve the repository over https.`;
   };
 }
 
