@@ -72,9 +72,7 @@ export async function readAppSettings(
       pin: {
         source: 'deploy.json',
         declaredUrl: config.vendor.url,
-        location:
-          vendorOverride ??
-          parseRepoLocation(config.vendor.url, {base: appLocation, what: 'vendor repository'}),
+        location: vendorOverride ?? declaredLocation(config.vendor.url, appLocation, short),
         sha: rev,
       },
     };
@@ -96,12 +94,28 @@ export async function readAppSettings(
     pin: {
       source: 'submodule',
       declaredUrl: url ?? '',
-      location:
-        vendorOverride ??
-        parseRepoLocation(url ?? '', {base: appLocation, what: 'vendor repository'}),
+      location: vendorOverride ?? declaredLocation(url ?? '', appLocation, short),
       sha: submodule.oid,
     },
   };
+}
+
+/**
+ * Where a vendor URL written in the changeset points. It may be an http(s) URL, or a path
+ * relative to an app repository that is itself on a path; never an absolute path or file:// URL:
+ * a changeset must not make the node (or CI) read whatever repository sits on its disk. A vendor
+ * repository elsewhere on the machine is named by the node itself, with --vendor-repo.
+ */
+function declaredLocation(url: string, appLocation: RepoLocation, short: string): RepoLocation {
+  const location = parseRepoLocation(url, {base: appLocation, what: 'vendor repository'});
+  const relative = /^\.\.?\//.test(url.trim());
+  if (location.kind === 'path' && (appLocation.kind !== 'path' || !relative)) {
+    throw new ConfigError(
+      `The app at ${short} names its vendor repository as a path on this machine (${url}): a changeset may name an http(s) URL, or a path relative to an app repository on a path, only.`,
+      'Name the vendor repository by its URL in the app, or give its path on the node with --vendor-repo.',
+    );
+  }
+  return location;
 }
 
 /** A changeset whose deploy.json names the vendor repository but pins no commit of it yet. */

@@ -144,3 +144,37 @@ test('--update-pin changes only vendor.rev and keeps the file as written', t => 
   t.deepEqual(JSON.parse(first), {vendor: {url: '../v.git', rev: sha}});
   t.true(first.endsWith('\n'));
 });
+
+test('a changeset may not name a vendor repository by a path on the node; --vendor-repo may [R35]', async t => {
+  const world = await makeWorld(t);
+  await world.vendor.write({'vendor-manifest.json': '{"format": 1, "artifacts": []}\n'});
+  const vendorSha = await world.vendor.commit('vendor');
+  const elsewhere = path.join(world.dir, 'elsewhere', 'vendor.git');
+  await world.vendor.publish(elsewhere);
+  await world.app.write({
+    'deploy.json': JSON.stringify({vendor: {url: elsewhere, rev: vendorSha}}),
+  });
+  await world.app.commit('app naming a path on the node');
+  await world.publish();
+  const refused = await runDeployBin([
+    '--rev',
+    'main',
+    '--repo',
+    world.appUrl,
+    '--root',
+    world.root,
+  ]);
+  t.is(refused.code, 3, refused.stderr);
+  t.regex(refused.stderr, /names its vendor repository as a path on this machine/);
+  const named = await runDeployBin([
+    '--rev',
+    'main',
+    '--repo',
+    world.appUrl,
+    '--root',
+    world.root,
+    '--vendor-repo',
+    elsewhere,
+  ]);
+  t.is(named.code, 0, named.stderr);
+});
