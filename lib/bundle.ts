@@ -368,6 +368,9 @@ export async function extractBundle(bundle: VerifiedBundle, releaseDir: string):
       return false;
     },
     preservePaths: false,
+    // Run as root, node-tar would keep the archive's owners: release files owned by some other
+    // user, who could change them after the check. Files are the deploying user's, always.
+    preserveOwner: false,
   });
   if (unexpected.length > 0) {
     throw new IntegrityError(
@@ -379,6 +382,8 @@ export async function extractBundle(bundle: VerifiedBundle, releaseDir: string):
     if (!name.startsWith(`${TREE}/`)) continue;
     const target = path.join(releaseDir, name.slice(TREE.length + 1));
     const stat = await fsp.lstat(target);
+    // No setuid, setgid or sticky bit comes from an archive (git has none to give either).
+    if (stat.isFile() && (stat.mode & 0o7000) !== 0) await fsp.chmod(target, stat.mode & 0o777);
     if (!stat.isFile() || (await sha256File(target)) !== expected) {
       throw new IntegrityError(
         `${name} in ${bundle.file} changed while it was unpacked.`,

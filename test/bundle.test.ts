@@ -340,3 +340,31 @@ test('[R43] a truncated copy is refused as not the pinned bundle', async t => {
     message: /Refused bundle/,
   });
 });
+
+test('files unpacked from a bundle belong to the deploying user and carry no setuid bit', async t => {
+  const {world, out} = await bundledWorld(t);
+  const work = path.join(world.dir, 'owned');
+  await fsp.mkdir(work);
+  await exec('tar', ['-xzf', out, '-C', work]);
+  await fsp.chmod(path.join(work, 'tree', 'bin', 'start.sh'), 0o4755);
+  const owned = path.join(world.dir, 'owned.tar.gz');
+  await exec('tar', [
+    '-czf',
+    owned,
+    '--owner=1000',
+    '--group=1000',
+    '-C',
+    work,
+    'repodeploy-bundle.json',
+    'checksums.sha256',
+    'tree',
+  ]);
+  const pin = await sha256Of(owned);
+  const run = await runDeployBin(['--bundle', owned, '--sha256', pin, '--root', world.root]);
+  t.is(run.code, 0, run.stderr);
+  const start = await fsp.stat(path.join(world.root, 'current', 'bin', 'start.sh'));
+  t.is(start.mode & 0o7777, 0o755);
+  t.is(start.uid, process.getuid?.() ?? 0);
+  const readme = await fsp.stat(path.join(world.root, 'current', 'README.md'));
+  t.is(readme.uid, process.getuid?.() ?? 0);
+});
