@@ -105,9 +105,13 @@ test('[R34] checkReleasePaths refuses a symlink anywhere on the way, naming it a
       /"install\.venv": "env" has env\/lib\/python3\/bin in it, a symlink to \/usr\/local\/bin in the release/,
   });
   await t.notThrowsAsync(
-    checkReleasePaths(dir, config({install: {type: 'pip', venv: 'env/new'}, shared: ['env/']})),
-    'a shared directory is replaced whole, never written into',
+    checkReleasePaths(dir, config({install: {type: 'pip', venv: 'pyenv'}, shared: ['env/']})),
+    'a shared directory beside the venv',
   );
+  // A venv inside a shared directory would be written into the live one: deploy-config refuses.
+  t.throws(() => config({install: {type: 'pip', venv: 'env/new'}, shared: ['env/']}), {
+    message: /"shared" entry "env\/" overlaps env\/new, which the install writes/,
+  });
   // Real directories, paths still to be created, and the release root as npm's directory pass.
   await fsp.symlink('sub', path.join(dir, 'real/node_modules'));
   for (const value of [
