@@ -93,6 +93,14 @@ export class Network {
     });
   }) as unknown as typeof fetch;
 
+  /**
+   * Whether a plain-http request to `url` would go through a proxy, so that a credential on it
+   * would cross the network in clear text (see {@link proxiesClearText}).
+   */
+  proxiesClearText(url: URL): boolean {
+    return proxiesClearText(url, this.proxySettingsFor(url));
+  }
+
   /** The proxy configured for `url`'s scheme (NO_PROXY aside), for error messages. */
   configuredProxy(url: URL): {url: string; from: string} | undefined {
     const settings = this.proxySettingsFor(url);
@@ -108,6 +116,23 @@ export class Network {
     const rule = this.rules.find(r => r.origins.has(url.origin));
     return {...this.proxy, ...stripUndefined(rule?.proxy ?? {})};
   }
+}
+
+/**
+ * Whether a plain-http request to `url` goes through the http proxy of `settings`. Only a
+ * NO_PROXY entry naming the host itself (or `host:port`) counts as direct: anything subtler is
+ * taken as proxied, so a caller withholding credentials on it can only withhold, never leak.
+ */
+export function proxiesClearText(url: URL, settings: ProxySettings): boolean {
+  if (url.protocol !== 'http:' || !settings.http) return false;
+  const direct = new Set(
+    (settings.noProxy ?? '')
+      .split(',')
+      .map(entry => entry.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return !direct.has(host) && !direct.has(`${host}:${url.port}`);
 }
 
 function makeAgent(proxy: ProxySettings, protocol: string, tls: TlsSettings | undefined) {
@@ -220,8 +245,14 @@ function sameHost(address: string | undefined, hostname: string): boolean {
  * The Authorization header for `url`, from the credential with the longest matching prefix.
  * Never over plain http, except to this machine (a local registry or mirror).
  */
-export function authorizationFor(url: URL, credentials: Credential[]): string | undefined {
+export function authorizationFor(
+  url: URL,
+  credentials: Credential[],
+  network?: Network,
+): string | undefined {
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) return undefined;
+  // Plain http to loopback is safe only when it is not carried through a proxy.
+  if (network?.proxiesClearText(url)) return undefined;
   const key = `//${url.host}${url.pathname}`;
   let best: Credential | undefined;
   for (const c of credentials) {

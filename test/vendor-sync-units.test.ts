@@ -148,3 +148,20 @@ test('a release asset URL on another origin than the API is refused: the token i
   });
   await t.throwsAsync(assetDownloadUrl(other, asset), {message: /asset URL on another origin/});
 });
+
+test('an npm token for a plain-http loopback registry is not sent when a proxy would carry it [R35]', async t => {
+  const {Network, authorizationFor} = await import('../lib/net-policy.js');
+  const url = new URL('http://127.0.0.1:4873/left/-/left-1.0.0.tgz');
+  const tokens = [{prefix: '//127.0.0.1:4873/', authorization: 'Bearer npm-units-token'}];
+  const proxy = {url: 'http://proxy.example:3128', from: 'HTTP_PROXY'};
+  t.is(authorizationFor(url, tokens), 'Bearer npm-units-token');
+  t.is(
+    authorizationFor(url, tokens, new Network({http: proxy, noProxy: 'other.example'})),
+    undefined,
+  );
+  t.is(
+    authorizationFor(url, tokens, new Network({http: proxy, noProxy: 'localhost,127.0.0.1'})),
+    'Bearer npm-units-token',
+  );
+  t.is(authorizationFor(url, tokens, new Network({})), 'Bearer npm-units-token');
+});

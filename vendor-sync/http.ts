@@ -219,7 +219,7 @@ export class Http {
     const idle = new IdleTimer(this.o.timeoutMs, url);
     try {
       for (let hop = 0; hop <= 5; hop++) {
-        const authorization = authorizationFor(current, this.credentials);
+        const authorization = authorizationFor(current, this.credentials, this.o.network);
         idle.touch();
         const res = await this.fetchOnce(
           current,

@@ -1,7 +1,7 @@
 import {BlockList} from 'node:net';
 import {UsageError} from '../errors.js';
 import {redact, registerSecret} from '../redact.js';
-import {proxySettingsFromEnv} from '../net-policy.js';
+import {proxiesClearText, proxySettingsFromEnv} from '../net-policy.js';
 import type {RepoLocation} from '../repo-location.js';
 
 /** Credentials for http(s) repositories, from the environment; never written anywhere. */
@@ -77,26 +77,14 @@ export function credentialPolicy(
   };
 }
 
-/**
- * Why a plain-http URL would carry credentials through a proxy in clear text (loopback is only
- * safe when it is reached directly), or undefined. Only a NO_PROXY entry naming the host itself
- * (or the loopback default when NO_PROXY is not set) counts as direct: anything subtler is taken
- * as proxied, so the rule can only withhold, never leak.
- */
+/** Why a plain-http URL would carry credentials through a proxy in clear text, or undefined. */
 function clearTextProxy(env: NodeJS.ProcessEnv): (url: string) => string | undefined {
   const settings = proxySettingsFromEnv(env);
-  const direct = new Set(
-    (settings.noProxy ?? '')
-      .split(',')
-      .map(entry => entry.trim().toLowerCase())
-      .filter(Boolean),
-  );
   return url => {
     const parsed = new URL(url);
-    if (parsed.protocol !== 'http:' || !settings.http) return undefined;
-    const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, '');
-    if (direct.has(host) || direct.has(`${host}:${parsed.port}`)) return undefined;
-    return `Credentials are not sent to ${parsed.origin}: plain http to it would go through the proxy in ${settings.http.from}, in clear text. Add ${host} to NO_PROXY, or serve the repository over https.`;
+    if (!proxiesClearText(parsed, settings)) return undefined;
+    const host = parsed.hostname.replace(/^\[|\]$/g, '');
+    return `Credentials are not sent to ${parsed.origin}: plain http to it would go through the proxy in ${settings.http?.from ?? 'HTTP_PROXY'}, in clear text. Add ${host} to NO_PROXY, or serve the repository over https.`;
   };
 }
 
