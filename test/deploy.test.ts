@@ -314,7 +314,10 @@ test('deploys from local paths (work tree app, bare vendor) and remembers the re
   const vendorSha = await world.vendor.commit('vendor');
   const vendorBare = await world.vendor.publish(path.join(world.dir, 'vendor-bare.git'));
   await writeSampleApp(world.app, {
-    'deploy.json': JSON.stringify({vendor: {url: vendorBare, rev: vendorSha}}),
+    // A path relative to the app repository (a changeset may not name an absolute path).
+    'deploy.json': JSON.stringify({
+      vendor: {url: path.relative(world.app.dir, vendorBare), rev: vendorSha},
+    }),
   });
   const v1 = await world.app.commit('v1');
   const first = await runDeploy({root: world.root, rev: 'main', repo: world.app.dir});
