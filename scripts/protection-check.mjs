@@ -517,7 +517,7 @@ const checks = [
   {
     case: 'R35',
     removed: 'dropping Authorization on a redirect to another origin (a deploy end to end)',
-    edits: [['lib/http-client.js', 'headers = withoutAuthorization(headers);', '']],
+    edits: [['lib/net-policy.js', 'headers = withoutAuthorization(headers);', '']],
     tests: [['git-remote.test.js', '*[R35] a redirect from the app origin*']],
   },
 ];
