@@ -133,11 +133,6 @@ const cases = [
     'G',
     'a bundle is accepted only against a checksum or signature the node pins, not only one it carries',
   ],
-  [
-    35,
-    'G',
-    'credentials go only to origins the node or CI names; never to a host a changeset names (deploy.json vendor.url, .gitmodules); never over plain http except loopback',
-  ],
 ];
 
 const tests = new Map(cases.map(([n]) => [n, []]));
