@@ -3,6 +3,7 @@
  * vendor-sync's downloads): which proxy a request goes through, which TLS settings it uses,
  * which credentials it carries, and which redirects it may follow.
  */
+import {BlockList} from 'node:net';
 import {EnvHttpProxyAgent, fetch as undiciFetch, type Dispatcher} from 'undici';
 import {SourceError} from './errors.js';
 import {redact, registerSecret} from './redact.js';
@@ -250,7 +251,7 @@ export function authorizationFor(
   credentials: Credential[],
   network?: Network,
 ): string | undefined {
-  if (url.protocol !== 'https:' && !isLoopback(url.hostname)) return undefined;
+  if (!mayCarryCredentials(url.href)) return undefined;
   // Plain http to loopback is safe only when it is not carried through a proxy.
   if (network?.proxiesClearText(url)) return undefined;
   const key = `//${url.host}${url.pathname}`;
@@ -261,8 +262,23 @@ export function authorizationFor(
   return best?.authorization;
 }
 
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/**
+ * Whether credentials may travel to `url` at all: over https anywhere, over plain http only to
+ * this machine (127.0.0.0/8, ::1, localhost), where nobody on the network can read them. A name
+ * that merely resolves to loopback does not count: DNS can say anything.
+ */
+export function mayCarryCredentials(url: string): boolean {
+  const parsed = new URL(url);
+  if (parsed.protocol === 'https:') return true;
+  if (parsed.protocol !== 'http:') return false;
+  const host = parsed.hostname.toLowerCase();
+  if (host === 'localhost') return true;
+  if (host.startsWith('[') && host.endsWith(']')) return loopback.check(host.slice(1, -1), 'ipv6');
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host) && loopback.check(host, 'ipv4');
 }
 
 /** The credential key npm writes for a registry URL: `//host[:port]/path/`. */

@@ -1,8 +1,9 @@
-import {BlockList} from 'node:net';
 import {UsageError} from '../errors.js';
 import {redact, registerSecret} from '../redact.js';
-import {proxiesClearText, proxySettingsFromEnv} from '../net-policy.js';
+import {mayCarryCredentials, proxiesClearText, proxySettingsFromEnv} from '../net-policy.js';
 import type {RepoLocation} from '../repo-location.js';
+
+export {mayCarryCredentials};
 
 /** Credentials for http(s) repositories, from the environment; never written anywhere. */
 export type Credentials = {username: string; password: string};
@@ -15,25 +16,6 @@ export type CredentialGrant = {credentials?: Credentials; withheld?: string};
 
 /** Decides which credentials, if any, go to a repository. */
 export type CredentialPolicy = (location: RepoLocation) => CredentialGrant;
-
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
-/**
- * Whether credentials may travel to `url` at all: over https anywhere, over plain http only to
- * this machine (127.0.0.0/8, ::1, localhost), where nobody on the network can read them. A name
- * that merely resolves to loopback does not count: DNS can say anything.
- */
-export function mayCarryCredentials(url: string): boolean {
-  const parsed = new URL(url);
-  if (parsed.protocol === 'https:') return true;
-  if (parsed.protocol !== 'http:') return false;
-  const host = parsed.hostname.toLowerCase();
-  if (host === 'localhost') return true;
-  if (host.startsWith('[') && host.endsWith(']')) return loopback.check(host.slice(1, -1), 'ipv6');
-  return /^\d+\.\d+\.\d+\.\d+$/.test(host) && loopback.check(host, 'ipv4');
-}
 
 /**
  * The node's credential rules, from the environment and the repositories the node itself names
