@@ -40,9 +40,16 @@ export async function pushToPath(options: {
   return 'pushed';
 }
 
-/** Whether `target` names a repository a push can go to: its git directory, or why not. */
-export async function checkPathTarget(target: string, remoteRef: string): Promise<void> {
-  await openTarget(target, remoteRef);
+/**
+ * Check that `target` names a repository a push can go to (else throw why not); what its
+ * `remoteRef` holds now.
+ */
+export async function checkPathTarget(
+  target: string,
+  remoteRef: string,
+): Promise<string | undefined> {
+  const store = await openTarget(target, remoteRef);
+  return readRef(store.gitdir, remoteRef);
 }
 
 async function openTarget(target: string, remoteRef: string): Promise<GitStore> {

@@ -5,7 +5,7 @@ import git, {type GitAuth, type HttpClient} from 'isomorphic-git';
 import {SourceError} from '../lib/errors.js';
 import {gitFs} from '../lib/git/fs.js';
 import type {Credentials} from '../lib/git/remote.js';
-import {findGitdir, translateHttpError} from '../lib/git/remote.js';
+import {translateHttpError} from '../lib/git/remote.js';
 import {parseRepoLocation, type RepoLocation} from '../lib/repo-location.js';
 import {MANIFEST_FILE} from '../lib/vendor-manifest.js';
 import {checkPathTarget, pushToPath} from './local-push.js';
@@ -146,10 +146,7 @@ export async function checkPushTarget(
   const location = parseRepoLocation(options.url, {cwd: options.dir, what: 'push target'});
   const remoteRef = options.remoteRef ?? (await currentBranchRef(options.dir));
   if (location.kind === 'path') {
-    await checkPathTarget(location.path, remoteRef);
-    const gitdir = await findGitdir(location.path);
-    const head = await git.resolveRef({fs: gitFs, gitdir, ref: remoteRef}).catch(() => undefined);
-    return {location, remoteRef, head};
+    return {location, remoteRef, head: await checkPathTarget(location.path, remoteRef)};
   }
   try {
     const info = await git.getRemoteInfo({
