@@ -7,25 +7,9 @@ import test from 'ava';
 import {withVendorRev} from '../vendor-sync/pin.js';
 import {git} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
-import {makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';
+import {makeWorld, runDeployBin, type World, runVendorSyncBin} from './helpers/world.js';
 
 const exec = promisify(execFile);
-const vendorSyncBin = path.join(packageRoot, 'bin', 'vendor-sync.js');
-
-type Run = {code: number; stdout: string; stderr: string};
-
-function vendorSync(args: string[], cwd: string): Promise<Run> {
-  return exec(process.execPath, [vendorSyncBin, ...args], {
-    cwd,
-    env: {PATH: process.env.PATH, HOME: cwd},
-  }).then(
-    r => ({code: 0, ...r}),
-    (error: unknown) => {
-      const e = error as Run;
-      return {code: e.code, stdout: e.stdout, stderr: e.stderr};
-    },
-  );
-}
 
 /** An app whose deploy.json names the vendor repository and pins nothing yet. */
 async function unpinnedApp(world: World): Promise<void> {
@@ -79,7 +63,7 @@ test('the first pin: a new directory or a repository with no commit as --vendor,
       await fsp.mkdir(vendorDir);
       await git(vendorDir, ['init', '-q', '-b', 'main']);
     }
-    const first = await vendorSync(
+    const first = await runVendorSyncBin(
       ['--app', world.app.dir, '--vendor', vendorDir, '--update-pin'],
       world.dir,
     );
@@ -93,7 +77,7 @@ test('the first pin: a new directory or a repository with no commit as --vendor,
 
   const vendorDir = path.join(world.dir, 'new-directory');
   await git(vendorDir, ['remote', 'add', 'origin', '../srv/app-vendor.git']);
-  const pushed = await vendorSync(
+  const pushed = await runVendorSyncBin(
     ['--app', world.app.dir, '--vendor', vendorDir, '--push'],
     world.dir,
   );
@@ -103,7 +87,7 @@ test('the first pin: a new directory or a repository with no commit as --vendor,
   await exec('git', ['--git-dir', bare, 'fsck', '--strict']);
 
   // Nothing committed and the target already holds HEAD: nothing is pushed.
-  const again = await vendorSync(
+  const again = await runVendorSyncBin(
     ['--app', world.app.dir, '--vendor', vendorDir, '--push'],
     world.dir,
   );
@@ -125,7 +109,7 @@ test('--push to a remote that is not a repository fails before anything is commi
   const before = await snapshotTree(vendorDir, ['.git']);
   const head = await git(vendorDir, ['rev-parse', 'HEAD']);
 
-  const run = await vendorSync(
+  const run = await runVendorSyncBin(
     ['--app', world.app.dir, '--vendor', vendorDir, '--push'],
     world.dir,
   );

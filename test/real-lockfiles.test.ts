@@ -13,10 +13,9 @@ import {readVendorManifest} from '../lib/vendor-manifest.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git, gitArchive} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
-import {makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';
+import {makeWorld, runDeployBin, type World, runVendorSyncBin} from './helpers/world.js';
 
 const exec = promisify(execFile);
-const vendorSyncBin = path.join(packageRoot, 'bin', 'vendor-sync.js');
 
 type Shared = {dir: string; registry: Registry; lockApp: string; lockSimple: string};
 const test = anyTest as TestFn<Shared>;
@@ -149,19 +148,6 @@ async function shapesWorld(t: Parameters<typeof makeWorld>[0], lockApp: string, 
   return world;
 }
 
-function vendorSync(args: string[], cwd: string) {
-  return exec(process.execPath, [vendorSyncBin, ...args], {
-    cwd,
-    env: {PATH: process.env.PATH, HOME: cwd},
-  }).then(
-    r => ({code: 0, ...r}),
-    (error: unknown) => {
-      const e = error as {code: number; stdout: string; stderr: string};
-      return {code: e.code, stdout: e.stdout, stderr: e.stderr};
-    },
-  );
-}
-
 /** What an install put under node_modules, from npm's hidden lockfile: path -> name@version. */
 async function installed(dir: string): Promise<Record<string, string>> {
   const lock = JSON.parse(
@@ -183,13 +169,13 @@ async function firstPin(world: World): Promise<{vendorDir: string; stdout: strin
   const bare = path.join(world.servedDir, 'vendor.git');
   await fsp.mkdir(bare, {recursive: true});
   await git(bare, ['init', '-q', '--bare', '-b', 'main']);
-  const first = await vendorSync(
+  const first = await runVendorSyncBin(
     ['--app', world.app.dir, '--vendor', vendorDir, '--update-pin'],
     world.dir,
   );
   if (first.code !== 0) throw new Error(`vendor-sync exited ${first.code}: ${first.stderr}`);
   await git(vendorDir, ['remote', 'add', 'origin', bare]);
-  const push = await vendorSync(
+  const push = await runVendorSyncBin(
     ['--app', world.app.dir, '--vendor', vendorDir, '--push'],
     world.dir,
   );
@@ -310,7 +296,7 @@ test('a vendor-sync that fails while moving files in leaves the work tree and in
   const statusBefore = await git(vendorDir, ['status', '--porcelain']);
   const indexBefore = await git(vendorDir, ['ls-files', '--stage']);
 
-  const run = await vendorSync(['--app', world.app.dir, '--vendor', vendorDir], world.dir);
+  const run = await runVendorSyncBin(['--app', world.app.dir, '--vendor', vendorDir], world.dir);
   t.is(run.code, 5, run.stderr);
   t.regex(run.stderr, /Could not place npm\/with-bundle\/with-bundle-1\.0\.0\.tgz .*in the way/);
   t.deepEqual(await snapshotTree(vendorDir, ['.git']), before);

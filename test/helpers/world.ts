@@ -17,6 +17,7 @@ import {tempDir} from './tmp.js';
 /** The package root (tests run from dist/test/helpers). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const deployBin = path.join(packageRoot, 'bin', 'deploy.js');
+export const vendorSyncBin = path.join(packageRoot, 'bin', 'vendor-sync.js');
 
 /** An app repo and a vendor repo in work trees, served over git smart HTTP, and an empty node root. */
 export type World = {
@@ -89,6 +90,21 @@ export function runDeployBin(
       process.execPath,
       [deployBin, ...args],
       {env: {PATH: process.env.PATH, ...env}, cwd, encoding: 'utf8'},
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({code, stdout, stderr});
+      },
+    );
+  });
+}
+
+/** Run the real `vendor-sync` bin in `cwd`, with HOME there and no config of the machine's. */
+export function runVendorSyncBin(args: string[], cwd: string): Promise<CliRun> {
+  return new Promise(resolve => {
+    execFile(
+      process.execPath,
+      [vendorSyncBin, ...args],
+      {env: {PATH: process.env.PATH, HOME: cwd}, cwd, encoding: 'utf8'},
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({code, stdout, stderr});
