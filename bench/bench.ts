@@ -400,9 +400,9 @@ cd "$node/releases/$sha" && npm ci --offline --ignore-scripts --cache "$cache" >
     (n, st) => n + st.size,
     0,
   );
-  const {npmInstaller} = await import('../lib/installers/npm.js');
-  const {readVendorManifest} = await import('../lib/vendor-manifest.js');
-  const {silentReporter} = await import('../lib/reporter.js');
+  const {npmInstaller} = await import('../lib/install/npm.js');
+  const {readVendorManifest} = await import('../lib/pins/vendor-manifest.js');
+  const {silentReporter} = await import('../lib/support/reporter.js');
   const installer = npmInstaller({
     type: 'npm',
     directory: '.',

@@ -20,13 +20,13 @@ const checks = [
   {
     case: 'R1',
     removed: 'the next run marks a release left building as failed',
-    edits: [['lib/lifecycle.js', "release.meta?.state === 'building'", 'false']],
+    edits: [['lib/node/lifecycle.js', "release.meta?.state === 'building'", 'false']],
     tests: [['kill-phases.test.js', '*[R1] SIGKILL mid-write*']],
   },
   {
     case: 'R1',
     removed: 'the next run stops the installer a killed run left running (and what it started)',
-    edits: [['lib/lifecycle.js', 'await stopRecordedChild(', 'void String(']],
+    edits: [['lib/node/lifecycle.js', 'await stopRecordedChild(', 'void String(']],
     tests: [['lifecycle.test.js', '*leaves its installer running*']],
   },
   {
@@ -34,7 +34,7 @@ const checks = [
     removed: 'rename(2) over current (current removed first, then the new link renamed in)',
     edits: [
       [
-        'lib/release-store.js',
+        'lib/node/release-store.js',
         'await fsp.rename(tmp, this.currentLink);',
         'await fsp.rm(this.currentLink, { force: true }); await fsp.rename(tmp, this.currentLink);',
       ],
@@ -46,7 +46,7 @@ const checks = [
     removed: 'a fresh temporary link name per switch (a fixed name, replaced as `ln -sfn` would)',
     edits: [
       [
-        'lib/release-store.js',
+        'lib/node/release-store.js',
         "const tmp = tempSibling(this.currentLink, 'switch');",
         "const tmp = path.join(this.root, '.current.switch-999-deadbeef'); await fsp.symlink(path.join(RELEASES, id), path.join(tmp, 'x')).catch(() => undefined);",
       ],
@@ -56,7 +56,7 @@ const checks = [
   {
     case: 'R4',
     removed: 'the check that current is a symlink before a switch',
-    edits: [['lib/release-store.js', 'if (!stat.isSymbolicLink()) {', 'if (false) {']],
+    edits: [['lib/node/release-store.js', 'if (!stat.isSymbolicLink()) {', 'if (false) {']],
     tests: [['release-store.test.js', '*[R4]*']],
   },
   {
@@ -64,7 +64,7 @@ const checks = [
     removed: 'rollback skipping failed and bad releases',
     edits: [
       [
-        'lib/lifecycle.js',
+        'lib/node/lifecycle.js',
         "const ROLLBACK_TARGETS = ['retired', 'ready'];",
         "const ROLLBACK_TARGETS = ['retired', 'ready', 'failed', 'bad'];",
       ],
@@ -74,7 +74,7 @@ const checks = [
   {
     case: 'R6',
     removed: 'releases ordered most recent first by their recorded order (oldest first instead)',
-    edits: [['lib/lifecycle.js', 'recency(b) - recency(a) ||', 'recency(a) - recency(b) ||']],
+    edits: [['lib/node/lifecycle.js', 'recency(b) - recency(a) ||', 'recency(a) - recency(b) ||']],
     tests: [['lifecycle.test.js', '*prune after many failed deploys*']],
   },
   {
@@ -82,7 +82,7 @@ const checks = [
     removed: 'the release directory made only after the fetch (made before it instead)',
     edits: [
       [
-        'lib/deploy.js',
+        'lib/deploy/deploy.js',
         'const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
         'await fsp.mkdir(releases.dir(`early-${Date.now()}`), { recursive: true }); const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
       ],
@@ -92,7 +92,9 @@ const checks = [
   {
     case: 'R8',
     removed: 'a new release id when the directory exists',
-    edits: [['lib/release-store.js', 'if (!(await lstatOrUndefined(this.dir(id))))', 'if (true)']],
+    edits: [
+      ['lib/node/release-store.js', 'if (!(await lstatOrUndefined(this.dir(id))))', 'if (true)'],
+    ],
     tests: [['release-store.test.js', '*[R8]*']],
   },
   {
@@ -100,7 +102,7 @@ const checks = [
     removed: 'lock creation by rename of a staged directory (check, then write, instead)',
     edits: [
       [
-        'lib/lock.js',
+        'lib/node/lock.js',
         'await fsp.rename(staged, path.join(root, LOCK_DIR));',
         "if (await fsp.stat(path.join(root, LOCK_DIR)).then(() => true, () => false)) throw Object.assign(new Error('held'), { code: 'EEXIST' }); await new Promise(r => setTimeout(r, 5)); await fsp.cp(staged, path.join(root, LOCK_DIR), { recursive: true, force: true });",
       ],
@@ -112,7 +114,7 @@ const checks = [
     removed: 'the lock around deploy, rollback and prune',
     edits: [
       [
-        'lib/lock.js',
+        'lib/node/lock.js',
         'const lock = await acquireLock(root, info);',
         'const lock = { release: async () => undefined };',
       ],
@@ -124,7 +126,7 @@ const checks = [
     removed: 'the liveness check of the lock owner (a live owner treated as dead)',
     edits: [
       [
-        'lib/lock.js',
+        'lib/node/lock.js',
         "return { state: isAlive(owner) ? 'live' : 'dead', owner };",
         "return { state: 'dead', owner };",
       ],
@@ -134,7 +136,7 @@ const checks = [
   {
     case: 'R12',
     removed: 'the token check before a run removes the lock',
-    edits: [['lib/lock.js', 'if (owner.token !== token)', 'if (false)']],
+    edits: [['lib/node/lock.js', 'if (owner.token !== token)', 'if (false)']],
     tests: [['lifecycle.test.js', '*lock: a live owner is never robbed*']],
   },
   {
@@ -175,7 +177,7 @@ const checks = [
   {
     case: 'R15',
     removed: 'the refusal to read a lockfile that is a symlink',
-    edits: [['lib/vendor-manifest.js', 'if (!stat.isFile()) {', 'if (false) {']],
+    edits: [['lib/pins/vendor-manifest.js', 'if (!stat.isFile()) {', 'if (false) {']],
     tests: [['installers.test.js', '*[R15]*']],
   },
   {
@@ -187,33 +189,31 @@ const checks = [
   {
     case: 'R17',
     removed: 'the object size cap of the pack check, run before a pack is stored',
-    edits: [['lib/git/pack-check.js', 'if (size > max)', 'if (false)']],
+    edits: [['lib/git/pack/check.js', 'if (size > max)', 'if (false)']],
     tests: [['pack-check.test.js', '*huge blob from the server*']],
   },
   {
     case: 'R18',
     removed: 'the npm tarball check before npm ci',
-    edits: [['lib/installers/npm.js', 'checkTarballs(verified),', '']],
+    edits: [['lib/install/npm.js', 'checkTarballs(verified),', '']],
     tests: [['install-npm.test.js', '*[R18]*']],
   },
   {
     case: 'R19',
     removed: 'the wheel path check',
-    edits: [['lib/installers/wheel-check.js', "if (name.split('/').includes('..'))", 'if (false)']],
+    edits: [['lib/install/wheel-check.js', "if (name.split('/').includes('..'))", 'if (false)']],
     tests: [['archives.test.js', '*[R19] a wheel with a RECORD path that leaves*']],
   },
   {
     case: 'R20',
     removed: 'the entry cap of npm tarballs',
-    edits: [['lib/installers/tarball-check.js', 'entries > TARBALL_LIMITS.maxEntries', 'false']],
+    edits: [['lib/install/tarball-check.js', 'entries > TARBALL_LIMITS.maxEntries', 'false']],
     tests: [['npm-tarball.test.js', '*[R20] a gzip bomb stops*']],
   },
   {
     case: 'R20',
     removed: 'the size cap of wheels',
-    edits: [
-      ['lib/installers/wheel-check.js', 'total > WHEEL_LIMITS.maxUncompressedBytes', 'false'],
-    ],
+    edits: [['lib/install/wheel-check.js', 'total > WHEEL_LIMITS.maxUncompressedBytes', 'false']],
     tests: [['archives.test.js', '*[R20] a wheel that unpacks past*']],
   },
   {
@@ -221,7 +221,7 @@ const checks = [
     removed: 'the asset name allowlist',
     edits: [
       [
-        'lib/deploy-config.js',
+        'lib/pins/deploy-config.js',
         'name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {',
         'name: z.string().regex(/.*/, {',
       ],
@@ -231,19 +231,21 @@ const checks = [
   {
     case: 'R22',
     removed: 'the hash check of vendored files',
-    edits: [['lib/vendor-manifest.js', '!ssri.checkData(readFileSync(fd), integrity)', 'false']],
+    edits: [
+      ['lib/pins/vendor-manifest.js', '!ssri.checkData(readFileSync(fd), integrity)', 'false'],
+    ],
     tests: [['install-npm.test.js', '*flipped byte*']],
   },
   {
     case: 'R23',
     removed: 'the registry check of lockfile entries',
-    edits: [['lib/installers/npm.js', 'if (hostProblem) {', 'if (false) {']],
+    edits: [['lib/install/npm.js', 'if (hostProblem) {', 'if (false) {']],
     tests: [['install-npm.test.js', '*resolved to another host*']],
   },
   {
     case: 'R24',
     removed: 'the refusal of unhashed requirements',
-    edits: [['lib/installers/pip.js', 'if (hashes.length === 0) {', 'if (false) {']],
+    edits: [['lib/install/pip.js', 'if (hashes.length === 0) {', 'if (false) {']],
     tests: [['install-pip.test.js', '*unhashed requirement*']],
   },
   {
@@ -251,7 +253,7 @@ const checks = [
     removed: 'recording the resolved full sha (the rev as given recorded instead)',
     edits: [
       [
-        'lib/deploy.js',
+        'lib/deploy/deploy.js',
         'app: { url: source.app.url, requested: source.app.requested, sha: source.app.sha },',
         'app: { url: source.app.url, requested: source.app.requested, sha: source.app.requested },',
       ],
@@ -275,7 +277,7 @@ const checks = [
     removed: "the installer's clean environment (the node's environment passed on)",
     edits: [
       [
-        'lib/installers/run.js',
+        'lib/install/run.js',
         'return { ...env, ...extra };',
         'return { ...base, ...env, ...extra };',
       ],
@@ -285,7 +287,7 @@ const checks = [
   {
     case: 'R28',
     removed: 'dropping Authorization on a redirect to another origin',
-    edits: [['lib/net-policy.js', 'headers = withoutAuthorization(headers);', '']],
+    edits: [['lib/http/policy.js', 'headers = withoutAuthorization(headers);', '']],
     tests: [
       ['reliability.test.js', '*[R28]*'],
       ['vendor-sync-http.test.js', '*[R28]*'],
@@ -306,16 +308,16 @@ const checks = [
   {
     case: 'R30',
     removed: 'the pack trailer check',
-    edits: [['lib/git/pack-check.js', 'if (!digest.equals(trailer))', 'if (false)']],
+    edits: [['lib/git/pack/check.js', 'if (!digest.equals(trailer))', 'if (false)']],
     tests: [['pack-check.test.js', '*[R30]*']],
   },
   {
     case: 'R31',
     removed: 'the idle timeout of the git HTTP client',
     edits: [
-      ['lib/http-client.js', 'bodyTimeout: settings.idleTimeoutMs,', 'bodyTimeout: 0,'],
+      ['lib/http/client.js', 'bodyTimeout: settings.idleTimeoutMs,', 'bodyTimeout: 0,'],
       [
-        'lib/http-client.js',
+        'lib/http/client.js',
         'return Math.min(settings.connectTimeoutMs, settings.idleTimeoutMs);',
         'return settings.connectTimeoutMs;',
       ],
@@ -343,14 +345,14 @@ const checks = [
   {
     case: 'R33',
     removed: 'removing the tree of a failed release (so a full disk stays full)',
-    edits: [['lib/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
+    edits: [['lib/node/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
   {
     case: 'R34',
     removed:
       'the refusal of a symlink on the way of a path deploy.json names (tree listing and disk)',
-    edits: [['lib/release-path.js', "if (node.kind === 'symlink') {", 'if (false) {']],
+    edits: [['lib/node/release-path.js', "if (node.kind === 'symlink') {", 'if (false) {']],
     tests: [
       ['release-path.test.js', '*[R34] a shared directory through a committed symlink*'],
       ['release-path.test.js', '*[R34] a shared path through "y -> .."*'],
@@ -361,13 +363,15 @@ const checks = [
   {
     case: 'R34',
     removed: 'the refusal of .repodeploy, the release metadata, as a path deploy.json names',
-    edits: [['lib/release-path.js', 'if (parts[0]?.toLowerCase() === META_DIR) {', 'if (false) {']],
+    edits: [
+      ['lib/node/release-path.js', 'if (parts[0]?.toLowerCase() === META_DIR) {', 'if (false) {'],
+    ],
     tests: [['release-path.test.js', '*[R34] "shared": [".repodeploy/"]*']],
   },
   {
     case: 'R34',
     removed: 'the refusal of a link anywhere inside a virtualenv directory the app tree commits',
-    edits: [['lib/release-path.js', 'if (!named.below ||', 'if (true ||']],
+    edits: [['lib/node/release-path.js', 'if (!named.below ||', 'if (true ||']],
     tests: [['release-path.test.js', '*[R34] a committed venv with a link inside*']],
   },
   {
@@ -375,7 +379,7 @@ const checks = [
     removed: 'a comment line ending in \\ is not joined with the next (joined, as before)',
     edits: [
       [
-        'lib/installers/requirements.js',
+        'lib/pins/requirements.js',
         "if (!physical.endsWith('\\\\') || isComment) {",
         "if (!physical.endsWith('\\\\')) {",
       ],
@@ -387,12 +391,12 @@ const checks = [
     removed: "the installers' network wall (no namespace, no dead proxies)",
     edits: [
       [
-        'lib/installers/no-network.js',
+        'lib/install/no-network.js',
         "wrap: (command, args) => [unshare, ['-n', '--', command, ...args]],",
         'wrap: (command, args) => [command, args],',
       ],
       [
-        'lib/installers/no-network.js',
+        'lib/install/no-network.js',
         'const PROXY_ENV = proxyEnv(DEAD_PROXY);',
         'const PROXY_ENV = {};',
       ],
@@ -406,7 +410,7 @@ const checks = [
   {
     case: 'R43',
     removed: 'the check of the whole bundle file against the sha256 the node pins',
-    edits: [['lib/bundle.js', 'if (actual !== pin.sha256) {', 'if (false) {']],
+    edits: [['lib/bundle/bundle.js', 'if (actual !== pin.sha256) {', 'if (false) {']],
     tests: [
       ['bundle.test.js', '*[R43] a re-packed bundle*'],
       ['bundle.test.js', '*[R43] a wrong pin*'],
@@ -416,7 +420,7 @@ const checks = [
   {
     case: 'R43',
     removed: 'the refusal of a bundle given with no pin',
-    edits: [['lib/bundle-pin.js', 'if (options.unpinned)', 'if (true)']],
+    edits: [['lib/bundle/pin.js', 'if (options.unpinned)', 'if (true)']],
     tests: [['bundle.test.js', '*[R43] a bundle with no pin*']],
   },
   {
@@ -424,7 +428,7 @@ const checks = [
     removed: 'unpacking only the entries that were verified',
     edits: [
       [
-        'lib/bundle.js',
+        'lib/bundle/bundle.js',
         "if ('type' in entry && bundle.entries.get(name) === entry.type)",
         "if ('type' in entry)",
       ],
@@ -434,7 +438,7 @@ const checks = [
   {
     case: 'R37',
     removed: 'a lock recorded in another boot, pid namespace or host counting as held',
-    edits: [['lib/lock.js', "return { state: 'unknown', owner, why };", 'void why;']],
+    edits: [['lib/node/lock.js', "return { state: 'unknown', owner, why };", 'void why;']],
     tests: [['node-state.test.js', '*[R37]*']],
   },
   {
@@ -442,7 +446,7 @@ const checks = [
     removed: "the node's recorded order of events (release times and ids decide instead)",
     edits: [
       [
-        'lib/lifecycle.js',
+        'lib/node/lifecycle.js',
         'const recency = (r) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);',
         'const recency = (r) => 0;',
       ],
@@ -454,7 +458,7 @@ const checks = [
     removed: 'keeping release directories whose metadata cannot be read (removed as unfinished)',
     edits: [
       [
-        'lib/lifecycle.js',
+        'lib/node/lifecycle.js',
         "if (release.meta?.state === 'building') {",
         "if (!release.meta) { await fsp.rm(release.dir, { recursive: true, force: true }); continue; } if (release.meta?.state === 'building') {",
       ],
@@ -465,16 +469,16 @@ const checks = [
     case: 'R40',
     removed: 'stopping the whole process group (only its leader is signalled)',
     edits: [
-      ['lib/processes.js', 'process.kill(-pgid, 0);', 'process.kill(pgid, 0);'],
-      ['lib/processes.js', 'signal(-pgid, first);', 'signal(pgid, first);'],
-      ['lib/processes.js', "signal(-pgid, 'SIGKILL');", "signal(pgid, 'SIGKILL');"],
+      ['lib/node/processes.js', 'process.kill(-pgid, 0);', 'process.kill(pgid, 0);'],
+      ['lib/node/processes.js', 'signal(-pgid, first);', 'signal(pgid, first);'],
+      ['lib/node/processes.js', "signal(-pgid, 'SIGKILL');", "signal(pgid, 'SIGKILL');"],
     ],
     tests: [['node-state.test.js', '*[R40]*']],
   },
   {
     case: 'R40',
     removed: 'passing SIGINT / SIGTERM on to the running installer or hook',
-    edits: [['lib/lock.js', 'void interrupt(signal);', 'void 0;']],
+    edits: [['lib/node/lock.js', 'void interrupt(signal);', 'void 0;']],
     tests: [['node-state.test.js', '*mid-install stops*']],
   },
   {
@@ -482,7 +486,7 @@ const checks = [
     removed: 'the newline before a record appended after a cut last line',
     edits: [
       [
-        'lib/fsutil.js',
+        'lib/support/fs.js',
         "const lead = size > 0 && last[0] !== 0x0a ? '\\n' : '';",
         "const lead = '';",
       ],
@@ -517,7 +521,7 @@ const checks = [
   {
     case: 'R35',
     removed: 'dropping Authorization on a redirect to another origin (a deploy end to end)',
-    edits: [['lib/net-policy.js', 'headers = withoutAuthorization(headers);', '']],
+    edits: [['lib/http/policy.js', 'headers = withoutAuthorization(headers);', '']],
     tests: [['git-remote.test.js', '*[R35] a redirect from the app origin*']],
   },
 ];

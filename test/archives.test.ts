@@ -3,9 +3,9 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
-import {BUNDLE_LIMITS, verifyBundle} from '../lib/bundle.js';
-import {IntegrityError} from '../lib/errors.js';
-import {checkWheel, WHEEL_LIMITS} from '../lib/installers/wheel-check.js';
+import {BUNDLE_LIMITS, verifyBundle} from '../lib/bundle/bundle.js';
+import {IntegrityError} from '../lib/support/errors.js';
+import {checkWheel, WHEEL_LIMITS} from '../lib/install/wheel-check.js';
 import {tempDir} from './helpers/tmp.js';
 import {packageRoot} from './helpers/world.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
 import YAML from 'yaml';
-import {ExitCode} from '../lib/errors.js';
+import {ExitCode} from '../lib/support/errors.js';
 import {startFakeGithub, type FakeGithub} from './helpers/github-server.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
 import {makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';

@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {ExitCode} from '../lib/errors.js';
+import {ExitCode} from '../lib/support/errors.js';
 import {makeWorld, runDeployBin, writeSampleApp} from './helpers/world.js';
 
 async function simpleWorld(t: Parameters<typeof makeWorld>[0]) {

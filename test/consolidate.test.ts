@@ -4,9 +4,9 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
 import git from 'isomorphic-git';
-import {CONSOLIDATE_AT_PACKS, consolidatePacks} from '../lib/git/consolidate.js';
+import {CONSOLIDATE_AT_PACKS, consolidatePacks} from '../lib/git/pack/merge.js';
 import {gitFs} from '../lib/git/fs.js';
-import {PackReader} from '../lib/git/pack-reader.js';
+import {PackReader} from '../lib/git/pack/reader.js';
 import {makeWorld, runDeploy} from './helpers/world.js';
 
 const exec = promisify(execFile);

@@ -1,6 +1,6 @@
 import test from 'ava';
-import {duplicateKeys, parseDeployConfig} from '../lib/deploy-config.js';
-import {ConfigError} from '../lib/errors.js';
+import {duplicateKeys, parseDeployConfig} from '../lib/pins/deploy-config.js';
+import {ConfigError} from '../lib/support/errors.js';
 
 const rev = 'a'.repeat(40);
 

@@ -1,9 +1,15 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {ConfigError, ExitCode, IntegrityError, RevError, SourceError} from '../lib/errors.js';
-import {readHistory} from '../lib/history.js';
-import {status} from '../lib/status.js';
+import {
+  ConfigError,
+  ExitCode,
+  IntegrityError,
+  RevError,
+  SourceError,
+} from '../lib/support/errors.js';
+import {readHistory} from '../lib/node/history.js';
+import {status} from '../lib/node/status.js';
 import {gitArchive} from './helpers/repos.js';
 import {fingerprint, snapshotTree} from './helpers/tree.js';
 import {makeWorld, runDeploy, runDeployBin, writeSampleApp, type World} from './helpers/world.js';

@@ -3,7 +3,7 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
-import {status} from '../lib/status.js';
+import {status} from '../lib/node/status.js';
 import {requireTool} from './helpers/tools.js';
 import {fingerprint} from './helpers/tree.js';
 import {deployBin, makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';

@@ -2,7 +2,7 @@ import {promises as fsp} from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {ExitCode, RevError, SourceError, UsageError} from '../lib/errors.js';
+import {ExitCode, RevError, SourceError, UsageError} from '../lib/support/errors.js';
 import {
   credentialPolicy,
   mayCarryCredentials,

@@ -3,9 +3,9 @@ import http from 'node:http';
 import path from 'node:path';
 import test from 'ava';
 import {listenLocal} from './helpers/http.js';
-import {ConfigError, DeployError, ExitCode} from '../lib/errors.js';
-import {HealthcheckError} from '../lib/release-hooks.js';
-import {status} from '../lib/status.js';
+import {ConfigError, DeployError, ExitCode} from '../lib/support/errors.js';
+import {HealthcheckError} from '../lib/deploy/hooks.js';
+import {status} from '../lib/node/status.js';
 import {makeWorld, runDeploy, runDeployBin, commitRelease} from './helpers/world.js';
 
 test('shared: a missing file fails before the switch naming the path; then it is linked into each release', async t => {

@@ -8,13 +8,13 @@ import anyTest, {type TestFn} from 'ava';
 import ssri from 'ssri';
 import {hostileTarball} from './helpers/archives.js';
 import {listenLocal} from './helpers/http.js';
-import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
+import {ConfigError, InstallError, IntegrityError} from '../lib/support/errors.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
-import type {DeployOptions} from '../lib/deploy.js';
+import type {DeployOptions} from '../lib/deploy/deploy.js';
 import {fingerprint} from './helpers/tree.js';
 import {makeWorld, runDeploy, runDeployBin, type World} from './helpers/world.js';
 import type {TreeFile} from '../lib/git/export.js';
-import {npmInputs} from '../lib/installers/npm.js';
+import {npmInputs} from '../lib/install/npm.js';
 
 const exec = promisify(execFile);
 

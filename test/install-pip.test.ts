@@ -5,7 +5,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
 import {listenLocal} from './helpers/http.js';
-import {IntegrityError} from '../lib/errors.js';
+import {IntegrityError} from '../lib/support/errors.js';
 import {makeWorld, packageRoot, runDeploy} from './helpers/world.js';
 
 const exec = promisify(execFile);

@@ -1,11 +1,11 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {parseDeployConfig} from '../lib/deploy-config.js';
-import {ConfigError, InstallError, IntegrityError} from '../lib/errors.js';
-import {readLockfile} from '../lib/installers/npm-lockfile.js';
-import {parseRequirements} from '../lib/installers/pip.js';
-import {runLogged} from '../lib/installers/run.js';
+import {parseDeployConfig} from '../lib/pins/deploy-config.js';
+import {ConfigError, InstallError, IntegrityError} from '../lib/support/errors.js';
+import {readLockfile} from '../lib/pins/npm-lockfile.js';
+import {parseRequirements} from '../lib/install/pip.js';
+import {runLogged} from '../lib/install/run.js';
 import {tempDir} from './helpers/tmp.js';
 
 const sha512 = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;

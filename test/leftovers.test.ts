@@ -1,10 +1,10 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {LockError} from '../lib/errors.js';
-import {prune} from '../lib/lifecycle.js';
-import {acquireLock} from '../lib/lock.js';
-import {status} from '../lib/status.js';
+import {LockError} from '../lib/support/errors.js';
+import {prune} from '../lib/node/lifecycle.js';
+import {acquireLock} from '../lib/node/lock.js';
+import {status} from '../lib/node/status.js';
 import {runDeploy, runDeployBin, makeWorld, testDeps, writeSampleApp} from './helpers/world.js';
 
 /** A node with one deployed release, and the app ready to deploy again. */

@@ -3,8 +3,8 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {createInterface} from 'node:readline';
 import test from 'ava';
-import {ExitCode} from '../lib/errors.js';
-import {maintenanceStatus} from '../lib/maintenance.js';
+import {ExitCode} from '../lib/support/errors.js';
+import {maintenanceStatus} from '../lib/node/maintenance.js';
 import {fingerprint} from './helpers/tree.js';
 import {deployBin, makeWorld, runDeploy, runDeployBin, commitRelease} from './helpers/world.js';
 

@@ -3,13 +3,13 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import {ExitCode} from '../lib/errors.js';
-import {readHistoryReport} from '../lib/history.js';
-import {rollback} from '../lib/lifecycle.js';
-import {readLock, type LockOwner} from '../lib/lock.js';
-import {writeNodeSettings} from '../lib/node-settings.js';
-import {processScope} from '../lib/processes.js';
-import {status} from '../lib/status.js';
+import {ExitCode} from '../lib/support/errors.js';
+import {readHistoryReport} from '../lib/node/history.js';
+import {rollback} from '../lib/node/lifecycle.js';
+import {readLock, type LockOwner} from '../lib/node/lock.js';
+import {writeNodeSettings} from '../lib/node/settings.js';
+import {processScope} from '../lib/node/processes.js';
+import {status} from '../lib/node/status.js';
 import {waitFor} from './helpers/http.js';
 import {
   commitRelease,

@@ -3,9 +3,9 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import test from 'ava';
-import {IntegrityError} from '../lib/errors.js';
-import {checkPack, PACK_LIMITS} from '../lib/git/pack-check.js';
-import {readLock} from '../lib/lock.js';
+import {IntegrityError} from '../lib/support/errors.js';
+import {checkPack, PACK_LIMITS} from '../lib/git/pack/check.js';
+import {readLock} from '../lib/node/lock.js';
 import {makeWorld, runDeploy, writeSampleApp} from './helpers/world.js';
 
 /** A pack object header: type in bits 4-6 of the first byte, the size as a little-endian varint. */

@@ -3,10 +3,10 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
-import {IntegrityError} from '../lib/errors.js';
-import {indexPack} from '../lib/git/pack-index.js';
+import {IntegrityError} from '../lib/support/errors.js';
+import {indexPack} from '../lib/git/pack/indexer.js';
 import {parseTree} from '../lib/git/objects.js';
-import {PackReader} from '../lib/git/pack-reader.js';
+import {PackReader} from '../lib/git/pack/reader.js';
 import {FixtureRepo} from './helpers/repos.js';
 import {tempDir} from './helpers/tmp.js';
 

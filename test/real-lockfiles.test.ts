@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type TestFn} from 'ava';
-import {readVendorManifest} from '../lib/vendor-manifest.js';
+import {readVendorManifest} from '../lib/pins/vendor-manifest.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git, gitArchive} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';

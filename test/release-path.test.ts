@@ -1,11 +1,16 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {parseDeployConfig} from '../lib/deploy-config.js';
-import {ConfigError, ExitCode} from '../lib/errors.js';
-import {checkReleasePaths, namedPath, namedPaths, ReleasePathError} from '../lib/release-path.js';
-import {rollback} from '../lib/lifecycle.js';
-import {ReleaseStore} from '../lib/release-store.js';
+import {parseDeployConfig} from '../lib/pins/deploy-config.js';
+import {ConfigError, ExitCode} from '../lib/support/errors.js';
+import {
+  checkReleasePaths,
+  namedPath,
+  namedPaths,
+  ReleasePathError,
+} from '../lib/node/release-path.js';
+import {rollback} from '../lib/node/lifecycle.js';
+import {ReleaseStore} from '../lib/node/release-store.js';
 import {tempDir} from './helpers/tmp.js';
 import {fingerprint} from './helpers/tree.js';
 import {

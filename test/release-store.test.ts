@@ -1,8 +1,8 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {ConfigError, UsageError} from '../lib/errors.js';
-import {ReleaseStore} from '../lib/release-store.js';
+import {ConfigError, UsageError} from '../lib/support/errors.js';
+import {ReleaseStore} from '../lib/node/release-store.js';
 import {tempDir} from './helpers/tmp.js';
 import {releaseMeta} from './helpers/world.js';
 

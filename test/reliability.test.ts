@@ -4,11 +4,17 @@ import {promises as fsp} from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {ConfigError, ExitCode, IntegrityError, LockError, SourceError} from '../lib/errors.js';
-import {createHttpClient} from '../lib/http-client.js';
-import {acquireLock, readLock} from '../lib/lock.js';
-import {ReleaseStore} from '../lib/release-store.js';
-import {status} from '../lib/status.js';
+import {
+  ConfigError,
+  ExitCode,
+  IntegrityError,
+  LockError,
+  SourceError,
+} from '../lib/support/errors.js';
+import {createHttpClient} from '../lib/http/client.js';
+import {acquireLock, readLock} from '../lib/node/lock.js';
+import {ReleaseStore} from '../lib/node/release-store.js';
+import {status} from '../lib/node/status.js';
 import {recordFigure, STRESS} from './helpers/figures.js';
 import {listenLocal, waitFor} from './helpers/http.js';
 import {smallFileSystem, tempDir} from './helpers/tmp.js';
@@ -344,7 +350,7 @@ test('[R9] lock races: contenders released together, exactly one wins every roun
 
   // Across processes: each waits for the same start time, then tries once.
   const processRounds = STRESS ? 50 : 3;
-  const lockModule = new URL('../lib/lock.js', import.meta.url).href;
+  const lockModule = new URL('../lib/node/lock.js', import.meta.url).href;
   for (let round = 0; round < processRounds; round++) {
     // Late enough that every process is up and waiting; the winner holds long enough that none comes late.
     const start = Date.now() + 1500;

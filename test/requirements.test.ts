@@ -3,8 +3,8 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test, {type ExecutionContext} from 'ava';
-import {IntegrityError} from '../lib/errors.js';
-import {parseRequirements, type PipRequirement} from '../lib/installers/pip.js';
+import {IntegrityError} from '../lib/support/errors.js';
+import {parseRequirements, type PipRequirement} from '../lib/install/pip.js';
 import {tempDir} from './helpers/tmp.js';
 import {packageRoot} from './helpers/world.js';
 

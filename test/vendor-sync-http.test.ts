@@ -4,7 +4,7 @@ import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
 import ssri from 'ssri';
 import {listenLocal} from './helpers/http.js';
-import {IntegrityError, SourceError} from '../lib/errors.js';
+import {IntegrityError, SourceError} from '../lib/support/errors.js';
 import {Http} from '../vendor-sync/http.js';
 import {tempDir} from './helpers/tmp.js';
 

@@ -1,8 +1,8 @@
 import {PassThrough} from 'node:stream';
 import test from 'ava';
-import {parseDeployConfig} from '../lib/deploy-config.js';
-import {ConfigError} from '../lib/errors.js';
-import {parsePlatform} from '../lib/installers/npm-lockfile.js';
+import {parseDeployConfig} from '../lib/pins/deploy-config.js';
+import {ConfigError} from '../lib/support/errors.js';
+import {parsePlatform} from '../lib/pins/npm-lockfile.js';
 import {commitMessage, pullRequestBody} from '../vendor-sync/pull-request.js';
 import type {Change} from '../vendor-sync/plan.js';
 import {createProgress} from '../vendor-sync/progress.js';
@@ -132,7 +132,7 @@ test('progress: a bar on a terminal, plain lines elsewhere', t => {
 
 test('a release asset URL on another origin than the API is refused: the token is not sent there [R35]', async t => {
   const {assetDownloadUrl} = await import('../vendor-sync/sources/github.js');
-  const {githubClient} = await import('../lib/github.js');
+  const {githubClient} = await import('../lib/http/github.js');
   const {startFakeGithub} = await import('./helpers/github-server.js');
   const github = await startFakeGithub({token: 'gh-units-token'});
   t.teardown(() => github.close());
@@ -150,7 +150,7 @@ test('a release asset URL on another origin than the API is refused: the token i
 });
 
 test('an npm token for a plain-http loopback registry is not sent when a proxy would carry it [R35]', async t => {
-  const {Network, authorizationFor} = await import('../lib/net-policy.js');
+  const {Network, authorizationFor} = await import('../lib/http/policy.js');
   const url = new URL('http://127.0.0.1:4873/left/-/left-1.0.0.tgz');
   const tokens = [{prefix: '//127.0.0.1:4873/', authorization: 'Bearer npm-units-token'}];
   const proxy = {url: 'http://proxy.example:3128', from: 'HTTP_PROXY'};

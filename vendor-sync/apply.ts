@@ -1,8 +1,8 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import {SourceError} from '../lib/errors.js';
-import {MANIFEST_FILE, type Artifact, type VendorManifest} from '../lib/vendor-manifest.js';
+import {SourceError} from '../lib/support/errors.js';
+import {MANIFEST_FILE, type Artifact, type VendorManifest} from '../lib/pins/vendor-manifest.js';
 import type {Http} from './http.js';
 import type {Plan} from './plan.js';
 import type {Progress} from './progress.js';

@@ -5,8 +5,8 @@ import {pipeline} from 'node:stream/promises';
 import type {ReadableStream as WebReadableStream} from 'node:stream/web';
 import ssri from 'ssri';
 import {fetch, type Response} from 'undici';
-import {IntegrityError, SourceError} from '../lib/errors.js';
-import {tempSibling} from '../lib/fsutil.js';
+import {IntegrityError, SourceError} from '../lib/support/errors.js';
+import {tempSibling} from '../lib/support/fs.js';
 import {
   authorizationFor,
   credentialPrefix,
@@ -16,9 +16,9 @@ import {
   proxyFailure,
   tlsFailure,
   type Credential,
-} from '../lib/net-policy.js';
-import {redact} from '../lib/redact.js';
-import {realSleep, retryDelayForStatus} from '../lib/retry-policy.js';
+} from '../lib/http/policy.js';
+import {redact} from '../lib/support/redact.js';
+import {realSleep, retryDelayForStatus} from '../lib/http/retry.js';
 
 export type HttpOptions = {
   /** Attempts per request, the first included. */

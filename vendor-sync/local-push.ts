@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import git, {Errors} from 'isomorphic-git';
-import {SourceError} from '../lib/errors.js';
+import {SourceError} from '../lib/support/errors.js';
 import {collectMissingObjects} from '../lib/git/closure.js';
 import {gitFs} from '../lib/git/fs.js';
 import {copyObjects, findGitdir} from '../lib/git/remote.js';

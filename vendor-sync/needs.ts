@@ -8,16 +8,16 @@ import {
   parseDeployConfig,
   type DeployConfig,
   type GithubAsset,
-} from '../lib/deploy-config.js';
-import {ConfigError} from '../lib/errors.js';
+} from '../lib/pins/deploy-config.js';
+import {ConfigError} from '../lib/support/errors.js';
 import {readTreeFile} from '../lib/git/export.js';
 import {openRemote, type Credentials} from '../lib/git/remote.js';
 import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
-import {readLockfile, type Platform} from '../lib/installers/npm-lockfile.js';
-import {parseRequirements} from '../lib/installers/pip.js';
-import {readRegularFile} from '../lib/vendor-manifest.js';
-import {formatLocation, parseRepoLocation} from '../lib/repo-location.js';
+import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
+import {parseRequirements} from '../lib/install/pip.js';
+import {readRegularFile} from '../lib/pins/vendor-manifest.js';
+import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
 /** One artifact the app needs, with the hash the app pins for it. */
 export type Need =

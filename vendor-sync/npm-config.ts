@@ -8,9 +8,9 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import Config from '@npmcli/config';
 import npmDefinitions from '@npmcli/config/lib/definitions/index.js';
-import {ConfigError} from '../lib/errors.js';
-import {type Credential, type OriginRule, type ProxySettings} from '../lib/net-policy.js';
-import {registerSecret} from '../lib/redact.js';
+import {ConfigError} from '../lib/support/errors.js';
+import {type Credential, type OriginRule, type ProxySettings} from '../lib/http/policy.js';
+import {registerSecret} from '../lib/support/redact.js';
 import type {NpmUpstream} from './sources/npm.js';
 
 export type NpmSettings = {

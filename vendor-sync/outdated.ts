@@ -1,10 +1,14 @@
 import {explain, gt} from '@renovatebot/pep440';
 import pLimit from 'p-limit';
-import {DeployError} from '../lib/errors.js';
-import {redact} from '../lib/redact.js';
-import {readVendorManifest, normalizePypiName, type Ecosystem} from '../lib/vendor-manifest.js';
+import {DeployError} from '../lib/support/errors.js';
+import {redact} from '../lib/support/redact.js';
+import {
+  readVendorManifest,
+  normalizePypiName,
+  type Ecosystem,
+} from '../lib/pins/vendor-manifest.js';
 import type {Http} from './http.js';
-import type {GithubClient} from '../lib/github.js';
+import type {GithubClient} from '../lib/http/github.js';
 import {latestRelease} from './sources/github.js';
 import {npmLatest, type NpmUpstream} from './sources/npm.js';
 import {pypiLatest} from './sources/pypi.js';

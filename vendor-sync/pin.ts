@@ -2,11 +2,11 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import {applyEdits, modify} from 'jsonc-parser';
-import {DEPLOY_JSON, parseDeployConfig} from '../lib/deploy-config.js';
-import {ConfigError, UsageError} from '../lib/errors.js';
-import {writeFileAtomic} from '../lib/fsutil.js';
+import {DEPLOY_JSON, parseDeployConfig} from '../lib/pins/deploy-config.js';
+import {ConfigError, UsageError} from '../lib/support/errors.js';
+import {writeFileAtomic} from '../lib/support/fs.js';
 import {gitFs} from '../lib/git/fs.js';
-import {VENDOR_DIR} from '../lib/vendor-pin.js';
+import {VENDOR_DIR} from '../lib/pins/vendor-pin.js';
 
 /**
  * The text of deploy.json with `vendor.rev` set (added after `vendor.url` on the first pin),

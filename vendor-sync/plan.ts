@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import ssri from 'ssri';
-import {IntegrityError, SourceError} from '../lib/errors.js';
+import {IntegrityError, SourceError} from '../lib/support/errors.js';
 import {
   MANIFEST_FILE,
   normalizePypiName,
@@ -9,10 +9,10 @@ import {
   verifyArtifactFile,
   type Artifact,
   type VendorManifest,
-} from '../lib/vendor-manifest.js';
+} from '../lib/pins/vendor-manifest.js';
 import type {Http} from './http.js';
 import type {Need} from './needs.js';
-import type {GithubClient} from '../lib/github.js';
+import type {GithubClient} from '../lib/http/github.js';
 import {assetDownloadUrl} from './sources/github.js';
 import {npmDownloadUrl, type NpmUpstream} from './sources/npm.js';
 import {listProjectFiles} from './sources/pypi.js';

@@ -1,5 +1,5 @@
 import {changeSummary, type Change} from './plan.js';
-import {githubError, splitRepo, type GithubClient} from '../lib/github.js';
+import {githubError, splitRepo, type GithubClient} from '../lib/http/github.js';
 
 export type PullRequestResult = {number: number; url: string; created: boolean};
 

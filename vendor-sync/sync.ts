@@ -1,11 +1,11 @@
 import type {Writable} from 'node:stream';
 import type {HttpClient} from 'isomorphic-git';
-import {plural} from '../lib/changeset.js';
-import {UsageError} from '../lib/errors.js';
+import {plural} from '../lib/deploy/changeset.js';
+import {UsageError} from '../lib/support/errors.js';
 import type {Credentials} from '../lib/git/remote.js';
-import type {Platform} from '../lib/installers/npm-lockfile.js';
-import {formatLocation, parseRepoLocation} from '../lib/repo-location.js';
-import type {Reporter} from '../lib/reporter.js';
+import type {Platform} from '../lib/pins/npm-lockfile.js';
+import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
+import type {Reporter} from '../lib/support/reporter.js';
 import {applyPlan} from './apply.js';
 import type {Http} from './http.js';
 import {readAppNeeds} from './needs.js';

@@ -2,12 +2,12 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import git, {type GitAuth, type HttpClient} from 'isomorphic-git';
-import {SourceError} from '../lib/errors.js';
+import {SourceError} from '../lib/support/errors.js';
 import {gitFs} from '../lib/git/fs.js';
 import type {Credentials} from '../lib/git/remote.js';
 import {translateHttpError} from '../lib/git/remote.js';
-import {parseRepoLocation, type RepoLocation} from '../lib/repo-location.js';
-import {MANIFEST_FILE} from '../lib/vendor-manifest.js';
+import {parseRepoLocation, type RepoLocation} from '../lib/git/location.js';
+import {MANIFEST_FILE} from '../lib/pins/vendor-manifest.js';
 import {checkPathTarget, pushToPath} from './local-push.js';
 
 /** A vendor repository work tree to write into: the maintainer's own, or a fresh clone of a URL. */

@@ -1,6 +1,6 @@
 import type {Writable} from 'node:stream';
-import {defaultDeps, type Deps} from '../deps.js';
-import {streamReporter} from '../reporter.js';
+import {defaultDeps, type Deps} from '../support/deps.js';
+import {streamReporter} from '../support/reporter.js';
 
 /** What a command handler may touch: its streams, the environment, and the lib dependencies. */
 export type CliContext = {

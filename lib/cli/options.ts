@@ -1,5 +1,5 @@
 import type {Argv} from 'yargs';
-import {UsageError} from '../errors.js';
+import {UsageError} from '../support/errors.js';
 import type {CliContext} from './io.js';
 
 /** `--root`, with DEPLOY_ROOT standing for it. */

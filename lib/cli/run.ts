@@ -1,7 +1,7 @@
 import type {Argv} from 'yargs';
-import {asDeployError, DeployError, ExitCode, UsageError} from '../errors.js';
-import {redact} from '../redact.js';
-import {TOOL_VERSION} from '../version.js';
+import {asDeployError, DeployError, ExitCode, UsageError} from '../support/errors.js';
+import {redact} from '../support/redact.js';
+import {TOOL_VERSION} from '../support/version.js';
 import type {CliContext} from './io.js';
 import {writeJson} from './io.js';
 

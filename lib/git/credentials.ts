@@ -1,7 +1,7 @@
-import {UsageError} from '../errors.js';
-import {redact, registerSecret} from '../redact.js';
-import {mayCarryCredentials, proxiesClearText, proxySettingsFromEnv} from '../net-policy.js';
-import type {RepoLocation} from '../repo-location.js';
+import {UsageError} from '../support/errors.js';
+import {redact, registerSecret} from '../support/redact.js';
+import {mayCarryCredentials, proxiesClearText, proxySettingsFromEnv} from '../http/policy.js';
+import type {RepoLocation} from './location.js';
 
 export {mayCarryCredentials};
 

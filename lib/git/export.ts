@@ -2,7 +2,7 @@ import {closeSync, constants, fchmodSync, openSync, promises as fsp, writeSync} 
 import path from 'node:path';
 import {Errors} from 'isomorphic-git';
 import pLimit from 'p-limit';
-import {IntegrityError} from '../errors.js';
+import {IntegrityError} from '../support/errors.js';
 import {ObjectReader} from './objects.js';
 import {assertSafeEntryName} from './path-safety.js';
 import type {GitStore} from './store.js';

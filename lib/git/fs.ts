@@ -1,9 +1,9 @@
 import {AsyncLocalStorage} from 'node:async_hooks';
 import {promises as fsp, type Stats} from 'node:fs';
-import {writeFileAtomic} from '../fsutil.js';
-import {checkPack} from './pack-check.js';
-import {indexPack} from './pack-index.js';
-import {PackReader} from './pack-reader.js';
+import {writeFileAtomic} from '../support/fs.js';
+import {checkPack} from './pack/check.js';
+import {indexPack} from './pack/indexer.js';
+import {PackReader} from './pack/reader.js';
 
 /**
  * isomorphic-git looks every object up as a loose file first and lists objects/pack on every
@@ -69,7 +69,7 @@ class PackStored extends Error {
 
 /**
  * Run isomorphic-git's fetch into `gitdir` with the received pack indexed by
- * lib/git/pack-index.ts instead of by isomorphic-git (the same index `git index-pack` writes).
+ * lib/git/pack/indexer.ts instead of by isomorphic-git (the same index `git index-pack` writes).
  * Returns the stored pack's path relative to the gitdir, or undefined when nothing was stored.
  */
 export async function fetchIndexed(

@@ -1,7 +1,7 @@
 import git, {Errors} from 'isomorphic-git';
-import {IntegrityError} from '../errors.js';
+import {IntegrityError} from '../support/errors.js';
 import {gitFs} from './fs.js';
-import {PackReader, TYPE_NAMES, type GitObject} from './pack-reader.js';
+import {PackReader, TYPE_NAMES, type GitObject} from './pack/reader.js';
 import type {GitStore} from './store.js';
 
 /** One entry of a tree object, as git stores it (a tree's mode normalised to `040000`). */

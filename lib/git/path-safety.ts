@@ -1,4 +1,4 @@
-import {IntegrityError} from '../errors.js';
+import {IntegrityError} from '../support/errors.js';
 
 /**
  * Code points HFS+ ignores when comparing names, so ".g\u200cit" is ".git" there

@@ -1,5 +1,5 @@
-import {RevError, UsageError} from '../errors.js';
-import {formatLocation} from '../repo-location.js';
+import {RevError, UsageError} from '../support/errors.js';
+import {formatLocation} from './location.js';
 import {addStats, type FetchStats, type Remote} from './remote.js';
 import {FULL_SHA, type GitStore} from './store.js';
 

@@ -2,7 +2,7 @@ import {promises as fsp} from 'node:fs';
 import git, {Errors} from 'isomorphic-git';
 import {gitFs} from './fs.js';
 import {ObjectReader} from './objects.js';
-import {TYPE_NAMES} from './pack-reader.js';
+import {TYPE_NAMES} from './pack/reader.js';
 
 /** The local ref that always names a commit this store holds: sent to servers as a "have". */
 export const HAVE_REF = 'refs/repodeploy/have';

@@ -1,9 +1,9 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import git, {Errors, type HttpClient} from 'isomorphic-git';
-import {SourceError} from '../errors.js';
-import {redact} from '../redact.js';
-import {TOOL_NAME, TOOL_VERSION} from '../version.js';
+import {SourceError} from '../support/errors.js';
+import {redact} from '../support/redact.js';
+import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 import {fetchIndexed, gitFs} from './fs.js';
 import type {GitStore} from './store.js';
 

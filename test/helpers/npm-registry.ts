@@ -7,7 +7,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import ssri from 'ssri';
 import {runServer} from 'verdaccio';
-import type {Artifact, VendorManifest} from '../../lib/vendor-manifest.js';
+import type {Artifact, VendorManifest} from '../../lib/pins/vendor-manifest.js';
 
 const exec = promisify(execFile);
 

@@ -3,7 +3,7 @@ import {promises as fsp} from 'node:fs';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import path from 'node:path';
-import {normalizePypiName} from '../../lib/vendor-manifest.js';
+import {normalizePypiName} from '../../lib/pins/vendor-manifest.js';
 
 /** What the index says about one file besides its name and hash (PEP 592, PEP 503). */
 export type FileMeta = {yanked?: true | string; requiresPython?: string};

@@ -2,10 +2,10 @@ import {execFile} from 'node:child_process';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import type {ExecutionContext} from 'ava';
-import {defaultDeps, type Deps} from '../../lib/deps.js';
-import {deploy, type DeployOptions} from '../../lib/deploy.js';
-import type {ReleaseMeta} from '../../lib/release-store.js';
-import {silentReporter} from '../../lib/reporter.js';
+import {defaultDeps, type Deps} from '../../lib/support/deps.js';
+import {deploy, type DeployOptions} from '../../lib/deploy/deploy.js';
+import type {ReleaseMeta} from '../../lib/node/release-store.js';
+import {silentReporter} from '../../lib/support/reporter.js';
 import {
   startGitHttpServer,
   type GitHttpServer,

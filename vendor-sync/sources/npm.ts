@@ -1,5 +1,5 @@
 import semver from 'semver';
-import {IntegrityError} from '../../lib/errors.js';
+import {IntegrityError} from '../../lib/support/errors.js';
 import type {Http} from '../http.js';
 
 /** Where npm packages come from: a default registry and per-scope registries. */

@@ -1,7 +1,7 @@
 import {Parser} from 'htmlparser2';
 import {z} from 'zod';
-import {SourceError} from '../../lib/errors.js';
-import {redact} from '../../lib/redact.js';
+import {SourceError} from '../../lib/support/errors.js';
+import {redact} from '../../lib/support/redact.js';
 
 /** One file link of a project page, as the index states it (PEP 503 HTML or PEP 691 JSON). */
 export type PageLink = {

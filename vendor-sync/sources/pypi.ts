@@ -1,5 +1,5 @@
 import {compare, explain, satisfies, validRange} from '@renovatebot/pep440';
-import {normalizePypiName} from '../../lib/vendor-manifest.js';
+import {normalizePypiName} from '../../lib/pins/vendor-manifest.js';
 import type {Http} from '../http.js';
 import {parseProjectPage, SIMPLE_ACCEPT} from './pypi-page.js';
 

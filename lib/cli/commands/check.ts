@@ -1,8 +1,8 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import type {CommandModule} from 'yargs';
-import {UsageError} from '../../errors.js';
-import {registerSecret} from '../../redact.js';
+import {UsageError} from '../../support/errors.js';
+import {registerSecret} from '../../support/redact.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {withChangeset} from '../options.js';
@@ -53,9 +53,9 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
       // Loaded here, not at start-up: every other command starts faster without them (Octokit).
       const [{check}, {checkExitCode, formatReport, junitXml, postCommitStatus}, {githubClient}] =
         await Promise.all([
-          import('../../check.js'),
-          import('../../check-report.js'),
-          import('../../github.js'),
+          import('../../check/check.js'),
+          import('../../check/report.js'),
+          import('../../http/github.js'),
         ]);
       const githubRepo = argv['github-repo'] ?? ctx.env.GITHUB_REPOSITORY;
       const token = ctx.env.GITHUB_TOKEN ?? ctx.env.GH_TOKEN;

@@ -1,9 +1,9 @@
 import type {CommandModule} from 'yargs';
 import path from 'node:path';
-import {formatBytes} from '../../changeset.js';
-import {UsageError} from '../../errors.js';
-import {deploy} from '../../deploy.js';
-import {formatPlan, planDeploy} from '../../deploy-plan.js';
+import {formatBytes} from '../../deploy/changeset.js';
+import {UsageError} from '../../support/errors.js';
+import {deploy} from '../../deploy/deploy.js';
+import {formatPlan, planDeploy} from '../../deploy/plan.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';

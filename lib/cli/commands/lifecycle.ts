@@ -1,7 +1,7 @@
 import type {CommandModule} from 'yargs';
-import {breakLock, describeHolder, readLock} from '../../lock.js';
-import {prune, rollback, type PruneResult} from '../../lifecycle.js';
-import {status} from '../../status.js';
+import {breakLock, describeHolder, readLock} from '../../node/lock.js';
+import {prune, rollback, type PruneResult} from '../../node/lifecycle.js';
+import {status} from '../../node/status.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';

@@ -1,6 +1,6 @@
 import type {CommandModule} from 'yargs';
-import {UsageError} from '../../errors.js';
-import {maintenanceStatus, serveMaintenance, setMaintenance} from '../../maintenance.js';
+import {UsageError} from '../../support/errors.js';
+import {maintenanceStatus, serveMaintenance, setMaintenance} from '../../node/maintenance.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';

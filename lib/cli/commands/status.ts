@@ -1,5 +1,5 @@
 import type {CommandModule} from 'yargs';
-import {status, type ReleaseSummary} from '../../status.js';
+import {status, type ReleaseSummary} from '../../node/status.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';

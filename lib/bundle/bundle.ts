@@ -1,0 +1,436 @@
+import {createHash, type Hash} from 'node:crypto';
+import {createReadStream, promises as fsp} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tar from 'tar';
+import {z} from 'zod';
+import {fetchChangeset, sourcesFrom, writeTrees} from '../deploy/changeset.js';
+import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
+import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
+import type {Deps} from '../support/deps.js';
+import {IntegrityError, UsageError} from '../support/errors.js';
+import {tempSibling, writeFileAtomic} from '../support/fs.js';
+import {unsafeEntryName} from '../git/path-safety.js';
+import {formatLocation, parseRepoLocation} from '../git/location.js';
+import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
+import type {AppSettings} from '../pins/vendor-pin.js';
+
+/**
+ * The seed's release-based route (Proposal 1) for nodes that cannot reach git: one archive with
+ * the app tree, the vendor tree, the release metadata and a checksum list, built by the same code
+ * that writes a release. Layout inside the .tar.gz:
+ *
+ *   repodeploy-bundle.json   what it is (format, app and vendor shas, symlinks)
+ *   checksums.sha256         `sha256sum` lines for every regular file, the metadata included
+ *   tree/...                 the release tree: the app at its commit, the vendor tree under vendor/
+ */
+export const BUNDLE_META = 'repodeploy-bundle.json';
+export const BUNDLE_SUMS = 'checksums.sha256';
+const TREE = 'tree';
+
+const metaSchema = z.strictObject({
+  format: z.literal(1),
+  createdAt: z.string(),
+  tool: z.strictObject({name: z.string(), version: z.string()}),
+  app: z.strictObject({
+    url: z.string(),
+    requested: z.string(),
+    sha: z.string().regex(/^[0-9a-f]{40}$/),
+  }),
+  vendor: z
+    .strictObject({
+      url: z.string(),
+      sha: z.string().regex(/^[0-9a-f]{40}$/),
+      source: z.enum(['deploy.json', 'submodule']),
+    })
+    .nullable(),
+  /** Symlinks of the tree (path → target): their targets are covered by the checksum of this file. */
+  symlinks: z.record(z.string(), z.string()),
+});
+
+export type BundleMeta = z.infer<typeof metaSchema>;
+
+/** Limits a bundle must stay within (a compression bomb or a huge archive stops at them). */
+export const BUNDLE_LIMITS = {maxEntries: 500_000, maxBytes: 8 * 1024 ** 3};
+
+export type BundleResult = {
+  out: string;
+  /** The sha256 of the whole archive, which a node pins (`deploy --bundle F --sha256 <hex>`). */
+  sha256: string;
+  /** `<out>.sha256`, that sha256 in `sha256sum` format, to publish beside the bundle. */
+  sha256File: string;
+  appSha: string;
+  vendorSha: string | null;
+  files: number;
+  bytes: number;
+};
+
+/**
+ * `deploy bundle --rev X --out app-X.tar.gz`: fetch the changeset and its vendor pin exactly as a
+ * deploy does (into a scratch directory), write the release tree, and pack it with checksums.
+ */
+export async function createBundle(
+  options: {rev: string; repo: string; vendorRepo?: string | undefined; out: string},
+  deps: Deps,
+): Promise<BundleResult> {
+  const out = path.resolve(deps.cwd, options.out);
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-bundle-'));
+  try {
+    const location = parseRepoLocation(options.repo, {cwd: deps.cwd, what: 'app repository'});
+    const override = options.vendorRepo
+      ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
+      : undefined;
+    const sources = sourcesFrom(deps, [location, override]);
+    const {store, resolved, tree, settings, vendor} = await fetchChangeset(
+      path.join(scratch, 'repos'),
+      location,
+      options.rev,
+      override,
+      sources,
+    );
+    const pin = settings.pin;
+    const stage = path.join(scratch, 'bundle');
+    await writeTrees(
+      path.join(stage, TREE),
+      {store, sha: resolved.sha, tree},
+      vendor,
+      deps.reporter,
+    );
+
+    const sums: string[] = [];
+    const symlinks: Record<string, string> = {};
+    let bytes = 0;
+    const walk = async (rel: string): Promise<void> => {
+      for (const entry of await fsp.readdir(path.join(stage, rel), {withFileTypes: true})) {
+        const child = `${rel}/${entry.name}`;
+        const full = path.join(stage, child);
+        if (entry.isSymbolicLink()) symlinks[child] = await fsp.readlink(full);
+        else if (entry.isDirectory()) await walk(child);
+        else {
+          sums.push(`${await sha256File(full)}  ${child}`);
+          bytes += (await fsp.stat(full)).size;
+        }
+      }
+    };
+    await walk(TREE);
+    const meta: BundleMeta = {
+      format: 1,
+      createdAt: deps.clock().toISOString(),
+      tool: {name: TOOL_NAME, version: TOOL_VERSION},
+      app: {url: formatLocation(location), requested: options.rev, sha: resolved.sha},
+      vendor: pin ? {url: formatLocation(pin.location), sha: pin.sha, source: pin.source} : null,
+      symlinks,
+    };
+    const metaText = `${JSON.stringify(meta, null, 2)}\n`;
+    await fsp.writeFile(path.join(stage, BUNDLE_META), metaText);
+    sums.unshift(`${createHash('sha256').update(metaText).digest('hex')}  ${BUNDLE_META}`);
+    await fsp.writeFile(path.join(stage, BUNDLE_SUMS), `${sums.sort(byPath).join('\n')}\n`);
+    const tmp = tempSibling(out, 'bundle');
+    await fsp.mkdir(path.dirname(out), {recursive: true});
+    await tar.c({gzip: true, file: tmp, cwd: stage, portable: true}, [
+      BUNDLE_META,
+      BUNDLE_SUMS,
+      TREE,
+    ]);
+    const sha256 = await sha256File(tmp);
+    await fsp.rename(tmp, out);
+    const sumsFile = `${out}${DETACHED_SUFFIX}`;
+    await writeFileAtomic(sumsFile, `${sha256}  ${path.basename(out)}\n`);
+    return {
+      out,
+      sha256,
+      sha256File: sumsFile,
+      appSha: resolved.sha,
+      vendorSha: pin?.sha ?? null,
+      files: sums.length - 1,
+      bytes,
+    };
+  } finally {
+    await fsp.rm(scratch, {recursive: true, force: true});
+  }
+}
+
+export type VerifiedBundle = {
+  file: string;
+  meta: BundleMeta;
+  settings: AppSettings;
+  sums: Map<string, string>;
+  /** Every entry of the archive as it was verified: name → tar entry type. */
+  entries: Map<string, string>;
+};
+
+/**
+ * Read a bundle and check everything before a byte of it is written to the node: with a pin, the
+ * sha256 of the whole file is the pinned one; every entry is a plain file, directory or symlink
+ * under tree/ with a safe name, none goes through a symlink, no name appears twice, every file's
+ * sha256 matches checksums.sha256 and every listed file is there. The pin is computed over the
+ * same single read the entries are checked from, so the bytes checked are the bytes pinned.
+ */
+export async function verifyBundle(file: string, pin?: BundlePin | null): Promise<VerifiedBundle> {
+  const refuse = (why: string) =>
+    new IntegrityError(
+      `Refused bundle ${file}: ${why}.`,
+      'Build it again with `deploy bundle`; nothing was written to releases/.',
+    );
+  try {
+    await fsp.access(file);
+  } catch {
+    throw new UsageError(`No bundle at ${file}.`);
+  }
+  const hashes = new Map<string, string>();
+  const kinds = new Map<string, string>();
+  const links: string[] = [];
+  let sumsText = '';
+  let metaText = '';
+  let deployJson: string | undefined;
+  let entries = 0;
+  let bytes = 0;
+  let problem: IntegrityError | undefined;
+  const pending: Promise<void>[] = [];
+
+  const whole = createHash('sha256');
+  const unreadable = await readArchive(file, whole, entry => {
+    const fail = (why: string) => {
+      problem ??= refuse(why);
+      entry.resume();
+    };
+    entries++;
+    bytes += entry.size;
+    if (entries > BUNDLE_LIMITS.maxEntries) {
+      fail(`more than ${BUNDLE_LIMITS.maxEntries} entries`);
+      return;
+    }
+    if (bytes > BUNDLE_LIMITS.maxBytes) {
+      fail(`more than ${BUNDLE_LIMITS.maxBytes} bytes`);
+      return;
+    }
+    const name = entry.path.replace(/\/+$/, '');
+    const why = badPath(name);
+    if (why) {
+      fail(`entry "${entry.path}": ${why}`);
+      return;
+    }
+    if (kinds.has(name)) {
+      fail(`entry "${name}" appears twice`);
+      return;
+    }
+    const through = links.find(link => name.startsWith(`${link}/`));
+    if (through) {
+      fail(`entry "${name}" would be written through the symlink ${through}`);
+      return;
+    }
+    kinds.set(name, entry.type);
+    if (entry.type === 'SymbolicLink') {
+      links.push(name);
+      entry.resume();
+      return;
+    }
+    if (entry.type === 'Directory') {
+      entry.resume();
+      return;
+    }
+    if (entry.type !== 'File' && entry.type !== 'OldFile') {
+      fail(`entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`);
+      return;
+    }
+    const hash = createHash('sha256');
+    const keep = name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
+    const chunks: Buffer[] = [];
+    entry.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      if (keep) chunks.push(chunk);
+    });
+    pending.push(
+      new Promise<void>(resolve => {
+        entry.on('end', () => {
+          hashes.set(name, hash.digest('hex'));
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (name === BUNDLE_SUMS) sumsText = text;
+          else if (name === BUNDLE_META) metaText = text;
+          else if (keep) deployJson = text;
+          resolve();
+        });
+      }),
+    );
+  }).catch((error: unknown) => {
+    throw refuse(`cannot read it (${(error as Error).message})`);
+  });
+  // The pin first: a bundle that is not the published one (a truncated copy too) says so.
+  if (pin) {
+    const actual = whole.digest('hex');
+    if (actual !== pin.sha256) {
+      throw new IntegrityError(
+        `Refused bundle ${file}: its sha256 is ${actual}, not ${pin.sha256} as ${pin.from} says.`,
+        'This is not the bundle that was published (or the pin is for another one): copy the bundle and its checksum again from where they were published. Nothing was written to releases/.',
+      );
+    }
+  }
+  if (unreadable) throw refuse(`not a readable .tar.gz (${unreadable.message})`);
+  await Promise.all(pending);
+  if (problem) throw problem;
+
+  const sums = parseSums(sumsText, refuse);
+  for (const [name, expected] of sums) {
+    const actual = hashes.get(name);
+    if (!actual) throw refuse(`${name} is listed in ${BUNDLE_SUMS} but missing`);
+    if (actual !== expected) throw refuse(`${name} does not match its sha256 in ${BUNDLE_SUMS}`);
+  }
+  for (const name of hashes.keys()) {
+    if (name !== BUNDLE_SUMS && !sums.has(name)) throw refuse(`${name} is not in ${BUNDLE_SUMS}`);
+  }
+  let meta: BundleMeta;
+  try {
+    meta = metaSchema.parse(JSON.parse(metaText));
+  } catch {
+    throw refuse(`${BUNDLE_META} is missing or invalid`);
+  }
+  for (const link of links) {
+    if (meta.symlinks[link] === undefined)
+      throw refuse(`symlink ${link} is not listed in ${BUNDLE_META}`);
+  }
+  if (Object.keys(meta.symlinks).length !== links.length)
+    throw refuse(`${BUNDLE_META} lists symlinks the archive lacks`);
+  const config =
+    deployJson === undefined ? {} : parseDeployConfig(deployJson, `${DEPLOY_JSON} in ${file}`);
+  const settings: AppSettings = {
+    config,
+    pin: meta.vendor
+      ? {
+          source: meta.vendor.source,
+          declaredUrl: meta.vendor.url,
+          location: parseRepoLocation(meta.vendor.url),
+          sha: meta.vendor.sha,
+        }
+      : undefined,
+  };
+  return {file, meta, settings, sums, entries: kinds};
+}
+
+/**
+ * Stream the file once through `whole` and a tar parser. Resolves once the whole file has been
+ * read (so `whole` covers every byte), with the error of an archive the parser gave up on, if it
+ * did; rejects only when the file cannot be read.
+ */
+function readArchive(
+  file: string,
+  whole: Hash,
+  onReadEntry: (entry: tar.ReadEntry) => void,
+): Promise<Error | undefined> {
+  return new Promise((resolve, reject) => {
+    const parser = tar.t({onReadEntry});
+    const input = createReadStream(file, {highWaterMark: 1024 * 1024});
+    let unreadable: Error | undefined;
+    let read = false;
+    let parsed = false;
+    const settle = () => {
+      if (read && (parsed || unreadable)) resolve(unreadable);
+    };
+    input.on('data', chunk => whole.update(chunk as Buffer));
+    input.on('error', reject);
+    input.on('end', () => {
+      read = true;
+      settle();
+    });
+    parser.on('error', (error: Error) => {
+      unreadable ??= error;
+      // Read on to the end for the hash, without the parser.
+      input.unpipe(parser);
+      input.resume();
+      settle();
+    });
+    parser.on('end', () => {
+      parsed = true;
+      settle();
+    });
+    input.pipe(parser);
+  });
+}
+
+/**
+ * Unpack a verified bundle's tree into `releaseDir`, then check every file written against the
+ * checksums again (the archive could have changed between the two reads) and every symlink
+ * against the metadata.
+ */
+export async function extractBundle(bundle: VerifiedBundle, releaseDir: string): Promise<void> {
+  await fsp.mkdir(releaseDir, {recursive: true});
+  // Only entries that were verified, by name and type: a file swapped since the check could add
+  // ones the check (and the pin) never saw.
+  const unexpected: string[] = [];
+  await tar.x({
+    file: bundle.file,
+    cwd: releaseDir,
+    strip: 1,
+    filter: (p, entry) => {
+      if (!p.startsWith(`${TREE}/`)) return false;
+      const name = p.replace(/\/+$/, '');
+      if ('type' in entry && bundle.entries.get(name) === entry.type) return true;
+      unexpected.push(name);
+      return false;
+    },
+    preservePaths: false,
+    // Run as root, node-tar would keep the archive's owners: release files owned by some other
+    // user, who could change them after the check. Files are the deploying user's, always.
+    preserveOwner: false,
+  });
+  if (unexpected.length > 0) {
+    throw new IntegrityError(
+      `${bundle.file} changed while it was unpacked: ${unexpected[0]} was not in it when it was checked.`,
+      'Copy the bundle again and deploy it.',
+    );
+  }
+  for (const [name, expected] of bundle.sums) {
+    if (!name.startsWith(`${TREE}/`)) continue;
+    const target = path.join(releaseDir, name.slice(TREE.length + 1));
+    const stat = await fsp.lstat(target);
+    // No setuid, setgid or sticky bit comes from an archive (git has none to give either).
+    if (stat.isFile() && (stat.mode & 0o7000) !== 0) await fsp.chmod(target, stat.mode & 0o777);
+    if (!stat.isFile() || (await sha256File(target)) !== expected) {
+      throw new IntegrityError(
+        `${name} in ${bundle.file} changed while it was unpacked.`,
+        'Copy the bundle again and deploy it.',
+      );
+    }
+  }
+  for (const [link, target] of Object.entries(bundle.meta.symlinks)) {
+    const written = path.join(releaseDir, link.slice(TREE.length + 1));
+    if ((await fsp.readlink(written)) !== target) {
+      throw new IntegrityError(
+        `Symlink ${link} in ${bundle.file} does not point where ${BUNDLE_META} says.`,
+      );
+    }
+  }
+}
+
+function badPath(name: string): string | undefined {
+  if (name === BUNDLE_META || name === BUNDLE_SUMS || name === TREE) return undefined;
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return 'absolute path';
+  if (!name.startsWith(`${TREE}/`)) return `outside ${TREE}/`;
+  for (const part of name.split('/')) {
+    const why = unsafeEntryName(part);
+    if (why) return why;
+  }
+  return undefined;
+}
+
+function parseSums(text: string, refuse: (why: string) => IntegrityError): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (!match?.[1] || !match[2]) throw refuse(`${BUNDLE_SUMS} has a malformed line`);
+    sums.set(match[2], match[1]);
+  }
+  if (sums.size === 0) throw refuse(`${BUNDLE_SUMS} is missing or empty`);
+  return sums;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, {highWaterMark: 1024 * 1024}))
+    hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function byPath(a: string, b: string): number {
+  return a.slice(66).localeCompare(b.slice(66));
+}

@@ -1,0 +1,192 @@
+import {createHash} from 'node:crypto';
+import zlib from 'node:zlib';
+import {IntegrityError} from '../../support/errors.js';
+
+/** Caps a received pack must stay within: one object's size, and the number of objects. */
+export const PACK_LIMITS = {maxObjectBytes: 1024 ** 3, maxObjects: 10_000_000};
+
+export const OFS_DELTA = 6;
+export const REF_DELTA = 7;
+
+/** The header of one pack entry, as {@link readEntryHeader} reads it. */
+export type EntryHeader = {
+  type: number;
+  /** The inflated size the entry declares (for a delta: the size of the delta). */
+  size: number;
+  /** For an ofs-delta, how far back from this entry its base starts. */
+  back?: number;
+  /** For a ref-delta, the id of its base. */
+  baseOid?: string;
+  /** Where the zlib data starts. */
+  dataStart: number;
+};
+
+/**
+ * Read the header of the pack entry at `at` (type, size, delta base), not reading at or past
+ * `end`; undefined when the header runs past it.
+ */
+export function readEntryHeader(buf: Buffer, at: number, end: number): EntryHeader | undefined {
+  let pos = at;
+  if (pos >= end) return undefined;
+  let c = buf[pos++] ?? 0;
+  const type = (c >> 4) & 7;
+  let size = c & 15;
+  let shift = 4;
+  while (c & 0x80) {
+    if (pos >= end) return undefined;
+    c = buf[pos++] ?? 0;
+    size += (c & 0x7f) * 2 ** shift;
+    shift += 7;
+  }
+  if (type === OFS_DELTA) {
+    if (pos >= end) return undefined;
+    c = buf[pos++] ?? 0;
+    let back = c & 0x7f;
+    while (c & 0x80) {
+      if (pos >= end) return undefined;
+      c = buf[pos++] ?? 0;
+      back = (back + 1) * 128 + (c & 0x7f);
+    }
+    return {type, size, back, dataStart: pos};
+  }
+  if (type === REF_DELTA) {
+    if (pos + 20 > end) return undefined;
+    return {type, size, baseOid: buf.toString('hex', pos, pos + 20), dataStart: pos + 20};
+  }
+  return {type, size, dataStart: pos};
+}
+
+/**
+ * The two sizes a delta starts with: of the base it applies to, of the object it makes; and where
+ * its instructions start.
+ */
+export function readDeltaSizes(delta: Buffer): {baseSize: number; resultSize: number; at: number} {
+  let at = 0;
+  const varint = () => {
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = delta[at++] ?? 0;
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80 && at < delta.length);
+    return value;
+  };
+  const baseSize = varint();
+  const resultSize = varint();
+  return {baseSize, resultSize, at};
+}
+
+/**
+ * zlib's output chunk for an object that declares `size` bytes: one buffer that holds it whole
+ * (a byte more, so the end of the stream is seen without another chunk), within zlib's bounds.
+ */
+export function inflateChunkSize(size: number): number {
+  return Math.min(Math.max(size + 1, zlib.constants.Z_MIN_CHUNK), 64 * 1024 * 1024);
+}
+
+/**
+ * Check a pack before isomorphic-git indexes it (which inflates every object into memory): the
+ * trailer checksum must match, and no object may inflate, or declare through a delta that it
+ * inflates, past PACK_LIMITS.maxObjectBytes. Each object is inflated here with that cap, so a
+ * compression bomb stops at the cap instead of at the end of the node's memory.
+ */
+export function checkPack(data: Uint8Array, label: string): void {
+  walkPack(data, label);
+}
+
+/** One object of a pack as {@link walkPack} finds it. */
+export type PackedObject = {
+  /** Where its entry starts in the pack, and where the next one starts. */
+  offset: number;
+  end: number;
+  type: number;
+  /** The inflated data: the object itself, or for a delta the delta. */
+  data: Buffer;
+  /** For an ofs-delta, the offset of its base; for a ref-delta, the id of its base. */
+  baseOffset?: number;
+  baseOid?: string;
+};
+
+/**
+ * Check a pack as {@link checkPack} does, handing each object, inflated, to `visit`.
+ */
+export function walkPack(
+  data: Uint8Array,
+  label: string,
+  visit?: (object: PackedObject) => void,
+): void {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const refuse = (why: string) =>
+    new IntegrityError(
+      `Refused the pack received from ${label}: ${why}.`,
+      'Nothing was stored. Check the repository and the server, then run again.',
+    );
+  if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'PACK') throw refuse('not a git pack');
+  const version = buf.readUInt32BE(4);
+  if (version !== 2 && version !== 3) throw refuse(`pack version ${version}`);
+  const trailer = buf.subarray(buf.length - 20);
+  const digest = createHash('sha1')
+    .update(buf.subarray(0, buf.length - 20))
+    .digest();
+  if (!digest.equals(trailer))
+    throw refuse('its checksum does not match (truncated or damaged in transit)');
+  const count = buf.readUInt32BE(8);
+  if (count > PACK_LIMITS.maxObjects)
+    throw refuse(`${count} objects, more than ${PACK_LIMITS.maxObjects}`);
+  const max = PACK_LIMITS.maxObjectBytes;
+  const end = buf.length - 20;
+  let offset = 12;
+  for (let i = 0; i < count; i++) {
+    const start = offset;
+    const header = readEntryHeader(buf, start, end);
+    if (!header) throw refuse('an object header runs past the end');
+    const {type, size} = header;
+    const baseOffset = header.back === undefined ? undefined : start - header.back;
+    if (baseOffset !== undefined && baseOffset < 12)
+      throw refuse(`delta ${i + 1} points before the start of the pack`);
+    const baseOid = header.baseOid;
+    offset = header.dataStart;
+    if (size > max)
+      throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
+    let inflated;
+    try {
+      inflated = zlib.inflateSync(buf.subarray(offset, end), {
+        info: true,
+        maxOutputLength: Math.max(size, 1),
+        // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
+        chunkSize: inflateChunkSize(size),
+      });
+    } catch (error) {
+      throw refuse(
+        `object ${i + 1} does not inflate to its declared ${size} bytes (${(error as Error).message})`,
+      );
+    }
+    const {buffer, engine} = inflated as unknown as {
+      buffer: Buffer;
+      engine: {bytesWritten: number};
+    };
+    if (buffer.length !== size)
+      throw refuse(
+        `object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`,
+      );
+    if (type === OFS_DELTA || type === REF_DELTA) {
+      const {resultSize} = readDeltaSizes(buffer);
+      if (resultSize > max)
+        throw refuse(
+          `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
+        );
+    }
+    offset += engine.bytesWritten;
+    visit?.({
+      offset: start,
+      end: offset,
+      type,
+      data: buffer,
+      ...(baseOffset === undefined ? {} : {baseOffset}),
+      ...(baseOid === undefined ? {} : {baseOid}),
+    });
+  }
+  if (offset !== end) throw refuse('data after the last object');
+}

@@ -1,0 +1,180 @@
+import type {GitHttpRequest, GitHttpResponse, HttpClient} from 'isomorphic-git';
+import {errors as undiciErrors, request, type Dispatcher} from 'undici';
+import {SourceError} from '../support/errors.js';
+import {followRedirect, Network, proxyFailure, proxySettingsFromEnv} from './policy.js';
+import {redact} from '../support/redact.js';
+import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
+
+export type HttpClientOptions = {
+  /** Time allowed to connect and to receive the response headers. */
+  connectTimeoutMs?: number;
+  /** Longest silence allowed on the socket once connected (a stalled server). */
+  idleTimeoutMs?: number;
+  /** Largest response body accepted, in bytes. */
+  maxResponseBytes?: number;
+  /** Redirects followed at most. */
+  maxRedirects?: number;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case) are read; default process.env. */
+  env?: NodeJS.ProcessEnv;
+};
+
+type Settings = Required<Omit<HttpClientOptions, 'env'>> & {network: Network};
+
+const defaults: Required<Omit<HttpClientOptions, 'env'>> = {
+  connectTimeoutMs: 15_000,
+  idleTimeoutMs: 60_000,
+  maxResponseBytes: 2 * 1024 ** 3,
+  maxRedirects: 5,
+};
+
+/**
+ * The HTTP client given to isomorphic-git. Its own node client has no timeouts and no size cap;
+ * this one has both, refuses https→http downgrades, never forwards credentials to another origin,
+ * and goes through the proxy the environment names, as git does.
+ *
+ * @example
+ * await git.fetch({fs, http: createHttpClient({idleTimeoutMs: 5000}), gitdir, url})
+ */
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const {env, ...rest} = options;
+  const settings: Settings = {
+    ...defaults,
+    ...rest,
+    network: new Network(proxySettingsFromEnv(env ?? process.env)),
+  };
+  return {
+    async request(req: GitHttpRequest): Promise<GitHttpResponse> {
+      const body = req.body ? Buffer.concat(await collect(req.body)) : undefined;
+      let url = new URL(req.url);
+      let headers: Record<string, string> = {
+        'user-agent': `${TOOL_NAME}/${TOOL_VERSION}`,
+        ...(req.headers ?? {}),
+      };
+      for (let hop = 0; ; hop++) {
+        const res = await send(url, req.method ?? 'GET', headers, body, settings);
+        const location = headerValue(res.headers.location);
+        if (res.statusCode >= 300 && res.statusCode < 400 && location) {
+          await res.body.dump();
+          if (hop >= settings.maxRedirects) {
+            throw new SourceError(
+              `Too many redirects fetching ${redact(req.url)}`,
+              'Check the repository URL.',
+            );
+          }
+          ({url, headers} = followRedirect(url, location, headers));
+          continue;
+        }
+        return {
+          url: url.href,
+          method: req.method ?? 'GET',
+          statusCode: res.statusCode,
+          statusMessage: res.statusText,
+          headers: flattenHeaders(res.headers),
+          body: limitBody(res, settings, url),
+        };
+      }
+    },
+  };
+}
+
+async function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  settings: Settings,
+): Promise<Dispatcher.ResponseData> {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new SourceError(`Unsupported URL scheme ${url.protocol}`);
+  }
+  try {
+    return await request(url, {
+      method: method,
+      headers,
+      body,
+      dispatcher: settings.network.dispatcherFor(url),
+      headersTimeout: headersTimeout(settings),
+      bodyTimeout: settings.idleTimeoutMs,
+    });
+  } catch (error) {
+    throw translate(error, url, settings);
+  }
+}
+
+/** undici's errors in the words of this module: what stalled or failed, and what to do. */
+function translate(error: unknown, url: URL, settings: Settings): unknown {
+  const proxy = proxyFailure(settings.network, url, error);
+  if (proxy) return new SourceError(proxy.message, proxy.hint, {cause: error});
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError &&
+    headersTimeout(settings) < settings.connectTimeoutMs
+  ) {
+    return stalled(url, settings, error);
+  }
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new SourceError(
+      `No response from ${url.origin} within ${settings.connectTimeoutMs} ms`,
+      'Check that the server is up and reachable from this node.',
+      {cause: error},
+    );
+  }
+  if (error instanceof undiciErrors.BodyTimeoutError) return stalled(url, settings, error);
+  return error;
+}
+
+function stalled(url: URL, settings: Settings, cause?: unknown): SourceError {
+  return new SourceError(
+    `${url.origin} sent nothing for ${settings.idleTimeoutMs} ms; gave up`,
+    'The server stalled. Try again, or check the server and the network.',
+    {cause},
+  );
+}
+
+/** Silence before the headers counts against the idle timeout too, as on the socket before. */
+function headersTimeout(settings: Settings): number {
+  return Math.min(settings.connectTimeoutMs, settings.idleTimeoutMs);
+}
+
+async function* limitBody(
+  res: Dispatcher.ResponseData,
+  settings: Settings,
+  url: URL,
+): AsyncIterableIterator<Uint8Array> {
+  let total = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > settings.maxResponseBytes) {
+        res.body.destroy();
+        throw new SourceError(
+          `Response from ${url.origin} exceeded ${settings.maxResponseBytes} bytes; refused`,
+          'The repository is larger than this node accepts, or the server is misbehaving.',
+        );
+      }
+      yield chunk;
+    }
+  } catch (error) {
+    throw translate(error, url, settings);
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function flattenHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+async function collect(iterable: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+  const chunks: Buffer[] = [];
+  for await (const chunk of iterable) chunks.push(Buffer.from(chunk));
+  return chunks;
+}

@@ -1,0 +1,87 @@
+import {Octokit} from '@octokit/rest';
+import {DeployError, ExitCode} from '../support/errors.js';
+import {realSleep, retryDelayForStatus} from './retry.js';
+
+/** The GitHub API refused or failed. */
+export class GithubError extends DeployError {
+  override readonly exitCode = ExitCode.github;
+  override readonly code = 'EGITHUB';
+  override name = 'GithubError';
+}
+
+export type GithubClient = Octokit;
+
+/**
+ * An Octokit for `apiUrl` (GitHub Enterprise or a test server). 5xx answers are retried with
+ * backoff, and rate limits (429 / 403 with Retry-After or x-ratelimit-reset) are waited out, a
+ * bounded number of times and never longer than `maxWaitMs` each: the same policy as downloads.
+ */
+export function githubClient(options: {
+  apiUrl: string;
+  token: string | undefined;
+  attempts?: number;
+  maxWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  /** The fetch Octokit uses (one that goes through the configured proxy); default: Node's. */
+  fetch?: typeof fetch;
+}): GithubClient {
+  const attempts = options.attempts ?? 4;
+  const maxWaitMs = options.maxWaitMs ?? 120_000;
+  const sleep = options.sleep ?? realSleep;
+  const client = new Octokit({
+    baseUrl: options.apiUrl.replace(/\/$/, ''),
+    ...(options.token ? {auth: options.token} : {}),
+    userAgent: 'repodeploy-vendor-sync',
+    ...(options.fetch ? {request: {fetch: options.fetch}} : {}),
+    log: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    },
+  });
+  client.hook.wrap('request', async (request, requestOptions) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request(requestOptions);
+      } catch (error) {
+        const {status, response} = error as {
+          status?: number;
+          response?: {headers?: Record<string, string | undefined>};
+        };
+        if (status === undefined || attempt >= attempts) throw error;
+        const wait = retryDelayForStatus(status, name => response?.headers?.[name], attempt, 500);
+        if (wait === undefined) throw error;
+        if (wait > maxWaitMs) {
+          throw new GithubError(
+            `GitHub asks to wait ${Math.ceil(wait / 1000)} s (rate limit); gave up.`,
+            'Run again later, or set GITHUB_TOKEN for a higher rate limit.',
+            {cause: error},
+          );
+        }
+        await sleep(wait);
+      }
+    }
+  });
+  return client;
+}
+
+export function splitRepo(repo: string): {owner: string; repo: string} {
+  const [owner = '', name = ''] = repo.split('/');
+  return {owner, repo: name};
+}
+
+export function githubError(error: unknown, action: string): unknown {
+  if (error instanceof DeployError) return error;
+  const status = (error as {status?: number}).status;
+  if (status === undefined) return error;
+  return new GithubError(
+    `GitHub refused to ${action}: HTTP ${status}.`,
+    status === 401 || status === 403
+      ? 'Check GITHUB_TOKEN (or GH_TOKEN): it must be valid and allowed to do this.'
+      : status === 404
+        ? 'Check the repository and the name; a private repository needs a token.'
+        : 'Try again later.',
+    {cause: error},
+  );
+}

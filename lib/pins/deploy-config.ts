@@ -1,0 +1,291 @@
+import {visit} from 'jsonc-parser';
+import {z} from 'zod';
+import {ConfigError} from '../support/errors.js';
+
+/** A path inside the release: relative, no `..`, no leading `/`. */
+const releasePath = z
+  .string()
+  .min(1)
+  .refine(p => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+    error: 'must be a relative path inside the release (no "..", no leading "/")',
+  });
+
+const npmInstall = z.strictObject({
+  type: z.literal('npm'),
+  /** Directory holding package.json and package-lock.json. */
+  directory: releasePath.default('.'),
+  /** Run lifecycle scripts (install, postinstall, ...) as `npm ci` does. */
+  scripts: z.boolean().default(true),
+  /** Install devDependencies too. */
+  dev: z.boolean().default(false),
+  /** Registries a lockfile `resolved` URL may point at (prefix match). */
+  registries: z.array(z.url()).min(1).default(['https://registry.npmjs.org/']),
+  /**
+   * Copy node_modules from the previous release instead of running npm ci when every input of
+   * the install is the same (docs/deploy-json.md).
+   */
+  reuse: z.boolean().default(true),
+});
+
+const pipInstall = z.strictObject({
+  type: z.literal('pip'),
+  /** The requirements file: every line `name==version --hash=sha256:...`. */
+  requirements: releasePath.default('requirements.txt'),
+  /** The interpreter that creates the virtualenv. */
+  python: z.string().min(1).default('python3'),
+  /** Where the virtualenv goes, inside the release. */
+  venv: releasePath.default('venv'),
+});
+
+const commandInstall = z.strictObject({
+  type: z.literal('command'),
+  /** argv of the command, run in the release directory without a shell. */
+  command: z.array(z.string().min(1)).min(1),
+  /** Extra environment variables for the command. */
+  env: z.record(z.string(), z.string()).default({}),
+});
+
+/** A GitHub release asset the app needs (a prebuilt tool), vendored under github/. */
+const githubAsset = z.strictObject({
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, {error: 'must be "owner/name"'})
+    .refine(repo => repo.split('/').every(part => part !== '.' && part !== '..'), {
+      error: 'must be "owner/name"',
+    }),
+  tag: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._+/-]*$/, {error: 'must be a release tag name'})
+    .refine(tag => !tag.split('/').includes('..') && !tag.includes('//'), {
+      error: 'must be a release tag name',
+    }),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {
+    error: 'must be a plain file name (letters, digits, . _ + -)',
+  }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, {error: 'must be 64 lower-case hex digits'}),
+});
+
+export type GithubAsset = z.infer<typeof githubAsset>;
+
+const argv = z.array(z.string().min(1)).min(1);
+
+/** A command run at one point of a deploy, in the release directory, without a shell. */
+const hooks = z.strictObject({
+  before_install: argv.optional(),
+  after_install: argv.optional(),
+  before_switch: argv.optional(),
+  after_switch: argv.optional(),
+});
+
+export type HookName = keyof z.infer<typeof hooks>;
+
+/** What proves the new release works, after the switch: a command or an HTTP URL. */
+const healthcheck = z.union([
+  z.strictObject({
+    command: argv,
+    /** Seconds the command may run. */
+    timeout: z.number().positive().max(3600).default(30),
+  }),
+  z.strictObject({
+    url: z.url({protocol: /^https?$/}),
+    /** The status the URL must answer with. */
+    status: z.number().int().min(100).max(599).default(200),
+    /** Seconds to keep trying (the app may still be starting). */
+    timeout: z.number().positive().max(3600).default(30),
+  }),
+]);
+
+export type Healthcheck = z.infer<typeof healthcheck>;
+
+/** `deploy.json` at the app repository root. `docs/deploy-json.md` documents every key. */
+export const deployConfigSchema = z.strictObject({
+  /**
+   * The vendor repository this changeset needs, pinned to one commit. Before the first pin there
+   * is only the URL: `vendor-sync --update-pin` writes `rev`, and no deploy takes such a changeset.
+   */
+  vendor: z
+    .strictObject({
+      url: z.string().min(1),
+      rev: z.string().optional(),
+    })
+    .optional(),
+  /** How the release is installed from the vendor tree: "npm", "pip", or an object. */
+  install: z
+    .preprocess(
+      // "npm" / "pip" are shorthands, and {"command": [...]} needs no "type".
+      value =>
+        typeof value === 'string'
+          ? {type: value}
+          : isObject(value) && !('type' in value) && 'command' in value
+            ? {type: 'command', ...value}
+            : value,
+      z.discriminatedUnion('type', [npmInstall, pipInstall, commandInstall]),
+    )
+    .optional(),
+  /** GitHub release assets the app needs, each pinned by sha256. */
+  assets: z.array(githubAsset).optional(),
+  /** Files (and, with a trailing "/", directories) kept in <root>/shared/ and linked into each release. */
+  shared: z.array(releasePath).optional(),
+  /** Commands at before_install, after_install, before_switch, after_switch. */
+  hooks: hooks.optional(),
+  healthcheck: healthcheck.optional(),
+});
+
+export type DeployConfig = z.infer<typeof deployConfigSchema>;
+export type NpmInstallSettings = z.output<typeof npmInstall>;
+export type PipInstallSettings = z.output<typeof pipInstall>;
+export type CommandInstallSettings = z.output<typeof commandInstall>;
+
+/** The install settings with the shorthands expanded and defaults filled in. */
+export type InstallSettings = NonNullable<DeployConfig['install']>;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export const DEPLOY_JSON = 'deploy.json';
+
+/**
+ * Parse and validate the text of `deploy.json`. Every problem names its key. A leading UTF-8 BOM
+ * (which some Windows editors write) is ignored, as npm ignores it in package.json; a key that
+ * appears twice in one object is refused rather than silently last-wins.
+ *
+ * @example
+ * parseDeployConfig('{"vendor": {"url": "../vendor.git", "rev": "0123...cdef"}}', 'deploy.json at abc1234')
+ */
+export function parseDeployConfig(text: string, where: string): DeployConfig {
+  const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (error) {
+    throw new ConfigError(
+      `${where} is not valid JSON: ${(error as Error).message}`,
+      'Fix the file in the app repository and deploy a changeset that has the fix.',
+      {cause: error},
+    );
+  }
+  const twice = duplicateKeys(json);
+  if (twice.length > 0) {
+    throw new ConfigError(
+      `${where} is invalid: ${twice.map(key => `"${key}" appears twice`).join('; ')}.`,
+      'JSON.parse would keep only the last one: keep one of them in the app repository and deploy a changeset that has the fix.',
+    );
+  }
+  const result = deployConfigSchema.safeParse(data);
+  if (!result.success) {
+    const problems = result.error.issues.map(issue => {
+      const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+        return `unknown key ${issue.keys.map(k => `"${prefix}${k}"`).join(', ')}`;
+      }
+      return `"${key}": ${issue.message}`;
+    });
+    throw new ConfigError(
+      `${where} is invalid: ${problems.join('; ')}.`,
+      'See docs/deploy-json.md for the keys and their types.',
+    );
+  }
+  const overlap = sharedOverlap(result.data);
+  if (overlap) {
+    throw new ConfigError(
+      `${where} is invalid: ${overlap}.`,
+      'A shared entry is linked to <root>/shared/ in every release: it may not hold another shared entry or what the install writes. See docs/deploy-json.md.',
+    );
+  }
+  return result.data;
+}
+
+/** A path as its components, without "./" and a trailing "/". */
+function components(p: string): string[] {
+  return p.split('/').filter(part => part !== '' && part !== '.');
+}
+
+/** Whether `inner` is `outer` or lies inside it, component by component. */
+function within(inner: string[], outer: string[]): boolean {
+  return outer.length <= inner.length && outer.every((part, i) => inner[i] === part);
+}
+
+/**
+ * Why the shared entries overlap each other or what the installer writes, or undefined. A shared
+ * entry becomes a link into <root>/shared/: one inside another would be removed through the first
+ * one's link (deleting the node's shared data), and an install into a shared path would rewrite
+ * what the live release uses.
+ */
+function sharedOverlap(config: DeployConfig): string | undefined {
+  const shared = (config.shared ?? []).map(p => ({p, parts: components(p)}));
+  for (const [i, a] of shared.entries()) {
+    for (const b of shared.slice(i + 1)) {
+      if (within(a.parts, b.parts) || within(b.parts, a.parts)) {
+        return `"shared" entries "${a.p}" and "${b.p}" overlap (one is inside the other)`;
+      }
+    }
+  }
+  const install = config.install;
+  const outputs =
+    install?.type === 'npm'
+      ? [[...components(install.directory), 'node_modules']]
+      : install?.type === 'pip'
+        ? [components(install.venv)]
+        : [];
+  for (const out of outputs) {
+    for (const {p, parts} of shared) {
+      if (within(parts, out) || within(out, parts)) {
+        return `"shared" entry "${p}" overlaps ${out.join('/')}, which the install writes`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The key paths (`install.type`, `assets.0.name`) that appear more than once in the same object.
+ * JSON.parse has already accepted the text; jsonc-parser's visitor only walks it to see the keys.
+ */
+export function duplicateKeys(json: string): string[] {
+  // One frame per open object or array: the keys seen so far, or the next array index.
+  const frames: Array<{keys: Set<string>} | {index: number}> = [];
+  const path: string[] = [];
+  const found = new Set<string>();
+  /** A value starts in the innermost container: in an array it takes the next index. */
+  const enterValue = () => {
+    const top = frames.at(-1);
+    if (top && 'index' in top) path.push(String(top.index++));
+  };
+  const leaveValue = () => {
+    const top = frames.at(-1);
+    if (top) path.pop();
+  };
+  visit(json, {
+    onObjectBegin: () => {
+      enterValue();
+      frames.push({keys: new Set()});
+    },
+    onArrayBegin: () => {
+      enterValue();
+      frames.push({index: 0});
+    },
+    onObjectEnd: () => {
+      frames.pop();
+      leaveValue();
+    },
+    onArrayEnd: () => {
+      frames.pop();
+      leaveValue();
+    },
+    onObjectProperty: key => {
+      const top = frames.at(-1);
+      if (top && 'keys' in top) {
+        if (top.keys.has(key)) found.add([...path, key].join('.'));
+        top.keys.add(key);
+      }
+      path.push(key);
+    },
+    onLiteralValue: () => {
+      enterValue();
+      leaveValue();
+    },
+  });
+  return [...found];
+}

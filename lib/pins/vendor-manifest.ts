@@ -1,0 +1,208 @@
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  fstatSync,
+  openSync,
+  promises as fsp,
+  readFileSync,
+  realpathSync,
+} from 'node:fs';
+import path from 'node:path';
+import ssri from 'ssri';
+import {z} from 'zod';
+import {ConfigError, IntegrityError} from '../support/errors.js';
+
+/** The manifest at the vendor repository root; `docs/vendor-format.md` documents it. */
+export const MANIFEST_FILE = 'vendor-manifest.json';
+
+export const ecosystems = ['npm', 'pypi', 'github'] as const;
+export type Ecosystem = (typeof ecosystems)[number];
+
+const artifactSchema = z.strictObject({
+  ecosystem: z.enum(ecosystems),
+  name: z.string().min(1),
+  version: z.string().min(1),
+  path: z.string().min(1),
+  integrity: z.string().min(1),
+  source: z.string(),
+  size: z.number().int().nonnegative(),
+});
+
+const manifestSchema = z.strictObject({
+  format: z.literal(1),
+  artifacts: z.array(artifactSchema),
+});
+
+export type Artifact = z.infer<typeof artifactSchema>;
+export type VendorManifest = z.infer<typeof manifestSchema>;
+
+/**
+ * Read and validate `vendor-manifest.json` from an exported vendor tree. The file must be a
+ * regular file (a symlink could point anywhere on the node), and every artifact path must stay
+ * inside the vendor tree.
+ */
+export async function readVendorManifest(vendorDir: string): Promise<VendorManifest> {
+  const file = path.join(vendorDir, MANIFEST_FILE);
+  const text = await readRegularFile(file, `the vendor manifest ${MANIFEST_FILE}`);
+  if (text === undefined) {
+    throw new ConfigError(
+      `The vendor repository has no ${MANIFEST_FILE} at its root.`,
+      'Run vendor-sync to write the vendor repository in the documented format (docs/vendor-format.md).',
+    );
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      `${MANIFEST_FILE} in the vendor repository is not valid JSON.`,
+      undefined,
+      {cause: error},
+    );
+  }
+  const parsed = manifestSchema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .slice(0, 5)
+      .map(i => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+      .join('; ');
+    throw new ConfigError(`${MANIFEST_FILE} in the vendor repository is invalid: ${problems}.`);
+  }
+  for (const artifact of parsed.data.artifacts) checkArtifactPath(artifact);
+  return parsed.data;
+}
+
+/** PEP 503 name normalization: runs of `-`, `_`, `.` become `-`, lower case. */
+export function normalizePypiName(name: string): string {
+  return name.replace(/[-_.]+/g, '-').toLowerCase();
+}
+
+/** The artifacts of one ecosystem with this name and version. */
+export function findArtifacts(
+  manifest: VendorManifest,
+  ecosystem: Ecosystem,
+  name: string,
+  version: string,
+): Artifact[] {
+  const key = ecosystem === 'pypi' ? normalizePypiName(name) : name;
+  return manifest.artifacts.filter(
+    a =>
+      a.ecosystem === ecosystem &&
+      (ecosystem === 'pypi' ? normalizePypiName(a.name) : a.name) === key &&
+      a.version === version,
+  );
+}
+
+function checkArtifactPath(artifact: Artifact): void {
+  const p = artifact.path;
+  const normalized = path.posix.normalize(p);
+  if (
+    path.posix.isAbsolute(p) ||
+    p.includes('\\') ||
+    normalized !== p ||
+    normalized.startsWith('../') ||
+    normalized === '..' ||
+    normalized.split('/').includes('.git')
+  ) {
+    throw new IntegrityError(
+      `${MANIFEST_FILE} lists ${artifact.ecosystem} ${artifact.name}@${artifact.version} at "${p}", outside the vendor tree.`,
+      'Artifact paths must be relative paths inside the vendor repository.',
+    );
+  }
+}
+
+/**
+ * Check that the artifact file in `vendorDir` exists as a regular file inside the vendor tree
+ * (no symlink anywhere on its path) and that its bytes match `integrity`.
+ * Returns the absolute path of the verified file.
+ */
+export async function verifyArtifactFile(
+  vendorDir: string,
+  artifact: Artifact,
+  integrity: string,
+): Promise<string> {
+  const file = path.join(vendorDir, ...artifact.path.split('/'));
+  const label = `${artifact.ecosystem} ${artifact.name}@${artifact.version} (${artifact.path})`;
+  const mismatch = (cause?: unknown) =>
+    new IntegrityError(
+      `${label}: its bytes do not match the pinned hash ${shortIntegrity(integrity)}.`,
+      'The vendored file was altered or replaced. Restore it with vendor-sync and pin the fixed commit.',
+      cause === undefined ? undefined : {cause},
+    );
+  // Synchronous calls: for the many small files of a vendor tree, a few direct syscalls each
+  // beat the same calls through the thread pool several times over.
+  let real: string;
+  try {
+    real = realpathSync.native(file);
+  } catch {
+    throw new IntegrityError(
+      `${label} is listed in ${MANIFEST_FILE} but missing from the vendor repository.`,
+      'Run vendor-sync to add it, commit, and pin the new vendor commit.',
+    );
+  }
+  const notInside = () =>
+    new IntegrityError(
+      `${label} is not a regular file inside the vendor tree (a symlink on its path?).`,
+      'Vendored artifacts must be regular files committed to the vendor repository.',
+    );
+  if (real !== path.join(realpathSync.native(vendorDir), ...artifact.path.split('/'))) {
+    throw notInside();
+  }
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    throw notInside();
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw notInside();
+    if (stat.size <= WHOLE_READ_BYTES) {
+      if (!ssri.checkData(readFileSync(fd), integrity)) throw mismatch();
+    } else {
+      try {
+        // Reads of 1 MiB: with the default 64 KiB, stream overhead costs a third of the throughput.
+        await ssri.checkStream(
+          createReadStream('', {fd, autoClose: false, start: 0, highWaterMark: 1024 * 1024}),
+          integrity,
+        );
+      } catch (error) {
+        throw mismatch(error);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return file;
+}
+
+/** Artifacts up to this size are read whole and hashed at once; larger ones are streamed. */
+const WHOLE_READ_BYTES = 16 * 1024 * 1024;
+
+/** Read a file that must be a regular file; undefined when it does not exist. */
+export async function readRegularFile(file: string, what: string): Promise<string | undefined> {
+  let stat;
+  try {
+    stat = await fsp.lstat(file);
+  } catch {
+    return undefined;
+  }
+  if (!stat.isFile()) {
+    throw new IntegrityError(
+      `Refused to read ${what}: ${file} is ${stat.isSymbolicLink() ? 'a symlink' : 'not a regular file'}.`,
+      'Commit it as a regular file.',
+    );
+  }
+  const handle = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export function shortIntegrity(integrity: string): string {
+  const first = integrity.trim().split(/\s+/)[0] ?? integrity;
+  return first.length > 24 ? `${first.slice(0, 24)}…` : first;
+}
