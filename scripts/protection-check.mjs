@@ -48,7 +48,7 @@ const checks = [
       [
         'lib/node/release-store.js',
         "const tmp = tempSibling(this.currentLink, 'switch');",
-        "const tmp = path.join(this.root, '.current.switch-999-deadbeef'); await fsp.symlink(path.join(RELEASES, id), path.join(tmp, 'x')).catch(() => undefined);",
+        "const tmp = path.join(this.root, '.current.switch-999-deadbeef'); await fsp.symlink(path.join(RELEASES_DIR, id), path.join(tmp, 'x')).catch(() => undefined);",
       ],
     ],
     tests: [['release-store.test.js', '*[R3]*']],
@@ -82,9 +82,9 @@ const checks = [
     removed: 'the release directory made only after the fetch (made before it instead)',
     edits: [
       [
-        'lib/deploy/deploy.js',
-        'const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
-        'await fsp.mkdir(releases.dir(`early-${Date.now()}`), { recursive: true }); const source = options.bundle ? await fromBundle(options.bundle) : await fromGit();',
+        'lib/deploy/steps/node.js',
+        'run.previous = await releases.currentForSwitch();',
+        'run.previous = await releases.currentForSwitch(); await fsp.mkdir(releases.dir(`early-${Date.now()}`), { recursive: true });',
       ],
     ],
     tests: [['deploy.test.js', '*unreachable vendor commit fails before any release*']],
@@ -253,7 +253,7 @@ const checks = [
     removed: 'recording the resolved full sha (the rev as given recorded instead)',
     edits: [
       [
-        'lib/deploy/deploy.js',
+        'lib/deploy/steps/release.js',
         'app: { url: source.app.url, requested: source.app.requested, sha: source.app.sha },',
         'app: { url: source.app.url, requested: source.app.requested, sha: source.app.requested },',
       ],

@@ -6,7 +6,7 @@ import {DEPLOY_JSON, parseDeployConfig} from '../lib/pins/deploy-config.js';
 import {ConfigError, UsageError} from '../lib/support/errors.js';
 import {writeFileAtomic} from '../lib/support/fs.js';
 import {gitFs} from '../lib/git/fs.js';
-import {VENDOR_DIR} from '../lib/pins/vendor-pin.js';
+import {VENDOR_DIR} from '../lib/node/layout.js';
 
 /**
  * The text of deploy.json with `vendor.rev` set (added after `vendor.url` on the first pin),

@@ -1,6 +1,6 @@
 import type {Writable} from 'node:stream';
 import type {HttpClient} from 'isomorphic-git';
-import {plural} from '../lib/deploy/changeset.js';
+import {plural} from '../lib/support/format.js';
 import {UsageError} from '../lib/support/errors.js';
 import type {Credentials} from '../lib/git/remote.js';
 import type {Platform} from '../lib/pins/npm-lockfile.js';

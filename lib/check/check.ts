@@ -3,15 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   fetchVendor,
-  installRelease,
-  plural,
   readApp,
   resolveApp,
   sourcesFrom,
-  verifyRelease,
-  writeTrees,
   type VendorCheckout,
 } from '../deploy/changeset.js';
+import {installRelease, verifyRelease} from '../deploy/install-release.js';
+import {writeTrees} from '../deploy/writer.js';
+import {plural} from '../support/format.js';
 import type {Deps} from '../support/deps.js';
 import {ConfigError, DeployError} from '../support/errors.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
@@ -197,13 +196,13 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
       'artifacts',
       'every artifact is vendored with the hash the app pins',
       async () => {
-        const value = await verifyRelease(
+        const value = await verifyRelease({
           releaseDir,
-          read.settings,
-          vendor !== undefined,
-          deps.env,
-          deps.reporter,
-        );
+          settings: read.settings,
+          hasVendor: vendor !== undefined,
+          env: deps.env,
+          reporter: deps.reporter,
+        });
         const count = value.verified.length + value.assets;
         return {value, message: `${count} artifact${count === 1 ? '' : 's'} verified`};
       },

@@ -1,35 +1,23 @@
-import path from 'node:path';
 import type {HttpClient} from 'isomorphic-git';
 import type {Deps} from '../support/deps.js';
 import {ConfigError, IntegrityError, SourceError} from '../support/errors.js';
-import {exportTree, listTree, readTreeFile, type TreeFile} from '../git/export.js';
+import {listTree, readTreeFile, type TreeFile} from '../git/export.js';
 import {credentialPolicy, type CredentialPolicy} from '../git/credentials.js';
 import {openRemote, type FetchStats} from '../git/remote.js';
 import {resolveRev, type ResolvedRev} from '../git/resolve.js';
 import {GitStore} from '../git/store.js';
-import {verifyAssets} from '../install/assets.js';
-import {
-  createInstaller,
-  type InstallContext,
-  type Installer,
-  type VerifiedArtifact,
-} from '../install/index.js';
-import {pausePoint} from '../support/pause-points.js';
 import {checkTreePaths} from '../node/release-path.js';
-import {META_DIR} from '../node/release-store.js';
-import {formatLocation, type RepoLocation} from '../git/location.js';
+import {META_DIR, storeDir} from '../node/layout.js';
+import {formatLocation, parseRepoLocation, type RepoLocation} from '../git/location.js';
 import type {Reporter} from '../support/reporter.js';
-import {readVendorManifest} from '../pins/vendor-manifest.js';
-import {readAppSettings, VENDOR_DIR, type AppSettings, type VendorPin} from '../pins/vendor-pin.js';
+import {formatBytes, plural} from '../support/format.js';
+import {readAppSettings, type AppSettings, type VendorPin} from '../pins/vendor-pin.js';
 
 /**
- * The steps that turn a rev into a release directory, shared by `deploy` (into the node's
- * releases/) and `deploy check` (into a scratch directory). Each step throws its own kind of error,
- * so a caller can tell where a changeset failed.
+ * The fetching half of turning a rev into a release, shared by `deploy` (into the node's stores),
+ * `deploy check` and `deploy bundle` (into a scratch directory). Each step throws its own kind of
+ * error, so a caller can tell where a changeset failed.
  */
-
-/** An installer still running after this long is killed and the run fails. */
-export const INSTALL_TIMEOUT_MS = 30 * 60 * 1000;
 
 export type Sources = {http: HttpClient; credentials: CredentialPolicy; reporter: Reporter};
 
@@ -55,7 +43,7 @@ export async function resolveApp(
   rev: string,
   sources: Sources,
 ): Promise<{store: GitStore; resolved: ResolvedRev}> {
-  const store = await GitStore.open(path.join(reposDir, 'app.git'));
+  const store = await GitStore.open(storeDir(reposDir, 'app'));
   const remote = openRemote(location, {http: sources.http, ...sources.credentials(location)});
   const resolved = await sources.reporter.phase(
     `resolve ${rev} in ${formatLocation(location)}`,
@@ -103,7 +91,7 @@ export async function fetchVendor(
   const checkout = await sources.reporter.phase(
     `fetch vendor ${pin.sha.slice(0, 12)} from ${formatLocation(pin.location)}`,
     async () => {
-      const store = await GitStore.open(path.join(reposDir, 'vendor.git'));
+      const store = await GitStore.open(storeDir(reposDir, 'vendor'));
       const remote = openRemote(pin.location, {
         http: sources.http,
         ...sources.credentials(pin.location),
@@ -144,133 +132,6 @@ export async function fetchChangeset(
   return {store, resolved, tree: app.tree, settings: app.settings, vendor};
 }
 
-/** Write the app tree, and the vendor tree under vendor/, into `releaseDir`. */
-export async function writeTrees(
-  releaseDir: string,
-  app: {store: GitStore; sha: string; tree: TreeFile[]},
-  vendor: VendorCheckout | undefined,
-  reporter: Reporter,
-): Promise<void> {
-  const rest = await writeTreesInTwo(releaseDir, app, vendor, reporter, new Set());
-  await rest();
-}
-
-/**
- * Write the vendor tree and the app entries in `first` (with the app's own `vendor` entry, the
- * vendor tree's place) into `releaseDir` now, and return the function that writes the rest of
- * the app tree: an installer that needs only those can start before the rest is written.
- */
-export async function writeTreesInTwo(
-  releaseDir: string,
-  app: {store: GitStore; sha: string; tree: TreeFile[]},
-  vendor: VendorCheckout | undefined,
-  reporter: Reporter,
-  first: ReadonlySet<string>,
-): Promise<() => Promise<void>> {
-  const label = `app commit ${app.sha}`;
-  const now = app.tree.filter(entry => first.has(entry.path) || entry.path === VENDOR_DIR);
-  const later = app.tree.filter(entry => !first.has(entry.path) && entry.path !== VENDOR_DIR);
-  const early = await exportTree(app.store, app.sha, releaseDir, {label, entries: now});
-  if (vendor) {
-    const stats = await exportTree(
-      vendor.store,
-      vendor.pin.sha,
-      path.join(releaseDir, VENDOR_DIR),
-      {
-        label: `vendor commit ${vendor.pin.sha}`,
-        entries: vendor.tree,
-      },
-    );
-    reporter.info(`  vendor: ${plural(stats.files, 'file')}, ${plural(stats.symlinks, 'symlink')}`);
-  }
-  return async () => {
-    const stats = await exportTree(app.store, app.sha, releaseDir, {
-      label,
-      entries: later,
-      midway: () => pausePoint(path.dirname(path.dirname(releaseDir)), 'mid-write'),
-    });
-    reporter.info(
-      `  app: ${plural(early.files + stats.files, 'file')}, ${plural(early.symlinks + stats.symlinks, 'symlink')}`,
-    );
-  };
-}
-
-export type VerifiedRelease = {
-  installer: Installer | undefined;
-  ctx: InstallContext;
-  verified: VerifiedArtifact[];
-  assets: number;
-};
-
-/**
- * Check every artifact the install will use (and every declared release asset) against the
- * hashes pinned in git, before any installer runs.
- */
-export async function verifyRelease(
-  releaseDir: string,
-  settings: AppSettings,
-  hasVendor: boolean,
-  env: NodeJS.ProcessEnv,
-  reporter: Reporter,
-  scratchDir?: string,
-): Promise<VerifiedRelease> {
-  const install = settings.config.install;
-  const assets = settings.config.assets ?? [];
-  const vendorDir = hasVendor ? path.join(releaseDir, VENDOR_DIR) : undefined;
-  const manifest =
-    vendorDir && (assets.length > 0 || (install && install.type !== 'command'))
-      ? await readVendorManifest(vendorDir)
-      : undefined;
-  if (assets.length > 0) {
-    await reporter.phase('verify release assets', () => verifyAssets(assets, vendorDir, manifest));
-  }
-  const ctx: InstallContext = {
-    releaseDir,
-    vendorDir,
-    manifest,
-    logFile: path.join(releaseDir, META_DIR, 'install.log'),
-    env,
-    reporter,
-    timeoutMs: INSTALL_TIMEOUT_MS,
-    scratchDir,
-  };
-  if (!install) return {installer: undefined, ctx, verified: [], assets: assets.length};
-  const installer = createInstaller(install);
-  const verified = await reporter.phase(`verify artifacts for ${installer.kind}`, () =>
-    installer.verify(ctx),
-  );
-  if (installer.kind !== 'command') {
-    reporter.info(`  ${plural(verified.length, 'artifact')} match the hashes pinned by the app`);
-  }
-  return {installer, ctx, verified, assets: assets.length};
-}
-
-/**
- * Run the installer of a verified release, if it has one. `rest` writes the part of the release
- * not written yet: while the installer runs when it can start early (Installer.early), else first.
- */
-export async function installRelease(
-  release: VerifiedRelease,
-  reporter: Reporter,
-  rest?: () => Promise<void>,
-): Promise<void> {
-  const {installer} = release;
-  let alongside = rest;
-  if (rest) {
-    const blocker = installer?.early ? await installer.early.blocker(release.ctx) : '';
-    if (blocker !== undefined) {
-      if (blocker) reporter.info(`  writing the rest first: ${blocker}`);
-      await rest();
-      alongside = undefined;
-    }
-  }
-  if (!installer) return;
-  await reporter.phase(
-    `install: ${installer.describe}${alongside ? ' (the rest of the release written meanwhile)' : ''}`,
-    () => installer.install(release.ctx, release.verified, alongside),
-  );
-}
-
 function vendorFetchError(error: unknown, pin: VendorPin, appSha: string): unknown {
   if (!(error instanceof SourceError) && !(error instanceof IntegrityError)) return error;
   return new SourceError(
@@ -286,12 +147,24 @@ export function describeFetch(stats: FetchStats): string {
   return `fetched ${plural(stats.objects, 'object')} (${formatBytes(stats.bytes)})`;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-}
+/** Where a changeset comes from: the app repository and the vendor mirror that replaces its pin. */
+export type ChangesetLocations = {app: RepoLocation; vendorOverride: RepoLocation | undefined};
 
-export function plural(n: number, noun: string, nouns = `${noun}s`): string {
-  return `${n} ${n === 1 ? noun : nouns}`;
+/**
+ * The repositories a command names (`--repo`, `--vendor-repo`, or what the node remembers),
+ * parsed once the same way by deploy, its dry run, check and bundle. `missing` is the error when
+ * no app repository is known at all.
+ */
+export function changesetLocations(
+  spec: {repo?: string | undefined; vendorRepo?: string | undefined},
+  cwd: string,
+  missing: () => Error,
+): ChangesetLocations {
+  if (!spec.repo) throw missing();
+  return {
+    app: parseRepoLocation(spec.repo, {cwd, what: 'app repository'}),
+    vendorOverride: spec.vendorRepo
+      ? parseRepoLocation(spec.vendorRepo, {cwd, what: 'vendor repository'})
+      : undefined,
+  };
 }

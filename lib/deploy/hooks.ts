@@ -100,13 +100,14 @@ export function hookEnvironment(base: NodeJS.ProcessEnv, vars: HookEnv): Record<
   };
 }
 
+/** Where a hook or health check runs: in the release, with its environment, into its log. */
+export type HookPlace = {env: Record<string, string>; cwd: string; logFile: string};
+
 /** Run one hook in the release, its output in the release log. */
 export async function runHook(
   name: HookName,
   argv: string[] | undefined,
-  env: Record<string, string>,
-  cwd: string,
-  logFile: string,
+  {env, cwd, logFile}: HookPlace,
 ): Promise<boolean> {
   if (!argv) return false;
   const [command, ...args] = argv as [string, ...string[]];
@@ -133,9 +134,7 @@ export async function runHook(
  */
 export async function runHealthcheck(
   check: Healthcheck,
-  env: Record<string, string>,
-  cwd: string,
-  logFile: string,
+  {env, cwd, logFile}: HookPlace,
 ): Promise<string> {
   if ('command' in check) {
     const [command, ...args] = check.command as [string, ...string[]];

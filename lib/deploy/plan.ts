@@ -1,14 +1,10 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {fetchChangeset, sourcesFrom} from './changeset.js';
-import type {DeployOptions} from './deploy.js';
 import type {Deps} from '../support/deps.js';
-import {UsageError} from '../support/errors.js';
-import {planPrune, prunePolicy} from '../node/lifecycle.js';
-import {readNodeSettings} from '../node/settings.js';
-import {ReleaseStore} from '../node/release-store.js';
-import {formatLocation, parseRepoLocation} from '../git/location.js';
+import {DEPLOY_STEPS} from './deploy.js';
+import {newRun, type DeployOptions} from './run.js';
+import {planSteps} from './runner.js';
 
 export type DeployPlan = {
   root: string;
@@ -24,61 +20,29 @@ export type DeployPlan = {
 };
 
 /**
- * `deploy --dry-run`: what a deploy would do, and nothing else. The rev is resolved and the pinned
+ * `deploy --dry-run`: what a deploy would do, and nothing else: the deploy's own steps
+ * (lib/deploy/deploy.ts), each adding its part to the plan. The rev is resolved and the pinned
  * vendor commit fetched into a scratch directory, so the node root is not changed by a single byte.
  */
 export async function planDeploy(options: DeployOptions, deps: Deps): Promise<DeployPlan> {
   const root = path.resolve(deps.cwd, options.root);
-  const releases = new ReleaseStore(root);
-  const current = await releases.current();
-  const settings = await readNodeSettings(root);
-  const repoSpec = options.repo ?? settings.repo;
-  if (!repoSpec)
-    throw new UsageError(`No app repository is known for ${root}.`, 'Give --repo <url|path>.');
-  const location = parseRepoLocation(repoSpec, {cwd: deps.cwd, what: 'app repository'});
-  const vendorSpec = options.vendorRepo ?? settings.vendorRepo;
-  const vendorOverride = vendorSpec
-    ? parseRepoLocation(vendorSpec, {cwd: deps.cwd, what: 'vendor repository'})
-    : undefined;
+  const plan: DeployPlan = {
+    root,
+    releaseId: '',
+    current: null,
+    app: {url: '', rev: options.rev, sha: ''},
+    vendor: null,
+    install: null,
+    shared: [],
+    hooks: [],
+    healthcheck: null,
+    prune: [],
+  };
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-plan-'));
   try {
-    const sources = sourcesFrom(deps, [location, vendorOverride]);
-    const {resolved, settings: appSettings} = await fetchChangeset(
-      path.join(scratch, 'repos'),
-      location,
-      options.rev,
-      vendorOverride,
-      sources,
-    );
-    const pin = appSettings.pin;
-    const releaseId = await releases.newId(deps.clock(), resolved.sha, options.releaseId);
-    const config = appSettings.config;
-    // After the switch, the current release becomes a rollback target and the new one current.
-    const list = (await releases.list()).map(r =>
-      r.id === current && r.meta ? {...r, meta: {...r.meta, state: 'retired' as const}} : r,
-    );
-    const {remove} = planPrune(list, releaseId, await prunePolicy(root));
-    const install = config.install;
-    return {
-      root,
-      releaseId,
-      current: current ?? null,
-      app: {url: formatLocation(location), rev: options.rev, sha: resolved.sha},
-      vendor: pin ? {url: formatLocation(pin.location), sha: pin.sha} : null,
-      install: install
-        ? install.type === 'command'
-          ? install.command.join(' ')
-          : install.type
-        : null,
-      shared: config.shared ?? [],
-      hooks: Object.entries(config.hooks ?? {}).map(([name, argv]) => `${name}: ${argv.join(' ')}`),
-      healthcheck: config.healthcheck
-        ? 'url' in config.healthcheck
-          ? config.healthcheck.url
-          : config.healthcheck.command.join(' ')
-        : null,
-      prune: remove.map(r => r.id),
-    };
+    const run = newRun(options, deps, {plan, reposDir: path.join(scratch, 'repos')});
+    await planSteps(run, DEPLOY_STEPS, plan);
+    return plan;
   } finally {
     await fsp.rm(scratch, {recursive: true, force: true});
   }

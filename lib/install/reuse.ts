@@ -3,6 +3,7 @@ import {constants, promises as fsp} from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import {writeFileAtomic} from '../support/fs.js';
+import {INSTALL_RECORD} from '../node/layout.js';
 
 /**
  * Reusing the installed dependencies of the previous release (Zamboni rebuilt its virtualenv only
@@ -14,7 +15,6 @@ import {writeFileAtomic} from '../support/fs.js';
  * installing, but only when the previous release's outputs still match their digest: a
  * node_modules edited by hand since is never carried forward.
  */
-export const INSTALL_RECORD = 'install.json';
 
 export type InstallRecord = {
   format: 1;

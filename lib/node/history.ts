@@ -2,8 +2,7 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {appendLineDurable} from '../support/fs.js';
 import {redact} from '../support/redact.js';
-
-export const HISTORY_FILE = 'history.jsonl';
+import {HISTORY_FILE} from './layout.js';
 
 /** One line of `<root>/history.jsonl`: every attempt, successful or not. */
 export type HistoryRecord = {

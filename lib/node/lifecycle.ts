@@ -8,7 +8,8 @@ import {withLock} from './lock.js';
 import {runningRecord} from '../install/run.js';
 import {readNodeSettings} from './settings.js';
 import {stopRecordedChild} from './processes.js';
-import {META_DIR, ReleaseStore, type ReleaseInfo, type ReleaseState} from './release-store.js';
+import {installLog} from './layout.js';
+import {ReleaseStore, type ReleaseInfo, type ReleaseState} from './release-store.js';
 
 /** States a release can be switched back to. */
 const ROLLBACK_TARGETS: ReleaseState[] = ['retired', 'ready'];
@@ -32,7 +33,7 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
     if (release.id === current) continue;
     if (release.meta?.state === 'building') {
       // A run killed mid-install leaves its installer (or hook) running, still writing here.
-      await stopRecordedChild(runningRecord(path.join(release.dir, META_DIR, 'install.log')));
+      await stopRecordedChild(runningRecord(installLog(release.dir)));
       await store.markFailed(release.id, {
         error: 'interrupted: the run that was building this release did not finish',
         finishedAt: new Date().toISOString(),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {LockError} from '../support/errors.js';
 import {fsyncDir, writeFileAtomic} from '../support/fs.js';
 import {interrupt, processScope, processStart, STOP_GRACE_MS} from './processes.js';
+import {LOCK_DIR} from './layout.js';
 
 /** Who holds a root's lock. */
 export type LockOwner = {
@@ -26,7 +27,6 @@ export type LockOwner = {
   token: string;
 };
 
-const LOCK_DIR = '.lock';
 const OWNER_FILE = 'owner.json';
 const TAKEOVER_DIR = '.lock.takeover';
 /** A lock dir without an owner file this old was left by a run killed between mkdir and write. */

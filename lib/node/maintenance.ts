@@ -3,13 +3,13 @@ import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import path from 'node:path';
 import {writeFileAtomic} from '../support/fs.js';
+import {MAINTENANCE_FILE} from './layout.js';
 
 /**
  * Maintenance mode, the seed's open question ("take the node down, or keep it available?"):
  * a flag file in the root that the web front end tests (examples/nginx), and a small responder
  * that answers 503 with Retry-After and X-Weave-Backoff while the node upgrades.
  */
-export const MAINTENANCE_FILE = 'maintenance';
 
 export type MaintenanceState = {
   on: boolean;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type {DeployConfig} from '../pins/deploy-config.js';
 import {ConfigError} from '../support/errors.js';
 import type {TreeFile} from '../git/export.js';
-import {META_DIR} from './release-store.js';
+import {META_DIR} from './layout.js';
 
 /**
  * The paths `deploy.json` names (shared entries, the npm install directory and its node_modules,

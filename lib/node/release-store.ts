@@ -10,12 +10,9 @@ import {
   tempSibling,
   writeFileAtomic,
 } from '../support/fs.js';
+import {CURRENT_LINK, META_DIR, RELEASE_JSON, RELEASES_DIR} from './layout.js';
 
-/** Reserved directory inside each release for the tool's own files (metadata, logs). */
-export const META_DIR = '.repodeploy';
-const META_FILE = `${META_DIR}/release.json`;
-const CURRENT = 'current';
-const RELEASES = 'releases';
+const META_FILE = `${META_DIR}/${RELEASE_JSON}`;
 const STAGED_PREFIX = '.creating-';
 
 export const releaseStates = ['building', 'ready', 'live', 'retired', 'failed', 'bad'] as const;
@@ -70,8 +67,8 @@ export class ReleaseStore {
   readonly currentLink: string;
 
   constructor(readonly root: string) {
-    this.releasesDir = path.join(root, RELEASES);
-    this.currentLink = path.join(root, CURRENT);
+    this.releasesDir = path.join(root, RELEASES_DIR);
+    this.currentLink = path.join(root, CURRENT_LINK);
   }
 
   dir(id: string): string {
@@ -292,7 +289,7 @@ export class ReleaseStore {
   async switchTo(id: string): Promise<void> {
     await this.currentForSwitch(); // refuses a `current` that is not a sound symlink before anything changes
     const tmp = tempSibling(this.currentLink, 'switch');
-    await fsp.symlink(path.join(RELEASES, id), tmp);
+    await fsp.symlink(path.join(RELEASES_DIR, id), tmp);
     try {
       await fsp.rename(tmp, this.currentLink);
     } catch (error) {
@@ -305,7 +302,7 @@ export class ReleaseStore {
 
   /** Remove temporary switch links left by killed runs (they are never followed). */
   async removeStaleSwitchLinks(): Promise<void> {
-    const prefix = `.${CURRENT}.switch-`;
+    const prefix = `.${CURRENT_LINK}.switch-`;
     let names: string[];
     try {
       names = await fsp.readdir(this.root);
@@ -322,7 +319,7 @@ export class ReleaseStore {
 }
 
 export function checkReleaseId(id: string): void {
-  if (!RELEASE_ID.test(id) || id === CURRENT) {
+  if (!RELEASE_ID.test(id) || id === CURRENT_LINK) {
     throw new UsageError(
       `"${id}" is not a valid release id.`,
       'Use 1 to 100 characters from A-Z a-z 0-9 . _ - , starting with a letter or digit.',

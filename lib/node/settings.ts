@@ -2,8 +2,7 @@ import path from 'node:path';
 import {z} from 'zod';
 import {ConfigError} from '../support/errors.js';
 import {readJsonIfExists, writeFileAtomic} from '../support/fs.js';
-
-export const NODE_SETTINGS_FILE = 'node.json';
+import {NODE_SETTINGS_FILE} from './layout.js';
 
 const schema = z.strictObject({
   format: z.literal(1),

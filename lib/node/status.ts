@@ -1,5 +1,6 @@
 import path from 'node:path';
-import {HISTORY_FILE, readHistoryReport} from './history.js';
+import {readHistoryReport} from './history.js';
+import {HISTORY_FILE} from './layout.js';
 import {readNodeSettings} from './settings.js';
 import {ReleaseStore, type ReleaseState} from './release-store.js';
 

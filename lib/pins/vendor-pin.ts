@@ -3,9 +3,9 @@ import {ConfigError} from '../support/errors.js';
 import {readTreeFile} from '../git/export.js';
 import {FULL_SHA, type GitStore} from '../git/store.js';
 import {parseRepoLocation, type RepoLocation} from '../git/location.js';
+import {VENDOR_DIR} from '../node/layout.js';
 
 /** Where the vendor tree goes inside a release, and where its submodule form must sit. */
-export const VENDOR_DIR = 'vendor';
 
 /** The vendor repository commit an app changeset pins. */
 export type VendorPin = {

@@ -1,5 +1,6 @@
 import type {Writable} from 'node:stream';
 import {redact} from './redact.js';
+import {formatDuration} from './format.js';
 
 /** Where `lib/` says what it is doing. Nothing in `lib/` writes to the console directly. */
 export interface Reporter {
@@ -31,7 +32,3 @@ export const silentReporter: Reporter = {
   warn: () => undefined,
   phase: (_name, work) => work(),
 };
-
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
-}

@@ -1,6 +1,6 @@
 import type {CommandModule} from 'yargs';
 import {createBundle} from '../../bundle/bundle.js';
-import {formatBytes} from '../../deploy/changeset.js';
+import {formatBytes} from '../../support/format.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {withChangeset, withJson} from '../options.js';

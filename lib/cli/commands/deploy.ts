@@ -1,6 +1,6 @@
 import type {CommandModule} from 'yargs';
 import path from 'node:path';
-import {formatBytes} from '../../deploy/changeset.js';
+import {formatBytes} from '../../support/format.js';
 import {UsageError} from '../../support/errors.js';
 import {deploy} from '../../deploy/deploy.js';
 import {formatPlan, planDeploy} from '../../deploy/plan.js';
