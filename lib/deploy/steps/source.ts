@@ -52,6 +52,8 @@ export const bundleSource: Step = {
   run(run) {
     const bundle = known(run, 'bundle');
     const none = {fetched: false, objects: 0, bytes: 0};
+    run.appSha = bundle.meta.app.sha;
+    if (bundle.meta.vendor) run.vendorSha = bundle.meta.vendor.sha;
     run.source = {
       app: {...bundle.meta.app, fetch: none},
       vendor: bundle.meta.vendor ? {...bundle.meta.vendor, fetch: none} : null,
