@@ -352,8 +352,13 @@ test('[R9] lock races: contenders released together, exactly one wins every roun
   const processRounds = STRESS ? 50 : 3;
   const lockModule = new URL('../lib/node/lock.js', import.meta.url).href;
   for (let round = 0; round < processRounds; round++) {
-    // Late enough that every process is up and waiting; the winner holds long enough that none comes late.
+    // Late enough that every process is up and waiting. The winner holds the lock until the
+    // others have exited (or 20 s passed, if more than one won), so none can come late and win
+    // a lock already released, however slow the machine.
     const start = Date.now() + 1500;
+    const released = `${root}.release-${round}`;
+    let exited = 0;
+    const fallback = setTimeout(() => void fsp.writeFile(released, ''), 20_000);
     const runs = await Promise.all(
       Array.from(
         {length: 4},
@@ -365,12 +370,16 @@ test('[R9] lock races: contenders released together, exactly one wins every roun
                 '--input-type=module',
                 '-e',
                 `const {acquireLock} = await import(${JSON.stringify(lockModule)});
+                 const {existsSync} = await import('node:fs');
                  while (Date.now() < ${start}) {}
                  try { const lock = await acquireLock(${JSON.stringify(root)}, {user: 'p${i}', command: 'race'});
-                   console.log('won'); await new Promise(r => setTimeout(r, 1000)); await lock.release(); }
+                   console.log('won');
+                   while (!existsSync(${JSON.stringify(released)})) await new Promise(r => setTimeout(r, 20));
+                   await lock.release(); }
                  catch (e) { console.log(e.code); }`,
               ],
               (_error, stdout) => {
+                if (++exited === 3) void fsp.writeFile(released, '');
                 resolve(stdout.trim());
               },
             );
@@ -378,6 +387,8 @@ test('[R9] lock races: contenders released together, exactly one wins every roun
           }),
       ),
     );
+    clearTimeout(fallback);
+    await fsp.rm(released, {force: true});
     t.is(runs.filter(r => r === 'won').length, 1, `process round ${round}: ${runs.join(', ')}`);
     t.is(runs.filter(r => r === 'ELOCKED').length, 3);
   }
