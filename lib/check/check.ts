@@ -2,21 +2,27 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  changesetLocations,
   fetchVendor,
   readApp,
   resolveApp,
   sourcesFrom,
+  type ChangesetLocations,
+  type Sources,
   type VendorCheckout,
 } from '../deploy/changeset.js';
-import {installRelease, verifyRelease} from '../deploy/install-release.js';
+import {installRelease, verifyRelease, type VerifiedRelease} from '../deploy/install-release.js';
+import type {TreeFile} from '../git/export.js';
+import type {ResolvedRev} from '../git/resolve.js';
+import type {GitStore} from '../git/store.js';
 import {writeTrees} from '../deploy/writer.js';
 import {plural} from '../support/format.js';
 import type {Deps} from '../support/deps.js';
-import {ConfigError, DeployError} from '../support/errors.js';
+import {ConfigError, DeployError, UsageError} from '../support/errors.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
 import {parseRequirements} from '../install/pip.js';
 import {checkReleasePaths, ReleasePathError} from '../node/release-path.js';
-import {formatLocation, parseRepoLocation} from '../git/location.js';
+import {formatLocation} from '../git/location.js';
 import {readRegularFile} from '../pins/vendor-manifest.js';
 import type {AppSettings} from '../pins/vendor-pin.js';
 
@@ -64,11 +70,7 @@ export type CheckOptions = {
  * const report = await check({rev: 'abc1234', repo: 'https://git.example/app.git', install: true}, defaultDeps())
  */
 export async function check(options: CheckOptions, deps: Deps): Promise<CheckReport> {
-  const started = deps.clock().getTime();
-  const checks: CheckItem[] = [];
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-check-'));
-  const reposDir = path.join(scratch, 'repos');
-  const releaseDir = path.join(scratch, 'release');
   const report: CheckReport = {
     repo: options.repo,
     rev: options.rev,
@@ -76,192 +78,233 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     vendor: null,
     deployable: false,
     couldNotCheck: false,
-    checks,
+    checks: [],
     durationMs: 0,
   };
-
-  const step = async <T>(
-    id: CheckItem['id'],
-    title: string,
-    work: () => Promise<{value: T; message: string}>,
-    classify: (error: unknown) => {status: 'fail' | 'error'; fix: string | null},
-  ): Promise<T | undefined> => {
-    const t0 = deps.clock().getTime();
-    try {
-      const {value, message} = await work();
-      checks.push({
-        id,
-        title,
-        status: 'pass',
-        message,
-        fix: null,
-        durationMs: deps.clock().getTime() - t0,
-      });
-      return value;
-    } catch (error) {
-      if (!(error instanceof DeployError)) throw error;
-      const {status, fix} = classify(error);
-      const message = error.hint ? `${error.message}\n${error.hint}` : error.message;
-      checks.push({id, title, status, message, fix, durationMs: deps.clock().getTime() - t0});
-      return undefined;
-    }
+  const run: CheckRun = {
+    options,
+    deps,
+    report,
+    reposDir: path.join(scratch, 'repos'),
+    releaseDir: path.join(scratch, 'release'),
   };
-  const skip = (id: CheckItem['id'], title: string, message: string) => {
-    checks.push({id, title, status: 'skip', message, fix: null, durationMs: 0});
-  };
-  const couldNotCheck = () => ({status: 'error' as const, fix: null});
-  const notDeployable = (fix: string | null) => () => ({status: 'fail' as const, fix});
-
+  const started = deps.clock().getTime();
   try {
-    const location = parseRepoLocation(options.repo, {cwd: deps.cwd, what: 'app repository'});
-    report.repo = formatLocation(location);
-    const vendorOverride = options.vendorRepo
-      ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
-      : undefined;
-    const sources = sourcesFrom(deps, [location, vendorOverride]);
-
-    const app = await step(
-      'rev',
-      'the rev resolves to a commit',
-      async () => {
-        const value = await resolveApp(reposDir, location, options.rev, sources);
-        report.sha = value.resolved.sha;
-        return {value, message: `${options.rev} is ${value.resolved.sha} (${value.resolved.kind})`};
-      },
-      couldNotCheck,
-    );
-    if (!app) return finish();
-    const sha = app.resolved.sha;
-
-    const read = await step(
-      'deploy-json',
-      'deploy.json and the app tree are valid',
-      async () => {
-        const value = await readApp(app.store, sha, location, vendorOverride);
-        return {value, message: describeSettings(value.settings)};
-      },
-      notDeployable('Fix deploy.json (docs/deploy-json.md) or the tree entry named, and commit.'),
-    );
-    if (!read) return finish();
-
-    const pin = read.settings.pin;
-    let vendor: VendorCheckout | undefined;
-    if (pin) {
-      report.vendor = {url: formatLocation(pin.location), sha: pin.sha};
-      vendor = await step(
-        'vendor-pin',
-        'the vendor pin exists and its commit is fetchable',
-        async () => {
-          const value = await fetchVendor(reposDir, pin, sha, sources);
-          return {
-            value,
-            message: `vendor ${pin.sha} from ${formatLocation(pin.location)} (${pin.source})`,
-          };
-        },
-        couldNotCheck,
-      );
-      if (!vendor) return finish();
-    } else {
-      skip(
-        'vendor-pin',
-        'the vendor pin exists and its commit is fetchable',
-        'the app pins no vendor repository',
-      );
+    run.locations = changesetLocations(options, deps.cwd, () => new UsageError('Missing --repo.'));
+    report.repo = formatLocation(run.locations.app);
+    run.sources = sourcesFrom(deps, [run.locations.app, run.locations.vendorOverride]);
+    for (const item of CHECKS) {
+      if (!(await runCheck(run, item))) break;
     }
+  } finally {
+    await fsp.rm(scratch, {recursive: true, force: true});
+  }
+  report.couldNotCheck = report.checks.some(c => c.status === 'error');
+  report.deployable = report.checks.every(c => c.status === 'pass' || c.status === 'skip');
+  report.durationMs = deps.clock().getTime() - started;
+  return report;
+}
 
-    await writeTrees(releaseDir, {store: app.store, sha, tree: read.tree}, vendor, deps.reporter);
-    const lockOk = await step(
-      'lockfile',
-      'the lockfile pins every artifact with a strong hash on an allowed registry',
-      async () => {
-        // As a deploy does once the release is written: the vendor tree is in place now.
-        await checkReleasePaths(releaseDir, read.settings.config);
-        return {value: true, message: await checkPins(releaseDir, read.settings)};
-      },
-      error =>
-        error instanceof ReleasePathError
-          ? {status: 'fail', fix: 'Fix the path in deploy.json (docs/deploy-json.md), and commit.'}
-          : notDeployable(
-              'Regenerate the lockfile (npm install --package-lock-only) or the requirements file (pip-compile --generate-hashes), or allow the registry in deploy.json install.registries.',
-            )(),
-    );
-    if (!lockOk) return finish();
+/** One check's outcome into the report; whether the next check may run. */
+async function runCheck(run: CheckRun, item: Check): Promise<boolean> {
+  const {id, title} = item;
+  const skipped = item.skip?.(run);
+  if (skipped !== undefined) {
+    const skip = {id, title: item.skipTitle ?? title, message: skipped};
+    run.report.checks.push({...skip, status: 'skip', fix: null, durationMs: 0});
+    return true;
+  }
+  await item.before?.(run);
+  const t0 = run.deps.clock().getTime();
+  const durationMs = () => run.deps.clock().getTime() - t0;
+  try {
+    const message = await item.run(run);
+    run.report.checks.push({
+      id,
+      title,
+      status: 'pass',
+      message,
+      fix: null,
+      durationMs: durationMs(),
+    });
+    return true;
+  } catch (error) {
+    if (!(error instanceof DeployError)) throw error;
+    const {status, fix} = item.fails(run, error);
+    const message = error.hint ? `${error.message}\n${error.hint}` : error.message;
+    run.report.checks.push({id, title, status, message, fix, durationMs: durationMs()});
+    return false;
+  }
+}
 
-    const fixVendor = vendorSyncCommand(
-      options.repo,
-      sha,
-      pin ? formatLocation(pin.location) : '<vendor repository>',
-    );
-    const verified = await step(
-      'artifacts',
-      'every artifact is vendored with the hash the app pins',
-      async () => {
-        const value = await verifyRelease({
-          releaseDir,
-          settings: read.settings,
-          hasVendor: vendor !== undefined,
-          env: deps.env,
-          reporter: deps.reporter,
-        });
-        const count = value.verified.length + value.assets;
-        return {value, message: `${count} artifact${count === 1 ? '' : 's'} verified`};
-      },
-      notDeployable(fixVendor),
-    );
-    if (!verified) return finish();
+/** What a check knows: the command's options, and what the checks before it found. */
+type CheckRun = {
+  options: CheckOptions;
+  deps: Deps;
+  report: CheckReport;
+  reposDir: string;
+  releaseDir: string;
+  locations?: ChangesetLocations;
+  sources?: Sources;
+  app?: {store: GitStore; resolved: ResolvedRev};
+  read?: {tree: TreeFile[]; settings: AppSettings};
+  vendor?: VendorCheckout;
+  verified?: VerifiedRelease;
+};
 
-    const shared = read.settings.config.shared ?? [];
-    if (shared.length === 0)
-      skip('shared', 'shared files the app declares', 'deploy.json declares no shared files');
-    else {
+/** One step of `deploy check`, run in order until one does not pass. */
+type Check = {
+  id: CheckItem['id'];
+  title: string;
+  /** Why this check does not apply, if it does not; and the title it is reported under then. */
+  skip?: (run: CheckRun) => string | undefined;
+  skipTitle?: string;
+  /** Work that is no check of its own (writing the release tree): its errors are the command's. */
+  before?: (run: CheckRun) => Promise<void>;
+  /** The check; its message when it passes. */
+  run: (run: CheckRun) => Promise<string>;
+  /** A failure says the changeset is not deployable (`fail`), or that it could not be checked. */
+  fails: (run: CheckRun, error: DeployError) => {status: 'fail' | 'error'; fix: string | null};
+};
+
+function need<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('a check ran before the one it depends on');
+  return value;
+}
+
+const couldNotCheck = () => ({status: 'error' as const, fix: null});
+const notDeployable = (fix: string | null) => () => ({status: 'fail' as const, fix});
+const VENDOR_PIN_TITLE = 'the vendor pin exists and its commit is fetchable';
+
+const CHECKS: Check[] = [
+  {
+    id: 'rev',
+    title: 'the rev resolves to a commit',
+    async run(run) {
+      const rev = run.options.rev;
+      run.app = await resolveApp(run.reposDir, need(run.locations).app, rev, need(run.sources));
+      run.report.sha = run.app.resolved.sha;
+      return `${rev} is ${run.app.resolved.sha} (${run.app.resolved.kind})`;
+    },
+    fails: couldNotCheck,
+  },
+  {
+    id: 'deploy-json',
+    title: 'deploy.json and the app tree are valid',
+    async run(run) {
+      const {store, resolved} = need(run.app);
+      const {app, vendorOverride} = need(run.locations);
+      run.read = await readApp(store, resolved.sha, app, vendorOverride);
+      const pin = run.read.settings.pin;
+      if (pin) run.report.vendor = {url: formatLocation(pin.location), sha: pin.sha};
+      return describeSettings(run.read.settings);
+    },
+    fails: notDeployable(
+      'Fix deploy.json (docs/deploy-json.md) or the tree entry named, and commit.',
+    ),
+  },
+  {
+    id: 'vendor-pin',
+    title: VENDOR_PIN_TITLE,
+    skip: run => (need(run.read).settings.pin ? undefined : 'the app pins no vendor repository'),
+    async run(run) {
+      const pin = need(need(run.read).settings.pin);
+      const sha = need(run.app).resolved.sha;
+      run.vendor = await fetchVendor(run.reposDir, pin, sha, need(run.sources));
+      return `vendor ${pin.sha} from ${formatLocation(pin.location)} (${pin.source})`;
+    },
+    fails: couldNotCheck,
+  },
+  {
+    id: 'lockfile',
+    title: 'the lockfile pins every artifact with a strong hash on an allowed registry',
+    async before(run) {
+      const {store, resolved} = need(run.app);
+      const tree = need(run.read).tree;
+      await writeTrees(
+        run.releaseDir,
+        {store, sha: resolved.sha, tree},
+        run.vendor,
+        run.deps.reporter,
+      );
+    },
+    async run(run) {
+      const {settings} = need(run.read);
+      // As a deploy does once the release is written: the vendor tree is in place now.
+      await checkReleasePaths(run.releaseDir, settings.config);
+      return checkPins(run.releaseDir, settings);
+    },
+    fails: (_run, error) =>
+      error instanceof ReleasePathError
+        ? {status: 'fail', fix: 'Fix the path in deploy.json (docs/deploy-json.md), and commit.'}
+        : notDeployable(
+            'Regenerate the lockfile (npm install --package-lock-only) or the requirements file (pip-compile --generate-hashes), or allow the registry in deploy.json install.registries.',
+          )(),
+  },
+  {
+    id: 'artifacts',
+    title: 'every artifact is vendored with the hash the app pins',
+    async run(run) {
+      run.verified = await verifyRelease({
+        releaseDir: run.releaseDir,
+        settings: need(run.read).settings,
+        hasVendor: run.vendor !== undefined,
+        env: run.deps.env,
+        reporter: run.deps.reporter,
+      });
+      const count = run.verified.verified.length + run.verified.assets;
+      return `${count} artifact${count === 1 ? '' : 's'} verified`;
+    },
+    fails: run => {
+      const pin = need(run.read).settings.pin;
+      const vendor = pin ? formatLocation(pin.location) : '<vendor repository>';
+      return {
+        status: 'fail',
+        fix: vendorSyncCommand(run.options.repo, need(run.app).resolved.sha, vendor),
+      };
+    },
+  },
+  {
+    id: 'shared',
+    title: 'shared files the app declares',
+    skip: run =>
+      (need(run.read).settings.config.shared ?? []).length === 0
+        ? 'deploy.json declares no shared files'
+        : undefined,
+    run(run) {
+      const shared = need(run.read).settings.config.shared ?? [];
       const files = shared.filter(p => !p.endsWith('/'));
       const dirs = shared.filter(p => p.endsWith('/'));
-      checks.push({
-        id: 'shared',
-        title: 'shared files the app declares',
-        status: 'pass',
-        message: [
+      return Promise.resolve(
+        [
           files.length > 0 ? `each node must provide <root>/shared/: ${files.join(', ')}` : '',
           dirs.length > 0 ? `directories created on first deploy: ${dirs.join(', ')}` : '',
         ]
           .filter(Boolean)
           .join('; '),
-        fix: null,
-        durationMs: 0,
-      });
-    }
-
-    if (!options.install || !verified.installer) {
-      skip(
-        'install',
-        'the offline install works',
-        verified.installer ? 'skipped (--no-install)' : 'deploy.json declares no install',
       );
-      return finish();
-    }
-    await step(
-      'install',
-      'the offline install works with every registry dead',
-      async () => {
-        await installRelease(verified, deps.reporter);
-        return {value: true, message: `${verified.installer?.describe ?? ''}: ok`};
-      },
-      notDeployable(
-        'Fix the install (the message quotes the installer log), commit, and check again.',
-      ),
-    );
-    return finish();
-  } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
-  }
-
-  function finish(): CheckReport {
-    report.couldNotCheck = checks.some(c => c.status === 'error');
-    report.deployable = checks.every(c => c.status === 'pass' || c.status === 'skip');
-    report.durationMs = deps.clock().getTime() - started;
-    return report;
-  }
-}
+    },
+    fails: notDeployable(null),
+  },
+  {
+    id: 'install',
+    title: 'the offline install works with every registry dead',
+    skipTitle: 'the offline install works',
+    skip: run => {
+      const installer = need(run.verified).installer;
+      if (!installer) return 'deploy.json declares no install';
+      return run.options.install ? undefined : 'skipped (--no-install)';
+    },
+    async run(run) {
+      const verified = need(run.verified);
+      await installRelease(verified, run.deps.reporter);
+      return `${verified.installer?.describe ?? ''}: ok`;
+    },
+    fails: notDeployable(
+      'Fix the install (the message quotes the installer log), commit, and check again.',
+    ),
+  },
+];
 
 /** The lockfile or requirements check on its own, so a report can tell it from missing artifacts. */
 async function checkPins(releaseDir: string, settings: AppSettings): Promise<string> {
