@@ -72,23 +72,10 @@ export type SyncResult = {
  * request, and writes the new vendor commit into the app's pin.
  */
 export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<SyncResult> {
-  const {reporter} = deps;
   if (options.updatePin && parseRepoLocation(options.app, {cwd: deps.cwd}).kind !== 'path') {
     throw new UsageError('--update-pin writes into the app work tree: give --app as a local path.');
   }
-  const app = await reporter.phase('read what the app needs', () =>
-    readAppNeeds({
-      app: options.app,
-      rev: options.rev,
-      cwd: deps.cwd,
-      http: deps.gitHttp,
-      credentials: deps.gitCredentials,
-      platforms: options.platforms,
-    }),
-  );
-  reporter.info(
-    `  ${plural(app.needs.length, 'artifact')} for ${plural(app.entries, 'lockfile entry', 'lockfile entries')}, needed by ${app.sha ? `app ${app.sha}` : 'the app work tree'}`,
-  );
+  const app = await readNeeds(options, deps);
   const repo = await openVendorRepo({
     vendor: options.vendor,
     cwd: deps.cwd,
@@ -96,19 +83,7 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
     credentials: deps.gitCredentials,
   });
   try {
-    const plan = await reporter.phase('compare with the vendor repository', () =>
-      makePlan({
-        vendorDir: repo.dir,
-        needs: app.needs,
-        http: deps.http,
-        upstreams: {...deps.upstreams, npmRegistries: app.npmRegistries},
-        keepUnused: options.keepUnused,
-      }),
-    );
-    for (const line of describePlan(plan.changes)) reporter.info(`  ${line}`);
-    reporter.info(
-      `  ${plan.keep.length} already vendored and verified; ${plan.download.length} to download; ${plan.remove.length} to remove`,
-    );
+    const plan = await comparePlan(app, repo, options, deps);
     const result: SyncResult = {
       dryRun: options.dryRun,
       appSha: app.sha ?? null,
@@ -121,67 +96,133 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
       pullRequest: null,
     };
     if (options.dryRun) return result;
-
     // The push target is checked before anything is committed: a commit that cannot be pushed
     // would have to be undone by hand.
     const target =
       options.push || options.pr
-        ? await reporter.phase('check the push target', () => pushTarget(repo, options, deps))
+        ? await deps.reporter.phase('check the push target', () => pushTarget(repo, options, deps))
         : undefined;
     const commit = await applyAndCommit(plan, app.sha, repo.dir, options, deps);
     result.vendorCommit = commit ?? (await headCommit(repo.dir)) ?? null;
-    reporter.info(
+    deps.reporter.info(
       commit
         ? `committed ${commit} to the vendor repository`
         : 'vendor repository already up to date: no commit',
     );
-    if (target && result.vendorCommit) {
-      const outcome = await reporter.phase(`push to ${formatLocation(target.location)}`, () =>
-        pushVendor({
-          dir: repo.dir,
-          target,
-          force: options.pr !== undefined,
-          http: deps.gitHttp,
-          credentials: deps.gitCredentials,
-        }),
-      );
-      result.pushed = true;
-      if (outcome === 'up to date')
-        reporter.info(
-          `  ${target.remoteRef} there is already at ${result.vendorCommit}: nothing pushed`,
-        );
-    }
-    if (options.pr && commit) {
-      const pr = options.pr;
-      const appRef = app.sha?.slice(0, 12);
-      result.pullRequest = await reporter.phase(
-        `open or update the pull request on ${pr.repo}`,
-        () =>
-          openOrUpdatePullRequest(deps.upstreams.github(), {
-            repo: pr.repo,
-            branch: pr.branch,
-            base: pr.base,
-            title: commitMessage(plan.changes, appRef).split('\n')[0] ?? 'vendor-sync',
-            body: pullRequestBody(plan.changes, appRef),
-          }),
-      );
-      reporter.info(
-        `  pull request #${result.pullRequest.number} ${result.pullRequest.created ? 'opened' : 'updated'}: ${result.pullRequest.url}`,
-      );
-    }
-    if (options.updatePin && result.vendorCommit) {
-      const appDir = (parseRepoLocation(options.app, {cwd: deps.cwd}) as {path: string}).path;
-      result.pin = await updatePin(appDir, result.vendorCommit);
-      reporter.info(
-        `pinned vendor ${result.vendorCommit} in the app (${result.pin}); commit it with the app change`,
-      );
-      if (!result.pushed)
-        reporter.warn('the new vendor commit is not pushed yet: nodes cannot fetch it until it is');
-    }
+    if (target && result.vendorCommit)
+      result.pushed = await push(repo, target, result, options, deps);
+    if (options.pr && commit)
+      result.pullRequest = await pullRequest(plan, app.sha, options.pr, deps);
+    if (options.updatePin && result.vendorCommit) result.pin = await pin(result, options, deps);
     return result;
   } finally {
     await repo.cleanup();
   }
+}
+
+type AppNeeds = Awaited<ReturnType<typeof readAppNeeds>>;
+
+async function readNeeds(options: SyncOptions, deps: SyncDeps): Promise<AppNeeds> {
+  const app = await deps.reporter.phase('read what the app needs', () =>
+    readAppNeeds({
+      app: options.app,
+      rev: options.rev,
+      cwd: deps.cwd,
+      http: deps.gitHttp,
+      credentials: deps.gitCredentials,
+      platforms: options.platforms,
+    }),
+  );
+  deps.reporter.info(
+    `  ${plural(app.needs.length, 'artifact')} for ${plural(app.entries, 'lockfile entry', 'lockfile entries')}, needed by ${app.sha ? `app ${app.sha}` : 'the app work tree'}`,
+  );
+  return app;
+}
+
+async function comparePlan(
+  app: AppNeeds,
+  repo: VendorRepo,
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<Plan> {
+  const plan = await deps.reporter.phase('compare with the vendor repository', () =>
+    makePlan({
+      vendorDir: repo.dir,
+      needs: app.needs,
+      http: deps.http,
+      upstreams: {...deps.upstreams, npmRegistries: app.npmRegistries},
+      keepUnused: options.keepUnused,
+    }),
+  );
+  for (const line of describePlan(plan.changes)) deps.reporter.info(`  ${line}`);
+  deps.reporter.info(
+    `  ${plan.keep.length} already vendored and verified; ${plan.download.length} to download; ${plan.remove.length} to remove`,
+  );
+  return plan;
+}
+
+async function push(
+  repo: VendorRepo,
+  target: PushTarget,
+  result: SyncResult,
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<boolean> {
+  const outcome = await deps.reporter.phase(`push to ${formatLocation(target.location)}`, () =>
+    pushVendor({
+      dir: repo.dir,
+      target,
+      force: options.pr !== undefined,
+      http: deps.gitHttp,
+      credentials: deps.gitCredentials,
+    }),
+  );
+  if (outcome === 'up to date')
+    deps.reporter.info(
+      `  ${target.remoteRef} there is already at ${result.vendorCommit ?? ''}: nothing pushed`,
+    );
+  return true;
+}
+
+async function pullRequest(
+  plan: Plan,
+  appSha: string | undefined,
+  pr: NonNullable<SyncOptions['pr']>,
+  deps: SyncDeps,
+): Promise<PullRequestResult> {
+  const appRef = appSha?.slice(0, 12);
+  const result = await deps.reporter.phase(`open or update the pull request on ${pr.repo}`, () =>
+    openOrUpdatePullRequest(deps.upstreams.github(), {
+      repo: pr.repo,
+      branch: pr.branch,
+      base: pr.base,
+      title: commitMessage(plan.changes, appRef).split('\n')[0] ?? 'vendor-sync',
+      body: pullRequestBody(plan.changes, appRef),
+    }),
+  );
+  deps.reporter.info(
+    `  pull request #${result.number} ${result.created ? 'opened' : 'updated'}: ${result.url}`,
+  );
+  return result;
+}
+
+/** `--update-pin`: the new vendor commit written into the app work tree's pin. */
+async function pin(
+  result: SyncResult,
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<SyncResult['pin']> {
+  const commit = result.vendorCommit ?? '';
+  const appDir = (parseRepoLocation(options.app, {cwd: deps.cwd}) as {path: string}).path;
+  const pinned = await updatePin(appDir, commit);
+  deps.reporter.info(
+    `pinned vendor ${commit} in the app (${pinned}); commit it with the app change`,
+  );
+  if (!result.pushed)
+    deps.reporter.warn(
+      'the new vendor commit is not pushed yet: nodes cannot fetch it until it is',
+    );
+  return pinned;
 }
 
 /** The checked push target: the `--pr` branch, or the work tree's branch on its `origin`. */
