@@ -4,7 +4,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import test, {type ExecutionContext} from 'ava';
 import git from 'isomorphic-git';
-import {ConfigError, ExitCode, SignatureError} from '../lib/errors.js';
+import {ConfigError, ExitCode, SignatureError, SourceError} from '../lib/errors.js';
 import {gitFs} from '../lib/git/fs.js';
 import {
   matchPatternList,
@@ -301,6 +301,13 @@ test('commit-or-tag: an unsigned tag on a signed commit passes on the commit; a 
     'commit',
   );
   t.is((await verifyAppRev(await repo.store(), {named: signedTag, commit}, policy)).object, 'tag');
+  const missing = '0123456789abcdef0123456789abcdef01234567';
+  await t.throwsAsync(verifyAppRev(await repo.store(), {named: missing, commit}, policy), {
+    instanceOf: SourceError,
+  });
+  await t.throwsAsync(verifyCommitSignature(await repo.store(), missing, 'app', policy), {
+    instanceOf: SourceError,
+  });
   const unsignedCommit = await repo.commit({'b.txt': 'two\n'});
   await refusal(
     t,

@@ -4,10 +4,11 @@
  * call {@link verifyChangesetSignatures} once both commits are in their stores and before anything
  * is written, so a refused changeset leaves no trace on the node.
  */
-import {SignatureError} from '../errors.js';
+import {SignatureError, SourceError} from '../errors.js';
 import {peelToCommit, type GitStore} from '../git/store.js';
 import type {SigningPolicy} from './policy.js';
-import {refusal, verifyCommitSignature, verifyTagSignature, type Signer} from './verify.js';
+import {refusal} from './refusal.js';
+import {verifyCommitSignature, verifyTagSignature, type Signer} from './verify.js';
 
 export type AppRev = {
   /** The object the rev named, before peeling: an annotated tag's own id, or the commit's. */
@@ -28,7 +29,14 @@ export async function verifyAppRev(
   policy: SigningPolicy,
 ): Promise<Signer> {
   const {require} = policy.app;
-  const isTag = rev.named !== rev.commit && (await store.objectType(rev.named)) === 'tag';
+  const type = rev.named === rev.commit ? 'commit' : await store.objectType(rev.named);
+  if (type === undefined) {
+    throw new SourceError(
+      `The app rev names ${rev.named}, which the store ${store.gitdir} does not hold, so its signature cannot be checked.`,
+      'Fetch the tag object itself, not only the commit it points at.',
+    );
+  }
+  const isTag = type === 'tag';
   if (isTag && require !== 'commit') {
     try {
       const signer = await verifyTagSignature(store, rev.named, 'app', policy);

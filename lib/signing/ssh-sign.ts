@@ -103,62 +103,72 @@ function mpint(value: Buffer): Buffer {
   return (trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed;
 }
 
-function privateJwk(key: sshpk.PrivateKey): Record<string, string> {
-  const part = (name: string): Buffer => {
+type Part = (name: string) => Buffer;
+type Jwk = Record<string, string>;
+
+/** The private key as a JWK, from the parts sshpk parsed (names as in its `key.part`). */
+function privateJwk(key: sshpk.PrivateKey): Jwk {
+  const part: Part = name => {
     const data = (key.part as unknown as Record<string, {data: Buffer} | undefined>)[name]?.data;
-    if (!data)
+    if (!data) {
       throw new ConfigError(
         `The signing key lacks its ${name} part.`,
         'Generate it again with ssh-keygen.',
       );
+    }
     return data;
   };
-  const b64 = (data: Buffer) => unsigned(data).toString('base64url');
-  if (key.type === 'ed25519')
-    return {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      x: b64(part('A')),
-      d: part('k').subarray(0, 32).toString('base64url'),
-    };
-  if (key.type === 'ecdsa') {
-    const curve = ECDSA_CURVES[key.curve as keyof typeof ECDSA_CURVES];
-    const q = part('Q');
-    const fixed = (data: Buffer) =>
-      Buffer.concat([Buffer.alloc(Math.max(0, curve.size - data.length)), data]).toString(
-        'base64url',
-      );
-    return {
-      kty: 'EC',
-      crv: curve.crv,
-      x: fixed(q.subarray(1, 1 + curve.size)),
-      y: fixed(q.subarray(1 + curve.size)),
-      d: fixed(unsigned(part('d'))),
-    };
+  if (key.type === 'ed25519') {
+    return {kty: 'OKP', crv: 'Ed25519', x: b64(part('A')), d: b64(part('k').subarray(0, 32))};
   }
-  if (key.type === 'rsa') {
-    const big = (data: Buffer) => BigInt(`0x${unsigned(data).toString('hex') || '0'}`);
-    const bytes = (n: bigint) => {
-      const hex = n.toString(16);
-      return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex').toString('base64url');
-    };
-    const [d, p, q] = [big(part('d')), big(part('p')), big(part('q'))];
-    return {
-      kty: 'RSA',
-      n: b64(part('n')),
-      e: b64(part('e')),
-      d: b64(part('d')),
-      p: b64(part('p')),
-      q: b64(part('q')),
-      dp: bytes(d % (p - 1n)),
-      dq: bytes(d % (q - 1n)),
-      qi: b64(part('iqmp')),
-    };
-  }
+  if (key.type === 'ecdsa' && key.curve && key.curve in ECDSA_CURVES)
+    return ecdsaJwk(key.curve, part);
+  if (key.type === 'rsa') return rsaJwk(part);
   throw new ConfigError(
     `The signing key is a ${key.type} key.`,
     'Use an ed25519, ECDSA or RSA key.',
   );
+}
+
+function ecdsaJwk(name: string, part: Part): Jwk {
+  const curve = ECDSA_CURVES[name as keyof typeof ECDSA_CURVES];
+  const q = part('Q');
+  // JWK wants each coordinate and the scalar at the curve's full size, leading zeros kept.
+  const fixed = (data: Buffer) =>
+    b64(Buffer.concat([Buffer.alloc(Math.max(0, curve.size - data.length)), data]));
+  return {
+    kty: 'EC',
+    crv: curve.crv,
+    x: fixed(q.subarray(1, 1 + curve.size)),
+    y: fixed(q.subarray(1 + curve.size)),
+    d: fixed(unsigned(part('d'))),
+  };
+}
+
+/** OpenSSH keeps n, e, d, p, q and iqmp; JWK also wants d mod (p-1) and d mod (q-1). */
+function rsaJwk(part: Part): Jwk {
+  const big = (data: Buffer) => BigInt(`0x${unsigned(data).toString('hex') || '0'}`);
+  const bytes = (n: bigint) => {
+    const hex = n.toString(16);
+    return b64(Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex'));
+  };
+  const [d, p, q] = [big(part('d')), big(part('p')), big(part('q'))];
+  const field = (name: string) => b64(unsigned(part(name)));
+  return {
+    kty: 'RSA',
+    n: field('n'),
+    e: field('e'),
+    d: field('d'),
+    p: field('p'),
+    q: field('q'),
+    dp: bytes(d % (p - 1n)),
+    dq: bytes(d % (q - 1n)),
+    qi: field('iqmp'),
+  };
+}
+
+function b64(data: Buffer): string {
+  return data.toString('base64url');
 }
 
 /** Strip the sign byte and leading zeros of an mpint. */

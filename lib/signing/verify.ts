@@ -4,12 +4,23 @@
  * verify the signature in-process, and match the key to the signers the policy allows for that
  * repository. Returns who signed, or throws a SignatureError that says why not and what to do.
  */
-import {SignatureError} from '../errors.js';
+import {Errors} from 'isomorphic-git';
+import {SourceError} from '../errors.js';
 import {ObjectReader} from '../git/objects.js';
 import type {GitStore} from '../git/store.js';
 import {matchPatternList, type AllowedSigner} from './allowed-signers.js';
 import {PGP_ARMOR_BEGIN, verifyPgpSignature} from './openpgp.js';
 import type {RepoName, SigningPolicy} from './policy.js';
+import {
+  addKeyHint,
+  keyNotAllowed,
+  policyFix,
+  refusal,
+  rewrap,
+  signHint,
+  TAMPERED,
+  type Subject,
+} from './refusal.js';
 import {parseSshSignature, SSH_ARMOR_BEGIN, verifySshSignature} from './sshsig.js';
 import {splitCommit, splitTag, type SignedObject} from './signed-object.js';
 
@@ -27,8 +38,6 @@ export type Signer = {
   /** Where the key is allowed: `file:line` of allowed_signers, or the OpenPGP key file. */
   allowedBy: string;
 };
-
-type Subject = {repo: RepoName; oid: string; object: 'commit' | 'tag'};
 
 /** The SSH namespace git signs commits and tags in (`ssh-keygen -Y sign -n git`). */
 const GIT_NAMESPACE = 'git';
@@ -71,7 +80,14 @@ async function readRaw(
 ): Promise<Buffer> {
   const objects = ObjectReader.open(store);
   try {
-    const object = await objects.read(oid);
+    const object = await objects.read(oid).catch((error: unknown) => {
+      if (!(error instanceof Errors.NotFoundError)) throw error;
+      throw new SourceError(
+        `The ${subject.repo} ${subject.object} ${oid} is not in the store ${store.gitdir}, so its signature cannot be checked.`,
+        'Fetch it first (for a tag: the tag object itself, not only the commit it points at).',
+        {cause: error},
+      );
+    });
     if (object.type !== type)
       throw refusal(
         subject,
@@ -248,71 +264,4 @@ async function verifyPgp(
     principal: key.userId ?? key.fingerprint,
     allowedBy: allowed.source,
   };
-}
-
-const TAMPERED =
-  'The content is not what was signed: it was changed after signing, or the signature is corrupt. Do not deploy it; sign the intended commit again from a trusted copy.';
-
-function keyNotAllowed(
-  subject: Subject,
-  key: string,
-  policy: SigningPolicy,
-  inOther: (other: SigningPolicy[RepoName]) => boolean,
-): SignatureError {
-  const otherName: RepoName = subject.repo === 'app' ? 'vendor' : 'app';
-  if (inOther(policy[otherName])) {
-    return refusal(
-      subject,
-      'not-allowed',
-      `key ${key} is allowed for the ${otherName} repository only`,
-      `If it should sign ${subject.repo} ${subject.object}s too, list it for "${subject.repo}" in ${policy.file}.`,
-    );
-  }
-  return refusal(
-    subject,
-    'unknown-key',
-    `it is signed by key ${key}, which the policy does not list`,
-    addKeyHint(subject, policy),
-  );
-}
-
-function addKeyHint(subject: Subject, policy: SigningPolicy): string {
-  return `Sign with a key the policy allows for the ${subject.repo} repository, or add this key to a file "${subject.repo}" names in ${policy.file}.`;
-}
-
-function signHint(subject: Subject, policy: SigningPolicy): string {
-  const how = subject.object === 'tag' ? 'git tag -s' : 'git commit -S';
-  return `Sign it (${how}; SSH keys: git -c gpg.format=ssh -c user.signingkey=KEY.pub) with a key ${policy.file} allows for the ${subject.repo} repository; see docs/signing.md.`;
-}
-
-function policyFix(subject: Subject): string {
-  return `Give the id of a ${subject.object}.`;
-}
-
-/** A SignatureError whose message names the repository, the object and the reason. */
-export function refusal(
-  subject: Subject,
-  reason: SignatureError['reason'],
-  why: string,
-  hint: string,
-  cause?: unknown,
-): SignatureError {
-  return new SignatureError(
-    `The ${subject.repo} ${subject.object} ${subject.oid} is refused by the signing policy: ${why}.`,
-    reason,
-    hint,
-    cause === undefined ? undefined : {cause},
-  );
-}
-
-function rewrap(subject: Subject, error: unknown): unknown {
-  if (!(error instanceof SignatureError)) return error;
-  const why = error.message.replace(/\.$/, '');
-  return refusal(
-    subject,
-    error.reason,
-    why.charAt(0).toLowerCase() + why.slice(1),
-    TAMPERED,
-    error,
-  );
 }
