@@ -7,6 +7,7 @@ import {gitFs} from '../lib/git/fs.js';
 import type {Credentials} from '../lib/git/remote.js';
 import {translateHttpError} from '../lib/git/remote.js';
 import {parseRepoLocation, type RepoLocation} from '../lib/git/location.js';
+import {sshOnSign, type SshSigner} from '../lib/signing/ssh-sign.js';
 import {MANIFEST_FILE} from '../lib/pins/vendor-manifest.js';
 import {checkPathTarget, pushToPath} from './local-push.js';
 
@@ -81,6 +82,8 @@ export async function commitVendor(options: {
   message: string;
   author: {name: string; email: string};
   now: Date;
+  /** Sign the commit with this SSH key (--signing-key), as git does with user.signingkey. */
+  signer?: SshSigner | undefined;
 }): Promise<string | undefined> {
   const {dir} = options;
   // Nothing added or removed and the manifest as committed: nothing to stage, no commit (no
@@ -112,6 +115,7 @@ export async function commitVendor(options: {
     dir,
     message: options.message,
     author: {...options.author, timestamp, timezoneOffset: 0},
+    ...(options.signer ? {signingKey: 'ssh', onSign: sshOnSign(options.signer)} : {}),
   });
 }
 

@@ -18,6 +18,7 @@ export const ExitCode = {
   notDeployable: 11,
   couldNotCheck: 12,
   resource: 13,
+  signature: 14,
   internal: 70,
   /** 128 + the signal's number, as a shell reports a process ended by it. */
   sigint: 130,
@@ -116,6 +117,26 @@ export class ResourceError extends DeployError {
   override readonly exitCode = ExitCode.resource;
   override readonly code = 'ERESOURCE';
   override name = 'ResourceError';
+}
+
+/**
+ * A commit or tag the node's signing policy does not cover: unsigned, signed by an unknown key, a
+ * bad signature, or a key not allowed for that repository, committer or time. Nothing was written.
+ */
+export class SignatureError extends DeployError {
+  override readonly exitCode = ExitCode.signature;
+  override readonly code = 'ESIGNATURE';
+  override name = 'SignatureError';
+
+  constructor(
+    message: string,
+    readonly reason:
+      'unsigned' | 'unknown-key' | 'bad-signature' | 'not-allowed' | 'wrong-principal' | 'expired',
+    hint?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, hint, options);
+  }
 }
 
 const RESOURCE_ERRNOS: Record<string, {what: string; hint: string}> = {

@@ -1,0 +1,142 @@
+/**
+ * The node's signing policy (issue 20): which keys may sign the app and the vendor repository, and
+ * what of the app must be signed. It is a file on the node (`--signing-policy <file>`, e.g.
+ * /etc/repodeploy/signing.json), never read from a changeset, so an app cannot relax it.
+ */
+import {readFile} from 'node:fs/promises';
+import path from 'node:path';
+import {z} from 'zod';
+import {duplicateKeys} from '../pins/deploy-config.js';
+import {ConfigError, describeError} from '../support/errors.js';
+import {parseAllowedSigners, type AllowedSigner} from './allowed-signers.js';
+import {readPgpKeys, type PgpKey} from './openpgp.js';
+
+export type RepoName = 'app' | 'vendor';
+
+const signerFiles = {
+  /** OpenSSH allowed_signers files, relative to the policy file. */
+  allowed_signers: z.array(z.string().min(1)).default([]),
+  /** Armored OpenPGP public key files, relative to the policy file. */
+  openpgp_keys: z.array(z.string().min(1)).default([]),
+};
+
+const schema = z.strictObject({
+  app: z.strictObject({
+    /** What `--rev` must name: a signed commit, a signed annotated tag, or either. */
+    require: z.enum(['commit', 'tag', 'commit-or-tag']),
+    ...signerFiles,
+  }),
+  vendor: z.strictObject({
+    /** The pinned vendor commit must be signed, or (explicitly) is not checked. */
+    require: z.enum(['commit', 'none']),
+    ...signerFiles,
+  }),
+});
+
+/** The keys one repository's commits and tags may be signed with. */
+export type SignerSet = {ssh: AllowedSigner[]; openpgp: PgpKey[]};
+
+export type SigningPolicy = {
+  /** The policy file, absolute, for messages. */
+  file: string;
+  app: {require: 'commit' | 'tag' | 'commit-or-tag'; signers: SignerSet};
+  vendor: {require: 'commit' | 'none'; signers: SignerSet};
+};
+
+/**
+ * Read and validate the node's policy file and every key file it names. Throws a ConfigError that
+ * names the file and the key (or file:line) that is wrong.
+ * @example const policy = await loadSigningPolicy('/etc/repodeploy/signing.json')
+ */
+export async function loadSigningPolicy(
+  file: string,
+  options: {cwd?: string} = {},
+): Promise<SigningPolicy> {
+  const absolute = path.resolve(options.cwd ?? process.cwd(), file);
+  const text = await readText(absolute, 'The signing policy');
+  const data = parseJson(text, absolute);
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(issue => {
+      const key = issue.path.join('.') || '(top level)';
+      if (issue.code === 'unrecognized_keys')
+        return `unknown key ${issue.keys.map(k => `"${k}"`).join(', ')} in ${key}`;
+      return `"${key}": ${issue.message}`;
+    });
+    throw new ConfigError(
+      `${absolute} is invalid: ${problems.join('; ')}.`,
+      'See docs/signing.md for the keys of the signing policy.',
+    );
+  }
+  const dir = path.dirname(absolute);
+  const app = await loadSigners(parsed.data.app, dir, `${absolute}: app`, true);
+  const vendor = await loadSigners(
+    parsed.data.vendor,
+    dir,
+    `${absolute}: vendor`,
+    parsed.data.vendor.require !== 'none',
+  );
+  return {
+    file: absolute,
+    app: {require: parsed.data.app.require, signers: app},
+    vendor: {require: parsed.data.vendor.require, signers: vendor},
+  };
+}
+
+function parseJson(text: string, file: string): unknown {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      `${file} is not valid JSON: ${describeError(error)}`,
+      'Fix the signing policy on the node.',
+      {cause: error},
+    );
+  }
+  const twice = duplicateKeys(text);
+  if (twice.length > 0) {
+    throw new ConfigError(
+      `${file} is invalid: ${twice.map(key => `"${key}" appears twice`).join('; ')}.`,
+      'JSON.parse would keep only the last one: keep one of them.',
+    );
+  }
+  return data;
+}
+
+async function loadSigners(
+  entry: {allowed_signers: string[]; openpgp_keys: string[]},
+  dir: string,
+  where: string,
+  required: boolean,
+): Promise<SignerSet> {
+  const ssh: AllowedSigner[] = [];
+  for (const name of entry.allowed_signers) {
+    const file = path.resolve(dir, name);
+    ssh.push(...parseAllowedSigners(await readText(file, `${where}: allowed_signers`), file));
+  }
+  const openpgp: PgpKey[] = [];
+  for (const name of entry.openpgp_keys) {
+    const file = path.resolve(dir, name);
+    openpgp.push(...(await readPgpKeys(await readText(file, `${where}: openpgp_keys`), file)));
+  }
+  if (required && ssh.length === 0 && openpgp.length === 0) {
+    throw new ConfigError(
+      `${where} requires signatures but lists no key (its files hold no signer).`,
+      "Name an allowed_signers file or an OpenPGP key file that holds the signers' keys.",
+    );
+  }
+  return {ssh, openpgp};
+}
+
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      `${what} ${file} cannot be read: ${describeError(error)}`,
+      'Give the path of a file on this node.',
+      {cause: error},
+    );
+  }
+}
