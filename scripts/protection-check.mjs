@@ -232,7 +232,11 @@ const checks = [
     case: 'R22',
     removed: 'the hash check of vendored files',
     edits: [
-      ['lib/pins/vendor-manifest.js', '!ssri.checkData(readFileSync(fd), integrity)', 'false'],
+      [
+        'lib/pins/integrity.js',
+        'return ssri.checkData(readFileSync(fd), integrity) !== false;',
+        'return true;',
+      ],
     ],
     tests: [['install-npm.test.js', '*flipped byte*']],
   },
@@ -410,7 +414,7 @@ const checks = [
   {
     case: 'R43',
     removed: 'the check of the whole bundle file against the sha256 the node pins',
-    edits: [['lib/bundle/bundle.js', 'if (actual !== pin.sha256) {', 'if (false) {']],
+    edits: [['lib/bundle/bundle.js', 'if (!sameDigest(actual, pin.sha256))', 'if (false)']],
     tests: [
       ['bundle.test.js', '*[R43] a re-packed bundle*'],
       ['bundle.test.js', '*[R43] a wrong pin*'],

@@ -2,7 +2,6 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type {HttpClient} from 'isomorphic-git';
-import ssri from 'ssri';
 import {
   DEPLOY_JSON,
   parseDeployConfig,
@@ -16,6 +15,7 @@ import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
 import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
 import {parseRequirements} from '../lib/install/pip.js';
+import {pinFromSha256} from '../lib/pins/integrity.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
@@ -146,7 +146,7 @@ async function needsFromDir(
       ecosystem: 'github',
       name: `${asset.repo}/${asset.name}`,
       version: asset.tag,
-      integrity: ssri.fromHex(asset.sha256, 'sha256').toString(),
+      integrity: pinFromSha256(asset.sha256),
       asset,
     });
   }
