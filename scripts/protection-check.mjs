@@ -249,7 +249,7 @@ const checks = [
   {
     case: 'R24',
     removed: 'the refusal of unhashed requirements',
-    edits: [['lib/install/pip.js', 'if (hashes.length === 0) {', 'if (false) {']],
+    edits: [['lib/pins/requirements.js', 'if (hashes.length === 0)', 'if (false)']],
     tests: [['install-pip.test.js', '*unhashed requirement*']],
   },
   {
