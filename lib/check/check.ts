@@ -13,10 +13,10 @@ import {
   type VendorCheckout,
 } from '../deploy/changeset.js';
 import type {Deps} from '../support/deps.js';
-import {ConfigError, DeployError} from '../support/errors.js';
+import {ConfigError, DeployError, ReleasePathError} from '../support/errors.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
 import {parseRequirements} from '../install/pip.js';
-import {checkReleasePaths, ReleasePathError} from '../node/release-path.js';
+import {checkReleasePaths} from '../node/release-path.js';
 import {formatLocation, parseRepoLocation} from '../git/location.js';
 import {readRegularFile} from '../pins/vendor-manifest.js';
 import type {AppSettings} from '../pins/vendor-pin.js';
