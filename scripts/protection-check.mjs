@@ -243,7 +243,7 @@ const checks = [
   {
     case: 'R23',
     removed: 'the registry check of lockfile entries',
-    edits: [['lib/install/npm.js', 'if (hostProblem) {', 'if (false) {']],
+    edits: [['lib/pins/npm-lockfile.js', 'if (hostProblem)', 'if (false)']],
     tests: [['install-npm.test.js', '*resolved to another host*']],
   },
   {
@@ -512,7 +512,7 @@ const checks = [
     removed: 'holding credentials back from plain http to a host other than loopback',
     edits: [
       [
-        'lib/git/credentials.js',
+        'lib/http/policy.js',
         "if (parsed.protocol !== 'http:')\n        return false;",
         "if (parsed.protocol !== 'http:')\n        return false;\n    return true;",
       ],
