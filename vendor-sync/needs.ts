@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {HttpClient} from 'isomorphic-git';
 import {
   DEPLOY_JSON,
@@ -76,12 +77,12 @@ export async function readAppNeeds(options: {
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
-      await fsp.mkdir(path.dirname(path.join(files, rel)), {recursive: true});
+      await fse.ensureDir(path.dirname(path.join(files, rel)));
       await fsp.writeFile(path.join(files, rel), entry.content);
     }
     return await needsFromDir(files, sha, options.platforms);
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
 }
 

@@ -2,6 +2,7 @@ import type {Hash} from 'node:crypto';
 import {createReadStream, promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import * as tar from 'tar';
 import {z} from 'zod';
 import {fetchChangeset, sourcesFrom, writeTrees} from '../deploy/changeset.js';
@@ -127,7 +128,7 @@ export async function createBundle(
     sums.unshift(`${sha256Hex(metaText)}  ${BUNDLE_META}`);
     await fsp.writeFile(path.join(stage, BUNDLE_SUMS), `${sums.sort(byPath).join('\n')}\n`);
     const tmp = tempSibling(out, 'bundle');
-    await fsp.mkdir(path.dirname(out), {recursive: true});
+    await fse.ensureDir(path.dirname(out));
     await tar.c({gzip: true, file: tmp, cwd: stage, portable: true}, [
       BUNDLE_META,
       BUNDLE_SUMS,
@@ -147,7 +148,7 @@ export async function createBundle(
       bytes,
     };
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
 }
 
@@ -349,7 +350,7 @@ function readArchive(
  * against the metadata.
  */
 export async function extractBundle(bundle: VerifiedBundle, releaseDir: string): Promise<void> {
-  await fsp.mkdir(releaseDir, {recursive: true});
+  await fse.ensureDir(releaseDir);
   // Only entries that were verified, by name and type: a file swapped since the check could add
   // ones the check (and the pin) never saw.
   const unexpected: string[] = [];

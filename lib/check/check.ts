@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {
   fetchVendor,
   installRelease,
@@ -253,7 +254,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     );
     return finish();
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
 
   function finish(): CheckReport {

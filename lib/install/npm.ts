@@ -1,6 +1,7 @@
 import {constants, createReadStream, existsSync, promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
+import * as fse from 'fs-extra/esm';
 import cacachePackage from 'cacache/package.json' with {type: 'json'};
 import pLimit from 'p-limit';
 import type {NpmInstallSettings} from '../pins/deploy-config.js';
@@ -106,7 +107,7 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
             limit(async () => {
               if (contentPath) {
                 const dest = contentPath(store, artifact.integrity);
-                await fsp.mkdir(path.dirname(dest), {recursive: true});
+                await fse.ensureDir(path.dirname(dest));
                 await fsp.copyFile(artifact.file, dest, constants.COPYFILE_FICLONE);
                 return;
               }

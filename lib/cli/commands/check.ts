@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {CommandModule} from 'yargs';
 import {UsageError} from '../../support/errors.js';
 import {githubToken} from '../../support/credentials.js';
@@ -70,7 +71,7 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
       );
       if (argv.junit) {
         const file = path.resolve(ctx.cwd, argv.junit);
-        await fsp.mkdir(path.dirname(file), {recursive: true});
+        await fse.ensureDir(path.dirname(file));
         await fsp.writeFile(file, junitXml(report));
       }
       let status: string | null = null;
