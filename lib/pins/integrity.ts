@@ -6,7 +6,9 @@
  *
  * Not here: git object ids, which lib/git/pack checks with git's own sha1 over git's own object
  * format (they name objects rather than pin artifacts), and the reuse and cache keys that hash
- * listings to tell two trees apart (lib/install/reuse.ts).
+ * listings to tell two trees apart (lib/install/reuse.ts). What is inside an archive once its
+ * hash matched (paths, links, sizes) is checked by lib/install/tarball-check.ts,
+ * lib/install/wheel-check.ts and lib/bundle/bundle.ts.
  */
 import {createHash, timingSafeEqual, type Hash} from 'node:crypto';
 import {createReadStream, fstatSync, readFileSync} from 'node:fs';
