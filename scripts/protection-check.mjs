@@ -232,20 +232,24 @@ const checks = [
     case: 'R22',
     removed: 'the hash check of vendored files',
     edits: [
-      ['lib/pins/vendor-manifest.js', '!ssri.checkData(readFileSync(fd), integrity)', 'false'],
+      [
+        'lib/pins/integrity.js',
+        'return ssri.checkData(readFileSync(fd), integrity) !== false;',
+        'return true;',
+      ],
     ],
     tests: [['install-npm.test.js', '*flipped byte*']],
   },
   {
     case: 'R23',
     removed: 'the registry check of lockfile entries',
-    edits: [['lib/install/npm.js', 'if (hostProblem) {', 'if (false) {']],
+    edits: [['lib/pins/npm-lockfile.js', 'if (hostProblem)', 'if (false)']],
     tests: [['install-npm.test.js', '*resolved to another host*']],
   },
   {
     case: 'R24',
     removed: 'the refusal of unhashed requirements',
-    edits: [['lib/install/pip.js', 'if (hashes.length === 0) {', 'if (false) {']],
+    edits: [['lib/pins/requirements.js', 'if (hashes.length === 0)', 'if (false)']],
     tests: [['install-pip.test.js', '*unhashed requirement*']],
   },
   {
@@ -410,7 +414,7 @@ const checks = [
   {
     case: 'R43',
     removed: 'the check of the whole bundle file against the sha256 the node pins',
-    edits: [['lib/bundle/bundle.js', 'if (actual !== pin.sha256) {', 'if (false) {']],
+    edits: [['lib/bundle/bundle.js', 'if (!sameDigest(actual, pin.sha256))', 'if (false)']],
     tests: [
       ['bundle.test.js', '*[R43] a re-packed bundle*'],
       ['bundle.test.js', '*[R43] a wrong pin*'],
@@ -508,7 +512,7 @@ const checks = [
     removed: 'holding credentials back from plain http to a host other than loopback',
     edits: [
       [
-        'lib/git/credentials.js',
+        'lib/http/policy.js',
         "if (parsed.protocol !== 'http:')\n        return false;",
         "if (parsed.protocol !== 'http:')\n        return false;\n    return true;",
       ],

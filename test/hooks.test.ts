@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import {listenLocal} from './helpers/http.js';
 import {ConfigError, DeployError, ExitCode} from '../lib/support/errors.js';
-import {HealthcheckError} from '../lib/deploy/hooks.js';
+import {HealthcheckError} from '../lib/support/errors.js';
 import {status} from '../lib/node/status.js';
 import {makeWorld, runDeploy, runDeployBin, commitRelease} from './helpers/world.js';
 

@@ -2,13 +2,8 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
 import {parseDeployConfig} from '../lib/pins/deploy-config.js';
-import {ConfigError, ExitCode} from '../lib/support/errors.js';
-import {
-  checkReleasePaths,
-  namedPath,
-  namedPaths,
-  ReleasePathError,
-} from '../lib/node/release-path.js';
+import {ConfigError, ExitCode, ReleasePathError} from '../lib/support/errors.js';
+import {checkReleasePaths, namedPath, namedPaths} from '../lib/node/release-path.js';
 import {rollback} from '../lib/node/lifecycle.js';
 import {ReleaseStore} from '../lib/node/release-store.js';
 import {tempDir} from './helpers/tmp.js';

@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import pLimit from 'p-limit';
 import {SourceError} from '../lib/support/errors.js';
 import {MANIFEST_FILE, type Artifact, type VendorManifest} from '../lib/pins/vendor-manifest.js';
@@ -34,7 +35,7 @@ export async function applyPlan(options: {
   const {vendorDir, plan} = options;
   // Downloads land in a staging folder inside .git (same file system, outside the work tree).
   const staging = path.join(vendorDir, '.git', `vendor-sync-staging-${process.pid}`);
-  await fsp.rm(staging, {recursive: true, force: true});
+  await fse.remove(staging);
   const journal = new Journal(vendorDir, path.join(staging, 'aside'));
   try {
     const downloaded = await downloadAll(options, path.join(staging, 'new'));
@@ -47,7 +48,7 @@ export async function applyPlan(options: {
     const written = path.join(staging, MANIFEST_FILE);
     await fsp.writeFile(written, `${JSON.stringify(manifest, null, 2)}\n`);
     await journal.replace(written, MANIFEST_FILE);
-    const drop = () => fsp.rm(staging, {recursive: true, force: true});
+    const drop = () => fse.remove(staging);
     return {
       manifest,
       undo: async () => {
@@ -58,7 +59,7 @@ export async function applyPlan(options: {
     };
   } catch (error) {
     await journal.undo();
-    await fsp.rm(staging, {recursive: true, force: true});
+    await fse.remove(staging);
     throw error;
   }
 }
@@ -170,7 +171,7 @@ class Journal {
   }
 
   private async asidePath(): Promise<string> {
-    await fsp.mkdir(this.aside, {recursive: true});
+    await fse.ensureDir(this.aside);
     return path.join(this.aside, String(this.count++));
   }
 }

@@ -3,10 +3,13 @@ import yargs, {type Argv, type CommandModule} from 'yargs';
 import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
 import {SourceError, UsageError} from '../lib/support/errors.js';
-import type {Credentials} from '../lib/git/remote.js';
 import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform, parsePlatform} from '../lib/pins/npm-lockfile.js';
-import {registerSecret} from '../lib/support/redact.js';
+import {
+  githubToken as readGithubToken,
+  vendorSyncGitToken,
+  vendorSyncNpmToken,
+} from '../lib/support/credentials.js';
 import {streamReporter} from '../lib/support/reporter.js';
 import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
 import {Http} from './http.js';
@@ -60,10 +63,8 @@ function withUpstreams<T>(y: Argv<T>) {
  * configuration (the command line wins). `appDir` is the app's work tree, for its .npmrc.
  */
 async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefined) {
-  const githubToken = ctx.env.GITHUB_TOKEN ?? ctx.env.GH_TOKEN;
-  registerSecret(githubToken);
-  const npmToken = ctx.env.VENDOR_SYNC_NPM_TOKEN;
-  registerSecret(npmToken);
+  const githubToken = readGithubToken(ctx.env);
+  const npmToken = vendorSyncNpmToken(ctx.env);
   const npmrc = await loadNpmSettings({env: ctx.env, appDir});
   if (npmrc.ignored.length > 0) {
     ctx.stderr.write(
@@ -108,13 +109,6 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
 /** The app's work tree when `--app` is a path (not a URL). */
 function appWorkTree(app: string, cwd: string): string | undefined {
   return /^https?:\/\//i.test(app) ? undefined : path.resolve(cwd, app);
-}
-
-function gitCredentials(env: NodeJS.ProcessEnv): Credentials | undefined {
-  const token = env.VENDOR_SYNC_GIT_TOKEN ?? env.GITHUB_TOKEN ?? env.GH_TOKEN;
-  if (!token) return undefined;
-  registerSecret(token);
-  return {username: env.VENDOR_SYNC_GIT_USERNAME ?? 'x-access-token', password: token};
 }
 
 type SyncArgs = Common & {
@@ -213,7 +207,7 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
         {
           http: up.http,
           gitHttp: up.gitHttp,
-          gitCredentials: gitCredentials(ctx.env),
+          gitCredentials: vendorSyncGitToken(ctx.env),
           upstreams: {
             npm: up.npm,
             pypiIndex: up.pypiIndex,
@@ -263,7 +257,7 @@ function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
         vendor: argv.vendor,
         cwd: ctx.cwd,
         http: up.gitHttp,
-        credentials: gitCredentials(ctx.env),
+        credentials: vendorSyncGitToken(ctx.env),
       });
       try {
         const rows = await outdated({

@@ -3,9 +3,9 @@ import path from 'node:path';
 import {Readable, Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import type {ReadableStream as WebReadableStream} from 'node:stream/web';
-import ssri from 'ssri';
 import {fetch, type Response} from 'undici';
 import {IntegrityError, SourceError} from '../lib/support/errors.js';
+import {checkingStream, downloadMismatch, isMismatch} from '../lib/pins/integrity.js';
 import {tempSibling} from '../lib/support/fs.js';
 import {
   authorizationFor,
@@ -123,18 +123,12 @@ export class Http {
           else done(null, chunk);
         },
       });
-      const check = ssri.integrityStream({integrity});
+      const check = checkingStream(integrity);
       try {
         await pipeline(Readable.from(bodyOf(res, idle)), counter, check, createWriteStream(tmp));
       } catch (error) {
         await fsp.rm(tmp, {force: true});
-        if ((error as {code?: string}).code === 'EINTEGRITY') {
-          throw new IntegrityError(
-            `${redact(url)} does not match the hash the app pins (${integrity.slice(0, 24)}…).`,
-            'Upstream serves other bytes than the lockfile or requirements file recorded: do not vendor it; investigate.',
-            {cause: error},
-          );
-        }
+        if (isMismatch(error)) throw downloadMismatch(redact(url), integrity, error);
         throw error;
       }
       await fsp.rename(tmp, dest);

@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import git, {Errors} from 'isomorphic-git';
 import {SourceError} from '../lib/support/errors.js';
 import {collectMissingObjects} from '../lib/git/closure.js';
@@ -98,7 +99,7 @@ async function moveRef(
   value: string,
 ): Promise<void> {
   const file = path.join(gitdir, ...ref.split('/'));
-  await fsp.mkdir(path.dirname(file), {recursive: true});
+  await fse.ensureDir(path.dirname(file));
   const lock = `${file}.lock`;
   let handle;
   try {

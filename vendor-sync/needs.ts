@@ -1,8 +1,8 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {HttpClient} from 'isomorphic-git';
-import ssri from 'ssri';
 import {
   DEPLOY_JSON,
   parseDeployConfig,
@@ -16,6 +16,7 @@ import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
 import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
 import {parseRequirements} from '../lib/install/pip.js';
+import {pinFromSha256} from '../lib/pins/integrity.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
@@ -76,12 +77,12 @@ export async function readAppNeeds(options: {
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
-      await fsp.mkdir(path.dirname(path.join(files, rel)), {recursive: true});
+      await fse.ensureDir(path.dirname(path.join(files, rel)));
       await fsp.writeFile(path.join(files, rel), entry.content);
     }
     return await needsFromDir(files, sha, options.platforms);
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
 }
 
@@ -146,7 +147,7 @@ async function needsFromDir(
       ecosystem: 'github',
       name: `${asset.repo}/${asset.name}`,
       version: asset.tag,
-      integrity: ssri.fromHex(asset.sha256, 'sha256').toString(),
+      integrity: pinFromSha256(asset.sha256),
       asset,
     });
   }

@@ -10,7 +10,7 @@ import Config from '@npmcli/config';
 import npmDefinitions from '@npmcli/config/lib/definitions/index.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {type Credential, type OriginRule, type ProxySettings} from '../lib/http/policy.js';
-import {registerSecret} from '../lib/support/redact.js';
+import {npmConfigSecret} from '../lib/support/credentials.js';
 import type {NpmUpstream} from './sources/npm.js';
 
 export type NpmSettings = {
@@ -107,12 +107,11 @@ function npmCredentials(flat: Record<string, unknown>): Credential[] {
     const m = /^(\/\/.+\/):(_authToken|_auth|_password)$/.exec(key);
     if (!m?.[1] || typeof value !== 'string' || !value) continue;
     const prefix = m[1];
-    registerSecret(value);
-    if (m[2] === '_authToken') credentials.push({prefix, authorization: `Bearer ${value}`});
-    else if (m[2] === '_auth') credentials.push({prefix, authorization: `Basic ${value}`});
+    const token = npmConfigSecret(m[2] as '_authToken' | '_auth' | '_password', value);
+    if (m[2] === '_authToken') credentials.push({prefix, authorization: `Bearer ${token}`});
+    else if (m[2] === '_auth') credentials.push({prefix, authorization: `Basic ${token}`});
     else {
-      const password = Buffer.from(value, 'base64').toString('utf8');
-      registerSecret(password);
+      const password = token;
       const username = flat[`${prefix}:username`];
       if (typeof username === 'string')
         credentials.push({prefix, authorization: basic(`${username}:${password}`)});

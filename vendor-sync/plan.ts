@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
-import ssri from 'ssri';
 import {IntegrityError, SourceError} from '../lib/support/errors.js';
+import {pinFromSha256, samePin, shortIntegrity} from '../lib/pins/integrity.js';
 import {
   MANIFEST_FILE,
   normalizePypiName,
@@ -72,8 +72,7 @@ export async function makePlan(options: {
     const same = manifest.artifacts.filter(
       a => a.ecosystem === need.ecosystem && sameName(a, need.name) && a.version === need.version,
     );
-    const pinned = ssri.parse(need.integrity);
-    const matching = same.filter(a => ssri.parse(a.integrity).match(pinned));
+    const matching = same.filter(a => samePin(a.integrity, need.integrity));
     if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {
       republished.push(
         `${need.ecosystem} ${need.name}@${need.version}: vendored as ${short(same[0]?.integrity)}, the app pins ${short(need.integrity)}`,
@@ -112,7 +111,7 @@ export async function makePlan(options: {
         f => f.version === need.version,
       );
       const chosen = files.filter(
-        f => f.sha256 !== undefined && pinned.match(ssri.fromHex(f.sha256, 'sha256')),
+        f => f.sha256 !== undefined && samePin(need.integrity, pinFromSha256(f.sha256)),
       );
       if (chosen.length === 0) {
         throw new SourceError(
@@ -123,11 +122,11 @@ export async function makePlan(options: {
       for (const file of chosen) {
         const rel = `pypi/${file.filename}`;
         const clash = manifest.artifacts.find(
-          a => a.path === rel && !ssri.parse(a.integrity).match(pinned),
+          a => a.path === rel && !samePin(a.integrity, need.integrity),
         );
         if (clash) {
           republished.push(
-            `pypi ${file.filename}: vendored as ${short(clash.integrity)}, the index now serves ${short(`sha256-${Buffer.from(file.sha256 ?? '', 'hex').toString('base64')}`)}`,
+            `pypi ${file.filename}: vendored as ${short(clash.integrity)}, the index now serves ${short(pinFromSha256(file.sha256 ?? ''))}`,
           );
           continue;
         }
@@ -136,7 +135,7 @@ export async function makePlan(options: {
           name: need.name,
           version: need.version,
           path: rel,
-          integrity: ssri.fromHex(file.sha256 ?? '', 'sha256').toString(),
+          integrity: pinFromSha256(file.sha256 ?? ''),
           source: file.url,
           size: 0,
           url: file.url,
@@ -191,7 +190,7 @@ function onePerPath(download: Download[]): Download[] {
   for (const item of download) {
     const known = byPath.get(item.path);
     if (!known) byPath.set(item.path, item);
-    else if (!ssri.parse(known.integrity).match(item.integrity)) {
+    else if (!samePin(known.integrity, item.integrity)) {
       throw new IntegrityError(
         `Two pins need different bytes at ${item.path} (${short(known.integrity)} and ${short(item.integrity)}).`,
         'Pin one version of the artifact with one hash in the lockfile or requirements file.',
@@ -251,6 +250,5 @@ function sameName(artifact: Artifact, name: string): boolean {
 }
 
 function short(integrity: string | undefined): string {
-  const text = integrity ?? '';
-  return text.length > 20 ? `${text.slice(0, 20)}…` : text;
+  return shortIntegrity(integrity ?? '');
 }

@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import git, {type GitAuth, type HttpClient} from 'isomorphic-git';
 import {SourceError} from '../lib/support/errors.js';
 import {gitFs} from '../lib/git/fs.js';
@@ -46,7 +47,7 @@ export async function openVendorRepo(options: {
           'Give the work tree of the vendor repository (or a new empty directory, or its URL).',
         );
       }
-      await fsp.mkdir(dir, {recursive: true});
+      await fse.ensureDir(dir);
       await git.init({fs: gitFs, dir, defaultBranch: 'main'});
     }
     const pushUrl = (await git.getConfig({fs: gitFs, dir, path: 'remote.origin.url'})) as
@@ -65,10 +66,10 @@ export async function openVendorRepo(options: {
       ...auth(options.credentials),
     });
   } catch (error) {
-    await fsp.rm(dir, {recursive: true, force: true});
+    await fse.remove(dir);
     throw translateHttpError(error, 'clone', location.url, options.credentials !== undefined);
   }
-  return {dir, pushUrl: location.url, cleanup: () => fsp.rm(dir, {recursive: true, force: true})};
+  return {dir, pushUrl: location.url, cleanup: () => fse.remove(dir)};
 }
 
 /**

@@ -1,7 +1,8 @@
-import {createHash, type Hash} from 'node:crypto';
+import type {Hash} from 'node:crypto';
 import {createReadStream, promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import * as tar from 'tar';
 import {z} from 'zod';
 import {fetchChangeset, sourcesFrom} from '../deploy/changeset.js';
@@ -10,6 +11,7 @@ import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
 import type {Deps} from '../support/deps.js';
 import {IntegrityError, UsageError} from '../support/errors.js';
+import {bundleMismatch, sameDigest, sha256, sha256File, sha256Hex} from '../pins/integrity.js';
 import {tempSibling, writeFileAtomic} from '../support/fs.js';
 import {unsafeEntryName} from '../git/path-safety.js';
 import {formatLocation, parseRepoLocation} from '../git/location.js';
@@ -124,10 +126,10 @@ export async function createBundle(
     };
     const metaText = `${JSON.stringify(meta, null, 2)}\n`;
     await fsp.writeFile(path.join(stage, BUNDLE_META), metaText);
-    sums.unshift(`${createHash('sha256').update(metaText).digest('hex')}  ${BUNDLE_META}`);
+    sums.unshift(`${sha256Hex(metaText)}  ${BUNDLE_META}`);
     await fsp.writeFile(path.join(stage, BUNDLE_SUMS), `${sums.sort(byPath).join('\n')}\n`);
     const tmp = tempSibling(out, 'bundle');
-    await fsp.mkdir(path.dirname(out), {recursive: true});
+    await fse.ensureDir(path.dirname(out));
     await tar.c({gzip: true, file: tmp, cwd: stage, portable: true}, [
       BUNDLE_META,
       BUNDLE_SUMS,
@@ -147,7 +149,7 @@ export async function createBundle(
       bytes,
     };
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
 }
 
@@ -189,7 +191,7 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   let problem: IntegrityError | undefined;
   const pending: Promise<void>[] = [];
 
-  const whole = createHash('sha256');
+  const whole = sha256();
   const unreadable = await readArchive(file, whole, entry => {
     const fail = (why: string) => {
       problem ??= refuse(why);
@@ -234,7 +236,7 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
       fail(`entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`);
       return;
     }
-    const hash = createHash('sha256');
+    const hash = sha256();
     const keep = name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
     const chunks: Buffer[] = [];
     entry.on('data', (chunk: Buffer) => {
@@ -259,12 +261,7 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   // The pin first: a bundle that is not the published one (a truncated copy too) says so.
   if (pin) {
     const actual = whole.digest('hex');
-    if (actual !== pin.sha256) {
-      throw new IntegrityError(
-        `Refused bundle ${file}: its sha256 is ${actual}, not ${pin.sha256} as ${pin.from} says.`,
-        'This is not the bundle that was published (or the pin is for another one): copy the bundle and its checksum again from where they were published. Nothing was written to releases/.',
-      );
-    }
+    if (!sameDigest(actual, pin.sha256)) throw bundleMismatch(file, actual, pin);
   }
   if (unreadable) throw refuse(`not a readable .tar.gz (${unreadable.message})`);
   await Promise.all(pending);
@@ -274,7 +271,8 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   for (const [name, expected] of sums) {
     const actual = hashes.get(name);
     if (!actual) throw refuse(`${name} is listed in ${BUNDLE_SUMS} but missing`);
-    if (actual !== expected) throw refuse(`${name} does not match its sha256 in ${BUNDLE_SUMS}`);
+    if (!sameDigest(actual, expected))
+      throw refuse(`${name} does not match its sha256 in ${BUNDLE_SUMS}`);
   }
   for (const name of hashes.keys()) {
     if (name !== BUNDLE_SUMS && !sums.has(name)) throw refuse(`${name} is not in ${BUNDLE_SUMS}`);
@@ -353,7 +351,7 @@ function readArchive(
  * against the metadata.
  */
 export async function extractBundle(bundle: VerifiedBundle, releaseDir: string): Promise<void> {
-  await fsp.mkdir(releaseDir, {recursive: true});
+  await fse.ensureDir(releaseDir);
   // Only entries that were verified, by name and type: a file swapped since the check could add
   // ones the check (and the pin) never saw.
   const unexpected: string[] = [];
@@ -385,7 +383,7 @@ export async function extractBundle(bundle: VerifiedBundle, releaseDir: string):
     const stat = await fsp.lstat(target);
     // No setuid, setgid or sticky bit comes from an archive (git has none to give either).
     if (stat.isFile() && (stat.mode & 0o7000) !== 0) await fsp.chmod(target, stat.mode & 0o777);
-    if (!stat.isFile() || (await sha256File(target)) !== expected) {
+    if (!stat.isFile() || !sameDigest(await sha256File(target), expected)) {
       throw new IntegrityError(
         `${name} in ${bundle.file} changed while it was unpacked.`,
         'Copy the bundle again and deploy it.',
@@ -423,13 +421,6 @@ function parseSums(text: string, refuse: (why: string) => IntegrityError): Map<s
   }
   if (sums.size === 0) throw refuse(`${BUNDLE_SUMS} is missing or empty`);
   return sums;
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, {highWaterMark: 1024 * 1024}))
-    hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 function byPath(a: string, b: string): number {

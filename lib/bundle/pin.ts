@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {IntegrityError, UsageError} from '../support/errors.js';
+import {isSha256Hex} from '../pins/integrity.js';
 
 /**
  * What a node accepts a bundle against. The checksums inside a bundle only show that it is whole:
@@ -42,7 +43,7 @@ export async function resolveBundlePin(
   if (given.length > 1)
     throw new UsageError(`Give only one of ${given.join(', ')}.`, 'See deploy --help.');
   if (options.sha256 !== undefined) {
-    if (!/^[0-9a-fA-F]{64}$/.test(options.sha256))
+    if (!isSha256Hex(options.sha256))
       throw new UsageError(`--sha256 must be 64 hex digits, not "${options.sha256}".`);
     return {sha256: options.sha256.toLowerCase(), from: '--sha256'};
   }

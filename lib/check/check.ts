@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {
   changesetLocations,
   fetchVendor,
@@ -18,10 +19,10 @@ import type {GitStore} from '../git/store.js';
 import {writeTrees} from '../deploy/writer.js';
 import {plural} from '../support/format.js';
 import type {Deps} from '../support/deps.js';
-import {ConfigError, DeployError, UsageError} from '../support/errors.js';
+import {ConfigError, DeployError, ReleasePathError, UsageError} from '../support/errors.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
 import {parseRequirements} from '../install/pip.js';
-import {checkReleasePaths, ReleasePathError} from '../node/release-path.js';
+import {checkReleasePaths} from '../node/release-path.js';
 import {formatLocation} from '../git/location.js';
 import {readRegularFile} from '../pins/vendor-manifest.js';
 import type {AppSettings} from '../pins/vendor-pin.js';
@@ -97,7 +98,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
       if (!(await runCheck(run, item))) break;
     }
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
   report.couldNotCheck = report.checks.some(c => c.status === 'error');
   report.deployable = report.checks.every(c => c.status === 'pass' || c.status === 'skip');

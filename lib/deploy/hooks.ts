@@ -1,10 +1,11 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {Healthcheck, HookName} from '../pins/deploy-config.js';
 import {
   ConfigError,
   DeployError,
-  ExitCode,
+  HealthcheckError,
   InstallError,
   InterruptedError,
 } from '../support/errors.js';
@@ -13,13 +14,6 @@ import {runLogged} from '../install/run.js';
 import {namedPath, releasePath} from '../node/release-path.js';
 import {throwIfInterrupted} from '../node/processes.js';
 import {realSleep} from '../http/retry.js';
-
-/** The health check failed after the switch. */
-export class HealthcheckError extends DeployError {
-  override readonly exitCode = ExitCode.healthcheck;
-  override readonly code = 'EHEALTH';
-  override name = 'HealthcheckError';
-}
 
 export const SHARED_DIR = 'shared';
 
@@ -48,7 +42,7 @@ export async function linkShared(
     const source = path.join(sharedRoot, rel);
     const stat = await lstatOrUndefined(source);
     if (!stat) {
-      if (isDir) await fsp.mkdir(source, {recursive: true});
+      if (isDir) await fse.ensureDir(source);
       else missing.push(source);
     } else if (isDir ? !stat.isDirectory() : !stat.isFile()) {
       throw new ConfigError(
@@ -65,8 +59,8 @@ export async function linkShared(
   const linked: string[] = [];
   for (const {rel, target} of places) {
     // What the app tree has at that path (a default config) gives way to the node's copy.
-    await fsp.rm(target, {recursive: true, force: true});
-    await fsp.mkdir(path.dirname(target), {recursive: true});
+    await fse.remove(target);
+    await fse.ensureDir(path.dirname(target));
     await fsp.symlink(path.join(sharedRoot, rel), target);
     linked.push(rel);
   }

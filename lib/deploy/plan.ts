@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {Deps} from '../support/deps.js';
 import {DEPLOY_STEPS} from './deploy.js';
 import {newRun, type DeployOptions} from './run.js';
@@ -44,7 +45,7 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
     await planSteps(run, DEPLOY_STEPS, plan);
     return plan;
   } finally {
-    await fsp.rm(scratch, {recursive: true, force: true});
+    await fse.remove(scratch);
   }
 }
 

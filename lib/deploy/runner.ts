@@ -1,4 +1,4 @@
-import {promises as fsp} from 'node:fs';
+import * as fse from 'fs-extra/esm';
 import {appendHistory, type HistoryRecord} from '../node/history.js';
 import {withLock} from '../node/lock.js';
 import {asDeployError, DeployError, describeError} from '../support/errors.js';
@@ -38,7 +38,7 @@ export type Step = {
 export async function runSteps(run: DeployRun, steps: readonly Step[]): Promise<void> {
   const done: Step[] = [];
   try {
-    await fsp.mkdir(run.node.root, {recursive: true});
+    await fse.ensureDir(run.node.root);
     await runEach(
       run,
       steps.filter(s => s.stage === 'unlocked'),

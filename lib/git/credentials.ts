@@ -1,5 +1,6 @@
 import {UsageError} from '../support/errors.js';
-import {redact, registerSecret} from '../support/redact.js';
+import {deployGitCredentialList, deployGitToken, secret} from '../support/credentials.js';
+import {redact} from '../support/redact.js';
 import {mayCarryCredentials, proxiesClearText, proxySettingsFromEnv} from '../http/policy.js';
 import type {RepoLocation} from './location.js';
 
@@ -34,9 +35,9 @@ export function credentialPolicy(
   env: NodeJS.ProcessEnv,
   named: ReadonlyArray<RepoLocation | undefined>,
 ): CredentialPolicy {
-  const perOrigin = parseCredentialList(env.DEPLOY_GIT_CREDENTIALS);
-  const token = env.DEPLOY_GIT_TOKEN;
-  registerSecret(token);
+  const perOrigin = parseCredentialList(deployGitCredentialList(env));
+  const given = deployGitToken(env);
+  const token = given?.password;
   const tokenOrigins = new Set(
     named.flatMap(location => (location?.kind === 'http' ? [new URL(location.url).origin] : [])),
   );
@@ -55,7 +56,7 @@ export function credentialPolicy(
       };
     }
     if (!mayCarryCredentials(location.url)) return {withheld: plainHttpHint(origin)};
-    return {credentials: {username: env.DEPLOY_GIT_USERNAME ?? 'x-access-token', password: token}};
+    return {credentials: given};
   };
 }
 
@@ -90,8 +91,7 @@ export function parseCredentialList(text: string | undefined): Map<string, Crede
     } catch {
       throw refuse('is not a URL');
     }
-    const password = decodeURIComponent(url.password);
-    registerSecret(password);
+    const password = secret(decodeURIComponent(url.password));
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse('is not http(s)');
     if (!password) throw refuse('has no token (https://USER:TOKEN@host)');
     if (url.pathname !== '/' || url.search || url.hash) {

@@ -2,14 +2,14 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import git, {Errors, type GitAuth, type HttpClient} from 'isomorphic-git';
-import {DeployError, errnoCode, RevError, SourceError} from '../support/errors.js';
+import {DeployError, errnoCode, RevError, ServerRefusal, SourceError} from '../support/errors.js';
 import {redact} from '../support/redact.js';
 import type {RepoLocation} from './location.js';
 import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
 import {gitFs} from './fs.js';
 import {collectMissingObjects} from './closure.js';
 import {commitsWithPrefix, GitStore, peel} from './store.js';
-import {ServerRefusal, storePack, uploadPack} from './upload-pack.js';
+import {storePack, uploadPack} from './upload-pack.js';
 
 /** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
 export type RefMap = Map<string, string>;

@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import git, {Errors, type HttpClient} from 'isomorphic-git';
-import {SourceError} from '../support/errors.js';
+import {ServerRefusal, SourceError} from '../support/errors.js';
 import {redact} from '../support/redact.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 import {fetchIndexed, gitFs} from './fs.js';
@@ -15,23 +15,6 @@ import type {GitStore} from './store.js';
  * drops what the server says when it refuses. Here only the objects asked for matter, and every
  * `ERR` line or side-band error the server sends is kept for the error message.
  */
-
-/** What a server said while refusing or failing a fetch, in its own words. */
-export class ServerRefusal extends SourceError {
-  override name = 'ServerRefusal';
-  readonly serverWords: string;
-
-  constructor(words: string, url: string) {
-    // What a server sends is printed: no control characters from it reach a terminal.
-    // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
-    const clean = redact(words.replace(/[\x00-\x1f\x7f]+/g, ' ').trim());
-    super(
-      `Could not fetch from ${redact(url)}; the server said: ${clean}`,
-      'Fix what the server names (its logs have the rest), or ask its administrator.',
-    );
-    this.serverWords = clean;
-  }
-}
 
 export type UploadPackRequest = {
   http: HttpClient;

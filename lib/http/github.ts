@@ -1,13 +1,6 @@
 import {Octokit} from '@octokit/rest';
-import {DeployError, ExitCode} from '../support/errors.js';
+import {DeployError, GithubError} from '../support/errors.js';
 import {realSleep, retryDelayForStatus} from './retry.js';
-
-/** The GitHub API refused or failed. */
-export class GithubError extends DeployError {
-  override readonly exitCode = ExitCode.github;
-  override readonly code = 'EGITHUB';
-  override name = 'GithubError';
-}
 
 export type GithubClient = Octokit;
 

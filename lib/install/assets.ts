@@ -1,5 +1,5 @@
-import ssri from 'ssri';
 import type {GithubAsset} from '../pins/deploy-config.js';
+import {pinFromSha256, samePin} from '../pins/integrity.js';
 import {findArtifacts, verifyArtifactFile, type VendorManifest} from '../pins/vendor-manifest.js';
 import {IntegrityProblems} from './types.js';
 
@@ -16,10 +16,10 @@ export async function verifyAssets(
   const files: string[] = [];
   for (const asset of assets) {
     const name = `${asset.repo}/${asset.name}`;
-    const integrity = ssri.fromHex(asset.sha256, 'sha256').toString();
+    const integrity = pinFromSha256(asset.sha256);
     const artifact = manifest
       ? findArtifacts(manifest, 'github', name, asset.tag).find(a =>
-          ssri.parse(a.integrity).match(integrity),
+          samePin(a.integrity, integrity),
         )
       : undefined;
     if (!artifact || !vendorDir) {

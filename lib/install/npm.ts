@@ -1,13 +1,13 @@
-import {createHash} from 'node:crypto';
 import {constants, createReadStream, existsSync, promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
+import * as fse from 'fs-extra/esm';
 import cacachePackage from 'cacache/package.json' with {type: 'json'};
 import pLimit from 'p-limit';
-import ssri from 'ssri';
 import type {NpmInstallSettings} from '../pins/deploy-config.js';
 import type {TreeFile} from '../git/export.js';
-import {findArtifacts, shortIntegrity, verifyArtifactFile} from '../pins/vendor-manifest.js';
+import {samePin, sha256Hex, shortIntegrity} from '../pins/integrity.js';
+import {findArtifacts, verifyArtifactFile} from '../pins/vendor-manifest.js';
 import {describeRequirement, readLockfile} from '../pins/npm-lockfile.js';
 import {networkWall} from './no-network.js';
 import {checkNpmTarball} from './tarball-check.js';
@@ -33,7 +33,7 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
             const candidates = ctx.manifest
               ? findArtifacts(ctx.manifest, 'npm', req.name, req.version)
               : [];
-            const artifact = candidates.find(a => ssri.parse(a.integrity).match(req.integrity));
+            const artifact = candidates.find(a => samePin(a.integrity, req.integrity));
             if (!artifact) {
               return {
                 ok: false as const,
@@ -107,7 +107,7 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
             limit(async () => {
               if (contentPath) {
                 const dest = contentPath(store, artifact.integrity);
-                await fsp.mkdir(path.dirname(dest), {recursive: true});
+                await fse.ensureDir(path.dirname(dest));
                 await fsp.copyFile(artifact.file, dest, constants.COPYFILE_FICLONE);
                 return;
               }
@@ -290,21 +290,18 @@ async function npmReuseKey(
   }
   const npm = await npmVersion(ctx.env);
   if (!npm) return {reason: 'the npm version could not be read'};
-  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-  const key = createHash('sha256')
-    .update(
-      JSON.stringify({
-        installer: 'npm',
-        settings,
-        packageJson: sha256(packageJson),
-        lockfile: sha256(lockfile),
-        artifacts: verified.map(a => a.integrity).sort(),
-        node: process.version,
-        npm,
-        platform: `${process.platform}-${process.arch}`,
-      }),
-    )
-    .digest('hex');
+  const key = sha256Hex(
+    JSON.stringify({
+      installer: 'npm',
+      settings,
+      packageJson: sha256Hex(packageJson),
+      lockfile: sha256Hex(lockfile),
+      artifacts: verified.map(a => a.integrity).sort(),
+      node: process.version,
+      npm,
+      platform: `${process.platform}-${process.arch}`,
+    }),
+  );
   return {key, outputs: [path.posix.join(settings.directory, 'node_modules')]};
 }
 

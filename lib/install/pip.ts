@@ -1,8 +1,8 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
-import ssri from 'ssri';
 import type {PipInstallSettings} from '../pins/deploy-config.js';
 import {ConfigError} from '../support/errors.js';
+import {samePin} from '../pins/integrity.js';
 import {normalizePypiName, readRegularFile, verifyArtifactFile} from '../pins/vendor-manifest.js';
 import {networkWall} from './no-network.js';
 import {appendLog, hermeticEnv, makeScratch, runLogged} from './run.js';
@@ -34,11 +34,10 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
       const problems = new IntegrityProblems('pypi');
       const verified: VerifiedArtifact[] = [];
       for (const req of requirements) {
-        const pinned = ssri.parse(req.integrity);
         const candidates = (ctx.manifest?.artifacts ?? []).filter(
           a => a.ecosystem === 'pypi' && normalizePypiName(a.name) === normalizePypiName(req.name),
         );
-        const matching = candidates.filter(a => ssri.parse(a.integrity).match(pinned));
+        const matching = candidates.filter(a => samePin(a.integrity, req.integrity));
         if (matching.length === 0) {
           // A requirement behind an environment marker may not apply to this node: pip decides.
           if (req.marker) continue;

@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto';
 import {constants, promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import pLimit from 'p-limit';
 import {writeFileAtomic} from '../support/fs.js';
 import {INSTALL_RECORD} from '../node/layout.js';
@@ -90,7 +91,7 @@ export async function reuseInstall(options: {
       error: error instanceof Error ? error.message : String(error),
     }));
     if ('error' in copied || copied.digest !== output.digest) {
-      await fsp.rm(to, {recursive: true, force: true});
+      await fse.remove(to);
       return {
         reused: false,
         reason:
@@ -156,7 +157,7 @@ async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
     await Promise.all(copies);
     for (const child of children) await visit(child);
   };
-  if (copyTo) await fsp.mkdir(copyTo, {recursive: true});
+  if (copyTo) await fse.ensureDir(copyTo);
   await visit('');
   return {digest: hash.digest('hex'), files};
 }

@@ -2,6 +2,7 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {InstallError} from '../support/errors.js';
 import {recordChild, stopGroup, throwIfInterrupted, trackGroup} from '../node/processes.js';
 
@@ -45,8 +46,8 @@ export async function makeScratch(
   });
   const dir = await fsp.mkdtemp(path.join(base, prefix));
   const home = path.join(dir, 'home');
-  await fsp.mkdir(path.join(home, 'tmp'), {recursive: true});
-  return {dir, home, cleanup: () => fsp.rm(dir, {recursive: true, force: true})};
+  await fse.ensureDir(path.join(home, 'tmp'));
+  return {dir, home, cleanup: () => fse.remove(dir)};
 }
 
 export type RunOptions = {
@@ -76,7 +77,7 @@ export async function runLogged(
   args: string[],
   options: RunOptions,
 ): Promise<void> {
-  await fsp.mkdir(path.dirname(options.logFile), {recursive: true});
+  await fse.ensureDir(path.dirname(options.logFile));
   const log = await fsp.open(options.logFile, 'a');
   await log.write(`\n$ ${[command, ...args].join(' ')}\n  (in ${options.cwd})\n`);
   const child = spawn(command, args, {
@@ -165,7 +166,7 @@ export function runningRecord(logFile: string): string {
 
 /** Append `text` to an install log (created, with its directory, if missing). */
 export async function appendLog(logFile: string, text: string): Promise<void> {
-  await fsp.mkdir(path.dirname(logFile), {recursive: true});
+  await fse.ensureDir(path.dirname(logFile));
   await fsp.appendFile(logFile, text);
 }
 

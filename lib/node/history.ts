@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {appendLineDurable} from '../support/fs.js';
 import {redact} from '../support/redact.js';
 import {HISTORY_FILE} from './layout.js';
@@ -26,7 +27,7 @@ export type HistoryRecord = {
 
 /** Append `record` to the root's history (fsynced, secrets removed). */
 export async function appendHistory(root: string, record: HistoryRecord): Promise<void> {
-  await fsp.mkdir(root, {recursive: true});
+  await fse.ensureDir(root);
   await appendLineDurable(path.join(root, HISTORY_FILE), redact(JSON.stringify(record)));
 }
 

@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 
 /**
  * Directories that a run renames aside in one step so that it can then delete them (a half-deleted
@@ -46,7 +47,7 @@ export async function removeLeftovers(root: string): Promise<string[]> {
       const stat = await fsp.lstat(full).catch(() => undefined);
       if (!stat?.isDirectory()) continue;
       try {
-        await fsp.rm(full, {recursive: true, force: true});
+        await fse.remove(full);
         removed.push(path.join(dir, name));
       } catch {
         // Left for the next run (see above).

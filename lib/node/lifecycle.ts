@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {Deps} from '../support/deps.js';
 import {ConfigError, DeployError, describeError, UsageError} from '../support/errors.js';
 import {appendHistory} from './history.js';
@@ -117,7 +118,7 @@ async function pruneLocked(
       // Renamed out of releases/ first, so a half-removed release is never listed as one.
       const aside = path.join(store.releasesDir, `.pruning-${release.id}`);
       await fsp.rename(release.dir, aside);
-      await fsp.rm(aside, {recursive: true, force: true});
+      await fse.remove(aside);
     }
   }
   const removed = new Set(remove.map(r => r.id));

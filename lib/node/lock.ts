@@ -2,6 +2,7 @@ import {randomBytes} from 'node:crypto';
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {LockError} from '../support/errors.js';
 import {fsyncDir, writeFileAtomic} from '../support/fs.js';
 import {interrupt, processScope, processStart, STOP_GRACE_MS} from './processes.js';
@@ -44,7 +45,7 @@ export async function acquireLock(
   root: string,
   info: {user: string; command: string},
 ): Promise<Lock> {
-  await fsp.mkdir(root, {recursive: true});
+  await fse.ensureDir(root);
   const owner: LockOwner = {
     pid: process.pid,
     pidStart: processStart(process.pid),
@@ -80,7 +81,7 @@ async function tryCreate(root: string, owner: LockOwner): Promise<boolean> {
     await writeFileAtomic(path.join(staged, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`);
     await fsp.rename(staged, path.join(root, LOCK_DIR));
   } catch (error) {
-    await fsp.rm(staged, {recursive: true, force: true});
+    await fse.remove(staged);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
     throw error;
@@ -95,8 +96,7 @@ async function removeStaleStaging(root: string): Promise<void> {
     if (!name.startsWith('.lock.new-')) continue;
     const dir = path.join(root, name);
     const stat = await fsp.stat(dir).catch(() => undefined);
-    if (stat && Date.now() - stat.mtimeMs > ORPHAN_MS)
-      await fsp.rm(dir, {recursive: true, force: true});
+    if (stat && Date.now() - stat.mtimeMs > ORPHAN_MS) await fse.remove(dir);
   }
 }
 
@@ -169,7 +169,7 @@ async function takeOver(root: string, dead: LockOwner | null): Promise<void> {
     if (now.state === 'dead' && (now.owner?.token ?? null) === (dead?.token ?? null)) {
       const aside = path.join(root, `.lock.stale-${randomBytes(4).toString('hex')}`);
       await fsp.rename(path.join(root, LOCK_DIR), aside);
-      await fsp.rm(aside, {recursive: true, force: true});
+      await fse.remove(aside);
     }
   } finally {
     await fsp.rmdir(guard).catch(() => undefined);
@@ -187,7 +187,7 @@ async function releaseLock(root: string, token: string): Promise<void> {
   }
   const aside = path.join(root, `.lock.released-${randomBytes(4).toString('hex')}`);
   await fsp.rename(dir, aside);
-  await fsp.rm(aside, {recursive: true, force: true});
+  await fse.remove(aside);
 }
 
 /**
@@ -205,7 +205,7 @@ export async function breakLock(root: string, force: boolean): Promise<LockState
   }
   const aside = path.join(root, `.lock.broken-${randomBytes(4).toString('hex')}`);
   await fsp.rename(path.join(root, LOCK_DIR), aside);
-  await fsp.rm(aside, {recursive: true, force: true});
+  await fse.remove(aside);
   return held;
 }
 

@@ -2,6 +2,7 @@ import {promises as fsp} from 'node:fs';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {writeFileAtomic} from '../support/fs.js';
 import {MAINTENANCE_FILE} from './layout.js';
 
@@ -49,7 +50,7 @@ export async function setMaintenance(
 ): Promise<MaintenanceState> {
   const file = path.join(root, MAINTENANCE_FILE);
   if (on) {
-    await fsp.mkdir(root, {recursive: true});
+    await fse.ensureDir(root);
     await writeFileAtomic(
       file,
       `${JSON.stringify({since: info.now.toISOString(), by: info.by, reason: info.reason ?? null})}\n`,

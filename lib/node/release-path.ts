@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import type {DeployConfig} from '../pins/deploy-config.js';
-import {ConfigError} from '../support/errors.js';
+import {ReleasePathError} from '../support/errors.js';
 import type {TreeFile} from '../git/export.js';
 import {META_DIR} from './layout.js';
 
@@ -14,11 +14,6 @@ import {META_DIR} from './layout.js';
  * is the release's own metadata directory. Checked from the tree listing before anything is
  * written, and on disk once the release is written, before anything is removed or installed.
  */
-
-/** A path `deploy.json` names is not a plain path inside the release (exit 3, as any config error). */
-export class ReleasePathError extends ConfigError {
-  override name = 'ReleasePathError';
-}
 
 /** One path `deploy.json` names, with the key that names it. */
 export type NamedPath = {

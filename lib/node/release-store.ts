@@ -1,5 +1,6 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import {z} from 'zod';
 import {ConfigError, UsageError} from '../support/errors.js';
 import {pausePoint} from '../support/pause-points.js';
@@ -106,7 +107,7 @@ export class ReleaseStore {
    * A release dir without metadata, or still `building`, is never switched to.
    */
   async create(given: ReleaseMeta): Promise<string> {
-    await fsp.mkdir(this.releasesDir, {recursive: true});
+    await fse.ensureDir(this.releasesDir);
     const meta = {...given, seq: given.seq ?? (await this.nextSeq())};
     const dir = this.dir(meta.id);
     const exists = () =>
@@ -115,13 +116,13 @@ export class ReleaseStore {
     // Made with its metadata under a name no listing shows, then renamed into place: a release
     // directory without metadata is then never one of ours, and is left alone.
     const staged = path.join(this.releasesDir, `${STAGED_PREFIX}${meta.id}`);
-    await fsp.rm(staged, {recursive: true, force: true});
-    await fsp.mkdir(path.join(staged, META_DIR), {recursive: true, mode: 0o755});
+    await fse.remove(staged);
+    await fse.ensureDir(path.join(staged, META_DIR), 0o755);
     await writeFileAtomic(path.join(staged, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
     try {
       await fsp.rename(staged, dir);
     } catch (error) {
-      await fsp.rm(staged, {recursive: true, force: true});
+      await fse.remove(staged);
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTEMPTY') throw exists();
       throw error;
@@ -134,7 +135,7 @@ export class ReleaseStore {
   async removeStaged(): Promise<void> {
     const names = await fsp.readdir(this.releasesDir).catch(() => [] as string[]);
     for (const name of names.filter(n => n.startsWith(STAGED_PREFIX))) {
-      await fsp.rm(path.join(this.releasesDir, name), {recursive: true, force: true});
+      await fse.remove(path.join(this.releasesDir, name));
     }
   }
 
@@ -206,7 +207,7 @@ export class ReleaseStore {
     }
     const dir = this.dir(id);
     for (const name of await fsp.readdir(dir)) {
-      if (name !== META_DIR) await fsp.rm(path.join(dir, name), {recursive: true, force: true});
+      if (name !== META_DIR) await fse.remove(path.join(dir, name));
     }
     await this.setState(id, 'failed', extra);
   }

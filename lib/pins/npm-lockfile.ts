@@ -1,10 +1,10 @@
 import path from 'node:path';
 import semver from 'semver';
-import ssri from 'ssri';
 import validateName from 'validate-npm-package-name';
 import type {NpmInstallSettings} from './deploy-config.js';
 import {ConfigError} from '../support/errors.js';
-import {readRegularFile, shortIntegrity} from './vendor-manifest.js';
+import {hasSha512, samePin, shortIntegrity} from './integrity.js';
+import {readRegularFile} from './vendor-manifest.js';
 import {IntegrityProblems} from '../install/types.js';
 
 /** One `packages` entry of package-lock.json (v2/v3) that matters here. */
@@ -183,7 +183,7 @@ function checkEntry(
   if (!entry.integrity) return `${where}: no "integrity" in ${rel}`;
   const hostProblem = resolvedProblem(entry.resolved, registries);
   if (hostProblem) return `${where}: ${hostProblem}`;
-  if (!('sha512' in ssri.parse(entry.integrity))) {
+  if (!hasSha512(entry.integrity)) {
     return `${where}: integrity has no sha512 hash (${shortIntegrity(entry.integrity)}); sha1 alone is too weak`;
   }
   return {name, version, resolved: entry.resolved, integrity: entry.integrity};
@@ -206,7 +206,7 @@ function addRequirement(
     byArtifact.set(id, {...artifact, keys: [key]});
     return;
   }
-  if (ssri.parse(known.integrity).match(artifact.integrity)) {
+  if (samePin(known.integrity, artifact.integrity)) {
     known.keys.push(key);
     return;
   }

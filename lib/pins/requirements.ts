@@ -1,4 +1,5 @@
 import {IntegrityProblems} from '../install/types.js';
+import {pinFromPipHash} from './integrity.js';
 
 /**
  * A requirements file read line by line exactly as pip reads it (pip/_internal/req/req_file.py:
@@ -49,8 +50,6 @@ const PINNED = new RegExp(
  * directory (`_get_url_from_path`), not for a name and version.
  */
 const ARCHIVE_END = /\.(zip|whl|tbz|txz|tlz|tgz|tar|bz2|xz|lz|lzma|gz)$/i;
-const HASH_LENGTHS: Record<string, number> = {sha256: 64, sha384: 96, sha512: 128};
-
 type OptionRule = {names: string[]; takesValue: boolean; allowed: boolean; why: string};
 
 /**
@@ -271,7 +270,7 @@ function readOptions(options: string): string[] | string {
     const value = eq !== -1 ? word.slice(eq + 1) : words[++i];
     if (value === undefined || value === '') return `option ${name} needs a value`;
     if (name !== '--hash') continue;
-    const hash = readHash(value);
+    const hash = pinFromPipHash(value);
     if (!hash) return `bad hash "${value}": write --hash=sha256:<64 lowercase hex digits>`;
     hashes.push(hash);
   }
@@ -299,19 +298,6 @@ function unknownOption(word: string): string {
 function spelled(name: string, rule: OptionRule): string {
   const long = rule.names.find(n => n.startsWith('--'));
   return name.startsWith('--') || !long ? name : `${name} (${long})`;
-}
-
-/** `sha256:<hex>` as an SRI string, or undefined when pip would not accept it as that hash. */
-function readHash(value: string): string | undefined {
-  const colon = value.indexOf(':');
-  const alg = value.slice(0, colon);
-  const hex = value.slice(colon + 1);
-  const length = HASH_LENGTHS[alg];
-  // pip compares lowercase hexdigest() strings: other spellings would never match there.
-  if (colon === -1 || length === undefined || !new RegExp(`^[0-9a-f]{${length}}$`).test(hex)) {
-    return undefined;
-  }
-  return `${alg}-${Buffer.from(hex, 'hex').toString('base64')}`;
 }
 
 /** The requirement part of a line: `name[extras]==version ; marker`. */

@@ -1,17 +1,8 @@
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  fstatSync,
-  openSync,
-  promises as fsp,
-  readFileSync,
-  realpathSync,
-} from 'node:fs';
+import {closeSync, constants, fstatSync, openSync, promises as fsp, realpathSync} from 'node:fs';
 import path from 'node:path';
-import ssri from 'ssri';
 import {z} from 'zod';
 import {ConfigError, IntegrityError} from '../support/errors.js';
+import {fileMatches, vendoredMismatch} from './integrity.js';
 
 /** The manifest at the vendor repository root; `docs/vendor-format.md` documents it. */
 export const MANIFEST_FILE = 'vendor-manifest.json';
@@ -114,7 +105,7 @@ function checkArtifactPath(artifact: Artifact): void {
 
 /**
  * Check that the artifact file in `vendorDir` exists as a regular file inside the vendor tree
- * (no symlink anywhere on its path) and that its bytes match `integrity`.
+ * (no symlink anywhere on its path) and that its bytes match `integrity` (lib/pins/integrity.ts).
  * Returns the absolute path of the verified file.
  */
 export async function verifyArtifactFile(
@@ -124,12 +115,6 @@ export async function verifyArtifactFile(
 ): Promise<string> {
   const file = path.join(vendorDir, ...artifact.path.split('/'));
   const label = `${artifact.ecosystem} ${artifact.name}@${artifact.version} (${artifact.path})`;
-  const mismatch = (cause?: unknown) =>
-    new IntegrityError(
-      `${label}: its bytes do not match the pinned hash ${shortIntegrity(integrity)}.`,
-      'The vendored file was altered or replaced. Restore it with vendor-sync and pin the fixed commit.',
-      cause === undefined ? undefined : {cause},
-    );
   // Synchronous calls: for the many small files of a vendor tree, a few direct syscalls each
   // beat the same calls through the thread pool several times over.
   let real: string;
@@ -156,29 +141,19 @@ export async function verifyArtifactFile(
     throw notInside();
   }
   try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw notInside();
-    if (stat.size <= WHOLE_READ_BYTES) {
-      if (!ssri.checkData(readFileSync(fd), integrity)) throw mismatch();
-    } else {
-      try {
-        // Reads of 1 MiB: with the default 64 KiB, stream overhead costs a third of the throughput.
-        await ssri.checkStream(
-          createReadStream('', {fd, autoClose: false, start: 0, highWaterMark: 1024 * 1024}),
-          integrity,
-        );
-      } catch (error) {
-        throw mismatch(error);
-      }
+    if (!fstatSync(fd).isFile()) throw notInside();
+    let matches: boolean;
+    try {
+      matches = await fileMatches(fd, integrity);
+    } catch (error) {
+      throw vendoredMismatch(label, integrity, error);
     }
+    if (!matches) throw vendoredMismatch(label, integrity);
   } finally {
     closeSync(fd);
   }
   return file;
 }
-
-/** Artifacts up to this size are read whole and hashed at once; larger ones are streamed. */
-const WHOLE_READ_BYTES = 16 * 1024 * 1024;
 
 /** Read a file that must be a regular file; undefined when it does not exist. */
 export async function readRegularFile(file: string, what: string): Promise<string | undefined> {
@@ -200,9 +175,4 @@ export async function readRegularFile(file: string, what: string): Promise<strin
   } finally {
     await handle.close();
   }
-}
-
-export function shortIntegrity(integrity: string): string {
-  const first = integrity.trim().split(/\s+/)[0] ?? integrity;
-  return first.length > 24 ? `${first.slice(0, 24)}…` : first;
 }

@@ -1,3 +1,5 @@
+import {redact} from './redact.js';
+
 /**
  * The failures a user must tell apart, each with its own exit code.
  * `docs/exit-codes.md` documents them; `main()` is the only place that prints them.
@@ -56,6 +58,11 @@ export class ConfigError extends DeployError {
   override name = 'ConfigError';
 }
 
+/** A path `deploy.json` names is not a plain path inside the release (exit 3, as any config error). */
+export class ReleasePathError extends ConfigError {
+  override name = 'ReleasePathError';
+}
+
 /** A rev does not name exactly one commit. */
 export class RevError extends DeployError {
   override readonly exitCode = ExitCode.rev;
@@ -70,11 +77,42 @@ export class SourceError extends DeployError {
   override name = 'SourceError';
 }
 
+/** What a server said while refusing or failing a fetch, in its own words. */
+export class ServerRefusal extends SourceError {
+  override name = 'ServerRefusal';
+  readonly serverWords: string;
+
+  constructor(words: string, url: string) {
+    // What a server sends is printed: no control characters from it reach a terminal.
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
+    const clean = redact(words.replace(/[\x00-\x1f\x7f]+/g, ' ').trim());
+    super(
+      `Could not fetch from ${redact(url)}; the server said: ${clean}`,
+      'Fix what the server names (its logs have the rest), or ask its administrator.',
+    );
+    this.serverWords = clean;
+  }
+}
+
 /** Content failed a safety or integrity check (hostile tree entry, hash mismatch). */
 export class IntegrityError extends DeployError {
   override readonly exitCode = ExitCode.integrity;
   override readonly code = 'EINTEGRITY';
   override name = 'IntegrityError';
+}
+
+/** The health check failed after the switch. */
+export class HealthcheckError extends DeployError {
+  override readonly exitCode = ExitCode.healthcheck;
+  override readonly code = 'EHEALTH';
+  override name = 'HealthcheckError';
+}
+
+/** The GitHub API refused or failed. */
+export class GithubError extends DeployError {
+  override readonly exitCode = ExitCode.github;
+  override readonly code = 'EGITHUB';
+  override name = 'GithubError';
 }
 
 /** Another run holds the root's lock. */

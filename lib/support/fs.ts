@@ -1,3 +1,29 @@
+/**
+ * File system helpers, and the one statement of when the code uses fs-extra and when `node:fs`.
+ *
+ * fs-extra (bundled into the bins by esbuild; no runtime dependency) does the ordinary tree
+ * chores: `fse.remove` (a tree, or a file, gone; no error when it is missing) and `fse.ensureDir`
+ * (a directory and its parents). Plain `node:fs` stays where the exact system call is the point:
+ *
+ * - Durability: `writeFileAtomic`, `appendLineDurable`, `fsyncDir` and `syncTree` here (used by
+ *   the release store, history and lock) fsync files and directories; fs-extra's `outputFile`
+ *   and `move` do not.
+ * - Atomic steps: `rename(2)`, which replaces a name in one step or fails: the `current` symlink
+ *   and a staged release (lib/node/release-store.ts), the lock taken by renaming a staged
+ *   directory to `.lock` (lib/node/lock.ts), vendor-sync's apply, the bundle file. `fse.move`
+ *   falls back to copy-and-delete across devices, which is neither.
+ * - Opens with flags: `O_NOFOLLOW` for files read from an app or vendor tree
+ *   (lib/pins/vendor-manifest.ts), `O_EXCL | O_NOFOLLOW` for files written out of git
+ *   (lib/git/export.ts), `'wx'` for temp files no other run may share (here), `O_DIRECTORY` to
+ *   fsync a directory.
+ * - Symlink-safe walks that decide per entry: the install reuse copy (lib/install/reuse.ts)
+ *   refuses absolute symlinks before creating them, digests exactly the listing it copies in the
+ *   same pass, and clones files with `COPYFILE_FICLONE` (a reflink where the file system can);
+ *   `fse.copy` would do a second pass, follow no such rule, and copy every byte.
+ * - Undo logs: vendor-sync's apply makes missing folders one `mkdir` at a time to record which
+ *   it made (`makeParents`), so a failed apply removes exactly those.
+ * - lib/git and lib/git/pack read and write git's own files with positioned reads and writes.
+ */
 import {randomBytes} from 'node:crypto';
 import {constants, promises as fsp} from 'node:fs';
 import path from 'node:path';

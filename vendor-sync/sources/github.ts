@@ -1,5 +1,6 @@
 import type {GithubAsset} from '../../lib/pins/deploy-config.js';
-import {GithubError, githubError, splitRepo, type GithubClient} from '../../lib/http/github.js';
+import {GithubError} from '../../lib/support/errors.js';
+import {githubError, splitRepo, type GithubClient} from '../../lib/http/github.js';
 
 /** The API URL that serves an asset's bytes (answering with a redirect to the storage host). */
 export async function assetDownloadUrl(client: GithubClient, asset: GithubAsset): Promise<string> {

@@ -1,8 +1,9 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import * as fse from 'fs-extra/esm';
 import type {CommandModule} from 'yargs';
 import {UsageError} from '../../support/errors.js';
-import {registerSecret} from '../../support/redact.js';
+import {githubToken} from '../../support/credentials.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {withChangeset} from '../options.js';
@@ -58,8 +59,7 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
           import('../../http/github.js'),
         ]);
       const githubRepo = argv['github-repo'] ?? ctx.env.GITHUB_REPOSITORY;
-      const token = ctx.env.GITHUB_TOKEN ?? ctx.env.GH_TOKEN;
-      registerSecret(token);
+      const token = githubToken(ctx.env);
       if (argv['github-status'] && (!githubRepo || !token)) {
         throw new UsageError(
           '--github-status needs the repository (--github-repo or GITHUB_REPOSITORY) and a token (GITHUB_TOKEN or GH_TOKEN).',
@@ -71,7 +71,7 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
       );
       if (argv.junit) {
         const file = path.resolve(ctx.cwd, argv.junit);
-        await fsp.mkdir(path.dirname(file), {recursive: true});
+        await fse.ensureDir(path.dirname(file));
         await fsp.writeFile(file, junitXml(report));
       }
       let status: string | null = null;

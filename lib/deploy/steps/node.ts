@@ -1,4 +1,4 @@
-import {promises as fsp} from 'node:fs';
+import * as fse from 'fs-extra/esm';
 import {recoverInterrupted} from '../../node/lifecycle.js';
 import {maintenanceStatus, setMaintenance} from '../../node/maintenance.js';
 import type {Step} from '../runner.js';
@@ -14,7 +14,7 @@ export const prepareNode: Step = {
     const {releases, deps} = run;
     run.previous = await releases.currentForSwitch();
     await releases.removeStaleSwitchLinks();
-    await fsp.rm(run.node.scratch, {recursive: true, force: true});
+    await fse.remove(run.node.scratch);
     const recovered = await recoverInterrupted(releases);
     if (recovered.length > 0)
       deps.reporter.info(`cleaned up after an interrupted run: ${recovered.join(', ')}`);
