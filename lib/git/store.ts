@@ -2,7 +2,8 @@ import {promises as fsp} from 'node:fs';
 import git, {Errors} from 'isomorphic-git';
 import {gitFs} from './fs.js';
 import {ObjectReader} from './objects.js';
-import {TYPE_NAMES} from './pack/reader.js';
+import {ObjectType, TYPE_NAMES} from './pack/format.js';
+import {PackIndexCache} from './pack/idx.js';
 
 /** The local ref that always names a commit this store holds: sent to servers as a "have". */
 export const HAVE_REF = 'refs/repodeploy/have';
@@ -17,6 +18,8 @@ export class GitStore {
   /** One cache object shared by every read: per-call caches make reads ~70x slower. */
   readonly cache: object = {};
   readonly fs = gitFs;
+  /** The parsed `.idx` of each of its packs, for every {@link ObjectReader} opened on it. */
+  readonly packIndexes = new PackIndexCache();
 
   private constructor(readonly gitdir: string) {}
 
@@ -49,7 +52,7 @@ export class GitStore {
   async hasCommit(oid: string): Promise<boolean> {
     const objects = ObjectReader.open(this);
     try {
-      return (await objects.read(oid)).type === 1;
+      return (await objects.read(oid)).type === ObjectType.commit;
     } catch (error) {
       if (error instanceof Errors.NotFoundError) return false;
       throw error;
