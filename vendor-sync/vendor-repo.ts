@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import git, {type GitAuth, type HttpClient} from 'isomorphic-git';
 import {SourceError} from '../lib/support/errors.js';
-import {gitFs} from '../lib/git/fs.js';
+import {gitFs} from '../lib/git/isomorphic-hooks.js';
 import type {Credentials} from '../lib/git/remote.js';
 import {translateHttpError} from '../lib/git/remote.js';
 import {parseRepoLocation, type RepoLocation} from '../lib/git/location.js';

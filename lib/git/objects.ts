@@ -1,6 +1,5 @@
 import git, {Errors} from 'isomorphic-git';
 import {IntegrityError} from '../support/errors.js';
-import {gitFs} from './fs.js';
 import {ObjectType, TYPE_NAMES, typeNumber, type GitObject} from './pack/format.js';
 import {PackReader} from './pack/reader.js';
 import type {GitStore} from './store.js';
@@ -34,7 +33,7 @@ export class ObjectReader {
     if (packed) return packed;
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- the one call that reads an object of any type
     const loose = await git.readObject({
-      fs: gitFs,
+      fs: this.store.fs,
       gitdir: this.store.gitdir,
       cache: this.store.cache,
       oid,
