@@ -508,7 +508,7 @@ const checks = [
     removed: 'holding credentials back from plain http to a host other than loopback',
     edits: [
       [
-        'lib/git/credentials.js',
+        'lib/http/policy.js',
         "if (parsed.protocol !== 'http:')\n        return false;",
         "if (parsed.protocol !== 'http:')\n        return false;\n    return true;",
       ],
