@@ -5,7 +5,7 @@ import {promisify} from 'node:util';
 import test from 'ava';
 import git from 'isomorphic-git';
 import {CONSOLIDATE_AT_PACKS, consolidatePacks} from '../lib/git/pack/merge.js';
-import {gitFs} from '../lib/git/fs.js';
+import {createGitFs} from '../lib/git/isomorphic-hooks.js';
 import {PackReader} from '../lib/git/pack/reader.js';
 import {makeWorld, runDeploy} from './helpers/world.js';
 
@@ -67,6 +67,7 @@ test("a node's store, one pack per deploy, is merged into one pack that holds ev
   await exec('git', ['-C', gitdir, 'fsck', '--full', '--strict']);
   t.is(await objectList(gitdir), objectsBefore, 'the same objects');
   const reader = PackReader.open(gitdir);
+  const gitFs = createGitFs();
   try {
     for (const [oid, content] of contentBefore) {
       t.is(reader.readObject(oid)?.data.toString('base64'), content, oid);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import test from 'ava';
 import {IntegrityError} from '../lib/support/errors.js';
-import {checkPack, PACK_LIMITS} from '../lib/git/pack/check.js';
+import {checkPack} from '../lib/git/pack/check.js';
+import {PACK_LIMITS} from '../lib/git/pack/format.js';
 import {readLock} from '../lib/node/lock.js';
 import {makeWorld, runDeploy, writeSampleApp} from './helpers/world.js';
 

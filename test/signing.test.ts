@@ -5,7 +5,7 @@ import {promisify} from 'node:util';
 import test, {type ExecutionContext} from 'ava';
 import git from 'isomorphic-git';
 import {ConfigError, ExitCode, SignatureError, SourceError} from '../lib/support/errors.js';
-import {gitFs} from '../lib/git/fs.js';
+import {gitFs} from '../lib/git/isomorphic-hooks.js';
 import {
   matchPatternList,
   parseAllowedSigners,

@@ -4,7 +4,7 @@ import * as fse from 'fs-extra/esm';
 import git, {Errors} from 'isomorphic-git';
 import {SourceError} from '../lib/support/errors.js';
 import {collectMissingObjects} from '../lib/git/closure.js';
-import {gitFs} from '../lib/git/fs.js';
+import {gitFs} from '../lib/git/isomorphic-hooks.js';
 import {copyObjects, findGitdir} from '../lib/git/remote.js';
 import {GitStore} from '../lib/git/store.js';
 
@@ -35,8 +35,9 @@ export async function pushToPath(options: {
       'Pull the vendor repository and run vendor-sync again.',
     );
   }
-  const missing = await collectMissingObjects({gitdir: source, cache: {}}, target, head);
-  if (missing.length > 0) await copyObjects(source, target, missing);
+  const repo = {fs: gitFs, gitdir: source, cache: {}};
+  const missing = await collectMissingObjects(repo, target, head);
+  if (missing.length > 0) await copyObjects(repo, target, missing);
   await moveRef(target.gitdir, options.remoteRef, old, head);
   return 'pushed';
 }

@@ -5,7 +5,7 @@ import {applyEdits, modify} from 'jsonc-parser';
 import {DEPLOY_JSON, parseDeployConfig} from '../lib/pins/deploy-config.js';
 import {ConfigError, UsageError} from '../lib/support/errors.js';
 import {writeFileAtomic} from '../lib/support/fs.js';
-import {gitFs} from '../lib/git/fs.js';
+import {gitFs} from '../lib/git/isomorphic-hooks.js';
 import {VENDOR_DIR} from '../lib/node/layout.js';
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import git, {type GitAuth, type HttpClient} from 'isomorphic-git';
 import {SourceError} from '../lib/support/errors.js';
-import {gitFs} from '../lib/git/fs.js';
+import {gitFs} from '../lib/git/isomorphic-hooks.js';
 import type {Credentials} from '../lib/git/remote.js';
 import {translateHttpError} from '../lib/git/remote.js';
 import {parseRepoLocation, type RepoLocation} from '../lib/git/location.js';

@@ -1,6 +1,5 @@
 import git, {Errors} from 'isomorphic-git';
-import {gitFs} from './fs.js';
-import type {GitStore} from './store.js';
+import type {GitRepo, GitStore} from './store.js';
 
 /**
  * The objects reachable from commit `tip` in the `source` repository that `store` lacks.
@@ -9,11 +8,11 @@ import type {GitStore} from './store.js';
  * ancestors), so the walk stops at the first commit or tree the store already holds.
  */
 export async function collectMissingObjects(
-  source: {gitdir: string; cache: object},
+  source: GitRepo,
   store: GitStore,
   tip: string,
 ): Promise<string[]> {
-  const read = {fs: gitFs, gitdir: source.gitdir, cache: source.cache};
+  const read = {fs: source.fs, gitdir: source.gitdir, cache: source.cache};
   const missing: string[] = [];
   const seen = new Set<string>();
   const commits = [tip];

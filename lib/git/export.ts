@@ -4,6 +4,7 @@ import {Errors} from 'isomorphic-git';
 import pLimit from 'p-limit';
 import {IntegrityError} from '../support/errors.js';
 import {ObjectReader} from './objects.js';
+import {ObjectType} from './pack/format.js';
 import {assertSafeEntryName} from './path-safety.js';
 import type {GitStore} from './store.js';
 
@@ -98,7 +99,7 @@ export async function exportTree(
   const objects = ObjectReader.open(store);
   const readBlob = async (oid: string): Promise<Uint8Array> => {
     const object = await objects.read(oid);
-    if (object.type !== 3) {
+    if (object.type !== ObjectType.blob) {
       throw new IntegrityError(`Object ${oid} in ${options.label} is not a blob.`);
     }
     return object.data;
@@ -170,7 +171,8 @@ export async function readTreeFile(
       return {content: Buffer.alloc(0), kind, oid: entry.oid};
     }
     const blob = await objects.read(entry.oid);
-    if (blob.type !== 3) throw new IntegrityError(`Object ${entry.oid} is not a blob.`);
+    if (blob.type !== ObjectType.blob)
+      throw new IntegrityError(`Object ${entry.oid} is not a blob.`);
     return {content: blob.data, kind, oid: entry.oid};
   } finally {
     objects.close();

@@ -1,15 +1,11 @@
 import git, {Errors} from 'isomorphic-git';
 import {IntegrityError} from '../support/errors.js';
-import {gitFs} from './fs.js';
-import {PackReader, TYPE_NAMES, type GitObject} from './pack/reader.js';
+import {ObjectType, TYPE_NAMES, typeNumber, type GitObject} from './pack/format.js';
+import {PackReader} from './pack/reader.js';
 import type {GitStore} from './store.js';
 
 /** One entry of a tree object, as git stores it (a tree's mode normalised to `040000`). */
 export type TreeEntry = {mode: string; path: string; oid: string};
-
-const TYPE_NUMBERS: Record<string, number> = Object.fromEntries(
-  Object.entries(TYPE_NAMES).map(([number, name]) => [name, Number(number)]),
-);
 
 /**
  * Reads a store's objects for listing and writing trees: from its packs through
@@ -24,7 +20,7 @@ export class ObjectReader {
 
   /** Open a reader over the packs `store` holds now (packs added later are not seen). */
   static open(store: GitStore): ObjectReader {
-    return new ObjectReader(store, PackReader.open(store.gitdir));
+    return new ObjectReader(store, PackReader.open(store.gitdir, store.packIndexes));
   }
 
   close(): void {
@@ -37,7 +33,7 @@ export class ObjectReader {
     if (packed) return packed;
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- the one call that reads an object of any type
     const loose = await git.readObject({
-      fs: gitFs,
+      fs: this.store.fs,
       gitdir: this.store.gitdir,
       cache: this.store.cache,
       oid,
@@ -45,7 +41,7 @@ export class ObjectReader {
     });
     const data = loose.object as Uint8Array;
     return {
-      type: TYPE_NUMBERS[loose.type] ?? 0,
+      type: typeNumber(loose.type),
       data: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
     };
   }
@@ -53,7 +49,7 @@ export class ObjectReader {
   /** The tree commit `oid` points at. */
   async commitTree(oid: string): Promise<string> {
     const object = await this.read(oid);
-    if (object.type !== 1) {
+    if (object.type !== ObjectType.commit) {
       throw new Errors.ObjectTypeError(oid, TYPE_NAMES[object.type] as 'blob', 'commit');
     }
     const match = /^tree ([0-9a-f]{40})\n/.exec(object.data.toString('latin1', 0, 46));
@@ -64,7 +60,7 @@ export class ObjectReader {
   /** The entries of tree `oid`, in the order git stores them. */
   async tree(oid: string): Promise<TreeEntry[]> {
     const object = await this.read(oid);
-    if (object.type !== 2) {
+    if (object.type !== ObjectType.tree) {
       throw new Errors.ObjectTypeError(oid, TYPE_NAMES[object.type] as 'blob', 'tree');
     }
     return parseTree(object.data, oid);

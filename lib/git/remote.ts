@@ -6,9 +6,9 @@ import {DeployError, errnoCode, RevError, ServerRefusal, SourceError} from '../s
 import {redact} from '../support/redact.js';
 import type {RepoLocation} from './location.js';
 import {mayCarryCredentials, plainHttpHint, type Credentials} from './credentials.js';
-import {gitFs} from './fs.js';
+import {createGitFs} from './isomorphic-hooks.js';
 import {collectMissingObjects} from './closure.js';
-import {commitsWithPrefix, GitStore, peel} from './store.js';
+import {commitsWithPrefix, GitStore, peel, type GitRepo} from './store.js';
 import {storePack, uploadPack} from './upload-pack.js';
 
 /** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
@@ -240,6 +240,7 @@ function nonCommitError(type: string, sha: string, refName: string | undefined):
 /** A repository on this node's disk (work tree or bare), read directly: no git binary needed. */
 class LocalRemote implements Remote {
   private readonly cache = {};
+  private readonly fs = createGitFs();
   private gitdirPromise: Promise<string> | undefined;
 
   constructor(readonly location: RepoLocation & {kind: 'path'}) {}
@@ -249,20 +250,25 @@ class LocalRemote implements Remote {
     return this.gitdirPromise;
   }
 
+  private async repo(): Promise<GitRepo> {
+    return {fs: this.fs, gitdir: await this.gitdir(), cache: this.cache};
+  }
+
   async listRefs(): Promise<RefMap> {
-    const gitdir = await this.gitdir();
+    const repo = await this.repo();
+    const {fs, gitdir} = repo;
     const map: RefMap = new Map();
     for (const prefix of ['refs/heads', 'refs/tags']) {
-      for (const name of await git.listRefs({fs: gitFs, gitdir, filepath: prefix})) {
+      for (const name of await git.listRefs({fs, gitdir, filepath: prefix})) {
         const ref = `${prefix}/${name}`;
-        const oid = await git.resolveRef({fs: gitFs, gitdir, ref});
+        const oid = await git.resolveRef({fs, gitdir, ref});
         // A tag on a tree or a blob stays listed: resolving it then says what it names.
-        const target = await peel(gitdir, this.cache, oid).catch(() => undefined);
+        const target = await peel(repo, oid).catch(() => undefined);
         if (target) map.set(ref, target.oid);
       }
     }
     try {
-      map.set('HEAD', await git.resolveRef({fs: gitFs, gitdir, ref: 'HEAD'}));
+      map.set('HEAD', await git.resolveRef({fs, gitdir, ref: 'HEAD'}));
     } catch {
       // An empty repository has no HEAD commit.
     }
@@ -271,14 +277,14 @@ class LocalRemote implements Remote {
 
   async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
     if (await store.hasCommit(sha)) return noStats;
-    const gitdir = await this.gitdir();
-    const source = {gitdir, cache: this.cache};
+    const source = await this.repo();
+    const {fs, gitdir, cache} = source;
     try {
-      await git.readCommit({fs: gitFs, gitdir, oid: sha, cache: this.cache});
+      await git.readCommit({fs, gitdir, oid: sha, cache});
     } catch (error) {
       if (error instanceof Errors.ObjectTypeError) {
         // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
-        const {type} = await git.readObject({fs: gitFs, gitdir, oid: sha, cache: this.cache});
+        const {type} = await git.readObject({fs, gitdir, oid: sha, cache});
         throw nonCommitError(type, sha, refName);
       }
       if (error instanceof Errors.NotFoundError) {
@@ -291,26 +297,26 @@ class LocalRemote implements Remote {
     }
     const oids = await collectMissingObjects(source, store, sha);
     if (oids.length === 0) return {fetched: true, objects: 0, bytes: 0};
-    return {fetched: true, ...(await copyObjects(gitdir, store, oids))};
+    return {fetched: true, ...(await copyObjects(source, store, oids))};
   }
 
   async commitsWithPrefix(_store: GitStore, prefix: string) {
     return {
-      commits: await commitsWithPrefix(await this.gitdir(), this.cache, prefix),
+      commits: await commitsWithPrefix(await this.repo(), prefix),
       fetch: noStats,
     };
   }
 }
 
-/** Pack `oids` from the repository at `sourceGitdir` and add the pack to `store`, index last. */
+/** Pack `oids` from the repository `source` and add the pack to `store`, index last. */
 export async function copyObjects(
-  sourceGitdir: string,
+  source: GitRepo,
   store: GitStore,
   oids: string[],
 ): Promise<{objects: number; bytes: number}> {
   const {filename, packfile} = await git.packObjects({
-    fs: gitFs,
-    gitdir: sourceGitdir,
+    fs: source.fs,
+    gitdir: source.gitdir,
     oids,
     write: false,
   });
@@ -320,7 +326,7 @@ export async function copyObjects(
   try {
     await fsp.writeFile(path.join(staging, filename), packfile);
     await git.indexPack({
-      fs: gitFs,
+      fs: store.fs,
       dir: staging,
       gitdir: store.gitdir,
       filepath: filename,
@@ -331,7 +337,7 @@ export async function copyObjects(
     const idxName = filename.replace(/\.pack$/, '.idx');
     // The pack must be in place before its index makes it visible to readers.
     await fsp.copyFile(path.join(staging, filename), path.join(packDir, filename));
-    await gitFs.writeFile(
+    await store.fs.writeFile(
       path.join(packDir, idxName),
       await fsp.readFile(path.join(staging, idxName)),
     );

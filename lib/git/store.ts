@@ -1,22 +1,29 @@
 import {promises as fsp} from 'node:fs';
 import git, {Errors} from 'isomorphic-git';
-import {gitFs} from './fs.js';
+import {createGitFs, type GitFs} from './isomorphic-hooks.js';
 import {ObjectReader} from './objects.js';
-import {TYPE_NAMES} from './pack/reader.js';
+import {ObjectType, TYPE_NAMES} from './pack/format.js';
+import {PackIndexCache} from './pack/idx.js';
 
 /** The local ref that always names a commit this store holds: sent to servers as a "have". */
 export const HAVE_REF = 'refs/repodeploy/have';
 
 export const FULL_SHA = /^[0-9a-f]{40}$/;
 
+/** What isomorphic-git needs to read a repository: its file system, gitdir and object cache. */
+export type GitRepo = {fs: GitFs; gitdir: string; cache: object};
+
 /**
  * A persistent bare repository in the node root that holds everything fetched for one source
  * (the app or the vendor repo). Objects accumulate across deploys so later fetches are incremental.
  */
-export class GitStore {
+export class GitStore implements GitRepo {
   /** One cache object shared by every read: per-call caches make reads ~70x slower. */
   readonly cache: object = {};
-  readonly fs = gitFs;
+  /** Its own file system for isomorphic-git, whose listings only this store's writes drop. */
+  readonly fs = createGitFs();
+  /** The parsed `.idx` of each of its packs, for every {@link ObjectReader} opened on it. */
+  readonly packIndexes = new PackIndexCache();
 
   private constructor(readonly gitdir: string) {}
 
@@ -29,7 +36,7 @@ export class GitStore {
       .catch(() => false);
     if (!exists) {
       await fsp.mkdir(gitdir, {recursive: true});
-      await git.init({fs: gitFs, gitdir, bare: true, defaultBranch: 'main'});
+      await git.init({fs: store.fs, gitdir, bare: true, defaultBranch: 'main'});
     }
     return store;
   }
@@ -37,19 +44,19 @@ export class GitStore {
   /** Point the store's `origin` at `url` (no credentials are ever part of it). */
   async setOrigin(url: string): Promise<void> {
     const current: unknown = await git.getConfig({
-      fs: gitFs,
+      fs: this.fs,
       gitdir: this.gitdir,
       path: 'remote.origin.url',
     });
     if (current === url) return;
-    await git.addRemote({fs: gitFs, gitdir: this.gitdir, remote: 'origin', url, force: true});
+    await git.addRemote({fs: this.fs, gitdir: this.gitdir, remote: 'origin', url, force: true});
   }
 
   /** Whether the store holds `oid` as a commit (whose tree and blobs then came with it). */
   async hasCommit(oid: string): Promise<boolean> {
     const objects = ObjectReader.open(this);
     try {
-      return (await objects.read(oid)).type === 1;
+      return (await objects.read(oid)).type === ObjectType.commit;
     } catch (error) {
       if (error instanceof Errors.NotFoundError) return false;
       throw error;
@@ -63,7 +70,7 @@ export class GitStore {
     try {
       // eslint-disable-next-line @typescript-eslint/no-deprecated -- the one call that reads an object of any type
       await git.readObject({
-        fs: gitFs,
+        fs: this.fs,
         gitdir: this.gitdir,
         oid,
         format: 'deflated',
@@ -92,64 +99,51 @@ export class GitStore {
   /** The commit recorded by {@link setHave}, if the store still holds it: a fetch's "have". */
   async have(): Promise<string[]> {
     const oid = await git
-      .resolveRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF})
+      .resolveRef({fs: this.fs, gitdir: this.gitdir, ref: HAVE_REF})
       .catch(() => undefined);
     return oid && (await this.hasCommit(oid)) ? [oid] : [];
   }
 
   /** Record `oid` as the "have" for the next fetch. */
   async setHave(oid: string): Promise<void> {
-    await git.writeRef({fs: gitFs, gitdir: this.gitdir, ref: HAVE_REF, value: oid, force: true});
+    await git.writeRef({fs: this.fs, gitdir: this.gitdir, ref: HAVE_REF, value: oid, force: true});
   }
 
   /** Every commit (tags peeled) whose id starts with `prefix`. */
   async commitsWithPrefix(prefix: string): Promise<string[]> {
-    return commitsWithPrefix(this.gitdir, this.cache, prefix);
+    return commitsWithPrefix(this, prefix);
   }
 }
 
 /** The commit an object id stands for: itself, or the commit an annotated tag points at. */
-export async function peelToCommit(
-  gitdir: string,
-  cache: object,
-  oid: string,
-): Promise<string | undefined> {
-  const peeled = await peel(gitdir, cache, oid);
+export async function peelToCommit(repo: GitRepo, oid: string): Promise<string | undefined> {
+  const peeled = await peel(repo, oid);
   return peeled?.type === 'commit' ? peeled.oid : undefined;
 }
 
 /** The object an id stands for once annotated tags are followed: a commit, tree or blob. */
 export async function peel(
-  gitdir: string,
-  cache: object,
+  repo: GitRepo,
   oid: string,
 ): Promise<{oid: string; type: string} | undefined> {
+  const {fs, gitdir, cache} = repo;
   let current = oid;
   for (let depth = 0; depth < 10; depth++) {
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
-    const {type} = await git.readObject({
-      fs: gitFs,
-      gitdir,
-      oid: current,
-      cache,
-      format: 'content',
-    });
+    const {type} = await git.readObject({fs, gitdir, oid: current, cache, format: 'content'});
     if (type !== 'tag') return {oid: current, type};
-    const tag = await git.readTag({fs: gitFs, gitdir, oid: current, cache});
+    const tag = await git.readTag({fs, gitdir, oid: current, cache});
     current = tag.tag.object;
   }
   return undefined;
 }
 
-/** Commits (tags peeled) whose id starts with `prefix`, in the repository at `gitdir`. */
-export async function commitsWithPrefix(
-  gitdir: string,
-  cache: object,
-  prefix: string,
-): Promise<string[]> {
+/** Commits (tags peeled) whose id starts with `prefix`, in the repository `repo`. */
+export async function commitsWithPrefix(repo: GitRepo, prefix: string): Promise<string[]> {
+  const {fs, gitdir, cache} = repo;
   let matches: string[];
   try {
-    matches = [await git.expandOid({fs: gitFs, gitdir, oid: prefix, cache})];
+    matches = [await git.expandOid({fs, gitdir, oid: prefix, cache})];
   } catch (error) {
     if (error instanceof Errors.AmbiguousError) matches = error.data.matches;
     else if (error instanceof Errors.NotFoundError) matches = [];
@@ -157,7 +151,7 @@ export async function commitsWithPrefix(
   }
   const commits = new Set<string>();
   for (const oid of matches) {
-    const commit = await peelToCommit(gitdir, cache, oid);
+    const commit = await peelToCommit(repo, oid);
     if (commit) commits.add(commit);
   }
   return [...commits];

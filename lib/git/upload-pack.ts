@@ -4,7 +4,9 @@ import git, {Errors, type HttpClient} from 'isomorphic-git';
 import {ServerRefusal, SourceError} from '../support/errors.js';
 import {redact} from '../support/redact.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
-import {fetchIndexed, gitFs} from './fs.js';
+import {writeFileAtomic} from '../support/fs.js';
+import {indexPack} from './pack/indexer.js';
+import {PackReader} from './pack/reader.js';
 import type {GitStore} from './store.js';
 
 /**
@@ -156,8 +158,10 @@ export async function* pktLines(
 }
 
 /**
- * Store a received pack in `store`, indexed (lib/git/fs.ts checks and indexes it as it is
- * written). Returns its path relative to the gitdir, or undefined for a pack with no objects.
+ * Store a received pack in `store`, checked and indexed before it is stored: every object is
+ * inflated under the caps of lib/git/pack/check.ts and the index is built with native zlib by
+ * lib/git/pack/indexer.ts (the same index `git index-pack` writes), not by isomorphic-git.
+ * Returns its path relative to the gitdir, or undefined for a pack with no objects.
  */
 export async function storePack(store: GitStore, pack: Buffer): Promise<string | undefined> {
   if (pack.length === 0) return undefined;
@@ -165,15 +169,25 @@ export async function storePack(store: GitStore, pack: Buffer): Promise<string |
   const name = `objects/pack/pack-${pack.subarray(-20).toString('hex')}.pack`;
   const file = path.join(store.gitdir, name);
   await fsp.mkdir(path.dirname(file), {recursive: true});
-  await fetchIndexed(store.gitdir, async () => {
-    await gitFs.writeFile(file, pack);
-    return {packfile: name};
-  });
-  const indexed = await fsp.stat(file.replace(/\.pack$/, '.idx')).catch(() => undefined);
-  // A pack whose deltas name bases outside it: isomorphic-git can index it from the store.
-  if (!indexed) {
+  // The store's packs are opened only for a thin pack's outside bases.
+  let reader: PackReader | undefined;
+  let index: Buffer | undefined;
+  try {
+    index = indexPack(pack, 'the git server', oid =>
+      (reader ??= PackReader.open(store.gitdir, store.packIndexes)).readObject(oid),
+    );
+  } finally {
+    reader?.close();
+  }
+  // The pack before its index, which makes it visible; the index through the store's file
+  // system, so that its listings see the new pack at once.
+  await writeFileAtomic(file, pack, 0o644);
+  if (index) {
+    await store.fs.writeFile(file.replace(/\.pack$/, '.idx'), index);
+  } else {
+    // A pack whose deltas name bases this store lacks: isomorphic-git indexes it from the store.
     await git.indexPack({
-      fs: gitFs,
+      fs: store.fs,
       dir: store.gitdir,
       gitdir: store.gitdir,
       filepath: name,

@@ -40,7 +40,7 @@ export async function verifyAppRev(
   if (isTag && require !== 'commit') {
     try {
       const signer = await verifyTagSignature(store, rev.named, 'app', policy);
-      if ((await peelToCommit(store.gitdir, store.cache, rev.named)) !== rev.commit) {
+      if ((await peelToCommit(store, rev.named)) !== rev.commit) {
         const why = `it does not point at the commit ${rev.commit}`;
         throw refusal(
           {repo: 'app', oid: rev.named, object: 'tag'},

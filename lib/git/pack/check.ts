@@ -1,90 +1,8 @@
 import {createHash} from 'node:crypto';
 import zlib from 'node:zlib';
 import {IntegrityError} from '../../support/errors.js';
-
-/** Caps a received pack must stay within: one object's size, and the number of objects. */
-export const PACK_LIMITS = {maxObjectBytes: 1024 ** 3, maxObjects: 10_000_000};
-
-export const OFS_DELTA = 6;
-export const REF_DELTA = 7;
-
-/** The header of one pack entry, as {@link readEntryHeader} reads it. */
-export type EntryHeader = {
-  type: number;
-  /** The inflated size the entry declares (for a delta: the size of the delta). */
-  size: number;
-  /** For an ofs-delta, how far back from this entry its base starts. */
-  back?: number;
-  /** For a ref-delta, the id of its base. */
-  baseOid?: string;
-  /** Where the zlib data starts. */
-  dataStart: number;
-};
-
-/**
- * Read the header of the pack entry at `at` (type, size, delta base), not reading at or past
- * `end`; undefined when the header runs past it.
- */
-export function readEntryHeader(buf: Buffer, at: number, end: number): EntryHeader | undefined {
-  let pos = at;
-  if (pos >= end) return undefined;
-  let c = buf[pos++] ?? 0;
-  const type = (c >> 4) & 7;
-  let size = c & 15;
-  let shift = 4;
-  while (c & 0x80) {
-    if (pos >= end) return undefined;
-    c = buf[pos++] ?? 0;
-    size += (c & 0x7f) * 2 ** shift;
-    shift += 7;
-  }
-  if (type === OFS_DELTA) {
-    if (pos >= end) return undefined;
-    c = buf[pos++] ?? 0;
-    let back = c & 0x7f;
-    while (c & 0x80) {
-      if (pos >= end) return undefined;
-      c = buf[pos++] ?? 0;
-      back = (back + 1) * 128 + (c & 0x7f);
-    }
-    return {type, size, back, dataStart: pos};
-  }
-  if (type === REF_DELTA) {
-    if (pos + 20 > end) return undefined;
-    return {type, size, baseOid: buf.toString('hex', pos, pos + 20), dataStart: pos + 20};
-  }
-  return {type, size, dataStart: pos};
-}
-
-/**
- * The two sizes a delta starts with: of the base it applies to, of the object it makes; and where
- * its instructions start.
- */
-export function readDeltaSizes(delta: Buffer): {baseSize: number; resultSize: number; at: number} {
-  let at = 0;
-  const varint = () => {
-    let value = 0;
-    let shift = 0;
-    let byte: number;
-    do {
-      byte = delta[at++] ?? 0;
-      value += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (byte & 0x80 && at < delta.length);
-    return value;
-  };
-  const baseSize = varint();
-  const resultSize = varint();
-  return {baseSize, resultSize, at};
-}
-
-/**
- * zlib's output chunk for an object that declares `size` bytes: one buffer that holds it whole
- * (a byte more, so the end of the stream is seen without another chunk), within zlib's bounds.
- */
-export function inflateChunkSize(size: number): number {
-  return Math.min(Math.max(size + 1, zlib.constants.Z_MIN_CHUNK), 64 * 1024 * 1024);
-}
+import {readDeltaSizes} from './delta.js';
+import {inflateChunkSize, isDelta, PACK_LIMITS, readEntryHeader} from './format.js';
 
 /**
  * Check a pack before isomorphic-git indexes it (which inflates every object into memory): the
@@ -171,7 +89,7 @@ export function walkPack(
       throw refuse(
         `object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`,
       );
-    if (type === OFS_DELTA || type === REF_DELTA) {
+    if (isDelta(type)) {
       const {resultSize} = readDeltaSizes(buffer);
       if (resultSize > max)
         throw refuse(

@@ -1,8 +1,9 @@
-import {createHash} from 'node:crypto';
 import {crc32} from 'node:zlib';
 import {IntegrityError} from '../../support/errors.js';
-import {OFS_DELTA, REF_DELTA, walkPack, type PackedObject} from './check.js';
-import {applyDelta, TYPE_NAMES, type GitObject} from './reader.js';
+import {walkPack, type PackedObject} from './check.js';
+import {applyDelta} from './delta.js';
+import {isDelta, objectId, ObjectType, TYPE_NAMES, type GitObject} from './format.js';
+import {writePackIndex} from './idx.js';
 
 /**
  * Build the version 2 index (`.idx`) of a pack received from a server, with Node's zlib and
@@ -33,10 +34,7 @@ export function indexPack(
     resolved[i] = object;
     const name = TYPE_NAMES[object.type];
     if (!name) throw refuse(`object at ${objects[i]?.offset ?? 0} has unknown type ${object.type}`);
-    const id = createHash('sha1')
-      .update(`${name} ${object.data.length}\0`)
-      .update(object.data)
-      .digest('hex');
+    const id = objectId(name, object.data);
     ids[i] = id;
     byId.set(id, i);
   };
@@ -49,11 +47,11 @@ export function indexPack(
     const object = objects[i];
     if (!object) throw refuse('an object is missing');
     let base: GitObject | undefined;
-    if (object.type === OFS_DELTA) {
+    if (object.type === ObjectType.ofsDelta) {
       const at = byOffset.get(object.baseOffset ?? -1);
       if (at === undefined) throw refuse(`delta at ${object.offset} points at no object`);
       base = resolve(at, depth + 1);
-    } else if (object.type === REF_DELTA) {
+    } else if (object.type === ObjectType.refDelta) {
       const inPack = byId.get(object.baseOid ?? '');
       base = inPack === undefined ? external(object.baseOid ?? '') : resolve(inPack, depth + 1);
     } else {
@@ -68,7 +66,7 @@ export function indexPack(
   // later in the pack).
   for (let i = 0; i < objects.length; i++) {
     const type = objects[i]?.type;
-    if (type !== OFS_DELTA && type !== REF_DELTA) resolve(i, 0);
+    if (type === undefined || !isDelta(type)) resolve(i, 0);
   }
   for (let progress = true; progress;) {
     progress = false;
@@ -87,53 +85,4 @@ export function indexPack(
     })),
     pack.subarray(pack.length - 20),
   );
-}
-
-/** One object of a pack, as its index records it. */
-export type IndexEntry = {id: string; offset: number; crc: number};
-
-/**
- * A version 2 pack index (`.idx`), as `git index-pack` writes it: fan-out table, sorted ids,
- * CRC-32s and offsets of the entries (large offsets in a table of their own), the pack's
- * checksum and the index's own.
- */
-export function writePackIndex(entries: IndexEntry[], packChecksum: Buffer): Buffer {
-  // Plain code-unit order: the ids are lower-case hex, so this is the index's byte order.
-  const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const count = sorted.length;
-  const large: bigint[] = [];
-  const header = Buffer.alloc(8 + 256 * 4);
-  header.writeUInt32BE(0xff744f63, 0);
-  header.writeUInt32BE(2, 4);
-  const fanout = new Array<number>(256).fill(0);
-  for (const entry of sorted) {
-    const first = parseInt(entry.id.slice(0, 2), 16);
-    fanout[first] = (fanout[first] ?? 0) + 1;
-  }
-  let running = 0;
-  for (let b = 0; b < 256; b++) {
-    running += fanout[b] ?? 0;
-    header.writeUInt32BE(running, 8 + b * 4);
-  }
-  const names = Buffer.alloc(count * 20);
-  const crcs = Buffer.alloc(count * 4);
-  const offsets = Buffer.alloc(count * 4);
-  for (const [k, entry] of sorted.entries()) {
-    names.write(entry.id, k * 20, 'hex');
-    crcs.writeUInt32BE(entry.crc >>> 0, k * 4);
-    if (entry.offset < 0x80000000) offsets.writeUInt32BE(entry.offset, k * 4);
-    else {
-      offsets.writeUInt32BE((0x80000000 | large.length) >>> 0, k * 4);
-      large.push(BigInt(entry.offset));
-    }
-  }
-  const parts: Buffer[] = [header, names, crcs, offsets];
-  if (large.length > 0) {
-    const table = Buffer.alloc(large.length * 8);
-    for (const [k, value] of large.entries()) table.writeBigUInt64BE(value, k * 8);
-    parts.push(table);
-  }
-  parts.push(packChecksum);
-  const body = Buffer.concat(parts);
-  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
 }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import {crc32} from 'node:zlib';
 import {IntegrityError} from '../../support/errors.js';
 import {fsyncDir} from '../../support/fs.js';
-import {OFS_DELTA, readEntryHeader} from './check.js';
-import {writePackIndex, type IndexEntry} from './indexer.js';
+import {encodeOffset, ObjectType, readEntryHeader, typeAndSizeLength} from './format.js';
+import {writePackIndex, type IndexEntry} from './idx.js';
 import {openPack, readEntryBytes, type Pack} from './reader.js';
 
 /** A store is consolidated once it holds this many packs (one is added per fetch). */
@@ -121,7 +121,7 @@ function writeMergedPack(
         const entryHeader = readEntryHeader(raw, 0, raw.length);
         if (!entryHeader) throw new IntegrityError(`${pack.file}: a damaged entry header.`);
         let entry = raw;
-        if (entryHeader.type === OFS_DELTA) {
+        if (entryHeader.type === ObjectType.ofsDelta) {
           const baseId = idAt[p]?.get(offset - (entryHeader.back ?? 0));
           const base = baseId === undefined ? undefined : newOffset.get(baseId);
           if (base === undefined) {
@@ -155,23 +155,4 @@ function writeMergedPack(
     closeSync(fd);
     if (failed) rmSync(file, {force: true});
   }
-}
-
-/** How many bytes an entry's type-and-size header takes. */
-function typeAndSizeLength(raw: Buffer): number {
-  let at = 0;
-  while ((raw[at] ?? 0) & 0x80) at++;
-  return at + 1;
-}
-
-/** An ofs-delta's distance to its base, in git's offset encoding. */
-function encodeOffset(distance: number): Buffer {
-  const bytes = [distance & 0x7f];
-  let rest = Math.floor(distance / 128);
-  while (rest > 0) {
-    rest -= 1;
-    bytes.unshift(0x80 | (rest & 0x7f));
-    rest = Math.floor(rest / 128);
-  }
-  return Buffer.from(bytes);
 }
