@@ -51,13 +51,13 @@ const checks = [
         "const tmp = path.join(this.root, '.current.switch-999-deadbeef'); await fsp.symlink(path.join(RELEASES, id), path.join(tmp, 'x')).catch(() => undefined);",
       ],
     ],
-    tests: [['release-store.test.js', '*[R3]*']],
+    tests: [['unit/release-store.test.js', '*[R3]*']],
   },
   {
     case: 'R4',
     removed: 'the check that current is a symlink before a switch',
     edits: [['lib/node/release-store.js', 'if (!stat.isSymbolicLink()) {', 'if (false) {']],
-    tests: [['release-store.test.js', '*[R4]*']],
+    tests: [['unit/release-store.test.js', '*[R4]*']],
   },
   {
     case: 'R5',
@@ -95,7 +95,7 @@ const checks = [
     edits: [
       ['lib/node/release-store.js', 'if (!(await lstatOrUndefined(this.dir(id))))', 'if (true)'],
     ],
-    tests: [['release-store.test.js', '*[R8]*']],
+    tests: [['unit/release-store.test.js', '*[R8]*']],
   },
   {
     case: 'R9',
@@ -149,7 +149,7 @@ const checks = [
         'export function unsafeEntryName(name) { return undefined;',
       ],
     ],
-    tests: [['path-safety.test.js', '*']],
+    tests: [['unit/path-safety.test.js', '*']],
   },
   {
     case: 'R14',
@@ -178,7 +178,7 @@ const checks = [
     case: 'R15',
     removed: 'the refusal to read a lockfile that is a symlink',
     edits: [['lib/pins/vendor-manifest.js', 'if (!stat.isFile()) {', 'if (false) {']],
-    tests: [['installers.test.js', '*[R15]*']],
+    tests: [['unit/npm-lockfile.test.js', '*[R15]*']],
   },
   {
     case: 'R16',
@@ -226,7 +226,7 @@ const checks = [
         'name: z.string().regex(/.*/, {',
       ],
     ],
-    tests: [['vendor-sync-units.test.js', '*[R21]*']],
+    tests: [['unit/vendor-sync.test.js', '*[R21]*']],
   },
   {
     case: 'R22',
@@ -309,7 +309,7 @@ const checks = [
     case: 'R30',
     removed: 'the pack trailer check',
     edits: [['lib/git/pack/check.js', 'if (!digest.equals(trailer))', 'if (false)']],
-    tests: [['pack-check.test.js', '*[R30]*']],
+    tests: [['unit/pack-check.test.js', '*[R30]*']],
   },
   {
     case: 'R31',
@@ -384,7 +384,10 @@ const checks = [
         "if (!physical.endsWith('\\\\')) {",
       ],
     ],
-    tests: [['requirements.test.js', '*[R36]*']],
+    tests: [
+      ['requirements.test.js', '*[R36]*'],
+      ['unit/requirements.test.js', '*[R36]*'],
+    ],
   },
   {
     case: 'R36',

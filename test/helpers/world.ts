@@ -4,7 +4,6 @@ import {fileURLToPath} from 'node:url';
 import type {ExecutionContext} from 'ava';
 import {defaultDeps, type Deps} from '../../lib/support/deps.js';
 import {deploy, type DeployOptions} from '../../lib/deploy/deploy.js';
-import type {ReleaseMeta} from '../../lib/node/release-store.js';
 import {silentReporter} from '../../lib/support/reporter.js';
 import {
   startGitHttpServer,
@@ -13,6 +12,9 @@ import {
 } from './git-http-server.js';
 import {FixtureRepo} from './repos.js';
 import {tempDir} from './tmp.js';
+
+// Re-exported for the full-suite tests that drive a world and the store side by side.
+export {releaseMeta} from './release-meta.js';
 
 /** The package root (tests run from dist/test/helpers). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -138,19 +140,4 @@ export async function commitRelease(
   await world.app.write({'version.txt': `${n}\n`, 'deploy.json': JSON.stringify(config), ...files});
   await world.app.commit(`version ${n}`);
   await world.publish();
-}
-
-/** Release metadata for tests that drive the release store directly. */
-export function releaseMeta(id: string, state: ReleaseMeta['state'] = 'building'): ReleaseMeta {
-  return {
-    format: 1,
-    id,
-    state,
-    createdAt: new Date().toISOString(),
-    user: 'u',
-    host: 'h',
-    tool: {name: 'repodeploy', version: '0'},
-    app: {url: 'x', requested: 'main', sha: 'a'.repeat(40)},
-    vendor: null,
-  };
 }
