@@ -74,6 +74,7 @@ export async function makePlan(options: {
     );
     const pinned = ssri.parse(need.integrity);
     const matching = same.filter(a => ssri.parse(a.integrity).match(pinned));
+    // protection R26-no-overwrite: a vendored version is never overwritten with other bytes
     if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {
       republished.push(
         `${need.ecosystem} ${need.name}@${need.version}: vendored as ${short(same[0]?.integrity)}, the app pins ${short(need.integrity)}`,

@@ -258,6 +258,7 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   // The pin first: a bundle that is not the published one (a truncated copy too) says so.
   if (pin) {
     const actual = whole.digest('hex');
+    // protection R43-bundle-sha: the whole bundle file matches the sha256 the node pins
     if (actual !== pin.sha256) {
       throw new IntegrityError(
         `Refused bundle ${file}: its sha256 is ${actual}, not ${pin.sha256} as ${pin.from} says.`,
@@ -363,6 +364,7 @@ export async function extractBundle(bundle: VerifiedBundle, releaseDir: string):
     filter: (p, entry) => {
       if (!p.startsWith(`${TREE}/`)) return false;
       const name = p.replace(/\/+$/, '');
+      // protection R43-verified-only: only verified entries are unpacked
       if ('type' in entry && bundle.entries.get(name) === entry.type) return true;
       unexpected.push(name);
       return false;

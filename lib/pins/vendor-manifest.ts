@@ -159,6 +159,7 @@ export async function verifyArtifactFile(
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw notInside();
     if (stat.size <= WHOLE_READ_BYTES) {
+      // protection R22-hash: every vendored file matches its hash
       if (!ssri.checkData(readFileSync(fd), integrity)) throw mismatch();
     } else {
       try {
@@ -188,6 +189,7 @@ export async function readRegularFile(file: string, what: string): Promise<strin
   } catch {
     return undefined;
   }
+  // protection R15-regular-file: a lockfile that is a symlink is never read
   if (!stat.isFile()) {
     throw new IntegrityError(
       `Refused to read ${what}: ${file} is ${stat.isSymbolicLink() ? 'a symlink' : 'not a regular file'}.`,
