@@ -10,7 +10,7 @@ import {
   type GitHttpServer,
   type GitHttpServerOptions,
 } from './git-http-server.js';
-import {FixtureRepo} from './repos.js';
+import {FixtureRepo, type FixtureFile} from './repos.js';
 import {tempDir} from './tmp.js';
 
 // Re-exported for the full-suite tests that drive a world and the store side by side.
@@ -118,7 +118,7 @@ export function runVendorSyncBin(args: string[], cwd: string): Promise<CliRun> {
 /** A small app with a regular file, an executable script, a nested dir and a symlink. */
 export async function writeSampleApp(
   app: FixtureRepo,
-  extra: Record<string, string> = {},
+  extra: Record<string, FixtureFile> = {},
 ): Promise<void> {
   await app.write({
     'README.md': '# sample app\n',
@@ -128,6 +128,43 @@ export async function writeSampleApp(
     'config/current.ini': {symlink: '../src/server.js'},
     ...extra,
   });
+}
+
+/** What `pinVendor` writes into the app beside the vendor pin, and how it commits. */
+export type PinnedApp = {
+  /** deploy.json keys beside `vendor` (install, shared, ...). */
+  config?: Record<string, unknown>;
+  /** More app files, written over the sample app's when `sample` is set. */
+  files?: Record<string, FixtureFile>;
+  /** Start from the sample app (writeSampleApp). */
+  sample?: boolean;
+  /** A tag on the app commit, made before the publish. */
+  tag?: {name: string; annotated?: boolean};
+  vendorMessage?: string;
+  appMessage?: string;
+};
+
+/**
+ * The set-up most deploy tests start from: commit the vendor work tree as it stands, pin that
+ * commit in the app's deploy.json as `../vendor.git` (where the world serves it) beside
+ * `config`, commit the app and publish both.
+ */
+export async function pinVendor(
+  world: World,
+  app: PinnedApp = {},
+): Promise<{vendorSha: string; appSha: string}> {
+  const vendorSha = await world.vendor.commit(app.vendorMessage ?? 'vendor');
+  const deployJson = JSON.stringify({
+    vendor: {url: '../vendor.git', rev: vendorSha},
+    ...app.config,
+  });
+  const files = {...app.files, 'deploy.json': deployJson};
+  if (app.sample) await writeSampleApp(world.app, files);
+  else await world.app.write(files);
+  const appSha = await world.app.commit(app.appMessage ?? 'app');
+  if (app.tag) await world.app.tag(app.tag.name, {annotated: app.tag.annotated ?? false});
+  await world.publish();
+  return {vendorSha, appSha};
 }
 
 /** Commit version `n` of the app with this deploy.json (and extra files), and publish it. */
