@@ -5,28 +5,37 @@
 // each run, also on Ctrl-C. Writes docs/protections.md; exits 1 if any protection went unnoticed.
 // Run after `npm run build` (the bins' bundles under dist/bin are rebuilt after every edit and
 // every restore). PROTECTIONS=R2,R17 runs only those cases.
+//
+// Edits are keyed on markers in the TypeScript sources (`// protection R4-symlink: ...` on the
+// line before the protected statement; scripts/protection-markers.mjs), found in whichever
+// compiled file holds them: moving or reformatting code elsewhere does not break a check. Before
+// anything runs, every marker must be used by a check and every edit must apply, or the script
+// stops, naming each fault.
 import {execFileSync, spawn} from 'node:child_process';
-import {readFileSync, writeFileSync} from 'node:fs';
+import {writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {compiledMarkers, locate, markerFaults} from './protection-markers.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * case: the reliability case; removed: what the edit takes out; edits: [file under dist/, text
- * that must occur exactly once, replacement]; tests: [test file under dist/test, ava -m pattern].
+ * case: the reliability case; removed: what the edit takes out; edits: [marker key (or, for code
+ * without markers, a file under dist/), text that must occur exactly once in the statement after
+ * the marker (or in the file), replacement]; tests: [test file under dist/test, ava -m pattern].
+ * lib/deploy/ is keyed on its compiled file until its pipeline settles.
  */
 const checks = [
   {
     case: 'R1',
     removed: 'the next run marks a release left building as failed',
-    edits: [['lib/node/lifecycle.js', "release.meta?.state === 'building'", 'false']],
+    edits: [['R1-building', "release.meta?.state === 'building'", 'false']],
     tests: [['kill-phases.test.js', '*[R1] SIGKILL mid-write*']],
   },
   {
     case: 'R1',
     removed: 'the next run stops the installer a killed run left running (and what it started)',
-    edits: [['lib/node/lifecycle.js', 'await stopRecordedChild(', 'void String(']],
+    edits: [['R1-stop-child', 'await stopRecordedChild(', 'void String(']],
     tests: [['lifecycle.test.js', '*leaves its installer running*']],
   },
   {
@@ -34,7 +43,7 @@ const checks = [
     removed: 'rename(2) over current (current removed first, then the new link renamed in)',
     edits: [
       [
-        'lib/node/release-store.js',
+        'R2-rename',
         'await fsp.rename(tmp, this.currentLink);',
         'await fsp.rm(this.currentLink, { force: true }); await fsp.rename(tmp, this.currentLink);',
       ],
@@ -46,25 +55,25 @@ const checks = [
     removed: 'a fresh temporary link name per switch (a fixed name, replaced as `ln -sfn` would)',
     edits: [
       [
-        'lib/node/release-store.js',
+        'R3-fresh-temp',
         "const tmp = tempSibling(this.currentLink, 'switch');",
         "const tmp = path.join(this.root, '.current.switch-999-deadbeef'); await fsp.symlink(path.join(RELEASES_DIR, id), path.join(tmp, 'x')).catch(() => undefined);",
       ],
     ],
-    tests: [['release-store.test.js', '*[R3]*']],
+    tests: [['unit/release-store.test.js', '*[R3]*']],
   },
   {
     case: 'R4',
     removed: 'the check that current is a symlink before a switch',
-    edits: [['lib/node/release-store.js', 'if (!stat.isSymbolicLink()) {', 'if (false) {']],
-    tests: [['release-store.test.js', '*[R4]*']],
+    edits: [['R4-symlink', 'if (!stat.isSymbolicLink()) {', 'if (false) {']],
+    tests: [['unit/release-store.test.js', '*[R4]*']],
   },
   {
     case: 'R5',
     removed: 'rollback skipping failed and bad releases',
     edits: [
       [
-        'lib/node/lifecycle.js',
+        'R5-targets',
         "const ROLLBACK_TARGETS = ['retired', 'ready'];",
         "const ROLLBACK_TARGETS = ['retired', 'ready', 'failed', 'bad'];",
       ],
@@ -74,7 +83,7 @@ const checks = [
   {
     case: 'R6',
     removed: 'releases ordered most recent first by their recorded order (oldest first instead)',
-    edits: [['lib/node/lifecycle.js', 'recency(b) - recency(a) ||', 'recency(a) - recency(b) ||']],
+    edits: [['R6-order', 'recency(b) - recency(a) ||', 'recency(a) - recency(b) ||']],
     tests: [['lifecycle.test.js', '*prune after many failed deploys*']],
   },
   {
@@ -82,9 +91,9 @@ const checks = [
     removed: 'the release directory made only after the fetch (made before it instead)',
     edits: [
       [
-        'lib/deploy/steps/node.js',
+        'R7-after-fetch',
         'run.previous = await releases.currentForSwitch();',
-        'run.previous = await releases.currentForSwitch(); await fsp.mkdir(releases.dir(`early-${Date.now()}`), { recursive: true });',
+        'run.previous = await releases.currentForSwitch(); await fse.ensureDir(releases.dir(`early-${Date.now()}`));',
       ],
     ],
     tests: [['deploy.test.js', '*unreachable vendor commit fails before any release*']],
@@ -92,17 +101,15 @@ const checks = [
   {
     case: 'R8',
     removed: 'a new release id when the directory exists',
-    edits: [
-      ['lib/node/release-store.js', 'if (!(await lstatOrUndefined(this.dir(id))))', 'if (true)'],
-    ],
-    tests: [['release-store.test.js', '*[R8]*']],
+    edits: [['R8-new-id', 'if (!(await lstatOrUndefined(this.dir(id))))', 'if (true)']],
+    tests: [['unit/release-store.test.js', '*[R8]*']],
   },
   {
     case: 'R9',
     removed: 'lock creation by rename of a staged directory (check, then write, instead)',
     edits: [
       [
-        'lib/node/lock.js',
+        'R9-rename-lock',
         'await fsp.rename(staged, path.join(root, LOCK_DIR));',
         "if (await fsp.stat(path.join(root, LOCK_DIR)).then(() => true, () => false)) throw Object.assign(new Error('held'), { code: 'EEXIST' }); await new Promise(r => setTimeout(r, 5)); await fsp.cp(staged, path.join(root, LOCK_DIR), { recursive: true, force: true });",
       ],
@@ -114,7 +121,7 @@ const checks = [
     removed: 'the lock around deploy, rollback and prune',
     edits: [
       [
-        'lib/node/lock.js',
+        'R10-lock',
         'const lock = await acquireLock(root, info);',
         'const lock = { release: async () => undefined };',
       ],
@@ -126,7 +133,7 @@ const checks = [
     removed: 'the liveness check of the lock owner (a live owner treated as dead)',
     edits: [
       [
-        'lib/node/lock.js',
+        'R11-liveness',
         "return { state: isAlive(owner) ? 'live' : 'dead', owner };",
         "return { state: 'dead', owner };",
       ],
@@ -136,7 +143,7 @@ const checks = [
   {
     case: 'R12',
     removed: 'the token check before a run removes the lock',
-    edits: [['lib/node/lock.js', 'if (owner.token !== token)', 'if (false)']],
+    edits: [['R12-token', 'if (owner.token !== token)', 'if (false)']],
     tests: [['lifecycle.test.js', '*lock: a live owner is never robbed*']],
   },
   {
@@ -144,12 +151,12 @@ const checks = [
     removed: 'the tree entry name check',
     edits: [
       [
-        'lib/git/path-safety.js',
+        'R13-entry-name',
         'export function unsafeEntryName(name) {',
         'export function unsafeEntryName(name) { return undefined;',
       ],
     ],
-    tests: [['path-safety.test.js', '*']],
+    tests: [['unit/path-safety.test.js', '*']],
   },
   {
     case: 'R14',
@@ -157,17 +164,17 @@ const checks = [
       'a fresh release directory written with O_EXCL | O_NOFOLLOW (instead: start from a copy of current, as copy-based deployers do, and write over it)',
     edits: [
       [
-        'lib/git/export.js',
+        'R14-fresh-dir',
         'await fsp.mkdir(dest, { mode: 0o755, recursive: true });',
         "await fsp.mkdir(dest, { mode: 0o755, recursive: true }); await fsp.cp(path.join(dest, '..', '..', 'current') + '/', dest, { recursive: true, verbatimSymlinks: true, force: true }).catch(() => undefined);",
       ],
       [
-        'lib/git/export.js',
+        'R14-no-parents',
         'await fsp.mkdir(path.join(dest, entry.path), { mode: 0o755 });',
         'await fsp.mkdir(path.join(dest, entry.path), { mode: 0o755, recursive: true });',
       ],
       [
-        'lib/git/export.js',
+        'R14-excl',
         'constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW',
         'constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC',
       ],
@@ -177,43 +184,43 @@ const checks = [
   {
     case: 'R15',
     removed: 'the refusal to read a lockfile that is a symlink',
-    edits: [['lib/pins/vendor-manifest.js', 'if (!stat.isFile()) {', 'if (false) {']],
-    tests: [['installers.test.js', '*[R15]*']],
+    edits: [['R15-regular-file', 'if (!stat.isFile()) {', 'if (false) {']],
+    tests: [['unit/npm-lockfile.test.js', '*[R15]*']],
   },
   {
     case: 'R16',
     removed: 'the duplicate-name check in trees',
-    edits: [['lib/git/export.js', 'if (names.has(entry.path)) {', 'if (false) {']],
+    edits: [['R16-duplicate', 'if (names.has(entry.path)) {', 'if (false) {']],
     tests: [['reliability.test.js', '*[R16]*']],
   },
   {
     case: 'R17',
     removed: 'the object size cap of the pack check, run before a pack is stored',
-    edits: [['lib/git/pack/check.js', 'if (size > max)', 'if (false)']],
+    edits: [['R17-size-cap', 'if (size > max)', 'if (false)']],
     tests: [['pack-check.test.js', '*huge blob from the server*']],
   },
   {
     case: 'R18',
     removed: 'the npm tarball check before npm ci',
-    edits: [['lib/install/npm.js', 'checkTarballs(verified),', '']],
+    edits: [['R18-tarball-check', 'checkTarballs(verified),', '']],
     tests: [['install-npm.test.js', '*[R18]*']],
   },
   {
     case: 'R19',
     removed: 'the wheel path check',
-    edits: [['lib/install/wheel-check.js', "if (name.split('/').includes('..'))", 'if (false)']],
+    edits: [['R19-record-path', "if (name.split('/').includes('..'))", 'if (false)']],
     tests: [['archives.test.js', '*[R19] a wheel with a RECORD path that leaves*']],
   },
   {
     case: 'R20',
     removed: 'the entry cap of npm tarballs',
-    edits: [['lib/install/tarball-check.js', 'entries > TARBALL_LIMITS.maxEntries', 'false']],
+    edits: [['R20-tarball-entries', 'entries > TARBALL_LIMITS.maxEntries', 'false']],
     tests: [['npm-tarball.test.js', '*[R20] a gzip bomb stops*']],
   },
   {
     case: 'R20',
     removed: 'the size cap of wheels',
-    edits: [['lib/install/wheel-check.js', 'total > WHEEL_LIMITS.maxUncompressedBytes', 'false']],
+    edits: [['R20-wheel-size', 'total > WHEEL_LIMITS.maxUncompressedBytes', 'false']],
     tests: [['archives.test.js', '*[R20] a wheel that unpacks past*']],
   },
   {
@@ -221,35 +228,31 @@ const checks = [
     removed: 'the asset name allowlist',
     edits: [
       [
-        'lib/pins/deploy-config.js',
+        'R21-asset-name',
         'name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {',
         'name: z.string().regex(/.*/, {',
       ],
     ],
-    tests: [['vendor-sync-units.test.js', '*[R21]*']],
+    tests: [['unit/vendor-sync.test.js', '*[R21]*']],
   },
   {
     case: 'R22',
     removed: 'the hash check of vendored files',
     edits: [
-      [
-        'lib/pins/integrity.js',
-        'return ssri.checkData(readFileSync(fd), integrity) !== false;',
-        'return true;',
-      ],
+      ['R22-hash', 'return ssri.checkData(readFileSync(fd), integrity) !== false;', 'return true;'],
     ],
     tests: [['install-npm.test.js', '*flipped byte*']],
   },
   {
     case: 'R23',
     removed: 'the registry check of lockfile entries',
-    edits: [['lib/pins/npm-lockfile.js', 'if (hostProblem)', 'if (false)']],
+    edits: [['R23-registry', 'if (hostProblem)', 'if (false)']],
     tests: [['install-npm.test.js', '*resolved to another host*']],
   },
   {
     case: 'R24',
     removed: 'the refusal of unhashed requirements',
-    edits: [['lib/pins/requirements.js', 'if (hashes.length === 0)', 'if (false)']],
+    edits: [['R24-hashed', 'if (hashes.length === 0)', 'if (false)']],
     tests: [['install-pip.test.js', '*unhashed requirement*']],
   },
   {
@@ -257,7 +260,7 @@ const checks = [
     removed: 'recording the resolved full sha (the rev as given recorded instead)',
     edits: [
       [
-        'lib/deploy/steps/release.js',
+        'R25-full-sha',
         'app: { url: source.app.url, requested: source.app.requested, sha: source.app.sha },',
         'app: { url: source.app.url, requested: source.app.requested, sha: source.app.requested },',
       ],
@@ -269,7 +272,7 @@ const checks = [
     removed: 'the refusal to overwrite a vendored version with other bytes',
     edits: [
       [
-        'vendor-sync/plan.js',
+        'R26-no-overwrite',
         "if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {",
         'if (false) {',
       ],
@@ -280,18 +283,14 @@ const checks = [
     case: 'R27',
     removed: "the installer's clean environment (the node's environment passed on)",
     edits: [
-      [
-        'lib/install/run.js',
-        'return { ...env, ...extra };',
-        'return { ...base, ...env, ...extra };',
-      ],
+      ['R27-clean-env', 'return { ...env, ...extra };', 'return { ...base, ...env, ...extra };'],
     ],
     tests: [['install-npm.test.js', '*[R27]*']],
   },
   {
     case: 'R28',
     removed: 'dropping Authorization on a redirect to another origin',
-    edits: [['lib/http/policy.js', 'headers = withoutAuthorization(headers);', '']],
+    edits: [['R28-redirect-auth', 'headers = withoutAuthorization(headers);', '']],
     tests: [
       ['reliability.test.js', '*[R28]*'],
       ['vendor-sync-http.test.js', '*[R28]*'],
@@ -302,7 +301,7 @@ const checks = [
     removed: 'giving up on a second 401',
     edits: [
       [
-        'lib/git/remote.js',
+        'R29-second-401',
         'onAuthFailure: () => ({ cancel: true }),',
         'onAuthFailure: (_url, auth) => auth,',
       ],
@@ -312,16 +311,16 @@ const checks = [
   {
     case: 'R30',
     removed: 'the pack trailer check',
-    edits: [['lib/git/pack/check.js', 'if (!digest.equals(trailer))', 'if (false)']],
-    tests: [['pack-check.test.js', '*[R30]*']],
+    edits: [['R30-trailer', 'if (!digest.equals(trailer))', 'if (false)']],
+    tests: [['unit/pack-check.test.js', '*[R30]*']],
   },
   {
     case: 'R31',
     removed: 'the idle timeout of the git HTTP client',
     edits: [
-      ['lib/http/client.js', 'bodyTimeout: settings.idleTimeoutMs,', 'bodyTimeout: 0,'],
+      ['R31-idle', 'bodyTimeout: settings.idleTimeoutMs,', 'bodyTimeout: 0,'],
       [
-        'lib/http/client.js',
+        'R31-headers',
         'return Math.min(settings.connectTimeoutMs, settings.idleTimeoutMs);',
         'return settings.connectTimeoutMs;',
       ],
@@ -333,12 +332,12 @@ const checks = [
     removed: 'the bound on retries',
     edits: [
       [
-        'vendor-sync/http.js',
+        'R32-bounded-retries',
         'for (let n = 1; n <= this.o.attempts; n++) {',
         'for (let n = 1; ; n++) {',
       ],
       [
-        'vendor-sync/http.js',
+        'R32-bounded-retries',
         'if (wait === undefined || n === this.o.attempts)',
         'if (wait === undefined)',
       ],
@@ -349,14 +348,14 @@ const checks = [
   {
     case: 'R33',
     removed: 'removing the tree of a failed release (so a full disk stays full)',
-    edits: [['lib/node/release-store.js', 'if (name !== META_DIR)', 'if (false)']],
+    edits: [['R33-failed-tree', 'if (name !== META_DIR)', 'if (false)']],
     tests: [['disk-full.test.js', '*installer itself runs out of space*']],
   },
   {
     case: 'R34',
     removed:
       'the refusal of a symlink on the way of a path deploy.json names (tree listing and disk)',
-    edits: [['lib/node/release-path.js', "if (node.kind === 'symlink') {", 'if (false) {']],
+    edits: [['R34-symlink', "if (node.kind === 'symlink') {", 'if (false) {']],
     tests: [
       ['release-path.test.js', '*[R34] a shared directory through a committed symlink*'],
       ['release-path.test.js', '*[R34] a shared path through "y -> .."*'],
@@ -367,15 +366,13 @@ const checks = [
   {
     case: 'R34',
     removed: 'the refusal of .repodeploy, the release metadata, as a path deploy.json names',
-    edits: [
-      ['lib/node/release-path.js', 'if (parts[0]?.toLowerCase() === META_DIR) {', 'if (false) {'],
-    ],
+    edits: [['R34-metadata', 'if (parts[0]?.toLowerCase() === META_DIR) {', 'if (false) {']],
     tests: [['release-path.test.js', '*[R34] "shared": [".repodeploy/"]*']],
   },
   {
     case: 'R34',
     removed: 'the refusal of a link anywhere inside a virtualenv directory the app tree commits',
-    edits: [['lib/node/release-path.js', 'if (!named.below ||', 'if (true ||']],
+    edits: [['R34-venv-links', 'if (!named.below ||', 'if (true ||']],
     tests: [['release-path.test.js', '*[R34] a committed venv with a link inside*']],
   },
   {
@@ -383,27 +380,26 @@ const checks = [
     removed: 'a comment line ending in \\ is not joined with the next (joined, as before)',
     edits: [
       [
-        'lib/pins/requirements.js',
+        'R36-comment-continuation',
         "if (!physical.endsWith('\\\\') || isComment) {",
         "if (!physical.endsWith('\\\\')) {",
       ],
     ],
-    tests: [['requirements.test.js', '*[R36]*']],
+    tests: [
+      ['requirements.test.js', '*[R36]*'],
+      ['unit/requirements.test.js', '*[R36]*'],
+    ],
   },
   {
     case: 'R36',
     removed: "the installers' network wall (no namespace, no dead proxies)",
     edits: [
       [
-        'lib/install/no-network.js',
+        'R36-namespace',
         "wrap: (command, args) => [unshare, ['-n', '--', command, ...args]],",
         'wrap: (command, args) => [command, args],',
       ],
-      [
-        'lib/install/no-network.js',
-        'const PROXY_ENV = proxyEnv(DEAD_PROXY);',
-        'const PROXY_ENV = {};',
-      ],
+      ['R36-dead-proxy', 'const PROXY_ENV = proxyEnv(DEAD_PROXY);', 'const PROXY_ENV = {};'],
     ],
     tests: [
       ['no-network.test.js', '*[R36]*'],
@@ -414,7 +410,7 @@ const checks = [
   {
     case: 'R43',
     removed: 'the check of the whole bundle file against the sha256 the node pins',
-    edits: [['lib/bundle/bundle.js', 'if (!sameDigest(actual, pin.sha256))', 'if (false)']],
+    edits: [['R43-bundle-sha', 'if (!sameDigest(actual, pin.sha256))', 'if (false)']],
     tests: [
       ['bundle.test.js', '*[R43] a re-packed bundle*'],
       ['bundle.test.js', '*[R43] a wrong pin*'],
@@ -424,7 +420,7 @@ const checks = [
   {
     case: 'R43',
     removed: 'the refusal of a bundle given with no pin',
-    edits: [['lib/bundle/pin.js', 'if (options.unpinned)', 'if (true)']],
+    edits: [['R43-pin-required', 'if (options.unpinned)', 'if (true)']],
     tests: [['bundle.test.js', '*[R43] a bundle with no pin*']],
   },
   {
@@ -432,7 +428,7 @@ const checks = [
     removed: 'unpacking only the entries that were verified',
     edits: [
       [
-        'lib/bundle/bundle.js',
+        'R43-verified-only',
         "if ('type' in entry && bundle.entries.get(name) === entry.type)",
         "if ('type' in entry)",
       ],
@@ -442,7 +438,7 @@ const checks = [
   {
     case: 'R37',
     removed: 'a lock recorded in another boot, pid namespace or host counting as held',
-    edits: [['lib/node/lock.js', "return { state: 'unknown', owner, why };", 'void why;']],
+    edits: [['R37-unknown', "return { state: 'unknown', owner, why };", 'void why;']],
     tests: [['node-state.test.js', '*[R37]*']],
   },
   {
@@ -450,7 +446,7 @@ const checks = [
     removed: "the node's recorded order of events (release times and ids decide instead)",
     edits: [
       [
-        'lib/node/lifecycle.js',
+        'R38-recency',
         'const recency = (r) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);',
         'const recency = (r) => 0;',
       ],
@@ -462,7 +458,7 @@ const checks = [
     removed: 'keeping release directories whose metadata cannot be read (removed as unfinished)',
     edits: [
       [
-        'lib/node/lifecycle.js',
+        'R39-keep-unreadable',
         "if (release.meta?.state === 'building') {",
         "if (!release.meta) { await fsp.rm(release.dir, { recursive: true, force: true }); continue; } if (release.meta?.state === 'building') {",
       ],
@@ -473,16 +469,16 @@ const checks = [
     case: 'R40',
     removed: 'stopping the whole process group (only its leader is signalled)',
     edits: [
-      ['lib/node/processes.js', 'process.kill(-pgid, 0);', 'process.kill(pgid, 0);'],
-      ['lib/node/processes.js', 'signal(-pgid, first);', 'signal(pgid, first);'],
-      ['lib/node/processes.js', "signal(-pgid, 'SIGKILL');", "signal(pgid, 'SIGKILL');"],
+      ['R40-group-alive', 'process.kill(-pgid, 0);', 'process.kill(pgid, 0);'],
+      ['R40-group-first', 'signal(-pgid, first);', 'signal(pgid, first);'],
+      ['R40-group-kill', "signal(-pgid, 'SIGKILL');", "signal(pgid, 'SIGKILL');"],
     ],
     tests: [['node-state.test.js', '*[R40]*']],
   },
   {
     case: 'R40',
     removed: 'passing SIGINT / SIGTERM on to the running installer or hook',
-    edits: [['lib/node/lock.js', 'void interrupt(signal);', 'void 0;']],
+    edits: [['R40-interrupt', 'void interrupt(signal);', 'void 0;']],
     tests: [['node-state.test.js', '*mid-install stops*']],
   },
   {
@@ -490,7 +486,7 @@ const checks = [
     removed: 'the newline before a record appended after a cut last line',
     edits: [
       [
-        'lib/support/fs.js',
+        'R41-newline',
         "const lead = size > 0 && last[0] !== 0x0a ? '\\n' : '';",
         "const lead = '';",
       ],
@@ -500,7 +496,7 @@ const checks = [
   {
     case: 'R35',
     removed: 'keeping DEPLOY_GIT_TOKEN to the origins the node names (--repo, --vendor-repo)',
-    edits: [['lib/git/credentials.js', 'if (!tokenOrigins.has(origin)) {', 'if (false) {']],
+    edits: [['R35-token-origins', 'if (!tokenOrigins.has(origin)) {', 'if (false) {']],
     tests: [
       ['git-remote.test.js', '*[R35] a vendor URL in deploy.json*'],
       ['git-remote.test.js', '*[R35] deploy check sends no token*'],
@@ -512,9 +508,10 @@ const checks = [
     removed: 'holding credentials back from plain http to a host other than loopback',
     edits: [
       [
-        'lib/http/policy.js',
-        "if (parsed.protocol !== 'http:')\n        return false;",
-        "if (parsed.protocol !== 'http:')\n        return false;\n    return true;",
+        'R35-plain-http',
+        // The statement is `if (not http) return false;`: a return after it lets any host in.
+        'return false;',
+        'return false; return true;',
       ],
     ],
     tests: [
@@ -525,10 +522,18 @@ const checks = [
   {
     case: 'R35',
     removed: 'dropping Authorization on a redirect to another origin (a deploy end to end)',
-    edits: [['lib/http/policy.js', 'headers = withoutAuthorization(headers);', '']],
+    edits: [['R28-redirect-auth', 'headers = withoutAuthorization(headers);', '']],
     tests: [['git-remote.test.js', '*[R35] a redirect from the app origin*']],
   },
 ];
+
+const faults = markerFaults(root, checks);
+if (faults.length > 0) {
+  process.stderr.write(
+    `protection markers and checks disagree:\n${faults.map(f => `  ${f}\n`).join('')}`,
+  );
+  process.exit(1);
+}
 
 const only = process.env.PROTECTIONS?.split(',');
 if (only)
@@ -581,17 +586,10 @@ for (const check of selected) {
   const started = Date.now();
   let outcome;
   try {
-    for (const [rel, find, replace] of check.edits) {
-      const file = path.join(root, 'dist', rel);
-      const text = readFileSync(file, 'utf8');
-      const count = text.split(find).length - 1;
-      if (count !== 1)
-        throw new Error(`${rel}: expected the text once, found it ${count} times: ${find}`);
+    for (const edit of check.edits) {
+      const {file, text, at, end} = locate(root, compiledMarkers(root), edit);
       if (!originals.has(file)) originals.set(file, text);
-      writeFileSync(
-        file,
-        text.replace(find, () => replace),
-      );
+      writeFileSync(file, text.slice(0, at) + edit[2] + text.slice(end));
     }
     rebundle();
     const results = [];
@@ -621,7 +619,7 @@ for (const check of selected) {
 const table = rows
   .map(
     r =>
-      `| ${r.case} | ${r.removed} | ${r.edits.map(([rel]) => `\`dist/${rel}\``).join(', ')} | ${r.tests
+      `| ${r.case} | ${r.removed} | ${r.edits.map(([where]) => `\`${where.endsWith('.js') ? `dist/${where}` : where}\``).join(', ')} | ${r.tests
         .map(([f, m]) => `\`${f.replace('.test.js', '')}\` ${m.replaceAll('|', '\\|')}`)
         .join('<br>')} | ${r.outcome.startsWith('the test failed') ? '✔ ' : '✘ '}${r.outcome} |`,
   )
@@ -632,13 +630,14 @@ if (!only) {
     `# Protections: each removed, its tests must fail
 
 Generated by \`scripts/protection-check.mjs\` (\`npm run test:protections\`). For each reliability
-case (docs/reliability.md), the script takes the protection out of the built code with one edit,
+case (docs/reliability.md), the script takes the protection out of the built code with one edit
+(at the \`// protection <key>:\` marker in the source, docs/testing.md),
 runs the tests tagged for the case, expects them to fail, and restores the code. A test that still
 passes without its protection would prove nothing.
 
 Protections checked: ${rows.length}; unnoticed removals: ${unnoticed}.
 
-| case | protection removed | edited | tests run | result |
+| case | protection removed | marker (or file) edited | tests run | result |
 | --- | --- | --- | --- | --- |
 ${table}
 `,

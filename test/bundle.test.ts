@@ -9,7 +9,7 @@ import {ExitCode, IntegrityError} from '../lib/support/errors.js';
 import {readHistory} from '../lib/node/history.js';
 import {gitArchive} from './helpers/repos.js';
 import {fingerprint, snapshotTree} from './helpers/tree.js';
-import {makeWorld, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
+import {makeWorld, pinVendor, runDeployBin, type World} from './helpers/world.js';
 
 const exec = promisify(execFile);
 
@@ -19,16 +19,12 @@ async function bundledWorld(t: Parameters<typeof makeWorld>[0]) {
     'tools/data.txt': 'vendored\n',
     'tools/run.sh': {content: '#!/bin/sh\n', mode: 0o755},
   });
-  const vendorSha = await world.vendor.commit('vendor');
-  await writeSampleApp(world.app, {
-    'deploy.json': JSON.stringify({
-      vendor: {url: '../vendor.git', rev: vendorSha},
-      install: {command: ['sh', '-c', 'cp "$VENDOR_DIR/tools/data.txt" installed.txt']},
-    }),
+  const {vendorSha, appSha: sha} = await pinVendor(world, {
+    sample: true,
+    config: {install: {command: ['sh', '-c', 'cp "$VENDOR_DIR/tools/data.txt" installed.txt']}},
+    appMessage: 'v1',
+    tag: {name: 'v1'},
   });
-  const sha = await world.app.commit('v1');
-  await world.app.tag('v1');
-  await world.publish();
   const out = path.join(world.dir, 'dist', 'app-v1.tar.gz');
   const made = await runDeployBin(['bundle', '--rev', 'v1', '--repo', world.appUrl, '--out', out]);
   t.is(made.code, 0, made.stderr);

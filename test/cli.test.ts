@@ -2,18 +2,16 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import {ExitCode} from '../lib/support/errors.js';
-import {makeWorld, runDeployBin, writeSampleApp} from './helpers/world.js';
+import {makeWorld, pinVendor, runDeployBin, writeSampleApp} from './helpers/world.js';
 
 async function simpleWorld(t: Parameters<typeof makeWorld>[0]) {
   const world = await makeWorld(t);
   await world.vendor.write({'npm/x.tgz': 'x'});
-  const vendorSha = await world.vendor.commit('vendor');
-  await writeSampleApp(world.app, {
-    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}}),
+  const {vendorSha, appSha: sha} = await pinVendor(world, {
+    sample: true,
+    appMessage: 'v1',
+    tag: {name: 'v1'},
   });
-  const sha = await world.app.commit('v1');
-  await world.app.tag('v1');
-  await world.publish();
   return {world, sha, vendorSha};
 }
 

@@ -12,7 +12,14 @@ import {readHistory} from '../lib/node/history.js';
 import {status} from '../lib/node/status.js';
 import {gitArchive} from './helpers/repos.js';
 import {fingerprint, snapshotTree} from './helpers/tree.js';
-import {makeWorld, runDeploy, runDeployBin, writeSampleApp, type World} from './helpers/world.js';
+import {
+  makeWorld,
+  pinVendor,
+  runDeploy,
+  runDeployBin,
+  writeSampleApp,
+  type World,
+} from './helpers/world.js';
 
 /** Vendor repo with a couple of artifacts; app pinning it through deploy.json. */
 async function pinnedWorld(t: Parameters<typeof makeWorld>[0]) {
@@ -22,13 +29,12 @@ async function pinnedWorld(t: Parameters<typeof makeWorld>[0]) {
     'MANIFEST.json': '{"format": 1, "artifacts": []}\n',
     'tools/run.sh': {content: '#!/bin/sh\n', mode: 0o755},
   });
-  const vendorSha = await world.vendor.commit('vendor: first artifacts');
-  await writeSampleApp(world.app, {
-    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}}, null, 2),
+  const {vendorSha, appSha: v1} = await pinVendor(world, {
+    sample: true,
+    vendorMessage: 'vendor: first artifacts',
+    appMessage: 'app v1',
+    tag: {name: 'v1.0.0', annotated: true},
   });
-  const v1 = await world.app.commit('app v1');
-  await world.app.tag('v1.0.0', {annotated: true});
-  await world.publish();
   return {world, vendorSha, v1};
 }
 

@@ -12,7 +12,7 @@ import {ConfigError, InstallError, IntegrityError} from '../lib/support/errors.j
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
 import type {DeployOptions} from '../lib/deploy/deploy.js';
 import {fingerprint} from './helpers/tree.js';
-import {makeWorld, runDeploy, runDeployBin, type World} from './helpers/world.js';
+import {makeWorld, pinVendor, runDeploy, runDeployBin, type World} from './helpers/world.js';
 import type {TreeFile} from '../lib/git/export.js';
 import {npmInputs} from '../lib/install/npm.js';
 
@@ -39,15 +39,10 @@ async function npmWorld(
   await fsp.cp(t.context.vendorDir, world.vendor.dir, {recursive: true});
   await fsp.cp(appTemplate, world.app.dir, {recursive: true});
   await mutate?.({appDir: world.app.dir, vendorDir: world.vendor.dir});
-  const vendorSha = await world.vendor.commit('vendor npm tarballs');
-  await world.app.write({
-    'deploy.json': JSON.stringify({
-      vendor: {url: '../vendor.git', rev: vendorSha},
-      install: {type: 'npm', registries: [t.context.registryUrl], ...install},
-    }),
+  const {vendorSha, appSha} = await pinVendor(world, {
+    config: {install: {type: 'npm', registries: [t.context.registryUrl], ...install}},
+    vendorMessage: 'vendor npm tarballs',
   });
-  const appSha = await world.app.commit('app');
-  await world.publish();
   return {world, appSha, vendorSha};
 }
 

@@ -6,7 +6,7 @@ import {promisify} from 'node:util';
 import test from 'ava';
 import {listenLocal} from './helpers/http.js';
 import {IntegrityError} from '../lib/support/errors.js';
-import {makeWorld, packageRoot, runDeploy} from './helpers/world.js';
+import {makeWorld, packageRoot, pinVendor, runDeploy} from './helpers/world.js';
 
 const exec = promisify(execFile);
 const example = path.join(packageRoot, 'examples', 'python-app');
@@ -25,12 +25,11 @@ async function pipWorld(
     path.join(world.app.dir, 'requirements.txt'),
   ]);
   await mutate?.(world.vendor.dir, world.app.dir);
-  const vendorSha = await world.vendor.commit('wheels');
-  await world.app.write({
-    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git', rev: vendorSha}, install: 'pip'}),
+  await pinVendor(world, {
+    config: {install: 'pip'},
+    vendorMessage: 'wheels',
+    appMessage: 'python app',
   });
-  await world.app.commit('python app');
-  await world.publish();
   return world;
 }
 
@@ -137,20 +136,17 @@ test('pip: an unhashed requirement is refused [R24]', async t => {
 test('command: runs in the release with RELEASE_DIR and VENDOR_DIR and nothing else of ours', async t => {
   const world = await makeWorld(t);
   await world.vendor.write({'tools/data.txt': 'vendored\n'});
-  const vendorSha = await world.vendor.commit('v');
-  await world.app.write({
-    'install.sh': {
-      content:
-        '#!/bin/sh\nset -e\ncp "$VENDOR_DIR/tools/data.txt" "$RELEASE_DIR/installed.txt"\nenv > "$RELEASE_DIR/env.txt"\n',
-      mode: 0o755,
+  await pinVendor(world, {
+    config: {install: {command: ['./install.sh'], env: {APP_MODE: 'production'}}},
+    files: {
+      'install.sh': {
+        content:
+          '#!/bin/sh\nset -e\ncp "$VENDOR_DIR/tools/data.txt" "$RELEASE_DIR/installed.txt"\nenv > "$RELEASE_DIR/env.txt"\n',
+        mode: 0o755,
+      },
     },
-    'deploy.json': JSON.stringify({
-      vendor: {url: '../vendor.git', rev: vendorSha},
-      install: {command: ['./install.sh'], env: {APP_MODE: 'production'}},
-    }),
+    vendorMessage: 'v',
   });
-  await world.app.commit('app');
-  await world.publish();
   const result = await runDeploy(
     {root: world.root, rev: 'main', repo: world.appUrl},
     {env: {PATH: process.env.PATH, DEPLOY_GIT_TOKEN: 'tok-do-not-leak', SECRET_OF_NODE: 'x'}},

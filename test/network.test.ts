@@ -8,7 +8,7 @@ import {SourceError} from '../lib/support/errors.js';
 import {readVendorManifest} from '../lib/pins/vendor-manifest.js';
 import {deadProxyUrl, startForwardProxy} from './helpers/forward-proxy.js';
 import {startFakeGithub} from './helpers/github-server.js';
-import {startRegistry, type Registry} from './helpers/npm-registry.js';
+import {lockedApp, startRegistry, type Registry} from './helpers/npm-registry.js';
 import {FixtureRepo} from './helpers/repos.js';
 import {selfSignedCertificate, startTlsFront} from './helpers/tls-front.js';
 import {tempDir} from './helpers/tmp.js';
@@ -35,18 +35,12 @@ test.before(async t => {
     version: '1.0.0',
     dependencies: {'@demo/left-util': '^1.0.0'},
   });
-  const lockDir = path.join(dir, 'lock');
-  await fsp.mkdir(lockDir);
-  await fsp.writeFile(
-    path.join(lockDir, 'package.json'),
-    JSON.stringify({
-      name: 'app',
-      version: '1.0.0',
-      private: true,
-      dependencies: {'greet-lib': '1.0.0'},
-    }),
-  );
-  await open.npm(['install', '--package-lock-only', '--ignore-scripts'], lockDir);
+  const lockDir = await lockedApp(open, path.join(dir, 'lock'), {
+    name: 'app',
+    version: '1.0.0',
+    private: true,
+    dependencies: {'greet-lib': '1.0.0'},
+  });
   for (const [name, file] of [
     ['@demo/left-util', '@demo/left-util/-/left-util-1.0.0.tgz'],
     ['greet-lib', 'greet-lib/-/greet-lib-1.0.0.tgz'],

@@ -10,7 +10,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type TestFn} from 'ava';
 import {readVendorManifest} from '../lib/pins/vendor-manifest.js';
-import {startRegistry, type Registry} from './helpers/npm-registry.js';
+import {lockedApp, startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git, gitArchive} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
 import {makeWorld, runDeployBin, type World, runVendorSyncBin} from './helpers/world.js';
@@ -104,17 +104,11 @@ test.before(async t => {
   await writeAppFiles(lockApp);
   await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], lockApp);
   // A plain lockfile (no workspaces, no duplicates) for the failure test.
-  const lockSimple = path.join(dir, 'lock-simple');
-  await fsp.mkdir(lockSimple);
-  await fsp.writeFile(
-    path.join(lockSimple, 'package.json'),
-    JSON.stringify({
-      name: 'simple',
-      version: '1.0.0',
-      dependencies: {'@corp/host': '1.0.0', 'tiny-ms': '2.0.0', 'with-bundle': '1.0.0'},
-    }),
-  );
-  await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], lockSimple);
+  const lockSimple = await lockedApp(registry, path.join(dir, 'lock-simple'), {
+    name: 'simple',
+    version: '1.0.0',
+    dependencies: {'@corp/host': '1.0.0', 'tiny-ms': '2.0.0', 'with-bundle': '1.0.0'},
+  });
   t.context = {dir, registry, lockApp, lockSimple};
 });
 

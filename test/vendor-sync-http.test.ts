@@ -6,6 +6,9 @@ import ssri from 'ssri';
 import {listenLocal} from './helpers/http.js';
 import {IntegrityError, SourceError} from '../lib/support/errors.js';
 import {Http} from '../vendor-sync/http.js';
+import {assetDownloadUrl} from '../vendor-sync/sources/github.js';
+import {githubClient} from '../lib/http/github.js';
+import {startFakeGithub} from './helpers/github-server.js';
 import {tempDir} from './helpers/tmp.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
@@ -89,4 +92,20 @@ test('a stalled server times out instead of hanging [R31]', async t => {
   await t.throwsAsync(new Http({attempts: 1, timeoutMs: 300}).text(`${server.url}/slow`), {
     instanceOf: SourceError,
   });
+});
+
+test('a release asset URL on another origin than the API is refused: the token is not sent there [R35]', async t => {
+  const github = await startFakeGithub({token: 'gh-units-token'});
+  t.teardown(() => github.close());
+  github.releases.set('acme/tool', [{tag: 'v1', assets: [{name: 'tool', data: Buffer.from('x')}]}]);
+  const asset = {repo: 'acme/tool', tag: 'v1', name: 'tool', sha256: '0'.repeat(64)};
+  const own = githubClient({apiUrl: github.apiUrl, token: 'gh-units-token'});
+  t.true((await assetDownloadUrl(own, asset)).startsWith(new URL(github.apiUrl).origin));
+  // The same answers, read through a client whose API is on another origin (a proxying front
+  // or a hostile API naming someone else's host): refused before any download.
+  const other = githubClient({
+    apiUrl: github.apiUrl.replace('127.0.0.1', 'localhost'),
+    token: 'gh-units-token',
+  });
+  await t.throwsAsync(assetDownloadUrl(other, asset), {message: /asset URL on another origin/});
 });

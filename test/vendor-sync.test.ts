@@ -14,7 +14,7 @@ import {Http} from '../vendor-sync/http.js';
 import {githubClient} from '../lib/http/github.js';
 import {vendorSync, type SyncOptions} from '../vendor-sync/sync.js';
 import {startFakeGithub, type FakeGithub} from './helpers/github-server.js';
-import {startRegistry, type Registry} from './helpers/npm-registry.js';
+import {lockedApp, startRegistry, type Registry} from './helpers/npm-registry.js';
 import {startPypiIndex, type PypiIndex} from './helpers/pypi-index.js';
 import {git} from './helpers/repos.js';
 import {fingerprint} from './helpers/tree.js';
@@ -57,16 +57,8 @@ test.before(async t => {
         "exports.greet = n => 'hello ' + n + ' with ' + require('@demo/left-util').version;\n",
     },
   });
-  const lockFor = async (name: string, dependencies: Record<string, string>) => {
-    const appDir = path.join(dir, name);
-    await fsp.mkdir(appDir);
-    await fsp.writeFile(
-      path.join(appDir, 'package.json'),
-      JSON.stringify({...APP_PACKAGE, dependencies}, null, 2),
-    );
-    await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], appDir);
-    return appDir;
-  };
+  const lockFor = (name: string, dependencies: Record<string, string>) =>
+    lockedApp(registry, path.join(dir, name), {...APP_PACKAGE, dependencies}, 2);
   const lock100 = await lockFor('lock100', {'greet-lib': '1.0.0', '@demo/left-util': '1.0.0'});
   const lock110 = await lockFor('lock110', {'greet-lib': '1.0.0', '@demo/left-util': '1.1.0'});
   const lockNoGreet = await lockFor('lockNoGreet', {'@demo/left-util': '1.1.0'});

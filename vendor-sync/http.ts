@@ -138,6 +138,7 @@ export class Http {
 
   private async withRetries<T>(url: string, attempt: () => Promise<T>): Promise<T> {
     let lastError: unknown;
+    // protection R32-bounded-retries: retries are bounded
     for (let n = 1; n <= this.o.attempts; n++) {
       try {
         return await attempt();

@@ -73,6 +73,7 @@ export async function makePlan(options: {
       a => a.ecosystem === need.ecosystem && sameName(a, need.name) && a.version === need.version,
     );
     const matching = same.filter(a => samePin(a.integrity, need.integrity));
+    // protection R26-no-overwrite: a vendored version is never overwritten with other bytes
     if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {
       republished.push(
         `${need.ecosystem} ${need.name}@${need.version}: vendored as ${short(same[0]?.integrity)}, the app pins ${short(need.integrity)}`,

@@ -261,6 +261,7 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   // The pin first: a bundle that is not the published one (a truncated copy too) says so.
   if (pin) {
     const actual = whole.digest('hex');
+    // protection R43-bundle-sha: the whole bundle file matches the sha256 the node pins
     if (!sameDigest(actual, pin.sha256)) throw bundleMismatch(file, actual, pin);
   }
   if (unreadable) throw refuse(`not a readable .tar.gz (${unreadable.message})`);
@@ -362,6 +363,7 @@ export async function extractBundle(bundle: VerifiedBundle, releaseDir: string):
     filter: (p, entry) => {
       if (!p.startsWith(`${TREE}/`)) return false;
       const name = p.replace(/\/+$/, '');
+      // protection R43-verified-only: only verified entries are unpacked
       if ('type' in entry && bundle.entries.get(name) === entry.type) return true;
       unexpected.push(name);
       return false;

@@ -49,6 +49,7 @@ export async function resolveBundlePin(
   }
   if (options.sha256File !== undefined)
     return readChecksumFile(path.resolve(cwd, options.sha256File), bundle);
+  // protection R43-pin-required: a bundle given with no pin is refused unless asked for
   if (options.unpinned) return null;
   const name = path.basename(bundle);
   throw new UsageError(

@@ -50,6 +50,7 @@ export function credentialPolicy(
     const own = perOrigin.get(origin);
     if (own) return {credentials: own};
     if (!token) return {};
+    // protection R35-token-origins: DEPLOY_GIT_TOKEN goes only to the origins the node names
     if (!tokenOrigins.has(origin)) {
       return {
         withheld: `DEPLOY_GIT_TOKEN goes only to the origins of --repo and --vendor-repo, not to ${origin}, which the app's changeset names. Give that origin its own credential in DEPLOY_GIT_CREDENTIALS (${origin.replace('://', '://USER:TOKEN@')}), or pass --vendor-repo.`,

@@ -43,6 +43,7 @@ export async function listTree(
       for (const entry of tree) {
         assertSafeEntryName(entry.path, dir, label);
         const rel = dir ? `${dir}/${entry.path}` : entry.path;
+        // protection R16-duplicate: a name twice in a tree is refused
         if (names.has(entry.path)) {
           throw new IntegrityError(
             `Refused tree ${dir || '(root)'} in ${label}: the name "${entry.path}" appears twice.`,
@@ -87,10 +88,12 @@ export async function exportTree(
 ): Promise<ExportStats> {
   const entries = options.entries ?? (await listTree(store, commit, options.label));
   const stats: ExportStats = {files: 0, symlinks: 0, dirs: 1, bytes: 0};
+  // protection R14-fresh-dir: a release is written into a fresh directory, never over a copy
   await fsp.mkdir(dest, {mode: 0o755, recursive: true});
   // Directories first, in tree order (parents before children), so blobs can go in parallel.
   for (const entry of entries) {
     if (entry.kind === 'dir' || entry.kind === 'gitlink') {
+      // protection R14-no-parents: each directory is made once, never through one already there
       await fsp.mkdir(path.join(dest, entry.path), {mode: 0o755});
       stats.dirs++;
     }
@@ -135,6 +138,7 @@ export async function exportTree(
  * each are several times faster than the same calls through the thread pool.
  */
 export function writeNewFile(file: string, data: Uint8Array, mode: number): void {
+  // protection R14-excl: files are created with O_EXCL | O_NOFOLLOW, never through a link
   const fd = openSync(
     file,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,

@@ -12,6 +12,7 @@ const HFS_IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/gu;
  * file system treats as ".git" (case, trailing dots and spaces, NTFS streams, 8.3 short names,
  * HFS+ ignorable code points).
  */
+// protection R13-entry-name: tree entry names that could leave the release are refused
 export function unsafeEntryName(name: string): string | undefined {
   if (name === '') return 'empty name';
   if (name === '.' || name === '..') return `"${name}" would leave its directory`;

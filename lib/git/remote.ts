@@ -87,6 +87,7 @@ class HttpRemote implements Remote {
         return {...credentials};
       },
       // A second 401 means the credentials are wrong: stop instead of asking again.
+      // protection R29-second-401: a second 401 gives up
       onAuthFailure: (): GitAuth => ({cancel: true}),
     };
   }

@@ -94,6 +94,7 @@ async function send(
       body,
       dispatcher: settings.network.dispatcherFor(url),
       headersTimeout: headersTimeout(settings),
+      // protection R31-idle: the idle timeout of the git HTTP client
       bodyTimeout: settings.idleTimeoutMs,
     });
   } catch (error) {
@@ -135,6 +136,7 @@ function stalled(url: URL, settings: Settings, cause?: unknown): SourceError {
 
 /** Silence before the headers counts against the idle timeout too, as on the socket before. */
 function headersTimeout(settings: Settings): number {
+  // protection R31-headers: a server that sends no headers is idle too
   return Math.min(settings.connectTimeoutMs, settings.idleTimeoutMs);
 }
 

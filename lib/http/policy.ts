@@ -274,6 +274,7 @@ loopback.addAddress('::1', 'ipv6');
 export function mayCarryCredentials(url: string): boolean {
   const parsed = new URL(url);
   if (parsed.protocol === 'https:') return true;
+  // protection R35-plain-http: credentials over plain http go to loopback only
   if (parsed.protocol !== 'http:') return false;
   const host = parsed.hostname.toLowerCase();
   if (host === 'localhost') return true;
@@ -304,6 +305,7 @@ export function followRedirect(
       'Use the final https URL.',
     );
   }
+  // protection R28-redirect-auth: Authorization is dropped on a redirect to another origin
   if (next.origin !== from.origin) headers = withoutAuthorization(headers);
   return {url: next, headers};
 }

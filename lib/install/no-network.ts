@@ -24,6 +24,7 @@ export type NetworkWall = {
 /** A closed port on the loopback: a proxied request fails at once. */
 const DEAD_PROXY = 'http://127.0.0.1:9';
 
+// protection R36-dead-proxy: the installer's proxies lead nowhere
 const PROXY_ENV = proxyEnv(DEAD_PROXY);
 
 /** Every proxy variable HTTP clients read (curl, Python's requests and urllib, npm), both cases. */
@@ -70,6 +71,7 @@ async function probeNamespace(unshare: string, searchPath: string): Promise<Netw
     kind: 'namespace',
     describe: `network: none (the installer runs in a new network namespace, ${unshare} -n: no interface but a loopback that is down)`,
     env: PROXY_ENV,
+    // protection R36-namespace: the installer runs in a network namespace of its own
     wrap: (command, args) => [unshare, ['-n', '--', command, ...args]],
   };
 }

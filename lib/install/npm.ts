@@ -101,6 +101,7 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
             : `npm cache: ${verified.length} verified tarballs written through cacache.put (npm's cacache layout differs or is unknown)\n`,
         );
         // Settled, all of them, before anything is thrown: the scratch is removed after.
+        // protection R18-tarball-check: npm tarballs are checked before npm ci runs
         const outcomes = await Promise.allSettled([
           checkTarballs(verified),
           ...verified.map(artifact =>

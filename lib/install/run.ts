@@ -28,6 +28,7 @@ export function hermeticEnv(
     const value = base[key];
     if (value !== undefined) env[key] = value;
   }
+  // protection R27-clean-env: installers get a clean environment, not the node's
   return {...env, ...extra};
 }
 

@@ -49,6 +49,7 @@ export async function checkNpmTarball(file: string, label: string): Promise<void
       declared += entry.size;
       accounted += 512 + Math.ceil(entry.size / 512) * 512;
       // The declared sizes are known from the headers, before any content is inflated.
+      // protection R20-tarball-entries: the entry cap of npm tarballs
       const why =
         entries > TARBALL_LIMITS.maxEntries
           ? `more than ${TARBALL_LIMITS.maxEntries} entries`

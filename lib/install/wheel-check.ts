@@ -44,6 +44,7 @@ export async function checkWheel(file: string, label: string): Promise<void> {
       zip.on('entry', (entry: yauzl.Entry) => {
         entries++;
         total += entry.uncompressedSize;
+        // protection R20-wheel-size: the size cap of wheels
         const why =
           entries > WHEEL_LIMITS.maxEntries
             ? `more than ${WHEEL_LIMITS.maxEntries} entries`
@@ -84,6 +85,7 @@ function unsafePath(name: string): string | undefined {
   if (name === '') return 'empty path';
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return 'absolute path';
   if (name.includes('\\')) return 'backslash in path';
+  // protection R19-record-path: a wheel path may not leave the install directory
   if (name.split('/').includes('..')) return 'path leaves the install directory';
   return undefined;
 }

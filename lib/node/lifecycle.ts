@@ -13,6 +13,7 @@ import {installLog} from './layout.js';
 import {ReleaseStore, type ReleaseInfo, type ReleaseState} from './release-store.js';
 
 /** States a release can be switched back to. */
+// protection R5-targets: rollback skips failed and bad releases
 const ROLLBACK_TARGETS: ReleaseState[] = ['retired', 'ready'];
 
 export type PrunePolicy = {keep: number; keepFailed: number};
@@ -32,8 +33,11 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
   await store.removeStaged();
   for (const release of await store.list()) {
     if (release.id === current) continue;
+    // protection R39-keep-unreadable: a release whose metadata cannot be read is kept
+    // protection R1-building: a release a killed run left building is marked failed by the next run
     if (release.meta?.state === 'building') {
       // A run killed mid-install leaves its installer (or hook) running, still writing here.
+      // protection R1-stop-child: the installer a killed run left running is stopped first
       await stopRecordedChild(runningRecord(installLog(release.dir)));
       await store.markFailed(release.id, {
         error: 'interrupted: the run that was building this release did not finish',
@@ -51,7 +55,9 @@ export async function recoverInterrupted(store: ReleaseStore): Promise<string[]>
  * the ids sort. Releases made before that order was recorded come after, by recorded time.
  */
 function newestFirst(releases: ReleaseInfo[]): ReleaseInfo[] {
+  // protection R38-recency: the node's recorded order of events decides, not release times or ids
   const recency = (r: ReleaseInfo) => Math.max(r.meta?.seq ?? 0, r.meta?.liveSeq ?? 0);
+  // protection R6-order: releases most recent first, by their recorded order
   return [...releases].sort(
     (a, b) =>
       recency(b) - recency(a) ||

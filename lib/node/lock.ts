@@ -79,6 +79,7 @@ async function tryCreate(root: string, owner: LockOwner): Promise<boolean> {
   await fsp.mkdir(staged);
   try {
     await writeFileAtomic(path.join(staged, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`);
+    // protection R9-rename-lock: the lock is taken by a rename, never check-then-write
     await fsp.rename(staged, path.join(root, LOCK_DIR));
   } catch (error) {
     await fse.remove(staged);
@@ -123,7 +124,9 @@ export async function readLock(root: string): Promise<LockState> {
     return {state: Date.now() - stat.mtimeMs > ORPHAN_MS ? 'dead' : 'live', owner: null};
   }
   const why = unjudgeable(owner);
+  // protection R37-unknown: a lock recorded in another boot, pid namespace or host counts as held
   if (why) return {state: 'unknown', owner, why};
+  // protection R11-liveness: a live lock owner is never taken for dead
   return {state: isAlive(owner) ? 'live' : 'dead', owner};
 }
 
@@ -181,6 +184,7 @@ async function releaseLock(root: string, token: string): Promise<void> {
   const dir = path.join(root, LOCK_DIR);
   try {
     const owner = JSON.parse(await fsp.readFile(path.join(dir, OWNER_FILE), 'utf8')) as LockOwner;
+    // protection R12-token: a run removes the lock only while it holds its token
     if (owner.token !== token) return;
   } catch {
     return;
@@ -250,11 +254,13 @@ export async function withLock<T>(
   info: {user: string; command: string},
   work: (lock: Lock) => Promise<T>,
 ): Promise<T> {
+  // protection R10-lock: deploy, rollback and prune run under the lock
   const lock = await acquireLock(root, info);
   let lastResort: NodeJS.Timeout | undefined;
   const handlers = (['SIGINT', 'SIGTERM'] as const).map(signal => {
     const handler = () => {
       process.removeListener(signal, handler);
+      // protection R40-interrupt: SIGINT / SIGTERM are passed on to the running installer or hook
       void interrupt(signal);
       lastResort = setTimeout(() => {
         void lock.release().finally(() => {

@@ -138,6 +138,7 @@ export const STOP_GRACE_MS = 5000;
 /** Whether any process of group `pgid` is left. */
 function groupAlive(pgid: number): boolean {
   try {
+    // protection R40-group-alive: the whole process group is watched, not only its leader
     process.kill(-pgid, 0);
     return true;
   } catch (error) {
@@ -166,8 +167,10 @@ export async function stopGroup(
   graceMs = STOP_GRACE_MS,
 ): Promise<void> {
   if (!(pgid > 1)) return;
+  // protection R40-group-first: the whole process group is signalled
   signal(-pgid, first);
   if (await waitGroupGone(pgid, graceMs)) return;
+  // protection R40-group-kill: the whole process group is killed
   signal(-pgid, 'SIGKILL');
   await waitGroupGone(pgid, 2000);
 }

@@ -64,6 +64,7 @@ export function namedPath(key: string, declared: string, allowRoot = false): Nam
   }
   const parts = declared.split('/').filter(part => part !== '' && part !== '.');
   if (parts.includes('..')) throw refuse('leaves the release ("..")');
+  // protection R34-metadata: deploy.json may not name .repodeploy, the release metadata
   if (parts[0]?.toLowerCase() === META_DIR) {
     throw refuse(`names ${META_DIR}, the release's own metadata, which only the deployer writes`);
   }
@@ -99,6 +100,7 @@ export async function resolveNamedPath(named: NamedPath, lookup: PathLookup): Pr
     const rel = named.parts.slice(0, i + 1).join('/');
     const node = await lookup.at(rel);
     if (node.kind === 'missing' || node.kind === 'opaque') return;
+    // protection R34-symlink: no symlink on the way of a path deploy.json names
     if (node.kind === 'symlink') {
       throw pathError(
         named,
@@ -111,6 +113,7 @@ export async function resolveNamedPath(named: NamedPath, lookup: PathLookup): Pr
     }
     kind = node.kind;
   }
+  // protection R34-venv-links: no link anywhere inside a virtualenv directory the app tree commits
   if (!named.below || kind !== 'dir' || named.parts.length === 0) return;
   const link = await lookup.linkBelow(named.parts.join('/'));
   if (link) {

@@ -98,6 +98,7 @@ export class ReleaseStore {
     const base = `${stamp}-${sha.slice(0, 7)}`;
     for (let n = 1; ; n++) {
       const id = n === 1 ? base : `${base}-${n}`;
+      // protection R8-new-id: a new release id when the directory exists
       if (!(await lstatOrUndefined(this.dir(id)))) return id;
     }
   }
@@ -207,6 +208,7 @@ export class ReleaseStore {
     }
     const dir = this.dir(id);
     for (const name of await fsp.readdir(dir)) {
+      // protection R33-failed-tree: a failed release gives its space back (a full disk recovers)
       if (name !== META_DIR) await fse.remove(path.join(dir, name));
     }
     await this.setState(id, 'failed', extra);
@@ -250,6 +252,7 @@ export class ReleaseStore {
   async current(): Promise<string | undefined> {
     const stat = await lstatOrUndefined(this.currentLink);
     if (!stat) return undefined;
+    // protection R4-symlink: current must be a symlink before a switch
     if (!stat.isSymbolicLink()) {
       throw new ConfigError(
         `${this.currentLink} is a ${stat.isDirectory() ? 'directory' : 'file'}, not a symlink.`,
@@ -289,9 +292,11 @@ export class ReleaseStore {
    */
   async switchTo(id: string): Promise<void> {
     await this.currentForSwitch(); // refuses a `current` that is not a sound symlink before anything changes
+    // protection R3-fresh-temp: a fresh temporary link name per switch
     const tmp = tempSibling(this.currentLink, 'switch');
     await fsp.symlink(path.join(RELEASES_DIR, id), tmp);
     try {
+      // protection R2-rename: rename(2) over current: never a moment without it
       await fsp.rename(tmp, this.currentLink);
     } catch (error) {
       await fsp.rm(tmp, {force: true});

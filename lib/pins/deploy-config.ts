@@ -59,6 +59,7 @@ const githubAsset = z.strictObject({
     .refine(tag => !tag.split('/').includes('..') && !tag.includes('//'), {
       error: 'must be a release tag name',
     }),
+  // protection R21-asset-name: asset names are plain file names
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, {
     error: 'must be a plain file name (letters, digits, . _ + -)',
   }),

@@ -78,6 +78,7 @@ export function shortIntegrity(integrity: string): string {
  */
 export async function fileMatches(fd: number, integrity: string): Promise<boolean> {
   if (fstatSync(fd).size <= WHOLE_READ_BYTES) {
+    // protection R22-hash: every vendored file matches its hash
     return ssri.checkData(readFileSync(fd), integrity) !== false;
   }
   const stream = createReadStream('', {

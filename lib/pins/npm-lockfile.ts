@@ -182,6 +182,7 @@ function checkEntry(
   if (!entry.resolved) return `${where}: no "resolved" URL in ${rel}`;
   if (!entry.integrity) return `${where}: no "integrity" in ${rel}`;
   const hostProblem = resolvedProblem(entry.resolved, registries);
+  // protection R23-registry: lockfile entries resolve to the registries deploy.json names
   if (hostProblem) return `${where}: ${hostProblem}`;
   if (!hasSha512(entry.integrity)) {
     return `${where}: integrity has no sha512 hash (${shortIntegrity(entry.integrity)}); sha1 alone is too weak`;

@@ -197,6 +197,7 @@ export function logicalLines(text: string): Array<[number, string]> {
   let first = 0;
   text.split(PY_LINE_BREAK).forEach((physical, index) => {
     const isComment = COMMENT_LINE.test(physical);
+    // protection R36-comment-continuation: a comment ending in \ is not joined, as in pip
     if (!physical.endsWith('\\') || isComment) {
       // pip prefixes a comment line with a space, so it is stripped even when joined.
       const line = isComment ? ` ${physical}` : physical;
@@ -314,6 +315,7 @@ function readRequirement(args: string, hashes: string[]): LineReading {
       ? `"${spec}" is a URL or a path: only name==version requirements are installed from the vendor repo`
       : `"${spec}" is not pinned to one version with ==`;
   }
+  // protection R24-hashed: a requirement without a hash is refused
   if (hashes.length === 0) return `${match[1]}==${match[3]} has no --hash`;
   return {name: match[1], version: match[3], integrity: hashes.join(' '), marker};
 }

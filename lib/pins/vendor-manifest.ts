@@ -163,6 +163,7 @@ export async function readRegularFile(file: string, what: string): Promise<strin
   } catch {
     return undefined;
   }
+  // protection R15-regular-file: a lockfile that is a symlink is never read
   if (!stat.isFile()) {
     throw new IntegrityError(
       `Refused to read ${what}: ${file} is ${stat.isSymbolicLink() ? 'a symlink' : 'not a regular file'}.`,

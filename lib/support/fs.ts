@@ -87,6 +87,7 @@ export async function appendLineDurable(file: string, line: string): Promise<voi
     const {size} = await handle.stat();
     const last = Buffer.alloc(1);
     if (size > 0) await handle.read(last, 0, 1, size - 1);
+    // protection R41-newline: a record appended after a cut last line starts on a line of its own
     const lead = size > 0 && last[0] !== 0x0a ? '\n' : '';
     await handle.appendFile(`${lead}${line}${line.endsWith('\n') ? '' : '\n'}`);
     await handle.sync();

@@ -160,6 +160,23 @@ export async function startRegistry(
   };
 }
 
+/**
+ * `dir` with this package.json (`indent` as JSON.stringify takes it) and the package-lock.json
+ * npm writes for it against `registry`, installing nothing and running no scripts: an app as its
+ * developer commits it.
+ */
+export async function lockedApp(
+  registry: Registry,
+  dir: string,
+  manifest: Record<string, unknown>,
+  indent?: number,
+): Promise<string> {
+  await fsp.mkdir(dir, {recursive: true});
+  await fsp.writeFile(path.join(dir, 'package.json'), JSON.stringify(manifest, null, indent));
+  await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], dir);
+  return dir;
+}
+
 type LockPackages = Record<
   string,
   {name?: string; version?: string; resolved?: string; integrity?: string; link?: boolean}

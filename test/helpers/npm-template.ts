@@ -1,7 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {startRegistry, vendorNpmTarballs, writeManifest} from './npm-registry.js';
+import {lockedApp, startRegistry, vendorNpmTarballs, writeManifest} from './npm-registry.js';
 
 /**
  * An app with real npm dependencies and its vendored tarballs: packages published with the real
@@ -65,43 +65,32 @@ export async function buildNpmTemplate(): Promise<NpmTemplate> {
     });
     await registry.publish({name: 'dev-tool', version: '2.0.0'});
     await registry.publish({name: 'native-add', version: '1.0.0', files: nativeAddon});
-    const nativeAppDir = path.join(dir, 'native-app');
-    await fsp.mkdir(nativeAppDir);
-    await fsp.writeFile(
-      path.join(nativeAppDir, 'package.json'),
-      JSON.stringify({
-        name: 'native-sample',
-        version: '1.0.0',
-        private: true,
-        dependencies: {'native-add': '1.0.0'},
-      }),
-    );
+    const nativeAppDir = await lockedApp(registry, path.join(dir, 'native-app'), {
+      name: 'native-sample',
+      version: '1.0.0',
+      private: true,
+      dependencies: {'native-add': '1.0.0'},
+    });
     await fsp.writeFile(
       path.join(nativeAppDir, 'index.js'),
       "console.log(require('native-add').add(40, 2));\n",
     );
-    await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], nativeAppDir);
-    const appDir = path.join(dir, 'app');
-    await fsp.mkdir(appDir);
-    await fsp.writeFile(
-      path.join(appDir, 'package.json'),
-      JSON.stringify(
-        {
-          name: 'sample',
-          version: '1.0.0',
-          private: true,
-          dependencies: {'greet-lib': '1.0.0', '@demo/left-util': '1.0.0'},
-          devDependencies: {'dev-tool': '2.0.0'},
-        },
-        null,
-        2,
-      ),
+    const appDir = await lockedApp(
+      registry,
+      path.join(dir, 'app'),
+      {
+        name: 'sample',
+        version: '1.0.0',
+        private: true,
+        dependencies: {'greet-lib': '1.0.0', '@demo/left-util': '1.0.0'},
+        devDependencies: {'dev-tool': '2.0.0'},
+      },
+      2,
     );
     await fsp.writeFile(
       path.join(appDir, 'index.js'),
       "const {greet} = require('greet-lib');\nconsole.log(greet('node'));\n",
     );
-    await registry.npm(['install', '--package-lock-only', '--ignore-scripts'], appDir);
     const vendorDir = path.join(dir, 'vendor');
     await fsp.mkdir(vendorDir);
     const artifacts = [

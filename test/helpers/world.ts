@@ -4,15 +4,17 @@ import {fileURLToPath} from 'node:url';
 import type {ExecutionContext} from 'ava';
 import {defaultDeps, type Deps} from '../../lib/support/deps.js';
 import {deploy, type DeployOptions} from '../../lib/deploy/deploy.js';
-import type {ReleaseMeta} from '../../lib/node/release-store.js';
 import {silentReporter} from '../../lib/support/reporter.js';
 import {
   startGitHttpServer,
   type GitHttpServer,
   type GitHttpServerOptions,
 } from './git-http-server.js';
-import {FixtureRepo} from './repos.js';
+import {FixtureRepo, type FixtureFile} from './repos.js';
 import {tempDir} from './tmp.js';
+
+// Re-exported for the full-suite tests that drive a world and the store side by side.
+export {releaseMeta} from './release-meta.js';
 
 /** The package root (tests run from dist/test/helpers). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -116,7 +118,7 @@ export function runVendorSyncBin(args: string[], cwd: string): Promise<CliRun> {
 /** A small app with a regular file, an executable script, a nested dir and a symlink. */
 export async function writeSampleApp(
   app: FixtureRepo,
-  extra: Record<string, string> = {},
+  extra: Record<string, FixtureFile> = {},
 ): Promise<void> {
   await app.write({
     'README.md': '# sample app\n',
@@ -126,6 +128,43 @@ export async function writeSampleApp(
     'config/current.ini': {symlink: '../src/server.js'},
     ...extra,
   });
+}
+
+/** What `pinVendor` writes into the app beside the vendor pin, and how it commits. */
+export type PinnedApp = {
+  /** deploy.json keys beside `vendor` (install, shared, ...). */
+  config?: Record<string, unknown>;
+  /** More app files, written over the sample app's when `sample` is set. */
+  files?: Record<string, FixtureFile>;
+  /** Start from the sample app (writeSampleApp). */
+  sample?: boolean;
+  /** A tag on the app commit, made before the publish. */
+  tag?: {name: string; annotated?: boolean};
+  vendorMessage?: string;
+  appMessage?: string;
+};
+
+/**
+ * The set-up most deploy tests start from: commit the vendor work tree as it stands, pin that
+ * commit in the app's deploy.json as `../vendor.git` (where the world serves it) beside
+ * `config`, commit the app and publish both.
+ */
+export async function pinVendor(
+  world: World,
+  app: PinnedApp = {},
+): Promise<{vendorSha: string; appSha: string}> {
+  const vendorSha = await world.vendor.commit(app.vendorMessage ?? 'vendor');
+  const deployJson = JSON.stringify({
+    vendor: {url: '../vendor.git', rev: vendorSha},
+    ...app.config,
+  });
+  const files = {...app.files, 'deploy.json': deployJson};
+  if (app.sample) await writeSampleApp(world.app, files);
+  else await world.app.write(files);
+  const appSha = await world.app.commit(app.appMessage ?? 'app');
+  if (app.tag) await world.app.tag(app.tag.name, {annotated: app.tag.annotated ?? false});
+  await world.publish();
+  return {vendorSha, appSha};
 }
 
 /** Commit version `n` of the app with this deploy.json (and extra files), and publish it. */
@@ -138,19 +177,4 @@ export async function commitRelease(
   await world.app.write({'version.txt': `${n}\n`, 'deploy.json': JSON.stringify(config), ...files});
   await world.app.commit(`version ${n}`);
   await world.publish();
-}
-
-/** Release metadata for tests that drive the release store directly. */
-export function releaseMeta(id: string, state: ReleaseMeta['state'] = 'building'): ReleaseMeta {
-  return {
-    format: 1,
-    id,
-    state,
-    createdAt: new Date().toISOString(),
-    user: 'u',
-    host: 'h',
-    tool: {name: 'repodeploy', version: '0'},
-    app: {url: 'x', requested: 'main', sha: 'a'.repeat(40)},
-    vendor: null,
-  };
 }

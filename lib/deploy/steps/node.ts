@@ -12,6 +12,7 @@ export const prepareNode: Step = {
   stage: 'locked',
   async run(run) {
     const {releases, deps} = run;
+    // protection R7-after-fetch: nothing is made in releases/ before the changeset is fetched
     run.previous = await releases.currentForSwitch();
     await releases.removeStaleSwitchLinks();
     await fse.remove(run.node.scratch);

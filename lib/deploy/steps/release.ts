@@ -39,6 +39,7 @@ export const createRelease: Step = {
       user: deps.identity.user,
       host: deps.identity.host,
       tool: {name: TOOL_NAME, version: TOOL_VERSION},
+      // protection R25-full-sha: the release records the full sha the rev resolved to
       app: {url: source.app.url, requested: source.app.requested, sha: source.app.sha},
       vendor: source.vendor
         ? {url: source.vendor.url, sha: source.vendor.sha, source: source.vendor.source}

@@ -48,6 +48,7 @@ export function walkPack(
   const digest = createHash('sha1')
     .update(buf.subarray(0, buf.length - 20))
     .digest();
+  // protection R30-trailer: the pack trailer must match its content
   if (!digest.equals(trailer))
     throw refuse('its checksum does not match (truncated or damaged in transit)');
   const count = buf.readUInt32BE(8);
@@ -66,6 +67,7 @@ export function walkPack(
       throw refuse(`delta ${i + 1} points before the start of the pack`);
     const baseOid = header.baseOid;
     offset = header.dataStart;
+    // protection R17-size-cap: the object size cap, checked before a pack is stored
     if (size > max)
       throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
     let inflated;

@@ -1,10 +1,10 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {ConfigError, UsageError} from '../lib/support/errors.js';
-import {ReleaseStore} from '../lib/node/release-store.js';
-import {tempDir} from './helpers/tmp.js';
-import {releaseMeta} from './helpers/world.js';
+import {ConfigError, UsageError} from '../../lib/support/errors.js';
+import {ReleaseStore} from '../../lib/node/release-store.js';
+import {tempDir} from '../helpers/tmp.js';
+import {releaseMeta} from '../helpers/release-meta.js';
 
 test('release ids sort by time, carry the short sha, and are never reused [R8]', async t => {
   const store = new ReleaseStore(await tempDir(t));

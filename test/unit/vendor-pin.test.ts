@@ -1,7 +1,7 @@
 import test from 'ava';
-import {parseDeployConfig} from '../lib/pins/deploy-config.js';
-import {ConfigError} from '../lib/support/errors.js';
-import {submoduleUrl} from '../lib/pins/vendor-pin.js';
+import {parseDeployConfig} from '../../lib/pins/deploy-config.js';
+import {ConfigError} from '../../lib/support/errors.js';
+import {submoduleUrl} from '../../lib/pins/vendor-pin.js';
 
 test('submoduleUrl finds the URL of the submodule at a path', t => {
   const text = [

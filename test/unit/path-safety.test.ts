@@ -1,5 +1,5 @@
 import test from 'ava';
-import {unsafeEntryName} from '../lib/git/path-safety.js';
+import {unsafeEntryName} from '../../lib/git/path-safety.js';
 
 const refused = [
   '',

@@ -1,13 +1,13 @@
 import {PassThrough} from 'node:stream';
 import test from 'ava';
-import {parseDeployConfig} from '../lib/pins/deploy-config.js';
-import {ConfigError} from '../lib/support/errors.js';
-import {parsePlatform} from '../lib/pins/npm-lockfile.js';
-import {commitMessage, pullRequestBody} from '../vendor-sync/pull-request.js';
-import type {Change} from '../vendor-sync/plan.js';
-import {createProgress} from '../vendor-sync/progress.js';
-import {npmDownloadUrl} from '../vendor-sync/sources/npm.js';
-import {versionFromFilename} from '../vendor-sync/sources/pypi.js';
+import {parseDeployConfig} from '../../lib/pins/deploy-config.js';
+import {ConfigError} from '../../lib/support/errors.js';
+import {parsePlatform} from '../../lib/pins/npm-lockfile.js';
+import {commitMessage, pullRequestBody} from '../../vendor-sync/pull-request.js';
+import type {Change} from '../../vendor-sync/plan.js';
+import {createProgress} from '../../vendor-sync/progress.js';
+import {npmDownloadUrl} from '../../vendor-sync/sources/npm.js';
+import {versionFromFilename} from '../../vendor-sync/sources/pypi.js';
 
 test('npm tarballs come from a configured mirror or scope registry, else from the lockfile URL', t => {
   const registries = ['https://registry.npmjs.org/'];
@@ -128,40 +128,4 @@ test('progress: a bar on a terminal, plain lines elsewhere', t => {
   bar.tick('npm a 1.0.0');
   bar.stop();
   t.regex(drawn, /download \[[^\]]+\] \d\/2/);
-});
-
-test('a release asset URL on another origin than the API is refused: the token is not sent there [R35]', async t => {
-  const {assetDownloadUrl} = await import('../vendor-sync/sources/github.js');
-  const {githubClient} = await import('../lib/http/github.js');
-  const {startFakeGithub} = await import('./helpers/github-server.js');
-  const github = await startFakeGithub({token: 'gh-units-token'});
-  t.teardown(() => github.close());
-  github.releases.set('acme/tool', [{tag: 'v1', assets: [{name: 'tool', data: Buffer.from('x')}]}]);
-  const asset = {repo: 'acme/tool', tag: 'v1', name: 'tool', sha256: '0'.repeat(64)};
-  const own = githubClient({apiUrl: github.apiUrl, token: 'gh-units-token'});
-  t.true((await assetDownloadUrl(own, asset)).startsWith(new URL(github.apiUrl).origin));
-  // The same answers, read through a client whose API is on another origin (a proxying front
-  // or a hostile API naming someone else's host): refused before any download.
-  const other = githubClient({
-    apiUrl: github.apiUrl.replace('127.0.0.1', 'localhost'),
-    token: 'gh-units-token',
-  });
-  await t.throwsAsync(assetDownloadUrl(other, asset), {message: /asset URL on another origin/});
-});
-
-test('an npm token for a plain-http loopback registry is not sent when a proxy would carry it [R35]', async t => {
-  const {Network, authorizationFor} = await import('../lib/http/policy.js');
-  const url = new URL('http://127.0.0.1:4873/left/-/left-1.0.0.tgz');
-  const tokens = [{prefix: '//127.0.0.1:4873/', authorization: 'Bearer npm-units-token'}];
-  const proxy = {url: 'http://proxy.example:3128', from: 'HTTP_PROXY'};
-  t.is(authorizationFor(url, tokens), 'Bearer npm-units-token');
-  t.is(
-    authorizationFor(url, tokens, new Network({http: proxy, noProxy: 'other.example'})),
-    undefined,
-  );
-  t.is(
-    authorizationFor(url, tokens, new Network({http: proxy, noProxy: 'localhost,127.0.0.1'})),
-    'Bearer npm-units-token',
-  );
-  t.is(authorizationFor(url, tokens, new Network({})), 'Bearer npm-units-token');
 });

@@ -1,12 +1,9 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import {parseDeployConfig} from '../lib/pins/deploy-config.js';
-import {ConfigError, InstallError, IntegrityError} from '../lib/support/errors.js';
-import {readLockfile} from '../lib/pins/npm-lockfile.js';
-import {parseRequirements} from '../lib/install/pip.js';
-import {runLogged} from '../lib/install/run.js';
-import {tempDir} from './helpers/tmp.js';
+import {ConfigError, IntegrityError} from '../../lib/support/errors.js';
+import {readLockfile} from '../../lib/pins/npm-lockfile.js';
+import {tempDir} from '../helpers/tmp.js';
 
 const sha512 = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
 const npmDefaults = {
@@ -198,128 +195,4 @@ test('readLockfile refuses a package-lock.json that is a symlink [R15]', async t
     instanceOf: IntegrityError,
     message: /symlink/,
   });
-});
-
-const hash = (c: string) => `sha256:${c.repeat(64)}`;
-
-test('parseRequirements reads pinned, hashed lines with continuations, extras and markers', t => {
-  const reqs = parseRequirements(
-    [
-      '# comment',
-      `Flask[async]==3.0.0 \\`,
-      `    --hash=${hash('a')} \\`,
-      `    --hash=${hash('b')}`,
-      `zope.interface==6.1 --hash=${hash('c')}  # trailing comment`,
-      `tomli==2.0.1 ; python_version < "3.11" --hash=${hash('d')}`,
-      '--require-hashes',
-      '',
-    ].join('\n'),
-    'requirements.txt',
-  );
-  t.is(reqs.length, 3);
-  t.like(reqs[0], {name: 'Flask', version: '3.0.0', line: 2});
-  t.is(reqs[0]?.integrity.split(' ').length, 2);
-  t.like(reqs[1], {name: 'zope.interface', version: '6.1', marker: undefined});
-  t.like(reqs[2], {name: 'tomli', version: '2.0.1', marker: 'python_version < "3.11"'});
-});
-
-test('parseRequirements refuses unpinned, unhashed and option lines, with line numbers [R24]', t => {
-  const error = t.throws(
-    () =>
-      parseRequirements(
-        [
-          `requests>=2 --hash=${hash('a')}`,
-          'idna==3.4',
-          '--index-url https://pypi.example/simple',
-          `-e git+https://h/x.git#egg=x`,
-          `six==1.16.0 --hash=md5:${'a'.repeat(32)}`,
-        ].join('\n'),
-        'requirements.txt',
-      ),
-    {instanceOf: IntegrityError},
-  );
-  t.regex(error.message, /requirements\.txt:1: "requests>=2" is not pinned/);
-  t.regex(error.message, /requirements\.txt:2: idna==3\.4 has no --hash/);
-  t.regex(error.message, /requirements\.txt:3: option --index-url is not allowed/);
-  t.regex(error.message, /requirements\.txt:4: option -e \(--editable\) is not allowed/);
-  t.regex(error.message, /requirements\.txt:5: bad hash/);
-});
-
-test('deploy.json install forms and their defaults', t => {
-  t.like(parseDeployConfig('{"install": "npm"}', 'd').install, {
-    type: 'npm',
-    scripts: true,
-    dev: false,
-    directory: '.',
-  });
-  t.like(parseDeployConfig('{"install": "pip"}', 'd').install, {
-    type: 'pip',
-    requirements: 'requirements.txt',
-    python: 'python3',
-    venv: 'venv',
-  });
-  t.like(parseDeployConfig('{"install": {"command": ["make", "install"]}}', 'd').install, {
-    type: 'command',
-    command: ['make', 'install'],
-  });
-  t.throws(() => parseDeployConfig('{"install": {"type": "npm", "scripts": "no"}}', 'd'), {
-    message: /"install\.scripts"/,
-  });
-  t.throws(() => parseDeployConfig('{"install": {"type": "pip", "venv": "../../etc"}}', 'd'), {
-    message: /"install\.venv": must be a relative path/,
-  });
-  t.throws(() => parseDeployConfig('{"install": "yarn"}', 'd'), {message: /"install\.type"/});
-  t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {
-    message: /unknown key "install\.registry"/,
-  });
-});
-
-test('runLogged: work done alongside the command that fails stops the command and is the error; a command that fails waits for that work', async t => {
-  const dir = await tempDir(t);
-  const logFile = path.join(dir, 'install.log');
-  const pidFile = path.join(dir, 'pid');
-  const started = Date.now();
-  const error = await t.throwsAsync(
-    runLogged('sh', ['-c', `echo $$ > "${pidFile}"; exec sleep 60`], {
-      cwd: dir,
-      env: {PATH: process.env.PATH ?? ''},
-      logFile,
-      label: 'slow',
-      alongside: async () => {
-        // Wait until the command runs, then fail.
-        for (
-          let i = 0;
-          i < 200 &&
-          !(await fsp.access(pidFile).then(
-            () => true,
-            () => false,
-          ));
-          i++
-        )
-          await new Promise(resolve => setTimeout(resolve, 10));
-        throw new Error('the write failed');
-      },
-    }),
-  );
-  t.is(error.message, 'the write failed');
-  t.true(Date.now() - started < 30_000, 'the command did not run to its end');
-  const pid = Number((await fsp.readFile(pidFile, 'utf8')).trim());
-  t.throws(() => process.kill(pid, 0), {code: 'ESRCH'}, 'the command is gone');
-
-  let finished = false;
-  const failed = await t.throwsAsync(
-    runLogged('sh', ['-c', 'exit 3'], {
-      cwd: dir,
-      env: {PATH: process.env.PATH ?? ''},
-      logFile,
-      label: 'quick',
-      alongside: async () => {
-        await new Promise(resolve => setTimeout(resolve, 300));
-        finished = true;
-      },
-    }),
-    {instanceOf: InstallError},
-  );
-  t.regex(failed.message, /quick failed \(exit code 3\)/);
-  t.true(finished, 'the work alongside finished before the failure was thrown');
 });

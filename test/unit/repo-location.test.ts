@@ -1,6 +1,6 @@
 import test from 'ava';
-import {UsageError} from '../lib/support/errors.js';
-import {parseRepoLocation} from '../lib/git/location.js';
+import {UsageError} from '../../lib/support/errors.js';
+import {parseRepoLocation} from '../../lib/git/location.js';
 
 test('http(s) URLs are kept, paths are made absolute', t => {
   t.deepEqual(parseRepoLocation('https://git.example/app.git/'), {

@@ -1,6 +1,6 @@
 import test from 'ava';
-import {duplicateKeys, parseDeployConfig} from '../lib/pins/deploy-config.js';
-import {ConfigError} from '../lib/support/errors.js';
+import {duplicateKeys, parseDeployConfig} from '../../lib/pins/deploy-config.js';
+import {ConfigError} from '../../lib/support/errors.js';
 
 const rev = 'a'.repeat(40);
 
@@ -73,4 +73,33 @@ test('shared entries that overlap each other or what the install writes are refu
     ).shared,
     ['var/uploads/', 'var/cache/', 'config/app.ini'],
   );
+});
+
+test('deploy.json install forms and their defaults', t => {
+  t.like(parseDeployConfig('{"install": "npm"}', 'd').install, {
+    type: 'npm',
+    scripts: true,
+    dev: false,
+    directory: '.',
+  });
+  t.like(parseDeployConfig('{"install": "pip"}', 'd').install, {
+    type: 'pip',
+    requirements: 'requirements.txt',
+    python: 'python3',
+    venv: 'venv',
+  });
+  t.like(parseDeployConfig('{"install": {"command": ["make", "install"]}}', 'd').install, {
+    type: 'command',
+    command: ['make', 'install'],
+  });
+  t.throws(() => parseDeployConfig('{"install": {"type": "npm", "scripts": "no"}}', 'd'), {
+    message: /"install\.scripts"/,
+  });
+  t.throws(() => parseDeployConfig('{"install": {"type": "pip", "venv": "../../etc"}}', 'd'), {
+    message: /"install\.venv": must be a relative path/,
+  });
+  t.throws(() => parseDeployConfig('{"install": "yarn"}', 'd'), {message: /"install\.type"/});
+  t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {
+    message: /unknown key "install\.registry"/,
+  });
 });
