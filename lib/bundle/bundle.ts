@@ -99,23 +99,7 @@ export async function createBundle(
       vendor,
       deps.reporter,
     );
-
-    const sums: string[] = [];
-    const symlinks: Record<string, string> = {};
-    let bytes = 0;
-    const walk = async (rel: string): Promise<void> => {
-      for (const entry of await fsp.readdir(path.join(stage, rel), {withFileTypes: true})) {
-        const child = `${rel}/${entry.name}`;
-        const full = path.join(stage, child);
-        if (entry.isSymbolicLink()) symlinks[child] = await fsp.readlink(full);
-        else if (entry.isDirectory()) await walk(child);
-        else {
-          sums.push(`${await sha256File(full)}  ${child}`);
-          bytes += (await fsp.stat(full)).size;
-        }
-      }
-    };
-    await walk(TREE);
+    const {sums, symlinks, bytes} = await listTree(stage);
     const meta: BundleMeta = {
       format: 1,
       createdAt: deps.clock().toISOString(),
@@ -124,21 +108,8 @@ export async function createBundle(
       vendor: pin ? {url: formatLocation(pin.location), sha: pin.sha, source: pin.source} : null,
       symlinks,
     };
-    const metaText = `${JSON.stringify(meta, null, 2)}\n`;
-    await fsp.writeFile(path.join(stage, BUNDLE_META), metaText);
-    sums.unshift(`${sha256Hex(metaText)}  ${BUNDLE_META}`);
-    await fsp.writeFile(path.join(stage, BUNDLE_SUMS), `${sums.sort(byPath).join('\n')}\n`);
-    const tmp = tempSibling(out, 'bundle');
-    await fse.ensureDir(path.dirname(out));
-    await tar.c({gzip: true, file: tmp, cwd: stage, portable: true}, [
-      BUNDLE_META,
-      BUNDLE_SUMS,
-      TREE,
-    ]);
-    const sha256 = await sha256File(tmp);
-    await fsp.rename(tmp, out);
-    const sumsFile = `${out}${DETACHED_SUFFIX}`;
-    await writeFileAtomic(sumsFile, `${sha256}  ${path.basename(out)}\n`);
+    await writeMetaAndSums(stage, meta, sums);
+    const {sha256, sumsFile} = await packBundle(stage, out);
     return {
       out,
       sha256,
@@ -153,6 +124,53 @@ export async function createBundle(
   }
 }
 
+/** The staged tree's `sha256sum` lines, its symlinks (path → target) and its file bytes. */
+async function listTree(
+  stage: string,
+): Promise<{sums: string[]; symlinks: Record<string, string>; bytes: number}> {
+  const sums: string[] = [];
+  const symlinks: Record<string, string> = {};
+  let bytes = 0;
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await fsp.readdir(path.join(stage, rel), {withFileTypes: true})) {
+      const child = `${rel}/${entry.name}`;
+      const full = path.join(stage, child);
+      if (entry.isSymbolicLink()) symlinks[child] = await fsp.readlink(full);
+      else if (entry.isDirectory()) await walk(child);
+      else {
+        sums.push(`${await sha256File(full)}  ${child}`);
+        bytes += (await fsp.stat(full)).size;
+      }
+    }
+  };
+  await walk(TREE);
+  return {sums, symlinks, bytes};
+}
+
+/** The metadata file, then the checksum list (the metadata's own sum added to `sums`), sorted. */
+async function writeMetaAndSums(stage: string, meta: BundleMeta, sums: string[]): Promise<void> {
+  const metaText = `${JSON.stringify(meta, null, 2)}\n`;
+  await fsp.writeFile(path.join(stage, BUNDLE_META), metaText);
+  sums.unshift(`${sha256Hex(metaText)}  ${BUNDLE_META}`);
+  await fsp.writeFile(path.join(stage, BUNDLE_SUMS), `${sums.sort(byPath).join('\n')}\n`);
+}
+
+/** The staged bundle packed beside `out` and renamed over it, with its detached sha256 file. */
+async function packBundle(stage: string, out: string): Promise<{sha256: string; sumsFile: string}> {
+  const tmp = tempSibling(out, 'bundle');
+  await fse.ensureDir(path.dirname(out));
+  await tar.c({gzip: true, file: tmp, cwd: stage, portable: true}, [
+    BUNDLE_META,
+    BUNDLE_SUMS,
+    TREE,
+  ]);
+  const sha256 = await sha256File(tmp);
+  await fsp.rename(tmp, out);
+  const sumsFile = `${out}${DETACHED_SUFFIX}`;
+  await writeFileAtomic(sumsFile, `${sha256}  ${path.basename(out)}\n`);
+  return {sha256, sumsFile};
+}
+
 export type VerifiedBundle = {
   file: string;
   meta: BundleMeta;
@@ -161,6 +179,8 @@ export type VerifiedBundle = {
   /** Every entry of the archive as it was verified: name → tar entry type. */
   entries: Map<string, string>;
 };
+
+type Refuse = (why: string) => IntegrityError;
 
 /**
  * Read a bundle and check everything before a byte of it is written to the node: with a pin, the
@@ -180,81 +200,10 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   } catch {
     throw new UsageError(`No bundle at ${file}.`);
   }
-  const hashes = new Map<string, string>();
-  const kinds = new Map<string, string>();
-  const links: string[] = [];
-  let sumsText = '';
-  let metaText = '';
-  let deployJson: string | undefined;
-  let entries = 0;
-  let bytes = 0;
-  let problem: IntegrityError | undefined;
-  const pending: Promise<void>[] = [];
-
+  const scan = new BundleScan(refuse);
   const whole = sha256();
   const unreadable = await readArchive(file, whole, entry => {
-    const fail = (why: string) => {
-      problem ??= refuse(why);
-      entry.resume();
-    };
-    entries++;
-    bytes += entry.size;
-    if (entries > BUNDLE_LIMITS.maxEntries) {
-      fail(`more than ${BUNDLE_LIMITS.maxEntries} entries`);
-      return;
-    }
-    if (bytes > BUNDLE_LIMITS.maxBytes) {
-      fail(`more than ${BUNDLE_LIMITS.maxBytes} bytes`);
-      return;
-    }
-    const name = entry.path.replace(/\/+$/, '');
-    const why = badPath(name);
-    if (why) {
-      fail(`entry "${entry.path}": ${why}`);
-      return;
-    }
-    if (kinds.has(name)) {
-      fail(`entry "${name}" appears twice`);
-      return;
-    }
-    const through = links.find(link => name.startsWith(`${link}/`));
-    if (through) {
-      fail(`entry "${name}" would be written through the symlink ${through}`);
-      return;
-    }
-    kinds.set(name, entry.type);
-    if (entry.type === 'SymbolicLink') {
-      links.push(name);
-      entry.resume();
-      return;
-    }
-    if (entry.type === 'Directory') {
-      entry.resume();
-      return;
-    }
-    if (entry.type !== 'File' && entry.type !== 'OldFile') {
-      fail(`entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`);
-      return;
-    }
-    const hash = sha256();
-    const keep = name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
-    const chunks: Buffer[] = [];
-    entry.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      if (keep) chunks.push(chunk);
-    });
-    pending.push(
-      new Promise<void>(resolve => {
-        entry.on('end', () => {
-          hashes.set(name, hash.digest('hex'));
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (name === BUNDLE_SUMS) sumsText = text;
-          else if (name === BUNDLE_META) metaText = text;
-          else if (keep) deployJson = text;
-          resolve();
-        });
-      }),
-    );
+    scan.read(entry);
   }).catch((error: unknown) => {
     throw refuse(`cannot read it (${(error as Error).message})`);
   });
@@ -265,10 +214,110 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
     if (!sameDigest(actual, pin.sha256)) throw bundleMismatch(file, actual, pin);
   }
   if (unreadable) throw refuse(`not a readable .tar.gz (${unreadable.message})`);
-  await Promise.all(pending);
-  if (problem) throw problem;
+  await Promise.all(scan.pending);
+  if (scan.problem) throw scan.problem;
 
-  const sums = parseSums(sumsText, refuse);
+  const sums = parseSums(scan.sumsText, refuse);
+  checkSums(sums, scan.hashes, refuse);
+  const meta = parseMeta(scan.metaText, scan.links, refuse);
+  const settings = bundleSettings(meta, scan.deployJson, file);
+  return {file, meta, settings, sums, entries: scan.kinds};
+}
+
+/**
+ * What one read of a bundle's entries found: each file's sha256, each entry's type, the
+ * symlinks, the texts verifyBundle reads, and the first refusal (later entries are drained).
+ */
+class BundleScan {
+  readonly hashes = new Map<string, string>();
+  readonly kinds = new Map<string, string>();
+  readonly links: string[] = [];
+  sumsText = '';
+  metaText = '';
+  deployJson: string | undefined;
+  problem: IntegrityError | undefined;
+  /** One per file entry, settled once its hash (and kept text) is recorded. */
+  readonly pending: Promise<void>[] = [];
+  private entries = 0;
+  private bytes = 0;
+
+  constructor(private readonly refuse: Refuse) {}
+
+  /** One tar entry: refused, recorded (directories, symlinks) or hashed as it streams by. */
+  read(entry: tar.ReadEntry): void {
+    this.entries++;
+    this.bytes += entry.size;
+    const name = entry.path.replace(/\/+$/, '');
+    const why = this.refusal(entry, name);
+    if (why) {
+      this.fail(entry, why);
+      return;
+    }
+    this.kinds.set(name, entry.type);
+    if (entry.type === 'SymbolicLink') {
+      this.links.push(name);
+      entry.resume();
+      return;
+    }
+    if (entry.type === 'Directory') {
+      entry.resume();
+      return;
+    }
+    if (entry.type !== 'File' && entry.type !== 'OldFile') {
+      this.fail(
+        entry,
+        `entry "${name}" is a ${entry.type}; only files, directories and symlinks are allowed`,
+      );
+      return;
+    }
+    this.hash(name, entry);
+  }
+
+  private fail(entry: tar.ReadEntry, why: string): void {
+    this.problem ??= this.refuse(why);
+    entry.resume();
+  }
+
+  /** Why an entry cannot be in a bundle, judged by the counts, its name and those before it. */
+  private refusal(entry: tar.ReadEntry, name: string): string | undefined {
+    if (this.entries > BUNDLE_LIMITS.maxEntries) {
+      return `more than ${BUNDLE_LIMITS.maxEntries} entries`;
+    }
+    if (this.bytes > BUNDLE_LIMITS.maxBytes) return `more than ${BUNDLE_LIMITS.maxBytes} bytes`;
+    const why = badPath(name);
+    if (why) return `entry "${entry.path}": ${why}`;
+    if (this.kinds.has(name)) return `entry "${name}" appears twice`;
+    const through = this.links.find(link => name.startsWith(`${link}/`));
+    if (through) return `entry "${name}" would be written through the symlink ${through}`;
+    return undefined;
+  }
+
+  /** A file's sha256 as it streams; the checksum list, metadata and deploy.json kept as text. */
+  private hash(name: string, entry: tar.ReadEntry): void {
+    const hash = sha256();
+    const keep = name === BUNDLE_SUMS || name === BUNDLE_META || name === `${TREE}/${DEPLOY_JSON}`;
+    const chunks: Buffer[] = [];
+    entry.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      if (keep) chunks.push(chunk);
+    });
+    this.pending.push(
+      new Promise<void>(resolve => {
+        entry.on('end', () => {
+          this.hashes.set(name, hash.digest('hex'));
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (name === BUNDLE_SUMS) this.sumsText = text;
+          else if (name === BUNDLE_META) this.metaText = text;
+          else if (keep) this.deployJson = text;
+          resolve();
+        });
+      }),
+    );
+  }
+}
+
+/** Every listed file is there with its sha256, and every file but the list itself is listed. */
+function checkSums(sums: Map<string, string>, hashes: Map<string, string>, refuse: Refuse): void {
   for (const [name, expected] of sums) {
     const actual = hashes.get(name);
     if (!actual) throw refuse(`${name} is listed in ${BUNDLE_SUMS} but missing`);
@@ -278,6 +327,10 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   for (const name of hashes.keys()) {
     if (name !== BUNDLE_SUMS && !sums.has(name)) throw refuse(`${name} is not in ${BUNDLE_SUMS}`);
   }
+}
+
+/** The bundle's metadata, whose symlinks must be exactly the archive's. */
+function parseMeta(metaText: string, links: string[], refuse: Refuse): BundleMeta {
   let meta: BundleMeta;
   try {
     meta = metaSchema.parse(JSON.parse(metaText));
@@ -290,9 +343,18 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   }
   if (Object.keys(meta.symlinks).length !== links.length)
     throw refuse(`${BUNDLE_META} lists symlinks the archive lacks`);
+  return meta;
+}
+
+/** The app settings a deploy of the bundle uses: its deploy.json and the vendor pin it carries. */
+function bundleSettings(
+  meta: BundleMeta,
+  deployJson: string | undefined,
+  file: string,
+): AppSettings {
   const config =
     deployJson === undefined ? {} : parseDeployConfig(deployJson, `${DEPLOY_JSON} in ${file}`);
-  const settings: AppSettings = {
+  return {
     config,
     pin: meta.vendor
       ? {
@@ -303,7 +365,6 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
         }
       : undefined,
   };
-  return {file, meta, settings, sums, entries: kinds};
 }
 
 /**
@@ -413,7 +474,7 @@ function badPath(name: string): string | undefined {
   return undefined;
 }
 
-function parseSums(text: string, refuse: (why: string) => IntegrityError): Map<string, string> {
+function parseSums(text: string, refuse: Refuse): Map<string, string> {
   const sums = new Map<string, string>();
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;

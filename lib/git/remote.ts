@@ -406,26 +406,7 @@ export function translateHttpError(
     : (withheld ??
       'Set DEPLOY_GIT_TOKEN (and DEPLOY_GIT_USERNAME if the server needs one) for the app repository and --vendor-repo, or DEPLOY_GIT_CREDENTIALS for another origin.');
   if (error instanceof Errors.HttpError) {
-    const status = error.data.statusCode;
-    if (status === 401 || status === 403) {
-      return new SourceError(
-        `Could not ${action} ${where}: the server refused access (HTTP ${status}).`,
-        authHint,
-        {cause: error},
-      );
-    }
-    if (status === 404) {
-      return new SourceError(
-        `Could not ${action} ${where}: no repository there (HTTP 404).`,
-        'Check the repository URL.',
-        {cause: error},
-      );
-    }
-    return new SourceError(
-      `Could not ${action} ${where}: HTTP ${status} ${error.data.statusMessage}.`,
-      'Try again; if it persists, check the git server.',
-      {cause: error},
-    );
+    return translateHttpStatus(error, `Could not ${action} ${where}`, authHint);
   }
   if (error instanceof Errors.UserCanceledError) {
     return new SourceError(`Could not ${action} ${where}: authentication required.`, authHint, {
@@ -433,12 +414,7 @@ export function translateHttpError(
     });
   }
   const code = errnoCode(error);
-  if (
-    code &&
-    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/.test(
-      code,
-    )
-  ) {
+  if (code && NETWORK_CODES.test(code)) {
     return new SourceError(
       `Could not ${action} ${where}: ${code}.`,
       'Check that the git server is up and reachable from this node, then run the deploy again.',
@@ -458,4 +434,36 @@ export function translateHttpError(
     });
   }
   return error;
+}
+
+/** Errors of a server that is down or out of reach, rather than of the repository. */
+const NETWORK_CODES =
+  /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/;
+
+/** An HTTP status from the git server: refused access, no repository, or something else. */
+function translateHttpStatus(
+  error: InstanceType<typeof Errors.HttpError>,
+  failed: string,
+  authHint: string,
+): SourceError {
+  const status = error.data.statusCode;
+  if (status === 401 || status === 403) {
+    return new SourceError(`${failed}: the server refused access (HTTP ${status}).`, authHint, {
+      cause: error,
+    });
+  }
+  if (status === 404) {
+    return new SourceError(
+      `${failed}: no repository there (HTTP 404).`,
+      'Check the repository URL.',
+      {
+        cause: error,
+      },
+    );
+  }
+  return new SourceError(
+    `${failed}: HTTP ${status} ${error.data.statusMessage}.`,
+    'Try again; if it persists, check the git server.',
+    {cause: error},
+  );
 }

@@ -38,7 +38,31 @@ export async function resolveRev(
   }
 
   const refs = await remote.listRefs();
-  type Candidate = {sha: string; kind: ResolvedRev['kind']; ref?: string; label: string};
+  const candidates = refCandidates(rev, refs);
+  let searchFetch: FetchStats = {fetched: false, objects: 0, bytes: 0};
+  if (SHORT_SHA.test(rev)) {
+    const found = await remote.commitsWithPrefix(store, rev.toLowerCase());
+    searchFetch = found.fetch;
+    for (const sha of found.commits) {
+      candidates.push({sha, kind: 'short-sha', label: `commit ${sha}`});
+    }
+  }
+  const chosen = onlyCandidate(rev, candidates, refs, where);
+  const fetch = addStats(searchFetch, await remote.fetchCommit(store, chosen.sha, chosen.ref));
+  return {
+    requested: rev,
+    sha: chosen.sha,
+    kind: chosen.kind,
+    ...(chosen.ref ? {ref: chosen.ref} : {}),
+    fetch,
+  };
+}
+
+/** A commit `rev` may name, and how it names it. */
+type Candidate = {sha: string; kind: ResolvedRev['kind']; ref?: string; label: string};
+
+/** The refs `rev` may name: itself when it is a full ref name or HEAD, else its tag and branch. */
+function refCandidates(rev: string, refs: Map<string, string>): Candidate[] {
   const candidates: Candidate[] = [];
   const fromRef = (ref: string, kind: Candidate['kind'], label: string) => {
     const sha = refs.get(ref);
@@ -50,15 +74,16 @@ export async function resolveRev(
     fromRef(`refs/tags/${rev}`, 'tag', `tag ${rev}`);
     fromRef(`refs/heads/${rev}`, 'branch', `branch ${rev}`);
   }
-  let searchFetch: FetchStats = {fetched: false, objects: 0, bytes: 0};
-  if (SHORT_SHA.test(rev)) {
-    const found = await remote.commitsWithPrefix(store, rev.toLowerCase());
-    searchFetch = found.fetch;
-    for (const sha of found.commits) {
-      candidates.push({sha, kind: 'short-sha', label: `commit ${sha}`});
-    }
-  }
+  return candidates;
+}
 
+/** The one commit the candidates name; an unknown or ambiguous rev is refused. */
+function onlyCandidate(
+  rev: string,
+  candidates: Candidate[],
+  refs: Map<string, string>,
+  where: string,
+): Candidate {
   const distinct = new Map<string, Candidate>();
   for (const candidate of candidates) {
     if (!distinct.has(candidate.sha)) distinct.set(candidate.sha, candidate);
@@ -76,15 +101,7 @@ export async function resolveRev(
       'Give the full 40-hex commit id, or a full ref name such as refs/tags/NAME.',
     );
   }
-  const chosen = [...distinct.values()][0] as Candidate;
-  const fetch = addStats(searchFetch, await remote.fetchCommit(store, chosen.sha, chosen.ref));
-  return {
-    requested: rev,
-    sha: chosen.sha,
-    kind: chosen.kind,
-    ...(chosen.ref ? {ref: chosen.ref} : {}),
-    fetch,
-  };
+  return [...distinct.values()][0] as Candidate;
 }
 
 /** Refuse revs that cannot be a ref name or a commit id, before touching the network. */

@@ -8,11 +8,16 @@ import type {NpmInstallSettings} from '../pins/deploy-config.js';
 import type {TreeFile} from '../git/export.js';
 import {samePin, sha256Hex, shortIntegrity} from '../pins/integrity.js';
 import {findArtifacts, verifyArtifactFile} from '../pins/vendor-manifest.js';
-import {describeRequirement, readLockfile} from '../pins/npm-lockfile.js';
+import {describeRequirement, readLockfile, type NpmRequirement} from '../pins/npm-lockfile.js';
 import {networkWall} from './no-network.js';
 import {checkNpmTarball} from './tarball-check.js';
 import {appendLog, DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
-import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
+import {
+  IntegrityProblems,
+  type InstallContext,
+  type Installer,
+  type VerifiedArtifact,
+} from './types.js';
 
 /**
  * The npm installer: `npm ci --offline` inside the release, fed only from vendored tarballs
@@ -22,150 +27,188 @@ export function npmInstaller(settings: NpmInstallSettings): Installer {
   return {
     kind: 'npm',
     describe: `npm ci in ${settings.directory}${settings.scripts ? '' : ' (no lifecycle scripts)'}`,
-    async verify(ctx) {
-      const requirements = await readLockfile(ctx.releaseDir, settings);
-      const problems = new IntegrityProblems('npm');
-      // Hashed in parallel (the reads overlap); problems are reported in lockfile order.
-      const limit = pLimit(8);
-      const outcomes = await Promise.all(
-        requirements.map(req =>
-          limit(async () => {
-            const candidates = ctx.manifest
-              ? findArtifacts(ctx.manifest, 'npm', req.name, req.version)
-              : [];
-            const artifact = candidates.find(a => samePin(a.integrity, req.integrity));
-            if (!artifact) {
-              return {
-                ok: false as const,
-                req,
-                kind: 'missing' as const,
-                message:
-                  candidates.length > 0
-                    ? `${describeRequirement(req)}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
-                    : `${describeRequirement(req)}: not in the vendor repo`,
-              };
-            }
-            try {
-              const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
-              return {ok: true as const, req, file, path: artifact.path};
-            } catch (error) {
-              return {
-                ok: false as const,
-                req,
-                kind: 'tampered' as const,
-                message: (error as Error).message,
-              };
-            }
-          }),
-        ),
-      );
-      const verified: VerifiedArtifact[] = [];
-      for (const outcome of outcomes) {
-        const {req} = outcome;
-        if (!outcome.ok) problems.add(req.name, outcome.message, outcome.kind);
-        else {
-          verified.push({
-            name: req.name,
-            version: req.version,
-            integrity: req.integrity,
-            file: outcome.file,
-            label: `${req.name}@${req.version} (${outcome.path})`,
-          });
-        }
-      }
-      problems.throwIfAny(ctx.manifest === undefined);
-      return verified;
-    },
+    verify: ctx => verifyNpmTarballs(ctx, settings),
     reuse: settings.reuse ? (ctx, verified) => npmReuseKey(ctx, settings, verified) : undefined,
     early: {
       inputs: tree => npmInputs(tree, settings.directory),
       blocker: ctx => npmNeedsWholeTree(ctx.releaseDir, settings),
     },
-    async install(ctx, verified, alongside) {
-      const {default: cacache} = await import('cacache');
-      const scratch = await makeScratch('repodeploy-npm-', ctx.scratchDir);
-      try {
-        const cache = path.join(scratch.dir, 'cache');
-        // npm keeps its content-addressed store in <cache>/_cacache, and reads a tarball whose
-        // integrity the lockfile gives by that digest alone (checking the bytes as it reads).
-        // When npm's cacache lays content out as ours does, each verified tarball is copied to
-        // where cacache's own contentPath() puts it; else cacache.put writes it. Alongside, every
-        // tarball is checked (lib/install/tarball-check.ts): npm does not start unless all pass.
-        const limit = pLimit(8);
-        const store = path.join(cache, '_cacache');
-        const contentPath = await npmContentPath(ctx.env);
-        await appendLog(
-          ctx.logFile,
-          contentPath
-            ? `npm cache: ${verified.length} verified tarballs copied into place (same cacache content layout as npm's)\n`
-            : `npm cache: ${verified.length} verified tarballs written through cacache.put (npm's cacache layout differs or is unknown)\n`,
-        );
-        // Settled, all of them, before anything is thrown: the scratch is removed after.
-        // protection R18-tarball-check: npm tarballs are checked before npm ci runs
-        const outcomes = await Promise.allSettled([
-          checkTarballs(verified),
-          ...verified.map(artifact =>
-            limit(async () => {
-              if (contentPath) {
-                const dest = contentPath(store, artifact.integrity);
-                await fse.ensureDir(path.dirname(dest));
-                await fsp.copyFile(artifact.file, dest, constants.COPYFILE_FICLONE);
-                return;
-              }
-              const key = `repodeploy:${artifact.name}@${artifact.version}`;
-              const options = {integrity: artifact.integrity};
-              const {size} = await fsp.stat(artifact.file);
-              if (size <= IN_MEMORY_BYTES) {
-                await cacache.put(store, key, await fsp.readFile(artifact.file), options);
-              } else {
-                await pipeline(
-                  createReadStream(artifact.file),
-                  cacache.put.stream(store, key, options),
-                );
-              }
-            }),
-          ),
-        ]);
-        const failed = outcomes.find(outcome => outcome.status === 'rejected');
-        if (failed) throw failed.reason;
-        // Empty user and global config files of our own: the node's are never read.
-        const userConfig = path.join(scratch.dir, 'user-npmrc');
-        const globalConfig = path.join(scratch.dir, 'global-npmrc');
-        await fsp.writeFile(userConfig, '');
-        await fsp.writeFile(globalConfig, '');
-        const env = hermeticEnv(ctx.env, scratch.home, {
-          npm_config_userconfig: userConfig,
-          npm_config_globalconfig: globalConfig,
-          npm_config_cache: cache,
-          npm_config_offline: 'true',
-          // Nothing may be fetched: any registry request goes to a closed port and fails at once.
-          npm_config_registry: DEAD_REGISTRY,
-          npm_config_audit: 'false',
-          npm_config_fund: 'false',
-          npm_config_update_notifier: 'false',
-          npm_config_progress: 'false',
-          npm_config_ignore_scripts: settings.scripts ? 'false' : 'true',
-          ...(settings.dev ? {npm_config_include: 'dev'} : {npm_config_omit: 'dev'}),
-          ...nodeHeaders(),
-          RELEASE_DIR: ctx.releaseDir,
-        });
-        // npm ci and the lifecycle scripts it runs cannot reach any network (lib/install/no-network.ts).
-        const wall = await networkWall(ctx.env);
-        await appendLog(ctx.logFile, `${wall.describe}\n`);
-        const [npm, npmArgs] = wall.wrap('npm', ['ci']);
-        await runLogged(npm, npmArgs, {
-          cwd: path.join(ctx.releaseDir, settings.directory),
-          env: {...env, ...wall.env},
-          logFile: ctx.logFile,
-          label: 'npm ci',
-          timeoutMs: ctx.timeoutMs,
-          alongside,
-        });
-      } finally {
-        await scratch.cleanup();
-      }
-    },
+    install: (ctx, verified, alongside) => npmCi(ctx, settings, verified, alongside),
   };
+}
+
+/** One lockfile entry, found in the vendor tree and checked, or why it could not be. */
+type TarballOutcome =
+  | {ok: true; req: NpmRequirement; file: string; path: string}
+  | {ok: false; req: NpmRequirement; kind: 'missing' | 'tampered'; message: string};
+
+/** Every tarball the lockfile pins, found in the vendor tree and checked against its integrity. */
+async function verifyNpmTarballs(
+  ctx: InstallContext,
+  settings: NpmInstallSettings,
+): Promise<VerifiedArtifact[]> {
+  const requirements = await readLockfile(ctx.releaseDir, settings);
+  const problems = new IntegrityProblems('npm');
+  // Hashed in parallel (the reads overlap); problems are reported in lockfile order.
+  const limit = pLimit(8);
+  const outcomes = await Promise.all(
+    requirements.map(req => limit(() => verifyNpmTarball(ctx, req))),
+  );
+  const verified: VerifiedArtifact[] = [];
+  for (const outcome of outcomes) {
+    const {req} = outcome;
+    if (!outcome.ok) problems.add(req.name, outcome.message, outcome.kind);
+    else {
+      verified.push({
+        name: req.name,
+        version: req.version,
+        integrity: req.integrity,
+        file: outcome.file,
+        label: `${req.name}@${req.version} (${outcome.path})`,
+      });
+    }
+  }
+  problems.throwIfAny(ctx.manifest === undefined);
+  return verified;
+}
+
+/** The vendored tarball of one lockfile entry, its bytes checked against the lockfile's hash. */
+async function verifyNpmTarball(ctx: InstallContext, req: NpmRequirement): Promise<TarballOutcome> {
+  const candidates = ctx.manifest ? findArtifacts(ctx.manifest, 'npm', req.name, req.version) : [];
+  const artifact = candidates.find(a => samePin(a.integrity, req.integrity));
+  if (!artifact) {
+    return {
+      ok: false,
+      req,
+      kind: 'missing',
+      message:
+        candidates.length > 0
+          ? `${describeRequirement(req)}: the vendor repo has it with another hash (${shortIntegrity(candidates[0]?.integrity ?? '')}) than the lockfile (${shortIntegrity(req.integrity)})`
+          : `${describeRequirement(req)}: not in the vendor repo`,
+    };
+  }
+  try {
+    const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
+    return {ok: true, req, file, path: artifact.path};
+  } catch (error) {
+    return {ok: false, req, kind: 'tampered', message: (error as Error).message};
+  }
+}
+
+/**
+ * `npm ci` in a scratch of its own: a cache holding exactly the verified tarballs, empty npm
+ * config files, a dead registry, and no network.
+ */
+async function npmCi(
+  ctx: InstallContext,
+  settings: NpmInstallSettings,
+  verified: VerifiedArtifact[],
+  alongside: (() => Promise<void>) | undefined,
+): Promise<void> {
+  const scratch = await makeScratch('repodeploy-npm-', ctx.scratchDir);
+  try {
+    const cache = path.join(scratch.dir, 'cache');
+    await fillNpmCache(ctx, cache, verified);
+    const env = await npmEnv(ctx, settings, scratch, cache);
+    // npm ci and the lifecycle scripts it runs cannot reach any network (lib/install/no-network.ts).
+    const wall = await networkWall(ctx.env);
+    await appendLog(ctx.logFile, `${wall.describe}\n`);
+    const [npm, npmArgs] = wall.wrap('npm', ['ci']);
+    await runLogged(npm, npmArgs, {
+      cwd: path.join(ctx.releaseDir, settings.directory),
+      env: {...env, ...wall.env},
+      logFile: ctx.logFile,
+      label: 'npm ci',
+      timeoutMs: ctx.timeoutMs,
+      alongside,
+    });
+  } finally {
+    await scratch.cleanup();
+  }
+}
+
+/**
+ * npm keeps its content-addressed store in <cache>/_cacache, and reads a tarball whose integrity
+ * the lockfile gives by that digest alone (checking the bytes as it reads). When npm's cacache
+ * lays content out as ours does, each verified tarball is copied to where cacache's own
+ * contentPath() puts it; else cacache.put writes it. Alongside, every tarball is checked
+ * (lib/install/tarball-check.ts): npm does not start unless all pass.
+ */
+async function fillNpmCache(
+  ctx: InstallContext,
+  cache: string,
+  verified: VerifiedArtifact[],
+): Promise<void> {
+  const limit = pLimit(8);
+  const store = path.join(cache, '_cacache');
+  const contentPath = await npmContentPath(ctx.env);
+  await appendLog(
+    ctx.logFile,
+    contentPath
+      ? `npm cache: ${verified.length} verified tarballs copied into place (same cacache content layout as npm's)\n`
+      : `npm cache: ${verified.length} verified tarballs written through cacache.put (npm's cacache layout differs or is unknown)\n`,
+  );
+  // Settled, all of them, before anything is thrown: the scratch is removed after.
+  // protection R18-tarball-check: npm tarballs are checked before npm ci runs
+  const outcomes = await Promise.allSettled([
+    checkTarballs(verified),
+    ...verified.map(artifact => limit(() => cacheTarball(store, artifact, contentPath))),
+  ]);
+  const failed = outcomes.find(outcome => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** One verified tarball into npm's store: copied where contentPath puts it, else cacache.put. */
+async function cacheTarball(
+  store: string,
+  artifact: VerifiedArtifact,
+  contentPath: ((cache: string, integrity: string) => string) | undefined,
+): Promise<void> {
+  if (contentPath) {
+    const dest = contentPath(store, artifact.integrity);
+    await fse.ensureDir(path.dirname(dest));
+    await fsp.copyFile(artifact.file, dest, constants.COPYFILE_FICLONE);
+    return;
+  }
+  const {default: cacache} = await import('cacache');
+  const key = `repodeploy:${artifact.name}@${artifact.version}`;
+  const options = {integrity: artifact.integrity};
+  const {size} = await fsp.stat(artifact.file);
+  if (size <= IN_MEMORY_BYTES) {
+    await cacache.put(store, key, await fsp.readFile(artifact.file), options);
+  } else {
+    await pipeline(createReadStream(artifact.file), cacache.put.stream(store, key, options));
+  }
+}
+
+/** The environment of npm ci: our own empty config files and cache, offline, a dead registry. */
+async function npmEnv(
+  ctx: InstallContext,
+  settings: NpmInstallSettings,
+  scratch: {dir: string; home: string},
+  cache: string,
+): Promise<Record<string, string>> {
+  // Empty user and global config files of our own: the node's are never read.
+  const userConfig = path.join(scratch.dir, 'user-npmrc');
+  const globalConfig = path.join(scratch.dir, 'global-npmrc');
+  await fsp.writeFile(userConfig, '');
+  await fsp.writeFile(globalConfig, '');
+  return hermeticEnv(ctx.env, scratch.home, {
+    npm_config_userconfig: userConfig,
+    npm_config_globalconfig: globalConfig,
+    npm_config_cache: cache,
+    npm_config_offline: 'true',
+    // Nothing may be fetched: any registry request goes to a closed port and fails at once.
+    npm_config_registry: DEAD_REGISTRY,
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+    npm_config_progress: 'false',
+    npm_config_ignore_scripts: settings.scripts ? 'false' : 'true',
+    ...(settings.dev ? {npm_config_include: 'dev'} : {npm_config_omit: 'dev'}),
+    ...nodeHeaders(),
+    RELEASE_DIR: ctx.releaseDir,
+  });
 }
 
 /**

@@ -3,12 +3,22 @@ import path from 'node:path';
 import type {PipInstallSettings} from '../pins/deploy-config.js';
 import {ConfigError} from '../support/errors.js';
 import {samePin} from '../pins/integrity.js';
-import {normalizePypiName, readRegularFile, verifyArtifactFile} from '../pins/vendor-manifest.js';
+import {
+  normalizePypiName,
+  readRegularFile,
+  verifyArtifactFile,
+  type Artifact,
+} from '../pins/vendor-manifest.js';
 import {networkWall} from './no-network.js';
 import {appendLog, hermeticEnv, makeScratch, runLogged} from './run.js';
 import {checkWheel} from './wheel-check.js';
-import {parseRequirements} from '../pins/requirements.js';
-import {IntegrityProblems, type Installer, type VerifiedArtifact} from './types.js';
+import {parseRequirements, type PipRequirement} from '../pins/requirements.js';
+import {
+  IntegrityProblems,
+  type InstallContext,
+  type Installer,
+  type VerifiedArtifact,
+} from './types.js';
 
 export {parseRequirements, type PipRequirement} from '../pins/requirements.js';
 
@@ -21,125 +31,166 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
   return {
     kind: 'pip',
     describe: `pip install -r ${settings.requirements} into ${settings.venv}/`,
-    async verify(ctx) {
-      const file = path.join(ctx.releaseDir, settings.requirements);
-      const text = await readRegularFile(file, settings.requirements);
-      if (text === undefined) {
-        throw new ConfigError(
-          `deploy.json asks for a pip install, but the app has no ${settings.requirements}.`,
-          'Commit a requirements file with == pins and --hash lines, or set install.requirements.',
-        );
-      }
-      const requirements = parseRequirements(text, settings.requirements);
-      const problems = new IntegrityProblems('pypi');
-      const verified: VerifiedArtifact[] = [];
-      for (const req of requirements) {
-        const candidates = (ctx.manifest?.artifacts ?? []).filter(
-          a => a.ecosystem === 'pypi' && normalizePypiName(a.name) === normalizePypiName(req.name),
-        );
-        const matching = candidates.filter(a => samePin(a.integrity, req.integrity));
-        if (matching.length === 0) {
-          // A requirement behind an environment marker may not apply to this node: pip decides.
-          if (req.marker) continue;
-          const sameVersion = candidates.filter(a => a.version === req.version);
-          problems.add(
-            req.name,
-            sameVersion.length > 0
-              ? `${req.name}==${req.version} (${settings.requirements}:${req.line}): the vendor repo has files for it, but none with a hash the requirements file allows`
-              : `${req.name}==${req.version} (${settings.requirements}:${req.line}): not in the vendor repo`,
-            'missing',
-          );
-          continue;
-        }
-        for (const artifact of matching) {
-          try {
-            const verifiedFile = await verifyArtifactFile(
-              ctx.vendorDir ?? '',
-              artifact,
-              req.integrity,
-            );
-            if (verifiedFile.endsWith('.whl')) {
-              try {
-                await checkWheel(verifiedFile, artifact.path);
-              } catch (error) {
-                problems.add(req.name, (error as Error).message, 'hostile');
-                continue;
-              }
-            }
-            verified.push({
-              name: req.name,
-              version: req.version,
-              integrity: req.integrity,
-              file: verifiedFile,
-            });
-          } catch (error) {
-            problems.add(req.name, (error as Error).message, 'tampered');
-          }
-        }
-      }
-      problems.throwIfAny(ctx.manifest === undefined);
-      return verified;
-    },
-    async install(ctx, verified) {
-      const scratch = await makeScratch('repodeploy-pip-', ctx.scratchDir);
-      try {
-        // pip sees only the files just verified, copied so the bytes checked are the bytes used.
-        const wheelhouse = path.join(scratch.dir, 'wheelhouse');
-        await fsp.mkdir(wheelhouse);
-        for (const artifact of verified) {
-          await fsp.copyFile(artifact.file, path.join(wheelhouse, path.basename(artifact.file)));
-        }
-        // Behind the check, a second wall: pip cannot reach any network (lib/install/no-network.ts).
-        const wall = await networkWall(ctx.env);
-        await appendLog(ctx.logFile, `${wall.describe}\n`);
-        const env = hermeticEnv(ctx.env, scratch.home, {
-          // No pip.conf (global, user or site) and no PIP_* variable of the node applies.
-          PIP_CONFIG_FILE: '/dev/null',
-          PIP_NO_INDEX: '1',
-          PIP_NO_INPUT: '1',
-          // pip decodes a requirements file without a coding line by the locale: make it UTF-8,
-          // as the check reads it (lib/pins/requirements.ts).
-          PYTHONUTF8: '1',
-          PIP_DISABLE_PIP_VERSION_CHECK: '1',
-          PYTHONNOUSERSITE: '1',
-          PYTHONDONTWRITEBYTECODE: '1',
-          RELEASE_DIR: ctx.releaseDir,
-          ...wall.env,
-        });
-        const venv = path.join(ctx.releaseDir, settings.venv);
-        const [python, venvArgs] = wall.wrap(settings.python, ['-m', 'venv', venv]);
-        await runLogged(python, venvArgs, {
-          cwd: ctx.releaseDir,
-          env,
-          logFile: ctx.logFile,
-          label: `${settings.python} -m venv`,
-          timeoutMs: ctx.timeoutMs,
-        });
-        const [pip, pipArgs] = wall.wrap(path.join(venv, 'bin', 'python'), [
-          '-m',
-          'pip',
-          'install',
-          '--no-index',
-          '--find-links',
-          wheelhouse,
-          '--require-hashes',
-          '--no-cache-dir',
-          // Nothing is to be fetched: a fetch that fails fails at once, without backing off.
-          '--retries',
-          '0',
-          '-r',
-          path.join(ctx.releaseDir, settings.requirements),
-        ]);
-        await runLogged(pip, pipArgs, {
-          cwd: ctx.releaseDir,
-          env,
-          logFile: ctx.logFile,
-          label: 'pip install',
-          timeoutMs: ctx.timeoutMs,
-        });
-      } finally {
-        await scratch.cleanup();
-      }
-    },
+    verify: ctx => verifyPipArtifacts(ctx, settings),
+    install: (ctx, verified) => pipInstall(ctx, settings, verified),
   };
+}
+
+/** Every file the requirements file pins, found in the vendor tree and checked. */
+async function verifyPipArtifacts(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+): Promise<VerifiedArtifact[]> {
+  const requirements = await readPipRequirements(ctx, settings);
+  const problems = new IntegrityProblems('pypi');
+  const verified: VerifiedArtifact[] = [];
+  for (const req of requirements) {
+    const candidates = (ctx.manifest?.artifacts ?? []).filter(
+      a => a.ecosystem === 'pypi' && normalizePypiName(a.name) === normalizePypiName(req.name),
+    );
+    const matching = candidates.filter(a => samePin(a.integrity, req.integrity));
+    if (matching.length === 0) {
+      // A requirement behind an environment marker may not apply to this node: pip decides.
+      if (req.marker) continue;
+      const sameVersion = candidates.filter(a => a.version === req.version);
+      problems.add(
+        req.name,
+        sameVersion.length > 0
+          ? `${req.name}==${req.version} (${settings.requirements}:${req.line}): the vendor repo has files for it, but none with a hash the requirements file allows`
+          : `${req.name}==${req.version} (${settings.requirements}:${req.line}): not in the vendor repo`,
+        'missing',
+      );
+      continue;
+    }
+    for (const artifact of matching) {
+      const file = await verifyPipArtifact(ctx, req, artifact, problems);
+      if (file === undefined) continue;
+      verified.push({name: req.name, version: req.version, integrity: req.integrity, file});
+    }
+  }
+  problems.throwIfAny(ctx.manifest === undefined);
+  return verified;
+}
+
+/** The app's requirements file, parsed; a ConfigError when the app has none. */
+async function readPipRequirements(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+): Promise<PipRequirement[]> {
+  const file = path.join(ctx.releaseDir, settings.requirements);
+  const text = await readRegularFile(file, settings.requirements);
+  if (text === undefined) {
+    throw new ConfigError(
+      `deploy.json asks for a pip install, but the app has no ${settings.requirements}.`,
+      'Commit a requirements file with == pins and --hash lines, or set install.requirements.',
+    );
+  }
+  return parseRequirements(text, settings.requirements);
+}
+
+/**
+ * One vendored file checked against the requirement's hashes, and a wheel's contents against
+ * what pip may unpack; its path, or undefined with the problem added.
+ */
+async function verifyPipArtifact(
+  ctx: InstallContext,
+  req: PipRequirement,
+  artifact: Artifact,
+  problems: IntegrityProblems,
+): Promise<string | undefined> {
+  try {
+    const verifiedFile = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, req.integrity);
+    if (verifiedFile.endsWith('.whl')) {
+      try {
+        await checkWheel(verifiedFile, artifact.path);
+      } catch (error) {
+        problems.add(req.name, (error as Error).message, 'hostile');
+        return undefined;
+      }
+    }
+    return verifiedFile;
+  } catch (error) {
+    problems.add(req.name, (error as Error).message, 'tampered');
+    return undefined;
+  }
+}
+
+/** A virtualenv in the release, then pip install from a wheelhouse of the verified files only. */
+async function pipInstall(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+  verified: VerifiedArtifact[],
+): Promise<void> {
+  const scratch = await makeScratch('repodeploy-pip-', ctx.scratchDir);
+  try {
+    const wheelhouse = await fillWheelhouse(scratch.dir, verified);
+    // Behind the check, a second wall: pip cannot reach any network (lib/install/no-network.ts).
+    const wall = await networkWall(ctx.env);
+    await appendLog(ctx.logFile, `${wall.describe}\n`);
+    const env = pipEnv(ctx, scratch.home, wall.env);
+    const venv = path.join(ctx.releaseDir, settings.venv);
+    const [python, venvArgs] = wall.wrap(settings.python, ['-m', 'venv', venv]);
+    await runLogged(python, venvArgs, {
+      cwd: ctx.releaseDir,
+      env,
+      logFile: ctx.logFile,
+      label: `${settings.python} -m venv`,
+      timeoutMs: ctx.timeoutMs,
+    });
+    const [pip, pipArgs] = wall.wrap(path.join(venv, 'bin', 'python'), [
+      '-m',
+      'pip',
+      'install',
+      '--no-index',
+      '--find-links',
+      wheelhouse,
+      '--require-hashes',
+      '--no-cache-dir',
+      // Nothing is to be fetched: a fetch that fails fails at once, without backing off.
+      '--retries',
+      '0',
+      '-r',
+      path.join(ctx.releaseDir, settings.requirements),
+    ]);
+    await runLogged(pip, pipArgs, {
+      cwd: ctx.releaseDir,
+      env,
+      logFile: ctx.logFile,
+      label: 'pip install',
+      timeoutMs: ctx.timeoutMs,
+    });
+  } finally {
+    await scratch.cleanup();
+  }
+}
+
+/** pip sees only the files just verified, copied so the bytes checked are the bytes used. */
+async function fillWheelhouse(scratchDir: string, verified: VerifiedArtifact[]): Promise<string> {
+  const wheelhouse = path.join(scratchDir, 'wheelhouse');
+  await fsp.mkdir(wheelhouse);
+  for (const artifact of verified) {
+    await fsp.copyFile(artifact.file, path.join(wheelhouse, path.basename(artifact.file)));
+  }
+  return wheelhouse;
+}
+
+/** pip's environment: no pip.conf (global, user or site) and no PIP_* variable of the node. */
+function pipEnv(
+  ctx: InstallContext,
+  home: string,
+  wallEnv: Record<string, string>,
+): Record<string, string> {
+  return hermeticEnv(ctx.env, home, {
+    PIP_CONFIG_FILE: '/dev/null',
+    PIP_NO_INDEX: '1',
+    PIP_NO_INPUT: '1',
+    // pip decodes a requirements file without a coding line by the locale: make it UTF-8,
+    // as the check reads it (lib/pins/requirements.ts).
+    PYTHONUTF8: '1',
+    PIP_DISABLE_PIP_VERSION_CHECK: '1',
+    PYTHONNOUSERSITE: '1',
+    PYTHONDONTWRITEBYTECODE: '1',
+    RELEASE_DIR: ctx.releaseDir,
+    ...wallEnv,
+  });
 }

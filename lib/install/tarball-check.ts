@@ -34,83 +34,108 @@ export async function checkNpmTarball(file: string, label: string): Promise<void
       `Refused npm tarball ${label}: ${why}.`,
       'Do not vendor this file; npm packages hold only files and directories inside package/.',
     );
-  let problem: IntegrityError | undefined;
-  let entries = 0;
-  let unpacked = 0;
-  let declared = 0;
-  let accounted = 0;
-  const seen = new Set<string>();
-  const parser = new Parser({
-    strict: true,
-    onReadEntry: (entry: ReadEntry) => {
-      entry.resume();
-      if (problem) return;
-      entries++;
-      declared += entry.size;
-      accounted += 512 + Math.ceil(entry.size / 512) * 512;
-      // The declared sizes are known from the headers, before any content is inflated.
-      // protection R20-tarball-entries: the entry cap of npm tarballs
-      const why =
-        entries > TARBALL_LIMITS.maxEntries
-          ? `more than ${TARBALL_LIMITS.maxEntries} entries`
-          : declared > TARBALL_LIMITS.maxUnpackedBytes
-            ? `its entries declare more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`
-            : entryProblem(entry, seen);
-      if (why) problem = refuse(why);
-    },
-  });
-  const parsed = new Promise<void>((resolve, reject) => {
-    parser.on('end', () => {
-      resolve();
+  const scan = new TarballScan(refuse);
+  try {
+    const whole = await inflateSmall(file);
+    // Small archives (most npm packages): inflated at once, with a hard cap on the output.
+    if (whole) scan.feedInflated(whole);
+    else await scan.feedFile(file);
+    await scan.parsed;
+  } catch (error) {
+    if (scan.problem) throw scan.problem;
+    if (error instanceof IntegrityError) throw error;
+    throw refuse(`not a readable .tgz (${(error as Error).message})`);
+  }
+  if (scan.problem) throw scan.problem;
+  if (scan.entries === 0) throw refuse('it holds no entries');
+}
+
+/**
+ * One tarball's check as it is read: the inflated bytes counted against the caps, and each
+ * entry's header checked as the tar parser reaches it. `problem` is the first refusal.
+ */
+class TarballScan {
+  problem: IntegrityError | undefined;
+  entries = 0;
+  /** Settles when the parser has read the whole archive, or fails. */
+  readonly parsed: Promise<void>;
+  private unpacked = 0;
+  private declared = 0;
+  private accounted = 0;
+  private readonly seen = new Set<string>();
+  private readonly parser: Parser;
+
+  constructor(private readonly refuse: (why: string) => IntegrityError) {
+    this.parser = new Parser({
+      strict: true,
+      onReadEntry: (entry: ReadEntry) => {
+        this.checkEntry(entry);
+      },
     });
-    parser.on('error', reject);
-  });
-  /** Count, check and parse one piece of the inflated archive; the refusal, if any. */
-  const take = (chunk: Buffer): IntegrityError | undefined => {
-    unpacked += chunk.length;
-    if (unpacked > TARBALL_LIMITS.maxUnpackedBytes) {
-      return refuse(`it unpacks to more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`);
+    this.parsed = new Promise<void>((resolve, reject) => {
+      this.parser.on('end', () => {
+        resolve();
+      });
+      this.parser.on('error', reject);
+    });
+  }
+
+  /** The whole inflated archive, fed in chunks as a stream would bring it. */
+  feedInflated(whole: Buffer): void {
+    for (let offset = 0; offset < whole.length; offset += CHUNK_BYTES) {
+      const refusal = this.take(whole.subarray(offset, offset + CHUNK_BYTES));
+      if (refusal) throw refusal;
     }
-    if (unpacked > accounted + TARBALL_LIMITS.maxSlackBytes) {
-      return refuse(
+    this.parser.end();
+  }
+
+  /** Gunzip here rather than in the parser, to count every byte it inflates. */
+  async feedFile(file: string): Promise<void> {
+    const feed = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        done(this.take(chunk));
+      },
+      final: done => {
+        this.parser.end();
+        done();
+      },
+    });
+    await pipeline(createReadStream(file), createGunzip(), feed);
+  }
+
+  private checkEntry(entry: ReadEntry): void {
+    entry.resume();
+    if (this.problem) return;
+    this.entries++;
+    this.declared += entry.size;
+    this.accounted += 512 + Math.ceil(entry.size / 512) * 512;
+    // The declared sizes are known from the headers, before any content is inflated.
+    // protection R20-tarball-entries: the entry cap of npm tarballs
+    const why =
+      this.entries > TARBALL_LIMITS.maxEntries
+        ? `more than ${TARBALL_LIMITS.maxEntries} entries`
+        : this.declared > TARBALL_LIMITS.maxUnpackedBytes
+          ? `its entries declare more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`
+          : entryProblem(entry, this.seen);
+    if (why) this.problem = this.refuse(why);
+  }
+
+  /** Count, check and parse one piece of the inflated archive; the refusal, if any. */
+  private take(chunk: Buffer): IntegrityError | undefined {
+    this.unpacked += chunk.length;
+    if (this.unpacked > TARBALL_LIMITS.maxUnpackedBytes) {
+      return this.refuse(`it unpacks to more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`);
+    }
+    if (this.unpacked > this.accounted + TARBALL_LIMITS.maxSlackBytes) {
+      return this.refuse(
         `it unpacks to more than ${TARBALL_LIMITS.maxSlackBytes} bytes beyond what its entries account for`,
       );
     }
     // Once a problem is known, the rest need not be read.
-    if (problem) return problem;
-    parser.write(chunk);
+    if (this.problem) return this.problem;
+    this.parser.write(chunk);
     return undefined;
-  };
-  try {
-    const whole = await inflateSmall(file);
-    if (whole) {
-      // Small archives (most npm packages): inflated at once, with a hard cap on the output.
-      for (let offset = 0; offset < whole.length; offset += CHUNK_BYTES) {
-        const refusal = take(whole.subarray(offset, offset + CHUNK_BYTES));
-        if (refusal) throw refusal;
-      }
-      parser.end();
-    } else {
-      // Gunzip here rather than in the parser, to count every byte it inflates.
-      const feed = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          done(take(chunk));
-        },
-        final(done) {
-          parser.end();
-          done();
-        },
-      });
-      await pipeline(createReadStream(file), createGunzip(), feed);
-    }
-    await parsed;
-  } catch (error) {
-    if (problem) throw problem;
-    if (error instanceof IntegrityError) throw error;
-    throw refuse(`not a readable .tgz (${(error as Error).message})`);
   }
-  if (problem) throw problem;
-  if (entries === 0) throw refuse('it holds no entries');
 }
 
 const CHUNK_BYTES = 64 * 1024;

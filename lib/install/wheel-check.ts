@@ -20,7 +20,19 @@ export async function checkWheel(file: string, label: string): Promise<void> {
       `Refused wheel ${label}: ${why}.`,
       'Do not vendor this file; it could write outside the virtualenv.',
     );
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => {
+  const zip = await openWheel(file, refuse);
+  try {
+    const records = await checkEntries(zip, refuse);
+    for (const text of await Promise.all(records)) checkRecord(text, refuse);
+  } finally {
+    zip.close();
+  }
+}
+
+type Refuse = (why: string) => IntegrityError;
+
+function openWheel(file: string, refuse: Refuse): Promise<yauzl.ZipFile> {
+  return new Promise<yauzl.ZipFile>((resolve, reject) => {
     yauzl.open(
       file,
       {lazyEntries: true, strictFileNames: true, validateEntrySizes: true},
@@ -30,54 +42,60 @@ export async function checkWheel(file: string, label: string): Promise<void> {
       },
     );
   });
+}
+
+/**
+ * Every entry of the central directory checked against the caps and for a path that leaves the
+ * install; the texts of its RECORD files, still being read.
+ */
+async function checkEntries(zip: yauzl.ZipFile, refuse: Refuse): Promise<Promise<string>[]> {
   let entries = 0;
   let total = 0;
   const records: Promise<string>[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      zip.on('error', (error: Error) => {
-        reject(refuse(error.message));
-      });
-      zip.on('end', () => {
-        resolve();
-      });
-      zip.on('entry', (entry: yauzl.Entry) => {
-        entries++;
-        total += entry.uncompressedSize;
-        // protection R20-wheel-size: the size cap of wheels
-        const why =
-          entries > WHEEL_LIMITS.maxEntries
-            ? `more than ${WHEEL_LIMITS.maxEntries} entries`
-            : total > WHEEL_LIMITS.maxUncompressedBytes
-              ? `more than ${WHEEL_LIMITS.maxUncompressedBytes} bytes unpacked`
-              : unsafePath(entry.fileName);
-        if (why) {
-          reject(refuse(entry.fileName ? `entry "${entry.fileName}": ${why}` : why));
+  await new Promise<void>((resolve, reject) => {
+    zip.on('error', (error: Error) => {
+      reject(refuse(error.message));
+    });
+    zip.on('end', () => {
+      resolve();
+    });
+    zip.on('entry', (entry: yauzl.Entry) => {
+      entries++;
+      total += entry.uncompressedSize;
+      // protection R20-wheel-size: the size cap of wheels
+      const why =
+        entries > WHEEL_LIMITS.maxEntries
+          ? `more than ${WHEEL_LIMITS.maxEntries} entries`
+          : total > WHEEL_LIMITS.maxUncompressedBytes
+            ? `more than ${WHEEL_LIMITS.maxUncompressedBytes} bytes unpacked`
+            : unsafePath(entry.fileName);
+      if (why) {
+        reject(refuse(entry.fileName ? `entry "${entry.fileName}": ${why}` : why));
+        return;
+      }
+      if (/^[^/]+\.dist-info\/RECORD$/.test(entry.fileName)) {
+        if (entry.uncompressedSize > WHEEL_LIMITS.maxRecordBytes) {
+          reject(refuse('RECORD is too large'));
           return;
         }
-        if (/^[^/]+\.dist-info\/RECORD$/.test(entry.fileName)) {
-          if (entry.uncompressedSize > WHEEL_LIMITS.maxRecordBytes) {
-            reject(refuse('RECORD is too large'));
-            return;
-          }
-          records.push(readEntry(zip, entry));
-        }
-        zip.readEntry();
-      });
+        records.push(readEntry(zip, entry));
+      }
       zip.readEntry();
     });
-    for (const text of await Promise.all(records)) {
-      for (const line of text.split(/\r?\n/)) {
-        if (line.trim() === '') continue;
-        const name = line.startsWith('"')
-          ? (/^"((?:[^"]|"")*)"/.exec(line)?.[1] ?? '').replace(/""/g, '"')
-          : (line.split(',')[0] ?? '');
-        const why = unsafePath(name);
-        if (why) throw refuse(`RECORD lists "${name}": ${why}`);
-      }
-    }
-  } finally {
-    zip.close();
+    zip.readEntry();
+  });
+  return records;
+}
+
+/** Every path a RECORD lists (its first CSV field) must stay inside the install too. */
+function checkRecord(text: string, refuse: Refuse): void {
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === '') continue;
+    const name = line.startsWith('"')
+      ? (/^"((?:[^"]|"")*)"/.exec(line)?.[1] ?? '').replace(/""/g, '"')
+      : (line.split(',')[0] ?? '');
+    const why = unsafePath(name);
+    if (why) throw refuse(`RECORD lists "${name}": ${why}`);
   }
 }
 

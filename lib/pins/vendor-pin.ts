@@ -31,21 +31,10 @@ export async function readAppSettings(
   vendorOverride?: RepoLocation,
 ): Promise<AppSettings> {
   const short = appSha.slice(0, 12);
-  const deployJson = await readTreeFile(store, appSha, DEPLOY_JSON);
-  let config: DeployConfig = {};
-  if (deployJson) {
-    if (deployJson.kind !== 'file' && deployJson.kind !== 'executable') {
-      throw new ConfigError(
-        `${DEPLOY_JSON} at ${short} is a ${deployJson.kind}, not a regular file.`,
-        `Commit ${DEPLOY_JSON} as a regular file.`,
-      );
-    }
-    config = parseDeployConfig(deployJson.content.toString('utf8'), `${DEPLOY_JSON} at ${short}`);
-  }
-
+  const config = await readDeployJson(store, appSha, short);
   const vendorEntry = await readTreeFile(store, appSha, VENDOR_DIR);
   const submodule = vendorEntry?.kind === 'gitlink' ? vendorEntry : undefined;
-
+  const at = {short, appLocation, vendorOverride};
   if (config.vendor) {
     if (submodule) {
       throw new ConfigError(
@@ -59,26 +48,64 @@ export async function readAppSettings(
         `Remove ${VENDOR_DIR}/ from the app repository, or pin the vendor repo as a submodule there.`,
       );
     }
-    const rev = config.vendor.rev;
-    if (rev === undefined) throw noPinYet(short, config.vendor.url);
-    if (!FULL_SHA.test(rev)) {
-      throw new ConfigError(
-        `${DEPLOY_JSON} at ${short}: "vendor.rev" must be a full 40-hex commit id, not "${rev}".`,
-        'Pin the exact vendor commit: put the output of `git rev-parse <rev>` in the vendor repo there.',
-      );
-    }
-    return {
-      config,
-      pin: {
-        source: 'deploy.json',
-        declaredUrl: config.vendor.url,
-        location: vendorOverride ?? declaredLocation(config.vendor.url, appLocation, short),
-        sha: rev,
-      },
-    };
+    return {config, pin: deployJsonPin(config.vendor, at)};
   }
-
   if (!submodule) return {config, pin: undefined};
+  return {config, pin: await submodulePin(store, appSha, submodule.oid, at)};
+}
+
+/** Which app changeset a pin is read from, and the node's `--vendor-repo`, if given. */
+type PinContext = {
+  short: string;
+  appLocation: RepoLocation;
+  vendorOverride: RepoLocation | undefined;
+};
+
+/** The app's deploy.json at `appSha`, parsed; `{}` when it has none. */
+async function readDeployJson(
+  store: GitStore,
+  appSha: string,
+  short: string,
+): Promise<DeployConfig> {
+  const deployJson = await readTreeFile(store, appSha, DEPLOY_JSON);
+  if (!deployJson) return {};
+  if (deployJson.kind !== 'file' && deployJson.kind !== 'executable') {
+    throw new ConfigError(
+      `${DEPLOY_JSON} at ${short} is a ${deployJson.kind}, not a regular file.`,
+      `Commit ${DEPLOY_JSON} as a regular file.`,
+    );
+  }
+  return parseDeployConfig(deployJson.content.toString('utf8'), `${DEPLOY_JSON} at ${short}`);
+}
+
+/** The pin deploy.json's `vendor` gives: its URL and a full commit id. */
+function deployJsonPin(
+  vendor: NonNullable<DeployConfig['vendor']>,
+  {short, appLocation, vendorOverride}: PinContext,
+): VendorPin {
+  const rev = vendor.rev;
+  if (rev === undefined) throw noPinYet(short, vendor.url);
+  if (!FULL_SHA.test(rev)) {
+    throw new ConfigError(
+      `${DEPLOY_JSON} at ${short}: "vendor.rev" must be a full 40-hex commit id, not "${rev}".`,
+      'Pin the exact vendor commit: put the output of `git rev-parse <rev>` in the vendor repo there.',
+    );
+  }
+  return {
+    source: 'deploy.json',
+    declaredUrl: vendor.url,
+    location: vendorOverride ?? declaredLocation(vendor.url, appLocation, short),
+    sha: rev,
+  };
+}
+
+/** The pin a submodule at vendor/ gives: its commit, and its URL from .gitmodules. */
+async function submodulePin(
+  store: GitStore,
+  appSha: string,
+  sha: string,
+  {short, appLocation, vendorOverride}: PinContext,
+): Promise<VendorPin> {
   const gitmodules = await readTreeFile(store, appSha, '.gitmodules');
   const url = gitmodules
     ? submoduleUrl(gitmodules.content.toString('utf8'), VENDOR_DIR)
@@ -90,13 +117,10 @@ export async function readAppSettings(
     );
   }
   return {
-    config,
-    pin: {
-      source: 'submodule',
-      declaredUrl: url ?? '',
-      location: vendorOverride ?? declaredLocation(url ?? '', appLocation, short),
-      sha: submodule.oid,
-    },
+    source: 'submodule',
+    declaredUrl: url ?? '',
+    location: vendorOverride ?? declaredLocation(url ?? '', appLocation, short),
+    sha,
   };
 }
 

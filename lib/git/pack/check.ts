@@ -41,6 +41,21 @@ export function walkPack(
       `Refused the pack received from ${label}: ${why}.`,
       'Nothing was stored. Check the repository and the server, then run again.',
     );
+  const count = checkFraming(buf, refuse);
+  const end = buf.length - 20;
+  let offset = 12;
+  for (let i = 0; i < count; i++) {
+    const object = readObject(buf, offset, end, i, refuse);
+    offset = object.end;
+    visit?.(object);
+  }
+  if (offset !== end) throw refuse('data after the last object');
+}
+
+type Refuse = (why: string) => IntegrityError;
+
+/** The pack's signature, version, trailer checksum and object count; the count. */
+function checkFraming(buf: Buffer, refuse: Refuse): number {
   if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'PACK') throw refuse('not a git pack');
   const version = buf.readUInt32BE(4);
   if (version !== 2 && version !== 3) throw refuse(`pack version ${version}`);
@@ -54,59 +69,73 @@ export function walkPack(
   const count = buf.readUInt32BE(8);
   if (count > PACK_LIMITS.maxObjects)
     throw refuse(`${count} objects, more than ${PACK_LIMITS.maxObjects}`);
+  return count;
+}
+
+/** Object `i`, whose entry starts at `start`: its header checked, inflated within the caps. */
+function readObject(
+  buf: Buffer,
+  start: number,
+  end: number,
+  i: number,
+  refuse: Refuse,
+): PackedObject {
   const max = PACK_LIMITS.maxObjectBytes;
-  const end = buf.length - 20;
-  let offset = 12;
-  for (let i = 0; i < count; i++) {
-    const start = offset;
-    const header = readEntryHeader(buf, start, end);
-    if (!header) throw refuse('an object header runs past the end');
-    const {type, size} = header;
-    const baseOffset = header.back === undefined ? undefined : start - header.back;
-    if (baseOffset !== undefined && baseOffset < 12)
-      throw refuse(`delta ${i + 1} points before the start of the pack`);
-    const baseOid = header.baseOid;
-    offset = header.dataStart;
-    // protection R17-size-cap: the object size cap, checked before a pack is stored
-    if (size > max)
-      throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
-    let inflated;
-    try {
-      inflated = zlib.inflateSync(buf.subarray(offset, end), {
-        info: true,
-        maxOutputLength: Math.max(size, 1),
-        // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
-        chunkSize: inflateChunkSize(size),
-      });
-    } catch (error) {
+  const header = readEntryHeader(buf, start, end);
+  if (!header) throw refuse('an object header runs past the end');
+  const {type, size} = header;
+  const baseOffset = header.back === undefined ? undefined : start - header.back;
+  if (baseOffset !== undefined && baseOffset < 12)
+    throw refuse(`delta ${i + 1} points before the start of the pack`);
+  const baseOid = header.baseOid;
+  // protection R17-size-cap: the object size cap, checked before a pack is stored
+  if (size > max)
+    throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
+  const {buffer, bytesRead} = inflateObject(buf, header.dataStart, end, size, i, refuse);
+  if (isDelta(type)) {
+    const {resultSize} = readDeltaSizes(buffer);
+    if (resultSize > max)
       throw refuse(
-        `object ${i + 1} does not inflate to its declared ${size} bytes (${(error as Error).message})`,
+        `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
       );
-    }
-    const {buffer, engine} = inflated as unknown as {
-      buffer: Buffer;
-      engine: {bytesWritten: number};
-    };
-    if (buffer.length !== size)
-      throw refuse(
-        `object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`,
-      );
-    if (isDelta(type)) {
-      const {resultSize} = readDeltaSizes(buffer);
-      if (resultSize > max)
-        throw refuse(
-          `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
-        );
-    }
-    offset += engine.bytesWritten;
-    visit?.({
-      offset: start,
-      end: offset,
-      type,
-      data: buffer,
-      ...(baseOffset === undefined ? {} : {baseOffset}),
-      ...(baseOid === undefined ? {} : {baseOid}),
-    });
   }
-  if (offset !== end) throw refuse('data after the last object');
+  return {
+    offset: start,
+    end: header.dataStart + bytesRead,
+    type,
+    data: buffer,
+    ...(baseOffset === undefined ? {} : {baseOffset}),
+    ...(baseOid === undefined ? {} : {baseOid}),
+  };
+}
+
+/** The data at `offset` inflated to exactly `size` bytes, and how many compressed bytes it took. */
+function inflateObject(
+  buf: Buffer,
+  offset: number,
+  end: number,
+  size: number,
+  i: number,
+  refuse: Refuse,
+): {buffer: Buffer; bytesRead: number} {
+  let inflated;
+  try {
+    inflated = zlib.inflateSync(buf.subarray(offset, end), {
+      info: true,
+      maxOutputLength: Math.max(size, 1),
+      // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
+      chunkSize: inflateChunkSize(size),
+    });
+  } catch (error) {
+    throw refuse(
+      `object ${i + 1} does not inflate to its declared ${size} bytes (${(error as Error).message})`,
+    );
+  }
+  const {buffer, engine} = inflated as unknown as {
+    buffer: Buffer;
+    engine: {bytesWritten: number};
+  };
+  if (buffer.length !== size)
+    throw refuse(`object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`);
+  return {buffer, bytesRead: engine.bytesWritten};
 }

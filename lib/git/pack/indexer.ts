@@ -22,61 +22,8 @@ export function indexPack(
   const pack = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const objects: PackedObject[] = [];
   walkPack(pack, label, object => objects.push(object));
-  const byOffset = new Map<number, number>();
-  for (const [i, object] of objects.entries()) byOffset.set(object.offset, i);
-  const resolved = new Array<GitObject | undefined>(objects.length).fill(undefined);
-  const ids: string[] = new Array<string>(objects.length);
-  const byId = new Map<string, number>();
-  const refuse = (why: string) =>
-    new IntegrityError(`Refused the pack received from ${label}: ${why}.`);
-
-  const finish = (i: number, object: GitObject) => {
-    resolved[i] = object;
-    const name = TYPE_NAMES[object.type];
-    if (!name) throw refuse(`object at ${objects[i]?.offset ?? 0} has unknown type ${object.type}`);
-    const id = objectId(name, object.data);
-    ids[i] = id;
-    byId.set(id, i);
-  };
-  // Resolve an object whose base is known (walking down ofs-delta chains); undefined while a
-  // ref-delta's base is not found yet.
-  const resolve = (i: number, depth: number): GitObject | undefined => {
-    const done = resolved[i];
-    if (done) return done;
-    if (depth > 10_000) throw refuse('a delta chain loops');
-    const object = objects[i];
-    if (!object) throw refuse('an object is missing');
-    let base: GitObject | undefined;
-    if (object.type === ObjectType.ofsDelta) {
-      const at = byOffset.get(object.baseOffset ?? -1);
-      if (at === undefined) throw refuse(`delta at ${object.offset} points at no object`);
-      base = resolve(at, depth + 1);
-    } else if (object.type === ObjectType.refDelta) {
-      const inPack = byId.get(object.baseOid ?? '');
-      base = inPack === undefined ? external(object.baseOid ?? '') : resolve(inPack, depth + 1);
-    } else {
-      finish(i, {type: object.type, data: object.data});
-      return resolved[i];
-    }
-    if (!base) return undefined;
-    finish(i, {type: base.type, data: applyDelta(base.data, object.data, label)});
-    return resolved[i];
-  };
-  // Whole objects first, then deltas until no pass makes progress (a ref-delta's base may come
-  // later in the pack).
-  for (let i = 0; i < objects.length; i++) {
-    const type = objects[i]?.type;
-    if (type === undefined || !isDelta(type)) resolve(i, 0);
-  }
-  for (let progress = true; progress;) {
-    progress = false;
-    for (let i = 0; i < objects.length; i++) {
-      if (!resolved[i] && resolve(i, 0)) progress = true;
-    }
-  }
-  for (let i = 0; i < objects.length; i++) if (!resolved[i]) return undefined;
-  // Only the ids, offsets and CRCs are needed from here on.
-  resolved.length = 0;
+  const ids = new DeltaResolver(objects, label, external).objectIds();
+  if (!ids) return undefined;
   return writePackIndex(
     objects.map((object, i) => ({
       id: ids[i] ?? '',
@@ -85,4 +32,90 @@ export function indexPack(
     })),
     pack.subarray(pack.length - 20),
   );
+}
+
+/** The objects of one pack, deltas applied to their bases, to learn every object's id. */
+class DeltaResolver {
+  private readonly resolved: Array<GitObject | undefined>;
+  private readonly ids: string[];
+  private readonly byOffset = new Map<number, number>();
+  private readonly byId = new Map<string, number>();
+
+  constructor(
+    private readonly objects: PackedObject[],
+    private readonly label: string,
+    private readonly external: (oid: string) => GitObject | undefined,
+  ) {
+    for (const [i, object] of objects.entries()) this.byOffset.set(object.offset, i);
+    this.resolved = new Array<GitObject | undefined>(objects.length).fill(undefined);
+    this.ids = new Array<string>(objects.length);
+  }
+
+  /** The id of every object, in pack order; undefined when a base is in neither pack nor store. */
+  objectIds(): string[] | undefined {
+    const {objects, resolved} = this;
+    // Whole objects first, then deltas until no pass makes progress (a ref-delta's base may come
+    // later in the pack).
+    for (let i = 0; i < objects.length; i++) {
+      const type = objects[i]?.type;
+      if (type === undefined || !isDelta(type)) this.resolve(i, 0);
+    }
+    for (let progress = true; progress;) {
+      progress = false;
+      for (let i = 0; i < objects.length; i++) {
+        if (!resolved[i] && this.resolve(i, 0)) progress = true;
+      }
+    }
+    for (let i = 0; i < objects.length; i++) if (!resolved[i]) return undefined;
+    // Only the ids, offsets and CRCs are needed from here on.
+    resolved.length = 0;
+    return this.ids;
+  }
+
+  private refuse(why: string): IntegrityError {
+    return new IntegrityError(`Refused the pack received from ${this.label}: ${why}.`);
+  }
+
+  private finish(i: number, object: GitObject): void {
+    this.resolved[i] = object;
+    const name = TYPE_NAMES[object.type];
+    if (!name) {
+      throw this.refuse(
+        `object at ${this.objects[i]?.offset ?? 0} has unknown type ${object.type}`,
+      );
+    }
+    const id = objectId(name, object.data);
+    this.ids[i] = id;
+    this.byId.set(id, i);
+  }
+
+  /**
+   * Resolve an object whose base is known (walking down ofs-delta chains); undefined while a
+   * ref-delta's base is not found yet.
+   */
+  private resolve(i: number, depth: number): GitObject | undefined {
+    const done = this.resolved[i];
+    if (done) return done;
+    if (depth > 10_000) throw this.refuse('a delta chain loops');
+    const object = this.objects[i];
+    if (!object) throw this.refuse('an object is missing');
+    let base: GitObject | undefined;
+    if (object.type === ObjectType.ofsDelta) {
+      const at = this.byOffset.get(object.baseOffset ?? -1);
+      if (at === undefined) throw this.refuse(`delta at ${object.offset} points at no object`);
+      base = this.resolve(at, depth + 1);
+    } else if (object.type === ObjectType.refDelta) {
+      const inPack = this.byId.get(object.baseOid ?? '');
+      base =
+        inPack === undefined
+          ? this.external(object.baseOid ?? '')
+          : this.resolve(inPack, depth + 1);
+    } else {
+      this.finish(i, {type: object.type, data: object.data});
+      return this.resolved[i];
+    }
+    if (!base) return undefined;
+    this.finish(i, {type: base.type, data: applyDelta(base.data, object.data, this.label)});
+    return this.resolved[i];
+  }
 }

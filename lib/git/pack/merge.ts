@@ -81,28 +81,12 @@ function writeMergedPack(
   dir: string,
   packs: Pack[],
 ): {file: string; checksum: Buffer; entries: IndexEntry[]} {
-  // Which id sits at each (pack, offset), and the number of distinct objects.
-  const idAt = packs.map(pack => {
-    const map = new Map<number, string>();
-    for (let i = 0; i < pack.count; i++) {
-      map.set(pack.offsets[i] ?? 0, pack.ids.toString('hex', i * 20, i * 20 + 20));
-    }
-    return map;
-  });
+  const idAt = packs.map(idsByOffset);
   const distinct = new Set<string>();
   for (const map of idAt) for (const id of map.values()) distinct.add(id);
 
   const file = path.join(dir, `tmp-consolidate-${process.pid}.pack`);
-  const fd = openSync(file, 'wx', 0o444);
-  const hash = createHash('sha1');
-  let position = 0;
-  const write = (data: Buffer) => {
-    let done = 0;
-    while (done < data.length)
-      done += writeSync(fd, data, done, data.length - done, position + done);
-    hash.update(data);
-    position += data.length;
-  };
+  const out = new PackFileWriter(file);
   const newOffset = new Map<string, number>();
   const entries: IndexEntry[] = [];
   let failed = false;
@@ -111,48 +95,98 @@ function writeMergedPack(
     header.write('PACK', 0, 'latin1');
     header.writeUInt32BE(2, 4);
     header.writeUInt32BE(distinct.size, 8);
-    write(header);
+    out.write(header);
     for (const [p, pack] of packs.entries()) {
       for (const offset of pack.sorted) {
         const id = idAt[p]?.get(offset);
         if (!id) throw new IntegrityError(`${pack.file}: no index entry for offset ${offset}.`);
         if (newOffset.has(id)) continue;
-        const raw = readEntryBytes(pack, offset);
-        const entryHeader = readEntryHeader(raw, 0, raw.length);
-        if (!entryHeader) throw new IntegrityError(`${pack.file}: a damaged entry header.`);
-        let entry = raw;
-        if (entryHeader.type === ObjectType.ofsDelta) {
-          const baseId = idAt[p]?.get(offset - (entryHeader.back ?? 0));
-          const base = baseId === undefined ? undefined : newOffset.get(baseId);
-          if (base === undefined) {
-            throw new IntegrityError(`${pack.file}: the delta at ${offset} has no base before it.`);
-          }
-          // The type-and-size bytes, the base's distance in the new pack, the data as it was.
-          const sizeBytes = typeAndSizeLength(raw);
-          entry = Buffer.concat([
-            raw.subarray(0, sizeBytes),
-            encodeOffset(position - base),
-            raw.subarray(entryHeader.dataStart),
-          ]);
-        }
-        newOffset.set(id, position);
-        entries.push({id, offset: position, crc: crc32(entry)});
-        write(entry);
+        const entry = relocatedEntry(pack, offset, idAt[p], newOffset, out.position);
+        newOffset.set(id, out.position);
+        entries.push({id, offset: out.position, crc: crc32(entry)});
+        out.write(entry);
       }
     }
     if (entries.length !== distinct.size) {
       throw new IntegrityError(`Merged ${entries.length} objects of ${distinct.size}.`);
     }
-    const checksum = hash.digest();
-    let done = 0;
-    while (done < 20) done += writeSync(fd, checksum, done, 20 - done, position + done);
-    fsyncSync(fd);
-    return {file, checksum, entries};
+    return {file, checksum: out.finish(), entries};
   } catch (error) {
     failed = true;
     throw error;
   } finally {
-    closeSync(fd);
+    out.close();
     if (failed) rmSync(file, {force: true});
+  }
+}
+
+/** Which id sits at each offset of a pack. */
+function idsByOffset(pack: Pack): Map<number, string> {
+  const map = new Map<number, string>();
+  for (let i = 0; i < pack.count; i++) {
+    map.set(pack.offsets[i] ?? 0, pack.ids.toString('hex', i * 20, i * 20 + 20));
+  }
+  return map;
+}
+
+/**
+ * The entry at `offset` as it goes into the new pack at `position`: as it was, or, for an
+ * ofs-delta, with the distance to its base (already copied, at `newOffset`) rewritten.
+ */
+function relocatedEntry(
+  pack: Pack,
+  offset: number,
+  ids: Map<number, string> | undefined,
+  newOffset: Map<string, number>,
+  position: number,
+): Buffer {
+  const raw = readEntryBytes(pack, offset);
+  const entryHeader = readEntryHeader(raw, 0, raw.length);
+  if (!entryHeader) throw new IntegrityError(`${pack.file}: a damaged entry header.`);
+  if (entryHeader.type !== ObjectType.ofsDelta) return raw;
+  const baseId = ids?.get(offset - (entryHeader.back ?? 0));
+  const base = baseId === undefined ? undefined : newOffset.get(baseId);
+  if (base === undefined) {
+    throw new IntegrityError(`${pack.file}: the delta at ${offset} has no base before it.`);
+  }
+  // The type-and-size bytes, the base's distance in the new pack, the data as it was.
+  const sizeBytes = typeAndSizeLength(raw);
+  return Buffer.concat([
+    raw.subarray(0, sizeBytes),
+    encodeOffset(position - base),
+    raw.subarray(entryHeader.dataStart),
+  ]);
+}
+
+/** A pack file written front to back, hashed as it goes; `finish` appends the trailer. */
+class PackFileWriter {
+  position = 0;
+  private readonly fd: number;
+  private readonly hash = createHash('sha1');
+
+  constructor(file: string) {
+    this.fd = openSync(file, 'wx', 0o444);
+  }
+
+  write(data: Buffer): void {
+    let done = 0;
+    while (done < data.length) {
+      done += writeSync(this.fd, data, done, data.length - done, this.position + done);
+    }
+    this.hash.update(data);
+    this.position += data.length;
+  }
+
+  /** The sha1 of everything written, appended as the pack's trailer and synced; returned. */
+  finish(): Buffer {
+    const checksum = this.hash.digest();
+    let done = 0;
+    while (done < 20) done += writeSync(this.fd, checksum, done, 20 - done, this.position + done);
+    fsyncSync(this.fd);
+    return checksum;
+  }
+
+  close(): void {
+    closeSync(this.fd);
   }
 }
