@@ -2,7 +2,7 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import {InstallError} from '../lib/support/errors.js';
-import {runLogged} from '../lib/install/run.js';
+import {runLogged} from '../lib/node/run-logged.js';
 import {tempDir} from './helpers/tmp.js';
 
 test('runLogged: work done alongside the command that fails stops the command and is the error; a command that fails waits for that work', async t => {

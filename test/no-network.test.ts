@@ -7,7 +7,7 @@ import test from 'ava';
 import {InstallError} from '../lib/support/errors.js';
 import {networkWall} from '../lib/install/no-network.js';
 import {pipInstaller} from '../lib/install/pip.js';
-import {runLogged, runningRecord} from '../lib/install/run.js';
+import {runLogged, runningRecord} from '../lib/node/run-logged.js';
 import {silentReporter} from '../lib/support/reporter.js';
 import {listenLocal} from './helpers/http.js';
 import {startPypiIndex} from './helpers/pypi-index.js';

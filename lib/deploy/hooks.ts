@@ -2,20 +2,13 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import type {Healthcheck, HookName} from '../pins/deploy-config.js';
-import {
-  ConfigError,
-  DeployError,
-  HealthcheckError,
-  InstallError,
-  InterruptedError,
-} from '../support/errors.js';
+import {ConfigError, DeployError, HealthcheckError} from '../support/errors.js';
 import {lstatOrUndefined} from '../support/fs.js';
-import {runLogged} from '../install/run.js';
+import {SHARED_DIR} from '../node/layout.js';
+import {DEFAULT_PATH, runLogged} from '../node/run-logged.js';
 import {namedPath, releasePath} from '../node/release-path.js';
 import {throwIfInterrupted} from '../node/processes.js';
 import {realSleep} from '../http/retry.js';
-
-export const SHARED_DIR = 'shared';
 
 /**
  * Link each declared shared path of `<root>/shared/` into the release (the seed's `.ini` config
@@ -84,7 +77,7 @@ export function hookEnvironment(base: NodeJS.ProcessEnv, vars: HookEnv): Record<
     const value = base[key];
     if (value !== undefined) env[key] = value;
   }
-  if (!('PATH' in env)) env.PATH = '/usr/local/bin:/usr/bin:/bin';
+  if (!('PATH' in env)) env.PATH = DEFAULT_PATH;
   return {
     ...env,
     RELEASE_DIR: vars.releaseDir,
@@ -105,19 +98,14 @@ export async function runHook(
 ): Promise<boolean> {
   if (!argv) return false;
   const [command, ...args] = argv as [string, ...string[]];
-  try {
-    await runLogged(command, args, {
-      cwd,
-      env,
-      logFile,
-      label: `hook ${name} (${argv.join(' ')})`,
-      timeoutMs: 30 * 60 * 1000,
-    });
-  } catch (error) {
-    if (error instanceof InstallError)
-      throw new DeployError(error.message, error.hint, {cause: error});
-    throw error;
-  }
+  await runLogged(command, args, {
+    cwd,
+    env,
+    logFile,
+    label: `hook ${name} (${argv.join(' ')})`,
+    timeoutMs: 30 * 60 * 1000,
+    failAs: (message, hint) => new DeployError(message, hint),
+  });
   return true;
 }
 
@@ -132,20 +120,14 @@ export async function runHealthcheck(
 ): Promise<string> {
   if ('command' in check) {
     const [command, ...args] = check.command as [string, ...string[]];
-    try {
-      await runLogged(command, args, {
-        cwd,
-        env,
-        logFile,
-        label: `health check (${check.command.join(' ')})`,
-        timeoutMs: check.timeout * 1000,
-      });
-    } catch (error) {
-      if (error instanceof InterruptedError) throw error;
-      throw new HealthcheckError((error as Error).message, (error as DeployError).hint, {
-        cause: error,
-      });
-    }
+    await runLogged(command, args, {
+      cwd,
+      env,
+      logFile,
+      label: `health check (${check.command.join(' ')})`,
+      timeoutMs: check.timeout * 1000,
+      failAs: (message, hint) => new HealthcheckError(message, hint),
+    });
     return `command ${check.command.join(' ')} passed`;
   }
   const deadline = Date.now() + check.timeout * 1000;

@@ -1,5 +1,6 @@
 import type {CommandInstallSettings} from '../pins/deploy-config.js';
-import {hermeticEnv, makeScratch, runLogged} from './run.js';
+import {runLogged} from '../node/run-logged.js';
+import {hermeticEnv, makeScratch} from './run.js';
 import type {Installer} from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import {execFile} from 'node:child_process';
 import {constants, promises as fsp} from 'node:fs';
 import path from 'node:path';
-import {DEFAULT_PATH} from './run.js';
+import {DEFAULT_PATH} from '../node/run-logged.js';
 
 /**
  * The installers' second wall: npm and pip run where no network can be reached, whatever a

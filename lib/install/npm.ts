@@ -11,7 +11,8 @@ import {findArtifacts, verifyArtifactFile} from '../pins/vendor-manifest.js';
 import {describeRequirement, readLockfile, type NpmRequirement} from '../pins/npm-lockfile.js';
 import {networkWall} from './no-network.js';
 import {checkNpmTarball} from './tarball-check.js';
-import {appendLog, DEFAULT_PATH, hermeticEnv, makeScratch, runLogged} from './run.js';
+import {appendLog, DEFAULT_PATH, runLogged} from '../node/run-logged.js';
+import {hermeticEnv, makeScratch} from './run.js';
 import {
   IntegrityProblems,
   type InstallContext,

@@ -10,7 +10,8 @@ import {
   type Artifact,
 } from '../pins/vendor-manifest.js';
 import {networkWall} from './no-network.js';
-import {appendLog, hermeticEnv, makeScratch, runLogged} from './run.js';
+import {appendLog, runLogged} from '../node/run-logged.js';
+import {hermeticEnv, makeScratch} from './run.js';
 import {checkWheel} from './wheel-check.js';
 import {parseRequirements, type PipRequirement} from '../pins/requirements.js';
 import {

@@ -6,7 +6,7 @@ import {ConfigError, DeployError, describeError, UsageError} from '../support/er
 import {appendHistory} from './history.js';
 import {removeLeftovers} from './leftovers.js';
 import {withLock} from './lock.js';
-import {runningRecord} from '../install/run.js';
+import {runningRecord} from './run-logged.js';
 import {readNodeSettings} from './settings.js';
 import {stopRecordedChild} from './processes.js';
 import {installLog} from './layout.js';
