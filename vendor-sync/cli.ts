@@ -12,7 +12,7 @@ import {
 } from '../lib/support/credentials.js';
 import {streamReporter} from '../lib/support/reporter.js';
 import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
-import {Http} from './http.js';
+import {Http, USER_AGENT} from './http.js';
 import {loadNpmSettings} from './npm-config.js';
 import {outdated, type OutdatedRow} from './outdated.js';
 import {githubClient, type GithubClient} from '../lib/http/github.js';
@@ -71,19 +71,11 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
       `vendor-sync: the app's .npmrc may only name registries; ignored: ${npmrc.ignored.join(', ')}\n`,
     );
   }
-  const scopes = new Map(npmrc.upstream.scopes);
-  for (const spec of argv['npm-scope-registry'] ?? []) {
-    const [scope, url] = spec.split(/=(.*)/s);
-    if (!scope?.startsWith('@') || !url)
-      throw new UsageError(`--npm-scope-registry "${spec}" is not @scope=URL.`);
-    scopes.set(scope, url);
-  }
+  const scopeRegistries = (argv['npm-scope-registry'] ?? []).map(scopeRegistry);
+  const scopes = new Map([...npmrc.upstream.scopes, ...scopeRegistries]);
   const tokens = new Map<string, string>();
   if (npmToken) {
-    for (const url of [
-      argv['npm-registry'],
-      ...(argv['npm-scope-registry'] ?? []).map(s => s.split(/=(.*)/s)[1]),
-    ])
+    for (const url of [argv['npm-registry'], ...scopeRegistries.map(([, url]) => url)])
       if (url) tokens.set(new URL(url).origin, npmToken);
   }
   const npm: NpmUpstream = {registry: argv['npm-registry'] ?? npmrc.upstream.registry, scopes};
@@ -94,6 +86,7 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
       apiUrl: argv['github-api-url'],
       token: githubToken,
       fetch: network.fetch,
+      userAgent: USER_AGENT,
     }));
   return {
     npm,
@@ -107,6 +100,14 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
 }
 
 type Upstreams = Awaited<ReturnType<typeof upstreams>>;
+
+/** `--npm-scope-registry @scope=URL` as a scope and its registry. */
+function scopeRegistry(spec: string): [string, string] {
+  const [scope, url] = spec.split(/=(.*)/s);
+  if (!scope?.startsWith('@') || !url)
+    throw new UsageError(`--npm-scope-registry "${spec}" is not @scope=URL.`);
+  return [scope, url];
+}
 
 /** The app's work tree when `--app` is a path (not a URL). */
 function appWorkTree(app: string, cwd: string): string | undefined {

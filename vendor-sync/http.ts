@@ -7,13 +7,22 @@ import {HttpGet} from '../lib/http/get.js';
 import {tempSibling} from '../lib/support/fs.js';
 import {redact} from '../lib/support/redact.js';
 
-export type {HttpOptions} from '../lib/http/get.js';
+import type {HttpOptions} from '../lib/http/get.js';
+
+export type {HttpOptions};
+
+/** How vendor-sync names itself to registries, indexes and the GitHub API. */
+export const USER_AGENT = 'repodeploy-vendor-sync';
 
 /**
  * HTTP for vendor-sync: lib/http's GET with retries, and a download that lands only verified
  * bytes in the vendor tree.
  */
 export class Http extends HttpGet {
+  constructor(options: HttpOptions = {}) {
+    super({userAgent: USER_AGENT, ...options});
+  }
+
   /**
    * Download `url` to `dest` through a temp file, checking the bytes against `integrity` before
    * the rename: a file at `dest` is always complete and verified.

@@ -9,6 +9,7 @@ import type {ReadableStream as WebReadableStream} from 'node:stream/web';
 import {fetch, type Response} from 'undici';
 import {IntegrityError, SourceError} from '../support/errors.js';
 import {redact} from '../support/redact.js';
+import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 import {credentialPrefix, describeError, Network, type Credential} from './policy.js';
 import {backoffDelay, realSleep, retryDelayForStatus, withRetries} from './retry.js';
 import {HttpStatusError, ProxyConnectError, requestFollowing, TimeoutError} from './transport.js';
@@ -32,6 +33,8 @@ export type HttpOptions = {
   credentials?: Credential[];
   /** Proxies and TLS settings; default: direct connections with Node's CAs. */
   network?: Network;
+  /** How the client names itself; default: repodeploy/VERSION. */
+  userAgent?: string;
 };
 
 const defaults = {
@@ -40,6 +43,7 @@ const defaults = {
   maxWaitMs: 120_000,
   timeoutMs: 30_000,
   maxBytes: 1024 ** 3,
+  userAgent: `${TOOL_NAME}/${TOOL_VERSION}`,
 };
 
 const MAX_REDIRECTS = 5;
@@ -126,7 +130,7 @@ export class HttpGet {
     try {
       const {res} = await requestFollowing(
         new URL(url),
-        {'user-agent': 'repodeploy-vendor-sync', ...headers},
+        {'user-agent': this.o.userAgent, ...headers},
         {
           network,
           maxRedirects: MAX_REDIRECTS,

@@ -1,5 +1,6 @@
 import {Octokit} from '@octokit/rest';
 import {DeployError, GithubError} from '../support/errors.js';
+import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 import {realSleep, retryDelayForStatus, withRetries} from './retry.js';
 
 export type GithubClient = Octokit;
@@ -15,13 +16,15 @@ export function githubClient(options: {
   attempts?: number;
   maxWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** How the client names itself; default: repodeploy/VERSION. */
+  userAgent?: string;
   /** The fetch Octokit uses (one that goes through the configured proxy); default: Node's. */
   fetch?: typeof fetch;
 }): GithubClient {
   const client = new Octokit({
     baseUrl: options.apiUrl.replace(/\/$/, ''),
     ...(options.token ? {auth: options.token} : {}),
-    userAgent: 'repodeploy-vendor-sync',
+    userAgent: options.userAgent ?? `${TOOL_NAME}/${TOOL_VERSION}`,
     ...(options.fetch ? {request: {fetch: options.fetch}} : {}),
     log: {
       debug: () => undefined,
