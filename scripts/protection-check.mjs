@@ -333,12 +333,7 @@ const checks = [
     edits: [
       [
         'R32-bounded-retries',
-        'for (let n = 1; n <= this.o.attempts; n++) {',
-        'for (let n = 1; ; n++) {',
-      ],
-      [
-        'R32-bounded-retries',
-        'if (wait === undefined || n === this.o.attempts)',
+        'if (wait === undefined || n >= policy.attempts)',
         'if (wait === undefined)',
       ],
     ],

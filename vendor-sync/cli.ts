@@ -1,5 +1,5 @@
 import path from 'node:path';
-import yargs, {type Argv, type CommandModule} from 'yargs';
+import yargs, {type CommandModule, type Options} from 'yargs';
 import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
 import {SourceError, UsageError} from '../lib/support/errors.js';
@@ -12,12 +12,12 @@ import {
 } from '../lib/support/credentials.js';
 import {streamReporter} from '../lib/support/reporter.js';
 import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
-import {Http} from './http.js';
+import {Http, USER_AGENT} from './http.js';
 import {loadNpmSettings} from './npm-config.js';
 import {outdated, type OutdatedRow} from './outdated.js';
 import {githubClient, type GithubClient} from '../lib/http/github.js';
 import type {NpmUpstream} from './sources/npm.js';
-import {vendorSync} from './sync.js';
+import {vendorSync, type SyncDeps, type SyncOptions} from './sync.js';
 import {openVendorRepo} from './vendor-repo.js';
 
 type Common = {
@@ -29,34 +29,34 @@ type Common = {
   json: boolean;
 };
 
-function withUpstreams<T>(y: Argv<T>) {
-  return y
-    .option('vendor', {
-      type: 'string',
-      demandOption: true,
-      describe: 'Vendor repository: work tree path or http(s) URL',
-    })
-    .option('npm-registry', {
-      type: 'string',
-      describe: 'Fetch npm tarballs from this registry (a mirror) instead of the lockfile URLs',
-    })
-    .option('npm-scope-registry', {
-      type: 'string',
-      array: true,
-      describe: 'Registry for one scope: @scope=URL (repeatable)',
-    })
-    .option('pypi-index', {
-      type: 'string',
-      default: 'https://pypi.org/simple/',
-      describe: 'PEP 503 simple index URL',
-    })
-    .option('github-api-url', {
-      type: 'string',
-      default: 'https://api.github.com',
-      describe: 'GitHub API URL (GitHub Enterprise: https://HOST/api/v3)',
-    })
-    .option('json', {type: 'boolean', default: false, describe: 'Print one JSON result object'});
-}
+/** The options every command shares: the vendor repository and the upstreams. */
+const UPSTREAM_OPTIONS = {
+  vendor: {
+    type: 'string',
+    demandOption: true,
+    describe: 'Vendor repository: work tree path or http(s) URL',
+  },
+  'npm-registry': {
+    type: 'string',
+    describe: 'Fetch npm tarballs from this registry (a mirror) instead of the lockfile URLs',
+  },
+  'npm-scope-registry': {
+    type: 'string',
+    array: true,
+    describe: 'Registry for one scope: @scope=URL (repeatable)',
+  },
+  'pypi-index': {
+    type: 'string',
+    default: 'https://pypi.org/simple/',
+    describe: 'PEP 503 simple index URL',
+  },
+  'github-api-url': {
+    type: 'string',
+    default: 'https://api.github.com',
+    describe: 'GitHub API URL (GitHub Enterprise: https://HOST/api/v3)',
+  },
+  json: {type: 'boolean', default: false, describe: 'Print one JSON result object'},
+} as const satisfies Record<string, Options>;
 
 /**
  * Upstream settings and credentials from the command line, the environment and the npm
@@ -71,19 +71,11 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
       `vendor-sync: the app's .npmrc may only name registries; ignored: ${npmrc.ignored.join(', ')}\n`,
     );
   }
-  const scopes = new Map(npmrc.upstream.scopes);
-  for (const spec of argv['npm-scope-registry'] ?? []) {
-    const [scope, url] = spec.split(/=(.*)/s);
-    if (!scope?.startsWith('@') || !url)
-      throw new UsageError(`--npm-scope-registry "${spec}" is not @scope=URL.`);
-    scopes.set(scope, url);
-  }
+  const scopeRegistries = (argv['npm-scope-registry'] ?? []).map(scopeRegistry);
+  const scopes = new Map([...npmrc.upstream.scopes, ...scopeRegistries]);
   const tokens = new Map<string, string>();
   if (npmToken) {
-    for (const url of [
-      argv['npm-registry'],
-      ...(argv['npm-scope-registry'] ?? []).map(s => s.split(/=(.*)/s)[1]),
-    ])
+    for (const url of [argv['npm-registry'], ...scopeRegistries.map(([, url]) => url)])
       if (url) tokens.set(new URL(url).origin, npmToken);
   }
   const npm: NpmUpstream = {registry: argv['npm-registry'] ?? npmrc.upstream.registry, scopes};
@@ -94,6 +86,7 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
       apiUrl: argv['github-api-url'],
       token: githubToken,
       fetch: network.fetch,
+      userAgent: USER_AGENT,
     }));
   return {
     npm,
@@ -104,6 +97,16 @@ async function upstreams(argv: Common, ctx: CliContext, appDir: string | undefin
     http: new Http({tokens, credentials: npmrc.credentials, network}),
     gitHttp: createHttpClient({env: ctx.env}),
   };
+}
+
+type Upstreams = Awaited<ReturnType<typeof upstreams>>;
+
+/** `--npm-scope-registry @scope=URL` as a scope and its registry. */
+function scopeRegistry(spec: string): [string, string] {
+  const [scope, url] = spec.split(/=(.*)/s);
+  if (!scope?.startsWith('@') || !url)
+    throw new UsageError(`--npm-scope-registry "${spec}" is not @scope=URL.`);
+  return [scope, url];
 }
 
 /** The app's work tree when `--app` is a path (not a URL). */
@@ -126,113 +129,107 @@ type SyncArgs = Common & {
   concurrency: number;
 };
 
+/** The options of the sync command (the default one), after {@link UPSTREAM_OPTIONS}. */
+const SYNC_OPTIONS = {
+  app: {
+    type: 'string',
+    demandOption: true,
+    describe: 'App repository: work tree path or http(s) URL',
+  },
+  rev: {
+    type: 'string',
+    describe: 'App changeset to read (default: the work tree as it is, or HEAD of a URL)',
+  },
+  keep: {type: 'boolean', default: false, describe: 'Keep artifacts nothing needs any more'},
+  'dry-run': {type: 'boolean', default: false, describe: 'Print the plan; change nothing'},
+  push: {type: 'boolean', default: false, describe: 'Push the vendor commit to its remote'},
+  'update-pin': {
+    type: 'boolean',
+    default: false,
+    describe: "Write the new vendor commit into the app work tree's pin",
+  },
+  pr: {
+    type: 'boolean',
+    default: false,
+    describe: 'Push a branch and open (or update) a pull request on GitHub',
+  },
+  'github-repo': {
+    type: 'string',
+    describe: 'owner/name of the vendor repository on GitHub (for --pr)',
+  },
+  branch: {type: 'string', default: 'vendor-sync/update', describe: 'Branch for --pr'},
+  base: {type: 'string', default: 'main', describe: 'Base branch for --pr'},
+  platform: {
+    type: 'string',
+    array: true,
+    describe: 'Platforms for optional npm packages, e.g. linux-x64 (default: this one)',
+  },
+  concurrency: {type: 'number', default: 8, describe: 'Downloads at once (1-16)'},
+} as const satisfies Record<string, Options>;
+
 function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
   return {
     command: '$0',
     describe:
       'Vendor every artifact the app needs at a changeset; commit, push, open a pull request',
-    builder: y =>
-      withUpstreams(y)
-        .option('app', {
-          type: 'string',
-          demandOption: true,
-          describe: 'App repository: work tree path or http(s) URL',
-        })
-        .option('rev', {
-          type: 'string',
-          describe: 'App changeset to read (default: the work tree as it is, or HEAD of a URL)',
-        })
-        .option('keep', {
-          type: 'boolean',
-          default: false,
-          describe: 'Keep artifacts nothing needs any more',
-        })
-        .option('dry-run', {
-          type: 'boolean',
-          default: false,
-          describe: 'Print the plan; change nothing',
-        })
-        .option('push', {
-          type: 'boolean',
-          default: false,
-          describe: 'Push the vendor commit to its remote',
-        })
-        .option('update-pin', {
-          type: 'boolean',
-          default: false,
-          describe: "Write the new vendor commit into the app work tree's pin",
-        })
-        .option('pr', {
-          type: 'boolean',
-          default: false,
-          describe: 'Push a branch and open (or update) a pull request on GitHub',
-        })
-        .option('github-repo', {
-          type: 'string',
-          describe: 'owner/name of the vendor repository on GitHub (for --pr)',
-        })
-        .option('branch', {
-          type: 'string',
-          default: 'vendor-sync/update',
-          describe: 'Branch for --pr',
-        })
-        .option('base', {type: 'string', default: 'main', describe: 'Base branch for --pr'})
-        .option('platform', {
-          type: 'string',
-          array: true,
-          describe: 'Platforms for optional npm packages, e.g. linux-x64 (default: this one)',
-        })
-        .option('concurrency', {type: 'number', default: 8, describe: 'Downloads at once (1-16)'}),
-    handler: async argv => {
-      if (argv.pr && !argv['github-repo'])
-        throw new UsageError('--pr needs --github-repo owner/name.');
-      if (!(argv.concurrency >= 1 && argv.concurrency <= 16))
-        throw new UsageError('--concurrency must be 1 to 16.');
-      const up = await upstreams(argv, ctx, appWorkTree(argv.app, ctx.cwd));
-      const result = await vendorSync(
-        {
-          app: argv.app,
-          rev: argv.rev,
-          vendor: argv.vendor,
-          keepUnused: argv.keep,
-          dryRun: argv['dry-run'],
-          push: argv.push,
-          updatePin: argv['update-pin'],
-          pr: argv.pr
-            ? {repo: argv['github-repo'] ?? '', branch: argv.branch, base: argv.base}
-            : undefined,
-          platforms: argv.platform?.map(parsePlatform) ?? [currentPlatform()],
-          concurrency: argv.concurrency,
-        },
-        {
-          http: up.http,
-          gitHttp: up.gitHttp,
-          gitCredentials: vendorSyncGitToken(ctx.env),
-          upstreams: {
-            npm: up.npm,
-            pypiIndex: up.pypiIndex,
-            github: up.github,
-            githubToken: up.githubToken,
-          },
-          reporter: streamReporter(ctx.stderr),
-          progressStream: ctx.stderr,
-          cwd: ctx.cwd,
-          clock: () => new Date(),
-          author: {
-            name: ctx.env.VENDOR_SYNC_AUTHOR_NAME ?? 'repodeploy vendor-sync',
-            email: ctx.env.VENDOR_SYNC_AUTHOR_EMAIL ?? 'vendor-sync@repodeploy.invalid',
-          },
-        },
-      );
-      if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'vendor-sync', ...result});
-      else if (result.dryRun)
-        ctx.stdout.write(
-          `dry run: ${result.downloads} to download, ${result.changes.length} changes; nothing written\n`,
-        );
-      else
-        ctx.stdout.write(
-          `${result.vendorCommit ? `vendor at ${result.vendorCommit}` : 'vendor repository is empty'}\n`,
-        );
+    builder: y => y.options(UPSTREAM_OPTIONS).options(SYNC_OPTIONS),
+    handler: argv => runSync(ctx, argv),
+  };
+}
+
+/** `vendor-sync --app A --vendor V`: the sync, and its one-line (or JSON) result. */
+async function runSync(ctx: CliContext, argv: SyncArgs): Promise<void> {
+  if (argv.pr && !argv['github-repo']) throw new UsageError('--pr needs --github-repo owner/name.');
+  if (!(argv.concurrency >= 1 && argv.concurrency <= 16))
+    throw new UsageError('--concurrency must be 1 to 16.');
+  const up = await upstreams(argv, ctx, appWorkTree(argv.app, ctx.cwd));
+  const result = await vendorSync(syncOptions(argv), syncDeps(ctx, up));
+  if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'vendor-sync', ...result});
+  else if (result.dryRun)
+    ctx.stdout.write(
+      `dry run: ${result.downloads} to download, ${result.changes.length} changes; nothing written\n`,
+    );
+  else
+    ctx.stdout.write(
+      `${result.vendorCommit ? `vendor at ${result.vendorCommit}` : 'vendor repository is empty'}\n`,
+    );
+}
+
+function syncOptions(argv: SyncArgs): SyncOptions {
+  return {
+    app: argv.app,
+    rev: argv.rev,
+    vendor: argv.vendor,
+    keepUnused: argv.keep,
+    dryRun: argv['dry-run'],
+    push: argv.push,
+    updatePin: argv['update-pin'],
+    pr: argv.pr
+      ? {repo: argv['github-repo'] ?? '', branch: argv.branch, base: argv.base}
+      : undefined,
+    platforms: argv.platform?.map(parsePlatform) ?? [currentPlatform()],
+    concurrency: argv.concurrency,
+  };
+}
+
+function syncDeps(ctx: CliContext, up: Upstreams): SyncDeps {
+  return {
+    http: up.http,
+    gitHttp: up.gitHttp,
+    gitCredentials: vendorSyncGitToken(ctx.env),
+    upstreams: {
+      npm: up.npm,
+      pypiIndex: up.pypiIndex,
+      github: up.github,
+      githubToken: up.githubToken,
+    },
+    reporter: streamReporter(ctx.stderr),
+    progressStream: ctx.stderr,
+    cwd: ctx.cwd,
+    clock: () => new Date(),
+    author: {
+      name: ctx.env.VENDOR_SYNC_AUTHOR_NAME ?? 'repodeploy vendor-sync',
+      email: ctx.env.VENDOR_SYNC_AUTHOR_EMAIL ?? 'vendor-sync@repodeploy.invalid',
     },
   };
 }
@@ -244,7 +241,7 @@ function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
     command: 'outdated',
     describe: 'For each vendored artifact, the pinned version and the newest upstream release',
     builder: y =>
-      withUpstreams(y).option('python-version', {
+      y.options(UPSTREAM_OPTIONS).option('python-version', {
         type: 'string',
         describe: 'The Python the app runs on (e.g. 3.11): skip PyPI releases that exclude it',
       }),

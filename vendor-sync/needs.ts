@@ -8,6 +8,8 @@ import {
   parseDeployConfig,
   type DeployConfig,
   type GithubAsset,
+  type NpmInstallSettings,
+  type PipInstallSettings,
 } from '../lib/pins/deploy-config.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {readTreeFile} from '../lib/git/export.js';
@@ -15,7 +17,7 @@ import {openRemote, type Credentials} from '../lib/git/remote.js';
 import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
 import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
-import {parseRequirements} from '../lib/install/pip.js';
+import {parseRequirements} from '../lib/pins/requirements.js';
 import {pinFromSha256} from '../lib/pins/integrity.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
@@ -102,56 +104,75 @@ async function needsFromDir(
 ): Promise<AppNeeds> {
   const text = await readRegularFile(path.join(dir, DEPLOY_JSON), DEPLOY_JSON);
   const config = text === undefined ? {} : parseDeployConfig(text, DEPLOY_JSON);
-  const needs: Need[] = [];
-  let entries = 0;
   const install = config.install;
-  let npmRegistries: string[] = [];
-  if (install?.type === 'npm') {
-    npmRegistries = install.registries;
-    // One need per tarball: readLockfile already merged the paths that install the same one.
-    for (const req of await readLockfile(dir, install, platforms)) {
-      entries += req.keys.length;
-      needs.push({
-        ecosystem: 'npm',
-        name: req.name,
-        version: req.version,
-        integrity: req.integrity,
-        url: req.resolved,
-        keys: req.keys,
-      });
-    }
-  }
-  if (install?.type === 'pip') {
-    const reqText = await readRegularFile(
-      path.join(dir, install.requirements),
-      install.requirements,
+  const found = [
+    install?.type === 'npm' ? await npmNeeds(dir, install, platforms) : undefined,
+    install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
+    assetNeeds(config),
+  ].filter(f => f !== undefined);
+  return {
+    sha,
+    config,
+    needs: uniqueNeeds(found.flatMap(f => f.needs)),
+    entries: found.reduce((sum, f) => sum + f.entries, 0),
+    npmRegistries: install?.type === 'npm' ? install.registries : [],
+  };
+}
+
+/** Needs of one kind, and how many lockfile entries, requirement lines or assets named them. */
+type Found = {needs: Need[]; entries: number};
+
+async function npmNeeds(
+  dir: string,
+  install: NpmInstallSettings,
+  platforms: Platform[],
+): Promise<Found> {
+  // One need per tarball: readLockfile already merged the paths that install the same one.
+  const tarballs = await readLockfile(dir, install, platforms);
+  return {
+    entries: tarballs.reduce((sum, req) => sum + req.keys.length, 0),
+    needs: tarballs.map(req => ({
+      ecosystem: 'npm',
+      name: req.name,
+      version: req.version,
+      integrity: req.integrity,
+      url: req.resolved,
+      keys: req.keys,
+    })),
+  };
+}
+
+async function pipNeeds(dir: string, install: PipInstallSettings): Promise<Found> {
+  const reqText = await readRegularFile(path.join(dir, install.requirements), install.requirements);
+  if (reqText === undefined) {
+    throw new ConfigError(
+      `deploy.json asks for a pip install, but the app has no ${install.requirements}.`,
     );
-    if (reqText === undefined) {
-      throw new ConfigError(
-        `deploy.json asks for a pip install, but the app has no ${install.requirements}.`,
-      );
-    }
-    for (const req of parseRequirements(reqText, install.requirements)) {
-      entries += 1;
-      needs.push({
-        ecosystem: 'pypi',
-        name: req.name,
-        version: req.version,
-        integrity: req.integrity,
-      });
-    }
   }
-  for (const asset of config.assets ?? []) {
-    entries += 1;
-    needs.push({
+  const requirements = parseRequirements(reqText, install.requirements);
+  return {
+    entries: requirements.length,
+    needs: requirements.map(req => ({
+      ecosystem: 'pypi',
+      name: req.name,
+      version: req.version,
+      integrity: req.integrity,
+    })),
+  };
+}
+
+function assetNeeds(config: DeployConfig): Found {
+  const assets = config.assets ?? [];
+  return {
+    entries: assets.length,
+    needs: assets.map(asset => ({
       ecosystem: 'github',
       name: `${asset.repo}/${asset.name}`,
       version: asset.tag,
       integrity: pinFromSha256(asset.sha256),
       asset,
-    });
-  }
-  return {sha, config, needs: uniqueNeeds(needs), entries, npmRegistries};
+    })),
+  };
 }
 
 /**

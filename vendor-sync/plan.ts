@@ -80,95 +80,16 @@ export async function makePlan(options: {
       );
       continue;
     }
-    const good: Artifact[] = [];
-    for (const artifact of matching) {
-      try {
-        await verifyArtifactFile(vendorDir, artifact, artifact.integrity);
-        good.push(artifact);
-      } catch {
-        // Missing or damaged in the work tree: download it again (same pinned bytes).
-      }
-    }
+    const good = await intactCopies(vendorDir, matching);
     if (good.length > 0) {
       keep.push(...good);
       continue;
     }
-    if (need.ecosystem === 'npm') {
-      const url = npmDownloadUrl(need.name, need.url, upstreams.npm, upstreams.npmRegistries);
-      const base = need.name.split('/').pop() ?? need.name;
-      download.push({
-        ecosystem: 'npm',
-        name: need.name,
-        version: need.version,
-        path: `npm/${need.name}/${base}-${need.version}.tgz`,
-        integrity: need.integrity,
-        source: need.url,
-        size: 0,
-        url,
-        headers: {},
-      });
-    } else if (need.ecosystem === 'pypi') {
-      const files = (await listProjectFiles(http, upstreams.pypiIndex, need.name)).filter(
-        f => f.version === need.version,
-      );
-      const chosen = files.filter(
-        f => f.sha256 !== undefined && samePin(need.integrity, pinFromSha256(f.sha256)),
-      );
-      if (chosen.length === 0) {
-        throw new SourceError(
-          `pypi ${need.name}==${need.version}: no file on ${upstreams.pypiIndex} has a hash the requirements file allows.`,
-          'Check the index URL (--pypi-index) and the hashes in the requirements file.',
-        );
-      }
-      for (const file of chosen) {
-        const rel = `pypi/${file.filename}`;
-        const clash = manifest.artifacts.find(
-          a => a.path === rel && !samePin(a.integrity, need.integrity),
-        );
-        if (clash) {
-          republished.push(
-            `pypi ${file.filename}: vendored as ${short(clash.integrity)}, the index now serves ${short(pinFromSha256(file.sha256 ?? ''))}`,
-          );
-          continue;
-        }
-        download.push({
-          ecosystem: 'pypi',
-          name: need.name,
-          version: need.version,
-          path: rel,
-          integrity: pinFromSha256(file.sha256 ?? ''),
-          source: file.url,
-          size: 0,
-          url: file.url,
-          headers: {},
-        });
-      }
-    } else {
-      const url = await assetDownloadUrl(upstreams.github(), need.asset);
-      download.push({
-        ecosystem: 'github',
-        name: need.name,
-        version: need.version,
-        path: `github/${need.asset.repo}/${need.asset.tag}/${need.asset.name}`,
-        integrity: need.integrity,
-        source: url,
-        size: 0,
-        url,
-        headers: {
-          accept: 'application/octet-stream',
-          ...(upstreams.githubToken ? {authorization: `token ${upstreams.githubToken}`} : {}),
-        },
-      });
-    }
+    const found = await downloadsFor(need, http, upstreams, manifest);
+    download.push(...found.download);
+    republished.push(...found.republished);
   }
-
-  if (republished.length > 0) {
-    throw new IntegrityError(
-      `Refused to overwrite vendored artifacts with different bytes for the same version:\n${republished.map(r => `  - ${r}`).join('\n')}`,
-      'Upstream re-published these versions, or the pinned hashes changed. Investigate before trusting the new bytes; ' +
-        'to accept them, remove the old files and their manifest entries from the vendor repo by hand.',
-    );
-  }
+  refuseRepublished(republished);
 
   const unique = onePerPath(download);
   const wanted = new Set([...keep, ...unique].map(a => a.path));
@@ -180,6 +101,133 @@ export async function makePlan(options: {
     remove,
     changes: describeChanges(unique, remove, manifest),
   };
+}
+
+/** The vendored copies whose files are there and intact (a damaged one is downloaded again). */
+async function intactCopies(vendorDir: string, matching: Artifact[]): Promise<Artifact[]> {
+  const good: Artifact[] = [];
+  for (const artifact of matching) {
+    try {
+      await verifyArtifactFile(vendorDir, artifact, artifact.integrity);
+      good.push(artifact);
+    } catch {
+      // Missing or damaged in the work tree: download it again (same pinned bytes).
+    }
+  }
+  return good;
+}
+
+type Found = {download: Download[]; republished: string[]};
+
+/** What to download for a need not vendored yet, and the files upstream re-published. */
+async function downloadsFor(
+  need: Need,
+  http: Http,
+  upstreams: Upstreams,
+  manifest: VendorManifest,
+): Promise<Found> {
+  if (need.ecosystem === 'npm') return {download: [npmDownload(need, upstreams)], republished: []};
+  if (need.ecosystem === 'pypi') return pypiDownloads(need, http, upstreams, manifest);
+  return {download: [await githubDownload(need, upstreams)], republished: []};
+}
+
+function npmDownload(need: Extract<Need, {ecosystem: 'npm'}>, upstreams: Upstreams): Download {
+  const url = npmDownloadUrl(need.name, need.url, upstreams.npm, upstreams.npmRegistries);
+  const base = need.name.split('/').pop() ?? need.name;
+  return downloadOf(need, {
+    path: `npm/${need.name}/${base}-${need.version}.tgz`,
+    integrity: need.integrity,
+    source: need.url,
+    url,
+  });
+}
+
+/** A download for `need`: what it is, where it goes, where from (its size is learnt on download). */
+function downloadOf(
+  need: Need,
+  where: Pick<Download, 'path' | 'integrity' | 'source' | 'url'> & {headers?: Download['headers']},
+): Download {
+  // The order of the manifest's entries, which --dry-run --json prints.
+  return {
+    ecosystem: need.ecosystem,
+    name: need.name,
+    version: need.version,
+    path: where.path,
+    integrity: where.integrity,
+    source: where.source,
+    size: 0,
+    url: where.url,
+    headers: where.headers ?? {},
+  };
+}
+
+/** Every file of the index for the pinned version whose hash the requirements file allows. */
+async function pypiDownloads(
+  need: Extract<Need, {ecosystem: 'pypi'}>,
+  http: Http,
+  upstreams: Upstreams,
+  manifest: VendorManifest,
+): Promise<Found> {
+  const files = (await listProjectFiles(http, upstreams.pypiIndex, need.name)).filter(
+    f => f.version === need.version,
+  );
+  const chosen = files.filter(
+    f => f.sha256 !== undefined && samePin(need.integrity, pinFromSha256(f.sha256)),
+  );
+  if (chosen.length === 0) {
+    throw new SourceError(
+      `pypi ${need.name}==${need.version}: no file on ${upstreams.pypiIndex} has a hash the requirements file allows.`,
+      'Check the index URL (--pypi-index) and the hashes in the requirements file.',
+    );
+  }
+  const found: Found = {download: [], republished: []};
+  for (const file of chosen) {
+    const rel = `pypi/${file.filename}`;
+    const clash = manifest.artifacts.find(
+      a => a.path === rel && !samePin(a.integrity, need.integrity),
+    );
+    if (clash) {
+      found.republished.push(
+        `pypi ${file.filename}: vendored as ${short(clash.integrity)}, the index now serves ${short(pinFromSha256(file.sha256 ?? ''))}`,
+      );
+      continue;
+    }
+    found.download.push(
+      downloadOf(need, {
+        path: rel,
+        integrity: pinFromSha256(file.sha256 ?? ''),
+        source: file.url,
+        url: file.url,
+      }),
+    );
+  }
+  return found;
+}
+
+async function githubDownload(
+  need: Extract<Need, {ecosystem: 'github'}>,
+  upstreams: Upstreams,
+): Promise<Download> {
+  const url = await assetDownloadUrl(upstreams.github(), need.asset);
+  return downloadOf(need, {
+    path: `github/${need.asset.repo}/${need.asset.tag}/${need.asset.name}`,
+    integrity: need.integrity,
+    source: url,
+    url,
+    headers: {
+      accept: 'application/octet-stream',
+      ...(upstreams.githubToken ? {authorization: `token ${upstreams.githubToken}`} : {}),
+    },
+  });
+}
+
+function refuseRepublished(republished: string[]): void {
+  if (republished.length === 0) return;
+  throw new IntegrityError(
+    `Refused to overwrite vendored artifacts with different bytes for the same version:\n${republished.map(r => `  - ${r}`).join('\n')}`,
+    'Upstream re-published these versions, or the pinned hashes changed. Investigate before trusting the new bytes; ' +
+      'to accept them, remove the old files and their manifest entries from the vendor repo by hand.',
+  );
 }
 
 /**

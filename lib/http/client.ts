@@ -1,8 +1,8 @@
 import type {GitHttpRequest, GitHttpResponse, HttpClient} from 'isomorphic-git';
 import {errors as undiciErrors, request, type Dispatcher} from 'undici';
 import {SourceError} from '../support/errors.js';
-import {followRedirect, Network, proxyFailure, proxySettingsFromEnv} from './policy.js';
-import {redact} from '../support/redact.js';
+import {Network, proxySettingsFromEnv} from './policy.js';
+import {requestFollowing, transportFailure} from './transport.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 
 export type HttpClientOptions = {
@@ -29,8 +29,9 @@ const defaults: Required<Omit<HttpClientOptions, 'env'>> = {
 
 /**
  * The HTTP client given to isomorphic-git. Its own node client has no timeouts and no size cap;
- * this one has both, refuses https→http downgrades, never forwards credentials to another origin,
- * and goes through the proxy the environment names, as git does.
+ * this one has both, and follows redirects through the one loop of lib/http (no https→http
+ * downgrade, no credentials to another origin), through the proxy the environment names, as git
+ * does.
  *
  * @example
  * await git.fetch({fs, http: createHttpClient({idleTimeoutMs: 5000}), gitdir, url})
@@ -45,34 +46,29 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return {
     async request(req: GitHttpRequest): Promise<GitHttpResponse> {
       const body = req.body ? Buffer.concat(await collect(req.body)) : undefined;
-      let url = new URL(req.url);
-      let headers: Record<string, string> = {
-        'user-agent': `${TOOL_NAME}/${TOOL_VERSION}`,
-        ...(req.headers ?? {}),
+      const method = req.method ?? 'GET';
+      const headers = {'user-agent': `${TOOL_NAME}/${TOOL_VERSION}`, ...(req.headers ?? {})};
+      const {url, res} = await requestFollowing(new URL(req.url), headers, {
+        network: settings.network,
+        maxRedirects: settings.maxRedirects,
+        send: async (hopUrl, hopHeaders) => {
+          const answer = await send(hopUrl, method, hopHeaders, body, settings);
+          return {
+            answer,
+            status: answer.statusCode,
+            location: headerValue(answer.headers.location),
+            discard: () => answer.body.dump(),
+          };
+        },
+      });
+      return {
+        url: url.href,
+        method,
+        statusCode: res.status,
+        statusMessage: res.answer.statusText,
+        headers: flattenHeaders(res.answer.headers),
+        body: limitBody(res.answer, settings, url),
       };
-      for (let hop = 0; ; hop++) {
-        const res = await send(url, req.method ?? 'GET', headers, body, settings);
-        const location = headerValue(res.headers.location);
-        if (res.statusCode >= 300 && res.statusCode < 400 && location) {
-          await res.body.dump();
-          if (hop >= settings.maxRedirects) {
-            throw new SourceError(
-              `Too many redirects fetching ${redact(req.url)}`,
-              'Check the repository URL.',
-            );
-          }
-          ({url, headers} = followRedirect(url, location, headers));
-          continue;
-        }
-        return {
-          url: url.href,
-          method: req.method ?? 'GET',
-          statusCode: res.statusCode,
-          statusMessage: res.statusText,
-          headers: flattenHeaders(res.headers),
-          body: limitBody(res, settings, url),
-        };
-      }
     },
   };
 }
@@ -84,9 +80,6 @@ async function send(
   body: Buffer | undefined,
   settings: Settings,
 ): Promise<Dispatcher.ResponseData> {
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new SourceError(`Unsupported URL scheme ${url.protocol}`);
-  }
   try {
     return await request(url, {
       method: method,
@@ -102,10 +95,13 @@ async function send(
   }
 }
 
-/** undici's errors in the words of this module: what stalled or failed, and what to do. */
+/**
+ * undici's errors in the words of this module: what stalled or failed, and what to do (a proxy
+ * or TLS failure as every client here words it).
+ */
 function translate(error: unknown, url: URL, settings: Settings): unknown {
-  const proxy = proxyFailure(settings.network, url, error);
-  if (proxy) return new SourceError(proxy.message, proxy.hint, {cause: error});
+  const failure = transportFailure(settings.network, url, error);
+  if (failure !== error) return failure;
   if (
     error instanceof undiciErrors.HeadersTimeoutError &&
     headersTimeout(settings) < settings.connectTimeoutMs

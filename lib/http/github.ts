@@ -1,6 +1,7 @@
 import {Octokit} from '@octokit/rest';
 import {DeployError, GithubError} from '../support/errors.js';
-import {realSleep, retryDelayForStatus} from './retry.js';
+import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
+import {realSleep, retryDelayForStatus, withRetries} from './retry.js';
 
 export type GithubClient = Octokit;
 
@@ -15,16 +16,15 @@ export function githubClient(options: {
   attempts?: number;
   maxWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** How the client names itself; default: repodeploy/VERSION. */
+  userAgent?: string;
   /** The fetch Octokit uses (one that goes through the configured proxy); default: Node's. */
   fetch?: typeof fetch;
 }): GithubClient {
-  const attempts = options.attempts ?? 4;
-  const maxWaitMs = options.maxWaitMs ?? 120_000;
-  const sleep = options.sleep ?? realSleep;
   const client = new Octokit({
     baseUrl: options.apiUrl.replace(/\/$/, ''),
     ...(options.token ? {auth: options.token} : {}),
-    userAgent: 'repodeploy-vendor-sync',
+    userAgent: options.userAgent ?? `${TOOL_NAME}/${TOOL_VERSION}`,
     ...(options.fetch ? {request: {fetch: options.fetch}} : {}),
     log: {
       debug: () => undefined,
@@ -33,30 +33,29 @@ export function githubClient(options: {
       error: () => undefined,
     },
   });
-  client.hook.wrap('request', async (request, requestOptions) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await request(requestOptions);
-      } catch (error) {
-        const {status, response} = error as {
-          status?: number;
-          response?: {headers?: Record<string, string | undefined>};
-        };
-        if (status === undefined || attempt >= attempts) throw error;
-        const wait = retryDelayForStatus(status, name => response?.headers?.[name], attempt, 500);
-        if (wait === undefined) throw error;
-        if (wait > maxWaitMs) {
-          throw new GithubError(
-            `GitHub asks to wait ${Math.ceil(wait / 1000)} s (rate limit); gave up.`,
-            'Run again later, or set GITHUB_TOKEN for a higher rate limit.',
-            {cause: error},
-          );
-        }
-        await sleep(wait);
-      }
-    }
-  });
+  const policy = {
+    attempts: options.attempts ?? 4,
+    maxWaitMs: options.maxWaitMs ?? 120_000,
+    sleep: options.sleep ?? realSleep,
+    delay: statusDelay,
+    subject: 'GitHub (rate limit)',
+    hint: 'Run again later, or set GITHUB_TOKEN for a higher rate limit.',
+    giveUp: GithubError,
+  };
+  client.hook.wrap('request', (request, requestOptions) =>
+    withRetries(policy, async () => request(requestOptions)),
+  );
   return client;
+}
+
+/** An API answer worth retrying (5xx, a rate limit): how long to wait. Network errors are final. */
+function statusDelay(error: unknown, attempt: number): number | undefined {
+  const {status, response} = error as {
+    status?: number;
+    response?: {headers?: Record<string, string | undefined>};
+  };
+  if (status === undefined) return undefined;
+  return retryDelayForStatus(status, name => response?.headers?.[name], attempt, 500);
 }
 
 export function splitRepo(repo: string): {owner: string; repo: string} {

@@ -1,3 +1,5 @@
+import type {DeployError} from '../support/errors.js';
+
 export const realSleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 
 /**
@@ -11,7 +13,7 @@ export function retryDelayForStatus(
   attempt: number,
   backoffMs: number,
 ): number | undefined {
-  const backoff = backoffMs * 2 ** (attempt - 1);
+  const backoff = backoffDelay(attempt, backoffMs);
   const rateLimited = status === 429 || (status === 403 && header('x-ratelimit-remaining') === '0');
   if (rateLimited || status === 503) {
     const retryAfter = header('retry-after');
@@ -27,4 +29,54 @@ export function retryDelayForStatus(
     return backoff;
   }
   return status >= 500 ? backoff : undefined;
+}
+
+/** The exponential backoff before retry number `attempt` (a network error, a stall). */
+export function backoffDelay(attempt: number, backoffMs: number): number {
+  return backoffMs * 2 ** (attempt - 1);
+}
+
+export type RetryPolicy = {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** Longest wait a server may ask for (Retry-After, rate-limit reset) before giving up. */
+  maxWaitMs: number;
+  /** Injected so tests can observe waits without sleeping for minutes. */
+  sleep: (ms: number) => Promise<void>;
+  /** How long to wait after `error` on attempt `attempt`, or undefined when retrying cannot help. */
+  delay: (error: unknown, attempt: number) => number | undefined;
+  /** Who asks for the wait, as the give-up message names it (a redacted URL, "GitHub"). */
+  subject: string;
+  /** What to do after giving up on a wait too long. */
+  hint: string;
+  /** The error a wait too long becomes (SourceError for downloads, GithubError for the API). */
+  giveUp: new (message: string, hint?: string, options?: ErrorOptions) => DeployError;
+};
+
+/**
+ * Run `attempt` until it succeeds, retrying the errors `policy.delay` says are worth a retry,
+ * after the wait it names. The last error is thrown as it is (the caller words it); a wait longer
+ * than `maxWaitMs` gives up at once, in the words of {@link RetryPolicy.giveUp}.
+ */
+export async function withRetries<T>(
+  policy: RetryPolicy,
+  attempt: (n: number) => Promise<T>,
+): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      const wait = policy.delay(error, n);
+      // protection R32-bounded-retries: retries are bounded
+      if (wait === undefined || n >= policy.attempts) throw error;
+      if (wait > policy.maxWaitMs) {
+        throw new policy.giveUp(
+          `${policy.subject}: the server asks to wait ${Math.ceil(wait / 1000)} s before retrying; gave up.`,
+          policy.hint,
+          {cause: error},
+        );
+      }
+      await policy.sleep(wait);
+    }
+  }
 }

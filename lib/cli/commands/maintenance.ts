@@ -1,4 +1,4 @@
-import type {CommandModule} from 'yargs';
+import type {CommandModule, Options} from 'yargs';
 import {UsageError} from '../../support/errors.js';
 import {maintenanceStatus, serveMaintenance, setMaintenance} from '../../node/maintenance.js';
 import type {CliContext} from '../io.js';
@@ -15,6 +15,18 @@ type Args = {
   backoff: number;
 };
 
+/** The options of `deploy maintenance`: yargs option definitions. */
+const MAINTENANCE_OPTIONS = {
+  reason: {type: 'string', describe: 'Why (recorded in the flag file)'},
+  port: {type: 'number', default: 8503, describe: 'serve: port to listen on (0: any free port)'},
+  host: {type: 'string', default: '127.0.0.1', describe: 'serve: address to listen on'},
+  backoff: {
+    type: 'number',
+    default: 300,
+    describe: 'serve: seconds for Retry-After and X-Weave-Backoff',
+  },
+} as const satisfies Record<string, Options>;
+
 export function maintenanceCommand(ctx: CliContext): CommandModule<object, Args> {
   return {
     command: 'maintenance <action>',
@@ -27,60 +39,47 @@ export function maintenanceCommand(ctx: CliContext): CommandModule<object, Args>
           type: 'string',
           demandOption: true,
         })
-        .option('reason', {type: 'string', describe: 'Why (recorded in the flag file)'})
-        .option('port', {
-          type: 'number',
-          default: 8503,
-          describe: 'serve: port to listen on (0: any free port)',
-        })
-        .option('host', {
-          type: 'string',
-          default: '127.0.0.1',
-          describe: 'serve: address to listen on',
-        })
-        .option('backoff', {
-          type: 'number',
-          default: 300,
-          describe: 'serve: seconds for Retry-After and X-Weave-Backoff',
-        }),
-    handler: async argv => {
-      if (argv.action === 'serve') {
-        if (!(Number.isInteger(argv.backoff) && argv.backoff >= 0))
-          throw new UsageError('--backoff must be a whole number of seconds.');
-        const server = await serveMaintenance({
-          port: argv.port,
-          host: argv.host,
-          backoffSeconds: argv.backoff,
-        });
-        ctx.stdout.write(
-          `maintenance responder on ${server.url} (503, Retry-After: ${argv.backoff})\n`,
-        );
-        await new Promise<void>(resolve => {
-          const stop = () => {
-            void server.close().then(resolve);
-          };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
-        return;
-      }
-      const root = requireRoot(argv, ctx);
-      const deps = ctx.deps();
-      const state =
-        argv.action === 'status'
-          ? await maintenanceStatus(root)
-          : await setMaintenance(root, argv.action === 'on', {
-              by: deps.identity.user,
-              reason: argv.reason,
-              now: deps.clock(),
-            });
-      if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'maintenance', ...state});
-      else
-        ctx.stdout.write(
-          state.on
-            ? `maintenance on since ${state.since ?? '?'} (${state.file})\n`
-            : 'maintenance off\n',
-        );
-    },
+        .options(MAINTENANCE_OPTIONS),
+    handler: argv => (argv.action === 'serve' ? serve(ctx, argv) : setOrShow(ctx, argv)),
   };
+}
+
+/** `maintenance serve`: the 503 responder, until SIGINT or SIGTERM. */
+async function serve(ctx: CliContext, argv: Args): Promise<void> {
+  if (!(Number.isInteger(argv.backoff) && argv.backoff >= 0))
+    throw new UsageError('--backoff must be a whole number of seconds.');
+  const server = await serveMaintenance({
+    port: argv.port,
+    host: argv.host,
+    backoffSeconds: argv.backoff,
+  });
+  ctx.stdout.write(`maintenance responder on ${server.url} (503, Retry-After: ${argv.backoff})\n`);
+  await new Promise<void>(resolve => {
+    const stop = () => {
+      void server.close().then(resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+/** `maintenance on|off|status`: set or read the flag file, and say what it is now. */
+async function setOrShow(ctx: CliContext, argv: Args): Promise<void> {
+  const root = requireRoot(argv, ctx);
+  const deps = ctx.deps();
+  const state =
+    argv.action === 'status'
+      ? await maintenanceStatus(root)
+      : await setMaintenance(root, argv.action === 'on', {
+          by: deps.identity.user,
+          reason: argv.reason,
+          now: deps.clock(),
+        });
+  if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'maintenance', ...state});
+  else
+    ctx.stdout.write(
+      state.on
+        ? `maintenance on since ${state.since ?? '?'} (${state.file})\n`
+        : 'maintenance off\n',
+    );
 }
