@@ -9,7 +9,9 @@ import {
   githubToken as readGithubToken,
   vendorSyncGitToken,
   vendorSyncNpmToken,
+  vendorSyncSigningPassphrase,
 } from '../lib/support/credentials.js';
+import {loadSshSigner, type SshSigner} from '../lib/signing/ssh-sign.js';
 import {streamReporter} from '../lib/support/reporter.js';
 import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
 import {Http} from './http.js';
@@ -124,6 +126,7 @@ type SyncArgs = Common & {
   base: string;
   platform?: string[];
   concurrency: number;
+  'signing-key'?: string;
 };
 
 function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
@@ -182,12 +185,19 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
           array: true,
           describe: 'Platforms for optional npm packages, e.g. linux-x64 (default: this one)',
         })
-        .option('concurrency', {type: 'number', default: 8, describe: 'Downloads at once (1-16)'}),
+        .option('concurrency', {type: 'number', default: 8, describe: 'Downloads at once (1-16)'})
+        .option('signing-key', {
+          type: 'string',
+          describe:
+            'Sign the vendor commit with this OpenSSH private key (default: $VENDOR_SYNC_SIGNING_KEY)',
+        }),
     handler: async argv => {
       if (argv.pr && !argv['github-repo'])
         throw new UsageError('--pr needs --github-repo owner/name.');
       if (!(argv.concurrency >= 1 && argv.concurrency <= 16))
         throw new UsageError('--concurrency must be 1 to 16.');
+      // Before any download: a key that cannot be read fails the run at once.
+      const signer = await signingKey(argv['signing-key'], ctx);
       const up = await upstreams(argv, ctx, appWorkTree(argv.app, ctx.cwd));
       const result = await vendorSync(
         {
@@ -222,6 +232,7 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
             name: ctx.env.VENDOR_SYNC_AUTHOR_NAME ?? 'repodeploy vendor-sync',
             email: ctx.env.VENDOR_SYNC_AUTHOR_EMAIL ?? 'vendor-sync@repodeploy.invalid',
           },
+          signer,
         },
       );
       if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'vendor-sync', ...result});
@@ -235,6 +246,17 @@ function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
         );
     },
   };
+}
+
+/** The signer of `--signing-key` (or VENDOR_SYNC_SIGNING_KEY), with its passphrase if any. */
+async function signingKey(
+  option: string | undefined,
+  ctx: CliContext,
+): Promise<SshSigner | undefined> {
+  const file = option ?? ctx.env.VENDOR_SYNC_SIGNING_KEY;
+  if (!file) return undefined;
+  const passphrase = vendorSyncSigningPassphrase(ctx.env);
+  return loadSshSigner(path.resolve(ctx.cwd, file), passphrase ? {passphrase} : {});
 }
 
 type OutdatedArgs = Common & {'python-version'?: string};
