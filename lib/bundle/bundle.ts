@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import * as tar from 'tar';
 import {z} from 'zod';
-import {fetchChangeset, sourcesFrom} from '../deploy/changeset.js';
+import {fetchChangeset, sourcesFrom, verifyFetchedSignatures} from '../deploy/changeset.js';
 import {writeTrees} from '../deploy/writer.js';
 import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
@@ -17,7 +17,6 @@ import {unsafeEntryName} from '../git/path-safety.js';
 import {formatLocation, parseRepoLocation} from '../git/location.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 import type {AppSettings} from '../pins/vendor-pin.js';
-import {verifyChangesetSignatures} from '../signing/changeset.js';
 import {loadSigningPolicy} from '../signing/policy.js';
 import {recordSigners, signaturesSchema, type RecordedSigners} from '../signing/recorded.js';
 
@@ -115,15 +114,7 @@ export async function createBundle(
     const pin = settings.pin;
     // Before a byte of the bundle is written: a refused changeset makes no bundle.
     const signatures: RecordedSigners | undefined = policy
-      ? recordSigners(
-          await verifyChangesetSignatures(
-            {
-              app: {store, rev: {named: resolved.named, commit: resolved.sha}},
-              vendor: vendor ? {store: vendor.store, commit: vendor.pin.sha} : undefined,
-            },
-            policy,
-          ),
-        )
+      ? recordSigners(await verifyFetchedSignatures({store, resolved, vendor}, policy))
       : undefined;
     const stage = path.join(scratch, 'bundle');
     await writeTrees(

@@ -11,6 +11,7 @@ import {
   type ChangesetLocations,
   type Sources,
   type VendorCheckout,
+  verifyFetchedSignatures,
 } from '../deploy/changeset.js';
 import {installRelease, verifyRelease, type VerifiedRelease} from '../deploy/install-release.js';
 import type {TreeFile} from '../git/export.js';
@@ -26,7 +27,6 @@ import {
   SignatureError,
   UsageError,
 } from '../support/errors.js';
-import {verifyChangesetSignatures} from '../signing/changeset.js';
 import {loadSigningPolicy, type SigningPolicy} from '../signing/policy.js';
 import {describeSigner, recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
@@ -250,12 +250,8 @@ const CHECKS: Check[] = [
     title: 'the signing policy covers the app rev and the vendor commit',
     when: run => run.policy !== undefined,
     async run(run) {
-      const {store, resolved} = need(run.app);
-      const signers = await verifyChangesetSignatures(
-        {
-          app: {store, rev: {named: resolved.named, commit: resolved.sha}},
-          vendor: run.vendor ? {store: run.vendor.store, commit: run.vendor.pin.sha} : undefined,
-        },
+      const signers = await verifyFetchedSignatures(
+        {...need(run.app), vendor: run.vendor},
         need(run.policy),
       );
       run.report.signatures = recordSigners(signers);

@@ -1,4 +1,5 @@
-import {verifyChangesetSignatures, type ChangesetSigners} from '../../signing/changeset.js';
+import type {ChangesetSigners} from '../../signing/changeset.js';
+import {verifyFetchedSignatures} from '../changeset.js';
 import {loadSigningPolicy} from '../../signing/policy.js';
 import {checkRecordedSigners, recordSigners} from '../../signing/recorded.js';
 import {SignatureError} from '../../support/errors.js';
@@ -48,15 +49,8 @@ export const verifyBundleSignersStep: Step = {
 
 async function verifyGitSigners(run: DeployRun): Promise<ChangesetSigners> {
   const policy = await policyOf(run);
-  const {store, resolved, vendor} = known(run, 'fetched');
   const signers = await run.deps.reporter.phase(`verify signatures (${policy.file})`, () =>
-    verifyChangesetSignatures(
-      {
-        app: {store, rev: {named: resolved.named, commit: resolved.sha}},
-        vendor: vendor ? {store: vendor.store, commit: vendor.pin.sha} : undefined,
-      },
-      policy,
-    ),
+    verifyFetchedSignatures(known(run, 'fetched'), policy),
   );
   run.deps.reporter.info(`  app signed by ${signers.app.principal} (${signers.app.key})`);
   if (signers.vendor)
