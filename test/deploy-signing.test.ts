@@ -201,6 +201,14 @@ test('a changeset shipping its own signing.json and allowed_signers changes noth
   t.is(run.code, 14, run.stderr);
   t.regex(run.stdout, /ESIGNATURE/);
   t.deepEqual(await nodeState(world.root), {releases: [], current: null});
+  // A policy the node cannot read stops the deploy before anything is fetched (exit 3).
+  const fresh = path.join(world.dir, 'node2');
+  const missing = await runDeployBin([
+    ...['--root', fresh, '--repo', world.appUrl, '--rev', appSha],
+    ...['--signing-policy', path.join(world.dir, 'no-such-policy.json')],
+  ]);
+  t.is(missing.code, 3, missing.stderr);
+  await t.throwsAsync(fsp.access(path.join(fresh, 'repos')));
 });
 
 test('require "tag": a signed tag deploys, also when the commit is already in the store; a commit is refused', async t => {

@@ -19,7 +19,11 @@ import {
   resolveAppStep,
   verifyBundleStep,
 } from './steps/source.js';
-import {verifyBundleSignersStep, verifySignaturesStep} from './steps/signatures.js';
+import {
+  readSigningPolicy,
+  verifyBundleSignersStep,
+  verifySignaturesStep,
+} from './steps/signatures.js';
 import {healthCheck, switchCurrent} from './steps/switch.js';
 
 export type {DeployOptions} from './run.js';
@@ -29,6 +33,7 @@ export type {DeployOptions} from './run.js';
  * hook the app declares); `deploy --dry-run` plans the same list (lib/deploy/plan.ts).
  */
 export const DEPLOY_STEPS: readonly Step[] = [
+  readSigningPolicy,
   verifyBundleStep,
   verifyBundleSignersStep,
   prepareNode,

@@ -10,6 +10,7 @@ import type {Deps} from '../support/deps.js';
 import type {BundlePinOptions} from '../bundle/pin.js';
 import type {VerifiedBundle} from '../bundle/bundle.js';
 import type {ChangesetSigners} from '../signing/changeset.js';
+import type {SigningPolicy} from '../signing/policy.js';
 import type {ChangesetLocations, Sources, VendorCheckout} from './changeset.js';
 import type {VerifiedRelease} from './install-release.js';
 import type {DeployPlan} from './plan.js';
@@ -101,6 +102,8 @@ export type DeployRun = {
   bundle?: VerifiedBundle;
   fetched?: FetchedApp;
   source?: ReleaseSource;
+  /** The node's signing policy, when one was given (read before anything else). */
+  policy?: SigningPolicy;
   /** Who signed the changeset, once the signing policy has verified it. */
   signers?: ChangesetSigners;
   releaseId?: string;

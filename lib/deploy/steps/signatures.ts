@@ -9,10 +9,19 @@ import type {DeployPlan} from '../plan.js';
 
 const withPolicy = (run: DeployRun) => run.options.signingPolicy !== undefined;
 
-/** The node's policy: from its own command line or environment, never from the changeset. */
-function policyOf(run: DeployRun) {
-  return loadSigningPolicy(run.options.signingPolicy ?? '', {cwd: run.deps.cwd});
-}
+/**
+ * The node's policy, from its own command line or environment, never from the changeset: read
+ * first, so a policy that is missing or invalid (exit 3) stops the deploy before the lock or a fetch.
+ */
+export const readSigningPolicy: Step = {
+  name: 'read the signing policy',
+  stage: 'unlocked',
+  when: withPolicy,
+  async run(run) {
+    run.policy = await loadSigningPolicy(run.options.signingPolicy ?? '', {cwd: run.deps.cwd});
+  },
+  dryRun: run => readSigningPolicy.run(run),
+};
 
 /**
  * With a signing policy, the changeset is refused unless the policy covers it: the app commit (or
@@ -40,15 +49,16 @@ export const verifyBundleSignersStep: Step = {
   name: 'check the bundle signers',
   stage: 'unlocked',
   when: run => withPolicy(run) && run.options.bundle !== undefined,
-  async run(run) {
+  run(run) {
     const {meta, file} = known(run, 'bundle');
     const changeset = {app: meta.app.sha, vendor: meta.vendor?.sha ?? null};
-    run.signers = checkRecordedSigners(meta.signatures, changeset, await policyOf(run), file);
+    run.signers = checkRecordedSigners(meta.signatures, changeset, known(run, 'policy'), file);
+    return Promise.resolve();
   },
 };
 
 async function verifyGitSigners(run: DeployRun): Promise<ChangesetSigners> {
-  const policy = await policyOf(run);
+  const policy = known(run, 'policy');
   const signers = await run.deps.reporter.phase(`verify signatures (${policy.file})`, () =>
     verifyFetchedSignatures(known(run, 'fetched'), policy),
   );
