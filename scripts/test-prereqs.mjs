@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // First step of `npm test`: the programs the suite runs for real must be on this machine. The
 // tests serve fixture repositories with native git (git http-backend), run Debian's
-// ansible-playbook, nginx and systemd-analyze on the examples, and build virtualenvs with python3.
+// ansible-playbook, nginx and systemd-analyze on the examples, build virtualenvs with python3, and
+// sign commits with ssh-keygen and gpg.
 // Whatever is missing is installed with apt-get when we are root and apt-get exists (said on
 // stderr); otherwise the run stops at once, naming the packages to install.
 import {execFileSync, spawnSync} from 'node:child_process';
@@ -58,6 +59,9 @@ const needs = [
   {what: 'nginx', pkg: 'nginx-light', present: env => !!findCommand('nginx', env)},
   {what: 'systemd-analyze', pkg: 'systemd', present: env => !!findCommand('systemd-analyze', env)},
   {what: 'python3 -m venv', pkg: 'python3-venv', present: canMakeVenv},
+  // The signing tests sign commits and tags with real keys, as developers do (test/signing.test.ts).
+  {what: 'ssh-keygen', pkg: 'openssh-client', present: env => !!findCommand('ssh-keygen', env)},
+  {what: 'gpg', pkg: 'gnupg', present: env => !!findCommand('gpg', env)},
 ];
 
 export function missingPrereqs(env = process.env) {

@@ -549,3 +549,42 @@ test('vendor-sync bin: --dry-run --json prints the plan and exits 0; a bad optio
   t.is((bad as {code: number}).code, 2);
   t.regex((bad as {stderr: string}).stderr, /--concurrency must be 1 to 16/);
 });
+
+test('vendor-sync bin --signing-key: the vendor commit is signed and git verify-commit accepts it', async t => {
+  const world = await syncWorld(t);
+  const bin = path.join(packageRoot, 'bin', 'vendor-sync.js');
+  // An encrypted key, given through the environment with its passphrase, as a CI secret would be.
+  const key = path.join(world.dir, 'vendor-sync.key');
+  const passphrase = 'vendor-sync-key-passphrase-123';
+  await exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', 'bot', '-f', key]);
+  const env = {
+    PATH: process.env.PATH,
+    GITHUB_TOKEN: 'gh-test-token-123',
+    VENDOR_SYNC_AUTHOR_EMAIL: 'bot@example.com',
+    VENDOR_SYNC_SIGNING_KEY: key,
+    VENDOR_SYNC_SIGNING_KEY_PASSPHRASE: passphrase,
+  };
+  const args = [bin, '--app', world.app.dir, '--vendor', world.vendor.dir];
+  const {stdout, stderr} = await exec(
+    process.execPath,
+    [...args, '--github-api-url', world.github.apiUrl],
+    {env},
+  );
+  t.regex(stdout, /vendor at [0-9a-f]{40}/);
+  t.false(`${stdout}${stderr}`.includes(passphrase), 'the passphrase is never printed');
+  const signers = path.join(world.dir, 'allowed_signers');
+  const pub = (await fsp.readFile(`${key}.pub`, 'utf8')).trim().split(' ');
+  await fsp.writeFile(signers, `bot@example.com ${pub[0] ?? ''} ${pub[1] ?? ''}\n`);
+  const verified = await exec(
+    'git',
+    ['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', 'HEAD'],
+    {cwd: world.vendor.dir},
+  );
+  t.regex(verified.stderr, /Good "git" signature for bot@example.com with ED25519 key/);
+  // A wrong passphrase is the maintainer's configuration error (exit 3), before any download.
+  const wrong = await exec(process.execPath, args, {
+    env: {...env, VENDOR_SYNC_SIGNING_KEY_PASSPHRASE: 'not-it'},
+  }).catch((error: unknown) => error as {code: number; stderr: string});
+  t.is((wrong as {code: number}).code, 3);
+  t.false((wrong as {stderr: string}).stderr.includes('not-it'));
+});

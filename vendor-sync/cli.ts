@@ -9,7 +9,9 @@ import {
   githubToken as readGithubToken,
   vendorSyncGitToken,
   vendorSyncNpmToken,
+  vendorSyncSigningPassphrase,
 } from '../lib/support/credentials.js';
+import {loadSshSigner, type SshSigner} from '../lib/signing/ssh-sign.js';
 import {streamReporter} from '../lib/support/reporter.js';
 import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
 import {Http, USER_AGENT} from './http.js';
@@ -127,6 +129,7 @@ type SyncArgs = Common & {
   base: string;
   platform?: string[];
   concurrency: number;
+  'signing-key'?: string;
 };
 
 /** The options of the sync command (the default one), after {@link UPSTREAM_OPTIONS}. */
@@ -165,6 +168,11 @@ const SYNC_OPTIONS = {
     describe: 'Platforms for optional npm packages, e.g. linux-x64 (default: this one)',
   },
   concurrency: {type: 'number', default: 8, describe: 'Downloads at once (1-16)'},
+  'signing-key': {
+    type: 'string',
+    describe:
+      'Sign the vendor commit with this OpenSSH private key (default: $VENDOR_SYNC_SIGNING_KEY)',
+  },
 } as const satisfies Record<string, Options>;
 
 function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
@@ -182,8 +190,10 @@ async function runSync(ctx: CliContext, argv: SyncArgs): Promise<void> {
   if (argv.pr && !argv['github-repo']) throw new UsageError('--pr needs --github-repo owner/name.');
   if (!(argv.concurrency >= 1 && argv.concurrency <= 16))
     throw new UsageError('--concurrency must be 1 to 16.');
+  // Before any download: a key that cannot be read fails the run at once.
+  const signer = await signingKey(argv['signing-key'], ctx);
   const up = await upstreams(argv, ctx, appWorkTree(argv.app, ctx.cwd));
-  const result = await vendorSync(syncOptions(argv), syncDeps(ctx, up));
+  const result = await vendorSync(syncOptions(argv), syncDeps(ctx, up, signer));
   if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'vendor-sync', ...result});
   else if (result.dryRun)
     ctx.stdout.write(
@@ -212,7 +222,7 @@ function syncOptions(argv: SyncArgs): SyncOptions {
   };
 }
 
-function syncDeps(ctx: CliContext, up: Upstreams): SyncDeps {
+function syncDeps(ctx: CliContext, up: Upstreams, signer: SyncDeps['signer']): SyncDeps {
   return {
     http: up.http,
     gitHttp: up.gitHttp,
@@ -231,7 +241,19 @@ function syncDeps(ctx: CliContext, up: Upstreams): SyncDeps {
       name: ctx.env.VENDOR_SYNC_AUTHOR_NAME ?? 'repodeploy vendor-sync',
       email: ctx.env.VENDOR_SYNC_AUTHOR_EMAIL ?? 'vendor-sync@repodeploy.invalid',
     },
+    signer,
   };
+}
+
+/** The signer of `--signing-key` (or VENDOR_SYNC_SIGNING_KEY), with its passphrase if any. */
+async function signingKey(
+  option: string | undefined,
+  ctx: CliContext,
+): Promise<SshSigner | undefined> {
+  const file = option ?? ctx.env.VENDOR_SYNC_SIGNING_KEY;
+  if (!file) return undefined;
+  const passphrase = vendorSyncSigningPassphrase(ctx.env);
+  return loadSshSigner(path.resolve(ctx.cwd, file), passphrase ? {passphrase} : {});
 }
 
 type OutdatedArgs = Common & {'python-version'?: string};

@@ -1,3 +1,4 @@
+import type {SshSigner} from '../lib/signing/ssh-sign.js';
 import type {Writable} from 'node:stream';
 import type {HttpClient} from 'isomorphic-git';
 import {plural} from '../lib/support/format.js';
@@ -51,6 +52,8 @@ export type SyncDeps = {
   cwd: string;
   clock: () => Date;
   author: {name: string; email: string};
+  /** Signs each vendor commit (`--signing-key`), as git does with user.signingkey. */
+  signer?: SshSigner | undefined;
 };
 
 export type SyncResult = {
@@ -273,6 +276,7 @@ async function applyAndCommit(
       message: commitMessage(plan.changes, appSha?.slice(0, 12)),
       author: deps.author,
       now: deps.clock(),
+      signer: deps.signer,
     });
   } catch (error) {
     await applied.undo();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import * as tar from 'tar';
 import {z} from 'zod';
-import {fetchChangeset, sourcesFrom} from '../deploy/changeset.js';
+import {fetchChangeset, sourcesFrom, verifyFetchedSignatures} from '../deploy/changeset.js';
 import {writeTrees} from '../deploy/writer.js';
 import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
@@ -17,6 +17,8 @@ import {unsafeEntryName} from '../git/path-safety.js';
 import {formatLocation, parseRepoLocation} from '../git/location.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
 import type {AppSettings} from '../pins/vendor-pin.js';
+import {loadSigningPolicy} from '../signing/policy.js';
+import {recordSigners, signaturesSchema, type RecordedSigners} from '../signing/recorded.js';
 
 /**
  * The seed's release-based route (Proposal 1) for nodes that cannot reach git: one archive with
@@ -49,6 +51,12 @@ const metaSchema = z.strictObject({
     .nullable(),
   /** Symlinks of the tree (path → target): their targets are covered by the checksum of this file. */
   symlinks: z.record(z.string(), z.string()),
+  /**
+   * Who signed the app and vendor commits, verified when the bundle was made with a signing policy
+   * (`deploy bundle --signing-policy`): a bundle has no git objects to verify again, so a node with
+   * a policy checks this record, which the bundle pin covers (docs/signing.md).
+   */
+  signatures: signaturesSchema.optional(),
 });
 
 export type BundleMeta = z.infer<typeof metaSchema>;
@@ -64,6 +72,8 @@ export type BundleResult = {
   sha256File: string;
   appSha: string;
   vendorSha: string | null;
+  /** The signers verified and recorded, when a signing policy was given. */
+  signatures: RecordedSigners | null;
   files: number;
   bytes: number;
 };
@@ -73,10 +83,20 @@ export type BundleResult = {
  * deploy does (into a scratch directory), write the release tree, and pack it with checksums.
  */
 export async function createBundle(
-  options: {rev: string; repo: string; vendorRepo?: string | undefined; out: string},
+  options: {
+    rev: string;
+    repo: string;
+    vendorRepo?: string | undefined;
+    out: string;
+    /** Verify the changeset against this signing policy and record its signers in the bundle. */
+    signingPolicy?: string | undefined;
+  },
   deps: Deps,
 ): Promise<BundleResult> {
   const out = path.resolve(deps.cwd, options.out);
+  const policy = options.signingPolicy
+    ? await loadSigningPolicy(options.signingPolicy, {cwd: deps.cwd})
+    : undefined;
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-bundle-'));
   try {
     const location = parseRepoLocation(options.repo, {cwd: deps.cwd, what: 'app repository'});
@@ -92,6 +112,10 @@ export async function createBundle(
       sources,
     );
     const pin = settings.pin;
+    // Before a byte of the bundle is written: a refused changeset makes no bundle.
+    const signatures: RecordedSigners | undefined = policy
+      ? recordSigners(await verifyFetchedSignatures({store, resolved, vendor}, policy))
+      : undefined;
     const stage = path.join(scratch, 'bundle');
     await writeTrees(
       path.join(stage, TREE),
@@ -107,6 +131,7 @@ export async function createBundle(
       app: {url: formatLocation(location), requested: options.rev, sha: resolved.sha},
       vendor: pin ? {url: formatLocation(pin.location), sha: pin.sha, source: pin.source} : null,
       symlinks,
+      ...(signatures ? {signatures} : {}),
     };
     await writeMetaAndSums(stage, meta, sums);
     const {sha256, sumsFile} = await packBundle(stage, out);
@@ -116,6 +141,7 @@ export async function createBundle(
       sha256File: sumsFile,
       appSha: resolved.sha,
       vendorSha: pin?.sha ?? null,
+      signatures: signatures ?? null,
       files: sums.length - 1,
       bytes,
     };

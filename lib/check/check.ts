@@ -11,6 +11,7 @@ import {
   type ChangesetLocations,
   type Sources,
   type VendorCheckout,
+  verifyFetchedSignatures,
 } from '../deploy/changeset.js';
 import {installRelease, verifyRelease, type VerifiedRelease} from '../deploy/install-release.js';
 import type {TreeFile} from '../git/export.js';
@@ -19,7 +20,15 @@ import type {GitStore} from '../git/store.js';
 import {writeTrees} from '../deploy/writer.js';
 import {plural} from '../support/format.js';
 import type {Deps} from '../support/deps.js';
-import {ConfigError, DeployError, ReleasePathError, UsageError} from '../support/errors.js';
+import {
+  ConfigError,
+  DeployError,
+  ReleasePathError,
+  SignatureError,
+  UsageError,
+} from '../support/errors.js';
+import {loadSigningPolicy, type SigningPolicy} from '../signing/policy.js';
+import {describeSigner, recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
 import {parseRequirements} from '../install/pip.js';
 import {checkReleasePaths} from '../node/release-path.js';
@@ -31,7 +40,15 @@ export type CheckStatus = 'pass' | 'fail' | 'error' | 'skip';
 
 /** One check: what was checked, how it went, and the command that fixes it. */
 export type CheckItem = {
-  id: 'rev' | 'deploy-json' | 'vendor-pin' | 'lockfile' | 'artifacts' | 'shared' | 'install';
+  id:
+    | 'rev'
+    | 'deploy-json'
+    | 'vendor-pin'
+    | 'signatures'
+    | 'lockfile'
+    | 'artifacts'
+    | 'shared'
+    | 'install';
   title: string;
   status: CheckStatus;
   message: string;
@@ -44,6 +61,8 @@ export type CheckReport = {
   rev: string;
   sha: string | null;
   vendor: {url: string; sha: string} | null;
+  /** Who signed the app and vendor commits, when a signing policy verified them. */
+  signatures: RecordedSigners | null;
   /** Every check passed (or was skipped on purpose). */
   deployable: boolean;
   /** A check could not run (a repository unreachable, a rev unknown): says nothing of the changeset. */
@@ -58,6 +77,8 @@ export type CheckOptions = {
   vendorRepo?: string | undefined;
   /** Run the offline install in a scratch directory (the proof); default true. */
   install: boolean;
+  /** The signing policy file (docs/signing.md): the 'signatures' check runs only with one. */
+  signingPolicy?: string | undefined;
 };
 
 /**
@@ -77,6 +98,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     rev: options.rev,
     sha: null,
     vendor: null,
+    signatures: null,
     deployable: false,
     couldNotCheck: false,
     checks: [],
@@ -94,6 +116,9 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     run.locations = changesetLocations(options, deps.cwd, () => new UsageError('Missing --repo.'));
     report.repo = formatLocation(run.locations.app);
     run.sources = sourcesFrom(deps, [run.locations.app, run.locations.vendorOverride]);
+    // Read before any fetch: a policy that is not valid is the command's error (exit 3).
+    if (options.signingPolicy)
+      run.policy = await loadSigningPolicy(options.signingPolicy, {cwd: deps.cwd});
     for (const item of CHECKS) {
       if (!(await runCheck(run, item))) break;
     }
@@ -109,6 +134,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
 /** One check's outcome into the report; whether the next check may run. */
 async function runCheck(run: CheckRun, item: Check): Promise<boolean> {
   const {id, title} = item;
+  if (item.when && !item.when(run)) return true;
   const skipped = item.skip?.(run);
   if (skipped !== undefined) {
     const skip = {id, title: item.skipTitle ?? title, message: skipped};
@@ -151,12 +177,15 @@ type CheckRun = {
   read?: {tree: TreeFile[]; settings: AppSettings};
   vendor?: VendorCheckout;
   verified?: VerifiedRelease;
+  policy?: SigningPolicy;
 };
 
 /** One step of `deploy check`, run in order until one does not pass. */
 type Check = {
   id: CheckItem['id'];
   title: string;
+  /** Whether the check is part of this run at all (signatures: only with a policy). */
+  when?: (run: CheckRun) => boolean;
   /** Why this check does not apply, if it does not; and the title it is reported under then. */
   skip?: (run: CheckRun) => string | undefined;
   skipTitle?: string;
@@ -215,6 +244,25 @@ const CHECKS: Check[] = [
       return `vendor ${pin.sha} from ${formatLocation(pin.location)} (${pin.source})`;
     },
     fails: couldNotCheck,
+  },
+  {
+    id: 'signatures',
+    title: 'the signing policy covers the app rev and the vendor commit',
+    when: run => run.policy !== undefined,
+    async run(run) {
+      const signers = await verifyFetchedSignatures(
+        {...need(run.app), vendor: run.vendor},
+        need(run.policy),
+      );
+      run.report.signatures = recordSigners(signers);
+      const vendor = signers.vendor ? `; vendor: ${describeSigner(signers.vendor)}` : '';
+      return `app: ${describeSigner(signers.app)}${vendor}`;
+    },
+    // A refusal says the changeset is not deployable; a store that cannot be read says nothing.
+    fails: (_run, error) =>
+      error instanceof SignatureError
+        ? {status: 'fail', fix: error.hint ?? null}
+        : {status: 'error', fix: null},
   },
   {
     id: 'lockfile',

@@ -44,3 +44,21 @@ export function withChangeset<T>(y: Argv<T>) {
       describe: 'Fetch the pinned vendor commit from here instead',
     });
 }
+
+/** `--signing-policy`: the node's (or CI's) own policy file, never one from the changeset. */
+export const SIGNING_POLICY_OPTION = {
+  'signing-policy': {
+    type: 'string',
+    describe:
+      'Refuse a changeset this signing policy does not cover (docs/signing.md; default: $DEPLOY_SIGNING_POLICY)',
+  },
+} as const;
+
+/** The signing policy file: `--signing-policy`, else DEPLOY_SIGNING_POLICY, else none. */
+export function signingPolicy(
+  argv: {'signing-policy'?: string | undefined},
+  ctx: CliContext,
+): string | undefined {
+  const file = argv['signing-policy'] ?? ctx.env.DEPLOY_SIGNING_POLICY;
+  return file === '' ? undefined : file;
+}

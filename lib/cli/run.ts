@@ -1,5 +1,11 @@
 import type {Argv} from 'yargs';
-import {asDeployError, DeployError, ExitCode, UsageError} from '../support/errors.js';
+import {
+  asDeployError,
+  DeployError,
+  ExitCode,
+  SignatureError,
+  UsageError,
+} from '../support/errors.js';
 import {redact} from '../support/redact.js';
 import {TOOL_VERSION} from '../support/version.js';
 import type {CliContext} from './io.js';
@@ -35,7 +41,14 @@ export async function runCli(args: string[], ctx: CliContext, build: () => Argv)
       if (json) {
         writeJson(ctx.stdout, {
           ok: false,
-          error: {code: error.code, exitCode: error.exitCode, message, hint: hint ?? null},
+          error: {
+            code: error.code,
+            exitCode: error.exitCode,
+            message,
+            hint: hint ?? null,
+            // Why a signing policy refused it (docs/signing.md), for scripts that act on it.
+            ...(error instanceof SignatureError ? {reason: error.reason} : {}),
+          },
         });
       }
       return error.exitCode;

@@ -11,6 +11,8 @@ import {META_DIR, storeDir} from '../node/layout.js';
 import {formatLocation, parseRepoLocation, type RepoLocation} from '../git/location.js';
 import type {Reporter} from '../support/reporter.js';
 import {formatBytes, plural} from '../support/format.js';
+import {verifyChangesetSignatures, type ChangesetSigners} from '../signing/changeset.js';
+import type {SigningPolicy} from '../signing/policy.js';
 import {readAppSettings, type AppSettings, type VendorPin} from '../pins/vendor-pin.js';
 
 /**
@@ -106,6 +108,26 @@ export async function fetchVendor(
   );
   sources.reporter.info(`  vendor ${pin.sha} (${pin.source}); ${describeFetch(checkout.fetch)}`);
   return checkout;
+}
+
+/**
+ * Verify a fetched changeset against the node's signing policy (lib/signing/changeset.ts): the
+ * app rev as it was named (an annotated tag's own id, or the commit) and the pinned vendor commit.
+ * Deploy, check and bundle call it once both are in their stores, before anything is written.
+ * @example const signers = await verifyFetchedSignatures({store, resolved, vendor}, policy)
+ */
+export function verifyFetchedSignatures(
+  fetched: {store: GitStore; resolved: ResolvedRev; vendor?: VendorCheckout | undefined},
+  policy: SigningPolicy,
+): Promise<ChangesetSigners> {
+  const {store, resolved, vendor} = fetched;
+  return verifyChangesetSignatures(
+    {
+      app: {store, rev: {named: resolved.named, commit: resolved.sha}},
+      vendor: vendor ? {store: vendor.store, commit: vendor.pin.sha} : undefined,
+    },
+    policy,
+  );
 }
 
 /** A changeset with everything fetched: the app commit, its tree and settings, the vendor checkout. */

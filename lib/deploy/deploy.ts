@@ -1,3 +1,4 @@
+import {recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import type {Deps} from '../support/deps.js';
 import {newRun, type AppSource, type DeployOptions, type VendorSource} from './run.js';
 import {runSteps, type Step} from './runner.js';
@@ -18,6 +19,11 @@ import {
   resolveAppStep,
   verifyBundleStep,
 } from './steps/source.js';
+import {
+  readSigningPolicy,
+  verifyBundleSignersStep,
+  verifySignaturesStep,
+} from './steps/signatures.js';
 import {healthCheck, switchCurrent} from './steps/switch.js';
 
 export type {DeployOptions} from './run.js';
@@ -27,13 +33,16 @@ export type {DeployOptions} from './run.js';
  * hook the app declares); `deploy --dry-run` plans the same list (lib/deploy/plan.ts).
  */
 export const DEPLOY_STEPS: readonly Step[] = [
+  readSigningPolicy,
   verifyBundleStep,
+  verifyBundleSignersStep,
   prepareNode,
   maintenanceOn,
   bundleSource,
   resolveAppStep,
   rememberRepos,
   fetchVendorStep,
+  verifySignaturesStep,
   createRelease,
   writeRelease,
   linkSharedFiles,
@@ -59,6 +68,8 @@ export type DeployResult = {
   requestedRev: string;
   app: Omit<AppSource, 'requested'>;
   vendor: VendorSource | null;
+  /** Who signed the app and vendor commits, when a signing policy was given. */
+  signatures: RecordedSigners | null;
   /** Releases the prune after the deploy removed. */
   pruned: string[];
   /** How long each step took. */
@@ -87,6 +98,7 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     requestedRev: options.rev,
     app: {url: source.app.url, sha: source.app.sha, fetch: source.app.fetch},
     vendor: source.vendor,
+    signatures: run.signers ? recordSigners(run.signers) : null,
     pruned: run.pruned,
     phases: run.phases,
     durationMs: deps.clock().getTime() - run.started.getTime(),

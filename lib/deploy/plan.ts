@@ -2,10 +2,14 @@ import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as fse from 'fs-extra/esm';
+import {describeSigner, type RecordedSigners} from '../signing/recorded.js';
 import type {Deps} from '../support/deps.js';
+import type {SignatureError} from '../support/errors.js';
 import {DEPLOY_STEPS} from './deploy.js';
 import {newRun, type DeployOptions} from './run.js';
 import {planSteps} from './runner.js';
+
+export type PlanRefusal = {reason: SignatureError['reason']; message: string; hint: string | null};
 
 export type DeployPlan = {
   root: string;
@@ -13,6 +17,8 @@ export type DeployPlan = {
   current: string | null;
   app: {url: string; rev: string; sha: string};
   vendor: {url: string; sha: string} | null;
+  /** With a signing policy: who signed, or why the deploy would be refused (exit 14). */
+  signatures: RecordedSigners | {refused: PlanRefusal} | null;
   install: string | null;
   shared: string[];
   hooks: string[];
@@ -33,6 +39,7 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
     current: null,
     app: {url: '', rev: options.rev, sha: ''},
     vendor: null,
+    signatures: null,
     install: null,
     shared: [],
     hooks: [],
@@ -55,6 +62,7 @@ export function formatPlan(plan: DeployPlan): string {
     `  would build releases/${plan.releaseId}`,
     `  app     ${plan.app.sha} (${plan.app.rev}) from ${plan.app.url}`,
     `  vendor  ${plan.vendor ? `${plan.vendor.sha} from ${plan.vendor.url}` : 'none'}`,
+    ...formatSignatures(plan.signatures),
     `  install ${plan.install ?? 'nothing'}`,
     ...(plan.shared.length > 0 ? [`  shared  ${plan.shared.join(', ')}`] : []),
     ...plan.hooks.map(h => `  hook    ${h}`),
@@ -62,4 +70,16 @@ export function formatPlan(plan: DeployPlan): string {
     `  switch  current -> releases/${plan.releaseId}${plan.current ? ` (now ${plan.current})` : ''}`,
     `  prune   ${plan.prune.length > 0 ? plan.prune.join(', ') : 'nothing'}`,
   ].join('\n')}\n`;
+}
+
+function formatSignatures(signatures: DeployPlan['signatures']): string[] {
+  if (!signatures) return [];
+  if ('refused' in signatures) {
+    const {message, hint} = signatures.refused;
+    return [`  signed  REFUSED: ${message}${hint ? ` ${hint}` : ''}`];
+  }
+  return [
+    `  signed  app: ${describeSigner(signatures.app)}`,
+    ...(signatures.vendor ? [`  signed  vendor: ${describeSigner(signatures.vendor)}`] : []),
+  ];
 }

@@ -9,6 +9,8 @@ import type {AppSettings, VendorPin} from '../pins/vendor-pin.js';
 import type {Deps} from '../support/deps.js';
 import type {BundlePinOptions} from '../bundle/pin.js';
 import type {VerifiedBundle} from '../bundle/bundle.js';
+import type {ChangesetSigners} from '../signing/changeset.js';
+import type {SigningPolicy} from '../signing/policy.js';
 import type {ChangesetLocations, Sources, VendorCheckout} from './changeset.js';
 import type {VerifiedRelease} from './install-release.js';
 import type {DeployPlan} from './plan.js';
@@ -33,6 +35,11 @@ export type DeployOptions = {
   bundlePin?: BundlePinOptions | undefined;
   /** Install from scratch even when the previous release's dependencies could be reused. */
   freshInstall?: boolean | undefined;
+  /**
+   * The node's signing policy file (`--signing-policy` / DEPLOY_SIGNING_POLICY, docs/signing.md):
+   * when given, a changeset it does not cover is refused before anything is written.
+   */
+  signingPolicy?: string | undefined;
 };
 
 /** The app commit of a release, as recorded and reported. */
@@ -95,6 +102,10 @@ export type DeployRun = {
   bundle?: VerifiedBundle;
   fetched?: FetchedApp;
   source?: ReleaseSource;
+  /** The node's signing policy, when one was given (read before anything else). */
+  policy?: SigningPolicy;
+  /** Who signed the changeset, once the signing policy has verified it. */
+  signers?: ChangesetSigners;
   releaseId?: string;
   releaseDir?: string;
   /** The environment of the release's hooks and health check. */

@@ -1,6 +1,7 @@
 import * as fse from 'fs-extra/esm';
 import {appendHistory, type HistoryRecord} from '../node/history.js';
 import {withLock} from '../node/lock.js';
+import {recordSigners} from '../signing/recorded.js';
 import {asDeployError, DeployError, describeError} from '../support/errors.js';
 import type {DeployPlan} from './plan.js';
 import type {DeployRun} from './run.js';
@@ -105,6 +106,7 @@ async function recordOutcome(run: DeployRun, error: unknown): Promise<void> {
     outcome: error === undefined ? 'success' : 'failure',
     ...(appSha ? {appSha} : {}),
     ...(vendorSha ? {vendorSha} : {}),
+    ...(run.signers ? {signatures: recordSigners(run.signers)} : {}),
     ...(run.releaseId ? {releaseId: run.releaseId} : {}),
     ...(run.previous ? {previousReleaseId: run.previous} : {}),
     durationMs: deps.clock().getTime() - run.started.getTime(),

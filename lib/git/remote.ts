@@ -30,8 +30,13 @@ export type {Credentials} from './credentials.js';
 export interface Remote {
   readonly location: RepoLocation;
   listRefs(): Promise<RefMap>;
-  /** Make `sha` and everything it reaches present in `store`. `refName` is what names it, if known. */
+  /**
+   * Make `sha` and everything it reaches present in `store`. `refName` is what names it, if known:
+   * the object that ref points at (an annotated tag) is fetched too, so its signature can be read.
+   */
   fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats>;
+  /** The object `refName` points at before peeling (an annotated tag's own id), if listed. */
+  refObject(refName: string): Promise<string | undefined>;
   /** Commits whose id starts with `prefix`, fetching what is needed to know. */
   commitsWithPrefix(
     store: GitStore,
@@ -125,10 +130,15 @@ class HttpRemote implements Remote {
     return {refs, advertised, capabilities};
   }
 
+  async refObject(refName: string): Promise<string | undefined> {
+    return (await this.advertise()).advertised.get(refName);
+  }
+
   async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
-    if (await store.hasCommit(sha)) return noStats;
-    const {advertised} = await this.advertise();
-    const want = (refName ? advertised.get(refName) : undefined) ?? sha;
+    const named = refName ? await this.refObject(refName) : undefined;
+    // The tag object too: a store that has the commit from an earlier deploy may lack the tag.
+    if ((await store.hasCommit(sha)) && (!named || (await store.hasObject(named)))) return noStats;
+    const want = named ?? sha;
     let stats = noStats;
     let refusal: ServerRefusal | undefined;
     try {
@@ -276,8 +286,14 @@ class LocalRemote implements Remote {
     return map;
   }
 
+  async refObject(refName: string): Promise<string | undefined> {
+    const {fs, gitdir} = await this.repo();
+    return git.resolveRef({fs, gitdir, ref: refName}).catch(() => undefined);
+  }
+
   async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
-    if (await store.hasCommit(sha)) return noStats;
+    const tags = refName ? await this.missingTags(store, refName, sha) : [];
+    if ((await store.hasCommit(sha)) && tags.length === 0) return noStats;
     const source = await this.repo();
     const {fs, gitdir, cache} = source;
     try {
@@ -296,9 +312,24 @@ class LocalRemote implements Remote {
       }
       throw error;
     }
-    const oids = await collectMissingObjects(source, store, sha);
+    const oids = [...tags, ...(await collectMissingObjects(source, store, sha))];
     if (oids.length === 0) return {fetched: true, objects: 0, bytes: 0};
     return {fetched: true, ...(await copyObjects(source, store, oids))};
+  }
+
+  /** The annotated tag objects between `refName` and the commit `sha` that `store` lacks. */
+  private async missingTags(store: GitStore, refName: string, sha: string): Promise<string[]> {
+    const repo = await this.repo();
+    const missing: string[] = [];
+    let oid = await this.refObject(refName);
+    for (let depth = 0; oid && oid !== sha && depth < 10; depth++) {
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- the type is what is asked
+      const {type} = await git.readObject({...repo, oid, format: 'content'});
+      if (type !== 'tag') break;
+      if (!(await store.hasObject(oid))) missing.push(oid);
+      oid = (await git.readTag({...repo, oid})).tag.object;
+    }
+    return missing;
   }
 
   async commitsWithPrefix(_store: GitStore, prefix: string) {

@@ -9,6 +9,11 @@ export type ResolvedRev = {
   requested: string;
   /** The full 40-hex commit id: what gets recorded. */
   sha: string;
+  /**
+   * The object the rev named before peeling, which the store now holds too: an annotated tag's
+   * own id (whose signature a signing policy may check), otherwise the commit id.
+   */
+  named: string;
   /** How the rev was read. */
   kind: 'sha' | 'short-sha' | 'tag' | 'branch' | 'ref';
   /** The ref that named it, for tags and branches. */
@@ -34,7 +39,7 @@ export async function resolveRev(
   const where = formatLocation(remote.location);
   if (FULL_SHA.test(rev)) {
     const fetch = await remote.fetchCommit(store, rev);
-    return {requested: rev, sha: rev, kind: 'sha', fetch};
+    return {requested: rev, sha: rev, named: rev, kind: 'sha', fetch};
   }
 
   const refs = await remote.listRefs();
@@ -49,9 +54,11 @@ export async function resolveRev(
   }
   const chosen = onlyCandidate(rev, candidates, refs, where);
   const fetch = addStats(searchFetch, await remote.fetchCommit(store, chosen.sha, chosen.ref));
+  const named = chosen.ref ? await remote.refObject(chosen.ref) : undefined;
   return {
     requested: rev,
     sha: chosen.sha,
+    named: named ?? chosen.sha,
     kind: chosen.kind,
     ...(chosen.ref ? {ref: chosen.ref} : {}),
     fetch,

@@ -1,6 +1,7 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import * as fse from 'fs-extra/esm';
+import type {RecordedSigners} from '../signing/recorded.js';
 import {appendLineDurable} from '../support/fs.js';
 import {redact} from '../support/redact.js';
 import {HISTORY_FILE} from './layout.js';
@@ -23,6 +24,8 @@ export type HistoryRecord = {
   /** Releases a prune removed. */
   pruned?: string[];
   error?: {code: string; message: string};
+  /** Who signed the changeset, when a signing policy verified it. */
+  signatures?: RecordedSigners;
 };
 
 /** Append `record` to the root's history (fsynced, secrets removed). */

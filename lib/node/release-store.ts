@@ -2,6 +2,7 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import {z} from 'zod';
+import {signaturesSchema} from '../signing/recorded.js';
 import {ConfigError, UsageError} from '../support/errors.js';
 import {pausePoint} from '../support/pause-points.js';
 import {
@@ -40,6 +41,8 @@ const metaSchema = z.object({
    */
   seq: z.number().int().nonnegative().optional(),
   liveSeq: z.number().int().nonnegative().optional(),
+  /** Who signed the app and vendor commits, verified by the node's signing policy (optional). */
+  signatures: signaturesSchema.optional(),
 });
 
 /** `releases/<id>/.repodeploy/release.json`: what a release is and what state it is in. */

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type {RecordedSigners} from '../signing/recorded.js';
 import {readHistoryReport} from './history.js';
 import {HISTORY_FILE} from './layout.js';
 import {readNodeSettings} from './settings.js';
@@ -17,6 +18,8 @@ export type ReleaseSummary = {
   createdAt: string | null;
   /** Why a failed or bad release is so. */
   error: string | null;
+  /** Who signed its app and vendor commits, when a signing policy verified them. */
+  signatures: RecordedSigners | null;
 };
 
 export type Status = {
@@ -54,6 +57,7 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
     requestedRev: meta?.app.requested ?? null,
     createdAt: meta?.createdAt ?? null,
     error: meta ? (meta.error ?? null) : (unreadable ?? NO_METADATA),
+    signatures: meta?.signatures ?? null,
   }));
   const history = await readHistoryReport(root);
   const last = history.records.at(-1);

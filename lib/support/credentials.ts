@@ -12,6 +12,7 @@
  * | GITHUB_TOKEN, else GH_TOKEN               | check --github-status; vendor-sync (GitHub API) |
  * | VENDOR_SYNC_GIT_TOKEN (+ _USERNAME)       | vendor-sync: push to the vendor repository     |
  * | VENDOR_SYNC_NPM_TOKEN                     | vendor-sync: --npm-registry and scope registries |
+ * | VENDOR_SYNC_SIGNING_KEY_PASSPHRASE        | vendor-sync: an encrypted --signing-key        |
  */
 import {registerSecret} from './redact.js';
 
@@ -63,6 +64,11 @@ export function vendorSyncGitToken(env: NodeJS.ProcessEnv): TokenCredentials | u
   const token = secret(env.VENDOR_SYNC_GIT_TOKEN ?? env.GITHUB_TOKEN ?? env.GH_TOKEN);
   if (!token) return undefined;
   return {username: env.VENDOR_SYNC_GIT_USERNAME ?? 'x-access-token', password: token};
+}
+
+/** The passphrase of vendor-sync's signing key, when the key is encrypted. */
+export function vendorSyncSigningPassphrase(env: NodeJS.ProcessEnv): string | undefined {
+  return secret(env.VENDOR_SYNC_SIGNING_KEY_PASSPHRASE);
 }
 
 /**

@@ -3,9 +3,16 @@ import {createBundle} from '../../bundle/bundle.js';
 import {formatBytes} from '../../support/format.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
-import {withChangeset, withJson} from '../options.js';
+import {signingPolicy, SIGNING_POLICY_OPTION, withChangeset, withJson} from '../options.js';
 
-type BundleArgs = {rev: string; repo: string; 'vendor-repo'?: string; out: string; json: boolean};
+type BundleArgs = {
+  rev: string;
+  repo: string;
+  'vendor-repo'?: string;
+  out: string;
+  json: boolean;
+  'signing-policy'?: string;
+};
 
 export function bundleCommand(ctx: CliContext): CommandModule<object, BundleArgs> {
   return {
@@ -13,20 +20,31 @@ export function bundleCommand(ctx: CliContext): CommandModule<object, BundleArgs
     describe:
       'Pack a changeset and its vendor tree into one verified archive, for nodes that cannot reach git',
     builder: y =>
-      withChangeset(withJson(y)).option('out', {
-        type: 'string',
-        demandOption: true,
-        describe: 'Where to write the .tar.gz',
-      }),
+      withChangeset(withJson(y))
+        .option('out', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Where to write the .tar.gz',
+        })
+        .options(SIGNING_POLICY_OPTION),
     handler: async argv => {
       const result = await createBundle(
-        {rev: argv.rev, repo: argv.repo, vendorRepo: argv['vendor-repo'], out: argv.out},
+        {
+          rev: argv.rev,
+          repo: argv.repo,
+          vendorRepo: argv['vendor-repo'],
+          out: argv.out,
+          signingPolicy: signingPolicy(argv, ctx),
+        },
         ctx.deps(),
       );
       if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'bundle', ...result});
       else
         ctx.stdout.write(
           `wrote ${result.out}: app ${result.appSha}, vendor ${result.vendorSha ?? 'none'}, ${result.files} files (${formatBytes(result.bytes)})\n` +
+            (result.signatures
+              ? `  signed by ${result.signatures.app.principal} (${result.signatures.app.key}), recorded in the bundle\n`
+              : '') +
             `  sha256 ${result.sha256}, in ${result.sha256File}: publish it beside the bundle; nodes deploy with --sha256-file or --sha256\n`,
         );
     },

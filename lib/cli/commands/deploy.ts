@@ -1,12 +1,13 @@
 import type {CommandModule, Options} from 'yargs';
 import path from 'node:path';
 import {formatBytes} from '../../support/format.js';
-import {UsageError} from '../../support/errors.js';
+import {ExitCode, UsageError} from '../../support/errors.js';
 import {deploy, type DeployOptions, type DeployResult} from '../../deploy/deploy.js';
 import {formatPlan, planDeploy} from '../../deploy/plan.js';
+import {describeSigner} from '../../signing/recorded.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
-import {requireRoot, withJson, withRoot} from '../options.js';
+import {requireRoot, signingPolicy, SIGNING_POLICY_OPTION, withJson, withRoot} from '../options.js';
 
 type DeployArgs = {
   rev?: string;
@@ -20,6 +21,7 @@ type DeployArgs = {
   maintenance: boolean;
   'fresh-install': boolean;
   'dry-run': boolean;
+  'signing-policy'?: string;
   root?: string;
   json: boolean;
 };
@@ -77,6 +79,7 @@ const DEPLOY_OPTIONS = {
     default: false,
     describe: 'Print the plan (what would be fetched, installed, switched, pruned); change nothing',
   },
+  ...SIGNING_POLICY_OPTION,
 } as const satisfies Record<string, Options>;
 
 export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs> {
@@ -107,8 +110,11 @@ async function runDeploy(ctx: CliContext, argv: DeployArgs): Promise<void> {
       );
     }
     const plan = await planDeploy(options, ctx.deps());
-    if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'deploy', dryRun: true, ...plan});
+    const refused = plan.signatures !== null && 'refused' in plan.signatures;
+    if (argv.json) writeJson(ctx.stdout, {ok: !refused, command: 'deploy', dryRun: true, ...plan});
     else ctx.stdout.write(formatPlan(plan));
+    // The plan says why; the exit says a deploy would be refused, as the deploy itself would.
+    if (refused) ctx.exitCode = ExitCode.signature;
     return;
   }
   const result = await deploy(options, ctx.deps());
@@ -131,6 +137,7 @@ function deployOptions(ctx: CliContext, argv: DeployArgs): DeployOptions {
     releaseId: argv['release-id'],
     maintenance: argv.maintenance,
     freshInstall: argv['fresh-install'],
+    signingPolicy: signingPolicy(argv, ctx),
   };
 }
 
@@ -140,6 +147,14 @@ function formatResult(result: DeployResult): string {
     `deployed ${result.releaseId}`,
     `  app     ${result.app.sha}  (${result.requestedRev})`,
     `  vendor  ${result.vendor ? `${result.vendor.sha}  (${result.vendor.source})` : 'none'}`,
+    ...(result.signatures
+      ? [
+          `  signed  app: ${describeSigner(result.signatures.app)}`,
+          ...(result.signatures.vendor
+            ? [`  signed  vendor: ${describeSigner(result.signatures.vendor)}`]
+            : []),
+        ]
+      : []),
     `  fetched ${formatBytes(fetched)}; took ${(result.durationMs / 1000).toFixed(1)} s`,
     `  current -> releases/${result.releaseId}` +
       (result.previousReleaseId ? ` (was ${result.previousReleaseId})` : ''),

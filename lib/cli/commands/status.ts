@@ -1,5 +1,6 @@
 import type {CommandModule} from 'yargs';
 import {status, type ReleaseSummary} from '../../node/status.js';
+import {describeSigner} from '../../signing/recorded.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
 import {requireRoot, withJson, withRoot} from '../options.js';
@@ -23,6 +24,11 @@ export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs
           ? `current  ${result.current.id}  app ${short(result.current.appSha)}  vendor ${short(result.current.vendorSha)}  since ${result.current.createdAt ?? '?'}`
           : 'current  (none)',
       );
+      const signed = result.current?.signatures;
+      if (signed) {
+        lines.push(`signed   app: ${describeSigner(signed.app)}`);
+        if (signed.vendor) lines.push(`signed   vendor: ${describeSigner(signed.vendor)}`);
+      }
       if (result.lastAttempt) {
         const a = result.lastAttempt;
         lines.push(

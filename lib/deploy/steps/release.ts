@@ -3,6 +3,7 @@ import {createInstaller} from '../../install/index.js';
 import {installLog} from '../../node/layout.js';
 import {checkReleasePaths} from '../../node/release-path.js';
 import type {ReleaseMeta} from '../../node/release-store.js';
+import {recordSigners} from '../../signing/recorded.js';
 import {asDeployError, describeError} from '../../support/errors.js';
 import {syncTree} from '../../support/fs.js';
 import {pausePoint} from '../../support/pause-points.js';
@@ -44,6 +45,7 @@ export const createRelease: Step = {
       vendor: source.vendor
         ? {url: source.vendor.url, sha: source.vendor.sha, source: source.vendor.source}
         : null,
+      ...(run.signers ? {signatures: recordSigners(run.signers)} : {}),
     };
     const releaseDir = await releases.create(meta);
     run.releaseDir = releaseDir;
