@@ -156,23 +156,10 @@ export const DEPLOY_JSON = 'deploy.json';
  */
 export function parseDeployConfig(text: string, where: string): DeployConfig {
   const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  let data: unknown;
-  try {
-    data = JSON.parse(json);
-  } catch (error) {
-    throw new ConfigError(
-      `${where} is not valid JSON: ${(error as Error).message}`,
-      'Fix the file in the app repository and deploy a changeset that has the fix.',
-      {cause: error},
-    );
-  }
-  const twice = duplicateKeys(json);
-  if (twice.length > 0) {
-    throw new ConfigError(
-      `${where} is invalid: ${twice.map(key => `"${key}" appears twice`).join('; ')}.`,
-      'JSON.parse would keep only the last one: keep one of them in the app repository and deploy a changeset that has the fix.',
-    );
-  }
+  const data = parseJsonStrict(json, where, {
+    fix: 'Fix the file in the app repository and deploy a changeset that has the fix.',
+    keepOne: 'keep one of them in the app repository and deploy a changeset that has the fix.',
+  });
   const result = deployConfigSchema.safeParse(data);
   if (!result.success) {
     const problems = result.error.issues.map(issue => {
@@ -238,6 +225,33 @@ function sharedOverlap(config: DeployConfig): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * JSON that must mean one thing: not valid JSON, or a key twice in one object (JSON.parse keeps
+ * the last one silently), is a ConfigError naming `where`; `hints` say how to fix each.
+ */
+export function parseJsonStrict(
+  json: string,
+  where: string,
+  hints: {fix: string; keepOne: string},
+): unknown {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (error) {
+    throw new ConfigError(`${where} is not valid JSON: ${(error as Error).message}`, hints.fix, {
+      cause: error,
+    });
+  }
+  const twice = duplicateKeys(json);
+  if (twice.length > 0) {
+    throw new ConfigError(
+      `${where} is invalid: ${twice.map(key => `"${key}" appears twice`).join('; ')}.`,
+      `JSON.parse would keep only the last one: ${hints.keepOne}`,
+    );
+  }
+  return data;
 }
 
 /**

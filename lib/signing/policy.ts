@@ -6,7 +6,7 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {z} from 'zod';
-import {duplicateKeys} from '../pins/deploy-config.js';
+import {parseJsonStrict} from '../pins/deploy-config.js';
 import {ConfigError, describeError} from '../support/errors.js';
 import {parseAllowedSigners, type AllowedSigner} from './allowed-signers.js';
 import {readPgpKeys, type PgpKey} from './openpgp.js';
@@ -84,24 +84,10 @@ export async function loadSigningPolicy(
 }
 
 function parseJson(text: string, file: string): unknown {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(
-      `${file} is not valid JSON: ${describeError(error)}`,
-      'Fix the signing policy on the node.',
-      {cause: error},
-    );
-  }
-  const twice = duplicateKeys(text);
-  if (twice.length > 0) {
-    throw new ConfigError(
-      `${file} is invalid: ${twice.map(key => `"${key}" appears twice`).join('; ')}.`,
-      'JSON.parse would keep only the last one: keep one of them.',
-    );
-  }
-  return data;
+  return parseJsonStrict(text, file, {
+    fix: 'Fix the signing policy on the node.',
+    keepOne: 'keep one of them.',
+  });
 }
 
 async function loadSigners(
