@@ -12,6 +12,7 @@ import {
   type PipInstallSettings,
 } from '../lib/pins/deploy-config.js';
 import {ConfigError} from '../lib/support/errors.js';
+import {storeDir} from '../lib/node/layout.js';
 import {readTreeFile} from '../lib/git/export.js';
 import {openRemote, type Credentials} from '../lib/git/remote.js';
 import {resolveRev} from '../lib/git/resolve.js';
@@ -66,7 +67,7 @@ export async function readAppNeeds(options: {
   }
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-vendor-sync-app-'));
   try {
-    const store = await GitStore.open(path.join(scratch, 'app.git'));
+    const store = await GitStore.open(storeDir(scratch, 'app'));
     const remote = openRemote(location, {http: options.http, credentials: options.credentials});
     const {sha} = await resolveRev(options.rev ?? 'HEAD', remote, store);
     const files = path.join(scratch, 'files');

@@ -5,7 +5,13 @@ import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import * as tar from 'tar';
 import {z} from 'zod';
-import {fetchChangeset, sourcesFrom, verifyFetchedSignatures} from '../deploy/changeset.js';
+import {
+  changesetLocations,
+  fetchChangeset,
+  sourcesFrom,
+  verifyFetchedSignatures,
+} from '../deploy/changeset.js';
+import {REPOS_DIR} from '../node/layout.js';
 import {writeTrees} from '../deploy/writer.js';
 import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
@@ -99,13 +105,14 @@ export async function createBundle(
     : undefined;
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-bundle-'));
   try {
-    const location = parseRepoLocation(options.repo, {cwd: deps.cwd, what: 'app repository'});
-    const override = options.vendorRepo
-      ? parseRepoLocation(options.vendorRepo, {cwd: deps.cwd, what: 'vendor repository'})
-      : undefined;
+    const {app: location, vendorOverride: override} = changesetLocations(
+      options,
+      deps.cwd,
+      () => new UsageError('Missing --repo.'),
+    );
     const sources = sourcesFrom(deps, [location, override]);
     const {store, resolved, tree, settings, vendor} = await fetchChangeset(
-      path.join(scratch, 'repos'),
+      path.join(scratch, REPOS_DIR),
       location,
       options.rev,
       override,

@@ -30,7 +30,8 @@ import {
 import {loadSigningPolicy, type SigningPolicy} from '../signing/policy.js';
 import {describeSigner, recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
-import {parseRequirements} from '../install/pip.js';
+import {parseRequirements} from '../pins/requirements.js';
+import {REPOS_DIR} from '../node/layout.js';
 import {checkReleasePaths} from '../node/release-path.js';
 import {formatLocation} from '../git/location.js';
 import {readRegularFile} from '../pins/vendor-manifest.js';
@@ -108,7 +109,7 @@ export async function check(options: CheckOptions, deps: Deps): Promise<CheckRep
     options,
     deps,
     report,
-    reposDir: path.join(scratch, 'repos'),
+    reposDir: path.join(scratch, REPOS_DIR),
     releaseDir: path.join(scratch, 'release'),
   };
   const started = deps.clock().getTime();

@@ -5,6 +5,7 @@ import * as fse from 'fs-extra/esm';
 import {describeSigner, type RecordedSigners} from '../signing/recorded.js';
 import type {Deps} from '../support/deps.js';
 import type {SignatureError} from '../support/errors.js';
+import {REPOS_DIR} from '../node/layout.js';
 import {DEPLOY_STEPS} from './deploy.js';
 import {newRun, type DeployOptions} from './run.js';
 import {planSteps} from './runner.js';
@@ -48,7 +49,7 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
   };
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-plan-'));
   try {
-    const run = newRun(options, deps, {plan, reposDir: path.join(scratch, 'repos')});
+    const run = newRun(options, deps, {plan, reposDir: path.join(scratch, REPOS_DIR)});
     await planSteps(run, DEPLOY_STEPS, plan);
     return plan;
   } finally {
