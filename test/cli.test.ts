@@ -1,8 +1,15 @@
 import {promises as fsp} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import {ExitCode} from '../lib/support/errors.js';
-import {makeWorld, pinVendor, runDeployBin, writeSampleApp} from './helpers/world.js';
+import {
+  makeWorld,
+  pinVendor,
+  runDeployBin,
+  runVendorSyncBin,
+  writeSampleApp,
+} from './helpers/world.js';
 
 async function simpleWorld(t: Parameters<typeof makeWorld>[0]) {
   const world = await makeWorld(t);
@@ -73,6 +80,22 @@ test('deploy bin: --help and --version print and exit 0, for the command and its
   const version = await runDeployBin(['--version']);
   t.is(version.code, 0);
   t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('a mistyped command is named, with the command meant; exit 2', async t => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cli-typo-'));
+  t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
+  const staus = await runDeployBin(['staus', '--root', dir]);
+  t.is(staus.code, ExitCode.usage, staus.stderr);
+  t.regex(staus.stderr, /error: Unknown command "staus"/);
+  t.regex(staus.stderr, /hint: Did you mean "deploy status"\?/);
+  const far = await runDeployBin(['frobnicate']);
+  t.is(far.code, ExitCode.usage);
+  t.notRegex(far.stderr, /Did you mean/);
+  const outdate = await runVendorSyncBin(['outdate', '--vendor', 'x'], dir);
+  t.is(outdate.code, ExitCode.usage, outdate.stderr);
+  t.regex(outdate.stderr, /error: Unknown command "outdate"/);
+  t.regex(outdate.stderr, /Did you mean "vendor-sync outdated"\?/);
 });
 
 test('deploy bin: exit codes and messages for bad input', async t => {

@@ -344,7 +344,7 @@ function writeOutdated(ctx: CliContext, rows: OutdatedRow[], json: boolean): voi
 
 /** The `vendor-sync` command. Returns the exit code; `bin/vendor-sync.js` sets it. */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
-  return runCli(args, ctx, () =>
+  return runCli(args, ctx, {bin: 'vendor-sync', commands: ['outdated', 'completion']}, () =>
     yargs(args).scriptName('vendor-sync').command(syncCommand(ctx)).command(outdatedCommand(ctx)),
   );
 }

@@ -13,6 +13,19 @@ import {statusCommand} from './commands/status.js';
 import {defaultContext, type CliContext} from './io.js';
 import {runCli} from './run.js';
 
+/** The words after `deploy` that name a command (the default one deploys). */
+const DEPLOY_COMMANDS = [
+  'status',
+  'check',
+  'rollback',
+  'prune',
+  'releases',
+  'unlock',
+  'maintenance',
+  'bundle',
+  'completion',
+] as const;
+
 /**
  * The `deploy` command. Returns the exit code; `bin/deploy.js` sets it.
  *
@@ -20,7 +33,7 @@ import {runCli} from './run.js';
  * process.exitCode = await main(process.argv.slice(2))
  */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
-  return runCli(args, ctx, () =>
+  return runCli(args, ctx, {bin: 'deploy', commands: DEPLOY_COMMANDS}, () =>
     yargs(args)
       .scriptName('deploy')
       .command(deployCommand(ctx))

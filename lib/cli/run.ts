@@ -10,14 +10,24 @@ import {redact} from '../support/redact.js';
 import {TOOL_VERSION} from '../support/version.js';
 import type {CliContext} from './io.js';
 import {writeJson} from './io.js';
+import {checkCommandName} from './suggest.js';
+
+/** The bin's name and its command words, for the usage line and typo suggestions. */
+export type CliSpec = {bin: string; commands: readonly string[]};
 
 /**
  * Parse and run a command line; the one place that prints errors and picks the exit code.
  * Known failures print their message and hint; anything else prints its stack and exits 70.
  */
-export async function runCli(args: string[], ctx: CliContext, build: () => Argv): Promise<number> {
+export async function runCli(
+  args: string[],
+  ctx: CliContext,
+  spec: CliSpec,
+  build: () => Argv,
+): Promise<number> {
   const json = args.includes('--json');
   try {
+    checkCommandName(args, spec.bin, spec.commands);
     await build()
       .strict()
       .exitProcess(false)
