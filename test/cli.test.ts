@@ -98,6 +98,25 @@ test('a mistyped command is named, with the command meant; exit 2', async t => {
   t.regex(outdate.stderr, /Did you mean "vendor-sync outdated"\?/);
 });
 
+test('only a deploy creates a node root: other commands refuse a missing one; exit 3', async t => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cli-root-'));
+  t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
+  const missing = path.join(dir, 'typo');
+  for (const args of [
+    ['status'],
+    ['releases'],
+    ['rollback'],
+    ['prune'],
+    ['maintenance', 'status'],
+  ]) {
+    const run = await runDeployBin([...args, '--root', missing]);
+    t.is(run.code, ExitCode.config, `${args.join(' ')}: ${run.stderr}`);
+    t.true(run.stderr.includes(`error: Node root ${missing} does not exist.`), run.stderr);
+    t.regex(run.stderr, /the first `deploy --rev \.\.\. --repo \.\.\.` creates it/);
+  }
+  await t.throwsAsync(fsp.stat(missing), {code: 'ENOENT'});
+});
+
 test('deploy bin: exit codes and messages for bad input', async t => {
   const {world} = await simpleWorld(t);
   const noRoot = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl]);

@@ -10,6 +10,8 @@ import {deployBin, makeWorld, runDeploy, runDeployBin, commitRelease} from './he
 
 test('maintenance on / status / off through the CLI', async t => {
   const world = await makeWorld(t);
+  // The root a first deploy would have made: maintenance refuses one that does not exist.
+  await fsp.mkdir(world.root, {recursive: true});
   const on = await runDeployBin([
     'maintenance',
     'on',

@@ -1,5 +1,6 @@
 import type {Argv} from 'yargs';
-import {UsageError} from '../support/errors.js';
+import {promises as fsp} from 'node:fs';
+import {ConfigError, UsageError} from '../support/errors.js';
 import type {CliContext} from './io.js';
 
 /** `--root`, with DEPLOY_ROOT standing for it. */
@@ -22,6 +23,25 @@ export function requireRoot(argv: {root?: string | undefined}, ctx: CliContext):
   const root = argv.root ?? ctx.env.DEPLOY_ROOT;
   if (!root) {
     throw new UsageError('No node root given.', 'Pass --root <dir> or set DEPLOY_ROOT.');
+  }
+  return root;
+}
+
+/**
+ * The node root of a command that reads or changes releases: it must exist. Only a deploy
+ * creates a root; a typo given to status or rollback used to read as "no releases", or create it.
+ */
+export async function requireExistingRoot(
+  argv: {root?: string | undefined},
+  ctx: CliContext,
+): Promise<string> {
+  const root = requireRoot(argv, ctx);
+  const stat = await fsp.stat(root).catch(() => undefined);
+  if (!stat?.isDirectory()) {
+    throw new ConfigError(
+      `Node root ${root} does not exist.`,
+      'Check --root (or DEPLOY_ROOT); the first `deploy --rev ... --repo ...` creates it.',
+    );
   }
   return root;
 }

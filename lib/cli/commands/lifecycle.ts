@@ -4,7 +4,7 @@ import {prune, rollback, type PruneResult} from '../../node/lifecycle.js';
 import {status} from '../../node/status.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
-import {requireRoot, withJson, withRoot} from '../options.js';
+import {requireExistingRoot, withJson, withRoot} from '../options.js';
 
 type RootArgs = {root?: string; json: boolean};
 
@@ -29,7 +29,12 @@ export function rollbackCommand(
         }),
     handler: async argv => {
       const result = await rollback(
-        {root: requireRoot(argv, ctx), to: argv.to, reason: argv.reason, dryRun: argv['dry-run']},
+        {
+          root: await requireExistingRoot(argv, ctx),
+          to: argv.to,
+          reason: argv.reason,
+          dryRun: argv['dry-run'],
+        },
         ctx.deps(),
       );
       if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'rollback', ...result});
@@ -71,7 +76,7 @@ export function pruneCommand(
     handler: async argv => {
       const result = await prune(
         {
-          root: requireRoot(argv, ctx),
+          root: await requireExistingRoot(argv, ctx),
           keep: argv.keep,
           dryRun: argv['dry-run'],
           removeUnknown: argv['remove-unknown'],
@@ -104,7 +109,7 @@ export function releasesCommand(ctx: CliContext): CommandModule<object, RootArgs
     describe: 'List the releases on this node with their state, shas and times',
     builder: y => withJson(withRoot(y)),
     handler: async argv => {
-      const {releases} = await status({root: requireRoot(argv, ctx), cwd: ctx.cwd});
+      const {releases} = await status({root: await requireExistingRoot(argv, ctx), cwd: ctx.cwd});
       if (argv.json) {
         writeJson(ctx.stdout, {ok: true, command: 'releases', releases});
         return;
@@ -129,7 +134,7 @@ export function unlockCommand(ctx: CliContext): CommandModule<object, RootArgs &
         describe: 'Remove even a lock whose owner may still run',
       }),
     handler: async argv => {
-      const root = requireRoot(argv, ctx);
+      const root = await requireExistingRoot(argv, ctx);
       const before = await readLock(root);
       const removed = await breakLock(root, argv.force);
       if (argv.json)

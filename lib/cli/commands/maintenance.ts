@@ -3,7 +3,7 @@ import {UsageError} from '../../support/errors.js';
 import {maintenanceStatus, serveMaintenance, setMaintenance} from '../../node/maintenance.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
-import {requireRoot, withJson, withRoot} from '../options.js';
+import {requireExistingRoot, withJson, withRoot} from '../options.js';
 
 type Args = {
   action: string;
@@ -65,7 +65,7 @@ async function serve(ctx: CliContext, argv: Args): Promise<void> {
 
 /** `maintenance on|off|status`: set or read the flag file, and say what it is now. */
 async function setOrShow(ctx: CliContext, argv: Args): Promise<void> {
-  const root = requireRoot(argv, ctx);
+  const root = await requireExistingRoot(argv, ctx);
   const deps = ctx.deps();
   const state =
     argv.action === 'status'

@@ -3,7 +3,7 @@ import {status, type ReleaseSummary} from '../../node/status.js';
 import {describeSigner} from '../../signing/recorded.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
-import {requireRoot, withJson, withRoot} from '../options.js';
+import {requireExistingRoot, withJson, withRoot} from '../options.js';
 
 type StatusArgs = {root?: string; json: boolean};
 
@@ -13,7 +13,7 @@ export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs
     describe: 'Show the current release and the releases present on this node',
     builder: y => withJson(withRoot(y)),
     handler: async argv => {
-      const result = await status({root: requireRoot(argv, ctx), cwd: ctx.cwd});
+      const result = await status({root: await requireExistingRoot(argv, ctx), cwd: ctx.cwd});
       if (argv.json) {
         writeJson(ctx.stdout, {ok: true, command: 'status', ...result});
         return;
