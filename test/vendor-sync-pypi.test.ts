@@ -200,7 +200,7 @@ for (const format of ['html', 'json'] as const) {
     const {url} = await index(t, format);
     const vendor = await vendorTree(t, false);
     const run = await outdatedBin(vendor, url, ['--json']);
-    t.is(run.code, 0, run.stderr);
+    t.is(run.code, 1, `Hello_Mod is outdated: ${run.stderr}`);
     const rows = (JSON.parse(run.stdout) as OutdatedJson).artifacts;
     // 1.3 and 1.4 are yanked; 1.2 needs Python 3.12.
     t.like(
@@ -216,7 +216,7 @@ for (const format of ['html', 'json'] as const) {
       ['3.12', '1.2'],
     ] as const) {
       const pinned = await outdatedBin(vendor, url, ['--json', '--python-version', python]);
-      t.is(pinned.code, 0, pinned.stderr);
+      t.is(pinned.code, 1, pinned.stderr);
       const row = (JSON.parse(pinned.stdout) as OutdatedJson).artifacts.find(
         r => r.name === 'Hello_Mod',
       );

@@ -446,7 +446,30 @@ test('outdated (CLI, --json) reports newer upstream releases for npm, PyPI and G
   await fsp.writeFile(manifestPath, JSON.stringify(manifest, null, 2));
   world.github.releases.get('acme/tool')?.push({tag: 'v2.0.0', assets: []});
 
-  const {stdout, stderr} = await exec(
+  const outdatedArgs = [
+    path.join(packageRoot, 'bin', 'vendor-sync.js'),
+    'outdated',
+    '--vendor',
+    world.vendor.dir,
+    '--npm-registry',
+    t.context.registry.url,
+    '--pypi-index',
+    world.index.url,
+    '--github-api-url',
+    world.github.apiUrl,
+  ];
+  const human = await exec(process.execPath, outdatedArgs, {
+    env: {PATH: process.env.PATH, GITHUB_TOKEN: 'gh-test-token-123'},
+  }).catch((error: unknown) => error as {stdout: string; stderr: string; code: number});
+  t.is('code' in human ? human.code : 0, 1, 'something outdated: exit 1, as npm outdated');
+  const table = human.stdout.trimEnd().split('\n');
+  const latestAt = (table[0] ?? '').indexOf('latest');
+  t.true(latestAt > 0);
+  for (const line of table.slice(1, -1)) t.not(line[latestAt - 1], undefined, line);
+  t.true(table.slice(1, -1).every(line => line[latestAt - 1] === ' ' && line[latestAt] !== ' '));
+  t.regex(table.at(-1) ?? '', /^3 of \d+ outdated\. !: a newer upstream release/);
+
+  const {stdout, stderr, code} = await exec(
     process.execPath,
     [
       path.join(packageRoot, 'bin', 'vendor-sync.js'),
@@ -462,7 +485,10 @@ test('outdated (CLI, --json) reports newer upstream releases for npm, PyPI and G
       '--json',
     ],
     {env: {PATH: process.env.PATH, GITHUB_TOKEN: 'gh-test-token-123'}},
-  ).catch((error: unknown) => error as {stdout: string; stderr: string});
+  )
+    .then(done => ({...done, code: 0}))
+    .catch((error: unknown) => error as {stdout: string; stderr: string; code: number});
+  t.is(code, 1, '--json too');
   const parsed = JSON.parse(stdout) as {
     artifacts: Array<{
       ecosystem: string;

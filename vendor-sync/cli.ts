@@ -2,7 +2,7 @@ import path from 'node:path';
 import yargs, {type CommandModule, type Options} from 'yargs';
 import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
-import {SourceError, UsageError} from '../lib/support/errors.js';
+import {ExitCode, SourceError, UsageError} from '../lib/support/errors.js';
 import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform, parsePlatform} from '../lib/pins/npm-lockfile.js';
 import {
@@ -326,20 +326,37 @@ function writeOutdated(ctx: CliContext, rows: OutdatedRow[], json: boolean): voi
           }
         : {}),
     });
-  } else {
-    const lines = rows.map(
-      r =>
-        `${r.unknown !== null ? '?' : r.outdated ? '!' : ' '} ${r.ecosystem.padEnd(7)} ${r.name.padEnd(36)} ${r.current.padEnd(14)} ${r.latest ?? 'unknown'}`,
-    );
-    ctx.stdout.write(
-      `  ${'ecosystem'.padEnd(7)} ${'name'.padEnd(36)} ${'vendored'.padEnd(14)} latest\n${lines.join('\n')}\n`,
-    );
-  }
+  } else ctx.stdout.write(outdatedTable(rows));
+  // As `npm outdated`: a script can tell "something to update" from "all current".
+  if (rows.some(r => r.outdated)) ctx.exitCode = ExitCode.failure;
   if (!error) return;
   for (const r of unknown)
     ctx.stderr.write(`warning: ${r.ecosystem} ${r.name}: unknown: ${r.unknown ?? ''}\n`);
   ctx.stderr.write(`error: ${error.message}\nhint: ${error.hint ?? ''}\n`);
   ctx.exitCode = error.exitCode;
+}
+
+/** The human report: columns as wide as their widest cell, and a legend for the markers. */
+function outdatedTable(rows: OutdatedRow[]): string {
+  const cells = [
+    ['', 'ecosystem', 'name', 'vendored', 'latest'],
+    ...rows.map(r => [
+      r.unknown !== null ? '?' : r.outdated ? '!' : ' ',
+      r.ecosystem,
+      r.name,
+      r.current,
+      r.latest ?? 'unknown',
+    ]),
+  ];
+  const widths = [0, 1, 2, 3].map(i => Math.max(...cells.map(c => (c[i] ?? '').length)));
+  const lines = cells.map(c =>
+    c.map((cell, i) => (i < widths.length ? cell.padEnd(widths[i] ?? 0) : cell)).join(' '),
+  );
+  const outdatedCount = rows.filter(r => r.outdated).length;
+  lines.push(
+    `${outdatedCount} of ${rows.length} outdated. !: a newer upstream release; ?: not looked up (see the warnings)`,
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 /** The `vendor-sync` command. Returns the exit code; `bin/vendor-sync.js` sets it. */
