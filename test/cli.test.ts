@@ -117,6 +117,33 @@ test('only a deploy creates a node root: other commands refuse a missing one; ex
   await t.throwsAsync(fsp.stat(missing), {code: 'ENOENT'});
 });
 
+test('-h, -V, -q, -v and completion, on both bins', async t => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cli-flags-'));
+  t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
+  const version = await runDeployBin(['-V']);
+  t.is(version.code, 0, version.stderr);
+  t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  const help = await runVendorSyncBin(['outdated', '-h'], dir);
+  t.is(help.code, 0, help.stderr);
+  t.regex(help.stdout, /--quiet/);
+  t.regex(help.stdout, /--verbose/);
+  const quiet = await runDeployBin(['status', '-q', '--root', dir]);
+  t.is(quiet.code, 0, quiet.stderr);
+  t.is(quiet.stderr, '');
+  const verbose = await runDeployBin(['releases', '-v', '--root', dir]);
+  t.is(verbose.code, 0, verbose.stderr);
+  const both = await runDeployBin(['status', '-q', '-v', '--root', dir]);
+  t.is(both.code, ExitCode.usage);
+  for (const run of [
+    await runDeployBin(['completion']),
+    await runVendorSyncBin(['completion'], dir),
+  ]) {
+    t.is(run.code, 0, run.stderr);
+    t.regex(run.stdout, /complete -o bashdefault -o default -F/);
+    t.is(run.stderr, '');
+  }
+});
+
 test('deploy bin: exit codes and messages for bad input', async t => {
   const {world} = await simpleWorld(t);
   const noRoot = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl]);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import yargs, {type CommandModule, type Options} from 'yargs';
-import {defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
+import {PassThrough} from 'node:stream';
+import {cliReporter, defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
 import {ExitCode, SourceError, UsageError} from '../lib/support/errors.js';
 import {createHttpClient} from '../lib/http/client.js';
@@ -12,7 +13,6 @@ import {
   vendorSyncSigningPassphrase,
 } from '../lib/support/credentials.js';
 import {loadSshSigner, type SshSigner} from '../lib/signing/ssh-sign.js';
-import {streamReporter} from '../lib/support/reporter.js';
 import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
 import {Http, USER_AGENT} from './http.js';
 import {loadNpmSettings} from './npm-config.js';
@@ -233,8 +233,8 @@ function syncDeps(ctx: CliContext, up: Upstreams, signer: SyncDeps['signer']): S
       github: up.github,
       githubToken: up.githubToken,
     },
-    reporter: streamReporter(ctx.stderr),
-    progressStream: ctx.stderr,
+    reporter: cliReporter(ctx),
+    progressStream: ctx.quiet ? new PassThrough() : ctx.stderr,
     cwd: ctx.cwd,
     clock: () => new Date(),
     author: {

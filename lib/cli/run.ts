@@ -28,6 +28,13 @@ export async function runCli(
   const json = args.includes('--json');
   try {
     checkCommandName(args, spec.bin, spec.commands);
+    // By hand: the default command ($0) would also run after yargs printed the script.
+    if (args[0] === 'completion' && args.length === 1) {
+      ctx.stdout.write(await completionScript(build));
+      return ExitCode.ok;
+    }
+    // Before any handler asks for its deps, which pick the reporter.
+    ctx.quiet = args.includes('-q') || args.includes('--quiet');
     await build()
       .strict()
       .exitProcess(false)
@@ -36,7 +43,23 @@ export async function runCli(
       // "node_modules", else above the working directory. Bundled into dist/bin and installed
       // globally, that is <prefix>/lib/, where no package.json names repodeploy ("unknown").
       .version(TOOL_VERSION)
+      .alias('V', 'version')
       .help()
+      .alias('h', 'help')
+      .option('quiet', {
+        alias: 'q',
+        type: 'boolean',
+        global: true,
+        describe: 'Print only the result, warnings and errors',
+      })
+      .option('verbose', {
+        alias: 'v',
+        type: 'boolean',
+        global: true,
+        describe: 'Print every progress line (the default today)',
+      })
+      .conflicts('quiet', 'verbose')
+      .completion('completion', 'Print a bash completion script (add it to ~/.bashrc)')
       .fail((message: string | undefined, error: Error | undefined) => {
         throw error ?? new UsageError(message ?? 'Invalid command line.', 'See --help.');
       })
@@ -75,4 +98,23 @@ export async function runCli(
     }
     return ExitCode.internal;
   }
+}
+
+/** The bash completion script yargs writes for this parser. */
+async function completionScript(build: () => Argv): Promise<string> {
+  let text = '';
+  const parser = build().completion('completion', false);
+  /* eslint-disable no-console -- yargs offers the script only through console.log */
+  const original = console.log;
+  // yargs writes the script with console.log; capture it for the context's stdout.
+  console.log = (line: string) => {
+    text += `${line}\n`;
+  };
+  try {
+    parser.showCompletionScript();
+  } finally {
+    console.log = original;
+  }
+  /* eslint-enable no-console */
+  return Promise.resolve(text);
 }

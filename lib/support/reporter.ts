@@ -32,3 +32,15 @@ export const silentReporter: Reporter = {
   warn: () => undefined,
   phase: (_name, work) => work(),
 };
+
+/** `--quiet`: warnings (and, from `main()`, errors) only; the phases run without a line. */
+export function quietReporter(stream: Writable): Reporter {
+  const loud = streamReporter(stream);
+  return {
+    info: () => undefined,
+    warn: message => {
+      loud.warn(message);
+    },
+    phase: (_name, work) => work(),
+  };
+}
