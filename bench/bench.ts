@@ -4,7 +4,7 @@
  * tarballs, both served by git http-backend on 127.0.0.1. Medians of several runs and peak RSS;
  * writes bench/results.json and docs/performance.md. No timing is asserted anywhere.
  */
-import {execFile, spawn} from 'node:child_process';
+import {execFile} from 'node:child_process';
 import {createReadStream, promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import {main as vendorSyncMain} from '../vendor-sync/cli.js';
 import {startGitHttpServer} from '../test/helpers/git-http-server.js';
 import {startRegistry} from '../test/helpers/npm-registry.js';
 import {FixtureRepo} from '../test/helpers/repos.js';
+import {median, timed, type Sample} from './measure.js';
 
 const exec = promisify(execFile);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -28,8 +29,6 @@ const vendorSyncBin = path.join(packageRoot, 'bin', 'vendor-sync.js');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FILES = 2500;
 const PACKAGES = 120;
-
-type Sample = {seconds: number; rssMb: number | null};
 
 /** Deterministic pseudo-random text, so every run builds the same repositories. */
 function text(seed: number, length: number): string {
@@ -40,37 +39,6 @@ function text(seed: number, length: number): string {
     out += `const v${x % 1000} = ${x};\n`;
   }
   return out.slice(0, length);
-}
-
-/** Run a command under GNU time for its peak RSS; resolve its wall time. */
-async function timed(
-  command: string,
-  args: string[],
-  options: {cwd?: string; env?: NodeJS.ProcessEnv} = {},
-): Promise<Sample> {
-  const started = performance.now();
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'RSS_KB=%M', command, ...args], {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', code => {
-      if (code === 0) resolve(stderr);
-      else
-        reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}`));
-    });
-  });
-  const rss = /RSS_KB=(\d+)/.exec(out)?.[1];
-  return {seconds: (performance.now() - started) / 1000, rssMb: rss ? Number(rss) / 1024 : null};
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 async function buildRepos(work: string) {

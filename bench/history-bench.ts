@@ -4,7 +4,7 @@
  * vendor submodule), with peak RSS, in one run. BENCH_RUNS (default 3) runs each; HISTORY_COMMITS
  * overrides the number of commits. Prints min–median–max; no timing is asserted anywhere.
  */
-import {execFile, spawn} from 'node:child_process';
+import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,31 +12,12 @@ import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
 import {startGitHttpServer} from '../test/helpers/git-http-server.js';
 import {buildApp, buildVendor, LONG_HISTORY} from './long-history.js';
+import {timed, type Sample} from './measure.js';
 
 const exec = promisify(execFile);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const deployBin = path.join(packageRoot, 'bin', 'deploy.js');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-
-type Sample = {seconds: number; rssMb: number};
-
-async function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> {
-  const started = performance.now();
-  const stderr = await new Promise<string>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'RSS_KB=%M', command, ...args], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', code => {
-      if (code === 0) resolve(err);
-      else reject(new Error(`${command} exited ${code}:\n${err.slice(-2000)}`));
-    });
-  });
-  const rss = Number(/RSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0) / 1024;
-  return {seconds: (performance.now() - started) / 1000, rssMb: rss};
-}
 
 const spread = (values: number[], unit: string) => {
   const s = [...values].sort((a, b) => a - b);
@@ -59,7 +40,7 @@ async function main(): Promise<void> {
     ...LONG_HISTORY,
     commits: Number(process.env.HISTORY_COMMITS ?? LONG_HISTORY.commits),
   };
-  let t0 = performance.now();
+  const t0 = performance.now();
   await buildVendor(path.join(served, 'vendor.git'), 3500);
   const vendorSha = (
     await exec('git', ['--git-dir', path.join(served, 'vendor.git'), 'rev-parse', 'main'])
@@ -98,13 +79,12 @@ git -C "$node/vendor.git" archive "$vsha" | tar -x -C "$node/releases/r/vendor"
   const native: Sample[] = [];
   try {
     for (let i = 0; i < RUNS; i++) {
-      t0 = performance.now();
       const node = path.join(work, `native-${i}`);
       native.push(
         await timed(
           'sh',
           [script, node, sha, vendorSha, server.repoUrl('app.git'), server.repoUrl('vendor.git')],
-          env,
+          {env},
         ),
       );
       ours.push(
@@ -119,7 +99,7 @@ git -C "$node/vendor.git" archive "$vsha" | tar -x -C "$node/releases/r/vendor"
             '--repo',
             server.repoUrl('app.git'),
           ],
-          env,
+          {env},
         ),
       );
       await fsp.rm(node, {recursive: true, force: true});
@@ -129,25 +109,17 @@ git -C "$node/vendor.git" archive "$vsha" | tar -x -C "$node/releases/r/vendor"
     await server.close();
   }
   const ratio = ours.map((o, i) => o.seconds / (native[i]?.seconds ?? 1));
+  const line = (label: string, samples: Sample[]) =>
+    `  ${label} ${spread(
+      samples.map(s => s.seconds),
+      's',
+    )}, peak RSS ${spread(
+      samples.map(s => s.rssMb ?? 0),
+      'MB',
+    )}`;
   console.log(`first deploy, long history (min–median–max of ${RUNS}):`);
-  console.log(
-    `  repodeploy ${spread(
-      ours.map(s => s.seconds),
-      's',
-    )}, peak RSS ${spread(
-      ours.map(s => s.rssMb),
-      'MB',
-    )}`,
-  );
-  console.log(
-    `  native     ${spread(
-      native.map(s => s.seconds),
-      's',
-    )}, peak RSS ${spread(
-      native.map(s => s.rssMb),
-      'MB',
-    )}`,
-  );
+  console.log(line('repodeploy', ours));
+  console.log(line('native    ', native));
   console.log(`  ratio      ${spread(ratio, 'x')}`);
   await fsp.rm(work, {recursive: true, force: true});
 }
