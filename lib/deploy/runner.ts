@@ -45,22 +45,25 @@ export async function runSteps(run: DeployRun, steps: readonly Step[]): Promise<
       steps.filter(s => s.stage === 'unlocked'),
       done,
     );
+    // The success line is written while the lock is still held, so the history of a node is in
+    // the order its runs finished: a rollback waiting for the lock records after this deploy.
     await withLock(
       run.node.root,
       {user: run.deps.identity.user, command: `deploy --rev ${run.options.rev}`},
-      () =>
-        runEach(
+      async () => {
+        await runEach(
           run,
           steps.filter(s => s.stage !== 'unlocked'),
           done,
-        ),
+        );
+        await recordOutcome(run, undefined);
+      },
     );
   } catch (thrown) {
     const error = asDeployError(thrown);
     await recordOutcome(run, error).catch(() => undefined);
     throw error;
   }
-  await recordOutcome(run, undefined);
 }
 
 async function runEach(run: DeployRun, steps: readonly Step[], done: Step[]): Promise<void> {
