@@ -196,8 +196,22 @@ const checks = [
   {
     case: 'R17',
     removed: 'the object size cap of the pack check, run before a pack is stored',
-    edits: [['R17-size-cap', 'if (size > max)', 'if (false)']],
+    edits: [['R17-fetch-size-cap', 'if (size > max)', 'if (false)']],
     tests: [['pack-check.test.js', '*huge blob from the server*']],
+  },
+  {
+    case: 'R17',
+    removed: 'the object size cap of the check isomorphic-git-written packs go through',
+    edits: [['R17-size-cap', 'if (size > max)', 'if (false)']],
+    tests: [['unit/pack-check.test.js', '*compression bomb*']],
+  },
+  {
+    case: 'R17',
+    removed: 'the cap on what one fetched pack inflates to in all',
+    edits: [
+      ['R17-total-cap', 'if (inflatedTotal > PACK_LIMITS.maxFetchInflatedBytes)', 'if (false)'],
+    ],
+    tests: [['pack-check.test.js', '*inflates to more than one fetch may hold*']],
   },
   {
     case: 'R18',
@@ -312,7 +326,19 @@ const checks = [
     case: 'R30',
     removed: 'the pack trailer check',
     edits: [['R30-trailer', 'if (!digest.equals(trailer))', 'if (false)']],
-    tests: [['unit/pack-check.test.js', '*[R30]*']],
+    tests: [['unit/pack-check.test.js', '*[R30] a pack with a bad trailer*']],
+  },
+  {
+    case: 'R30',
+    removed: 'the trailer check of a pack as it is received',
+    edits: [
+      [
+        'R30-incoming-trailer',
+        'if (this.size < 32 || !this.hash.digest().equals(this.tail))',
+        'if (this.size < 32)',
+      ],
+    ],
+    tests: [['unit/pack-check.test.js', '*[R30] a received pack*']],
   },
   {
     case: 'R31',

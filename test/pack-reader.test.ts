@@ -4,7 +4,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
 import {IntegrityError} from '../lib/support/errors.js';
-import {indexPack} from '../lib/git/pack/indexer.js';
+import {BASE_BYTES, indexPackFile} from '../lib/git/pack/indexer.js';
 import {parseTree} from '../lib/git/objects.js';
 import {PackReader} from '../lib/git/pack/reader.js';
 import {FixtureRepo} from './helpers/repos.js';
@@ -90,18 +90,56 @@ async function gitBlob(repo: FixtureRepo, oid: string): Promise<Buffer> {
   return stdout;
 }
 
+/** A copy of `pack` in a fresh directory, for the indexer (which may append to it). */
+async function packCopy(dir: string, pack: Buffer): Promise<string> {
+  const file = path.join(dir, 'incoming.pack');
+  await fsp.writeFile(file, pack);
+  return file;
+}
+
 test('the index built for a received pack is byte for byte the one git index-pack writes', async t => {
-  const {repo} = await deltaRepo(await tempDir(t));
+  const dir = await tempDir(t);
+  const {repo} = await deltaRepo(dir);
   const [idx] = await packIdx(repo);
   const packFile = (idx ?? '').replace(/\.idx$/, '.pack');
-  const ours = indexPack(await fsp.readFile(packFile), 'test', () => undefined);
-  t.truthy(ours);
-  t.deepEqual(ours, await fsp.readFile(idx ?? ''));
+  const file = await packCopy(dir, await fsp.readFile(packFile));
+  const ours = indexPackFile(file, 'test', () => undefined);
+  t.deepEqual(ours.index, await fsp.readFile(idx ?? ''));
+  t.deepEqual(await fsp.readFile(file), await fsp.readFile(packFile), 'the pack is left as it is');
 });
 
-test('a thin pack is indexed with its bases read from the store, or left to isomorphic-git without them', async t => {
-  const {repo} = await deltaRepo(await tempDir(t));
-  // What a server sends a node that has commit 20: new objects, deltas against objects it has.
+/** Files that share one base, each then edited a few times: deltas that branch, then chain. */
+async function branchingRepo(dir: string): Promise<FixtureRepo> {
+  const repo = await FixtureRepo.init(dir);
+  const common = Array.from({length: 2000}, (_, i) => `shared line ${i}\n`).join('');
+  for (let version = 1; version <= 4; version++) {
+    const files: Record<string, string> = {};
+    for (let f = 0; f < 6; f++)
+      files[`f${f}.txt`] = `${common}file ${f}\n${'edit\n'.repeat(version)}`;
+    await repo.write(files);
+    await repo.commit(`version ${version}`);
+  }
+  await repo.git('repack', '-adf', '--depth=50', '--window=250');
+  return repo;
+}
+
+test('delta bases past the cap are let go and inflated again, to the same index', async t => {
+  const dir = await tempDir(t);
+  const repo = await branchingRepo(dir);
+  const [idx] = await packIdx(repo);
+  const file = await packCopy(dir, await fsp.readFile((idx ?? '').replace(/\.idx$/, '.pack')));
+  // A cap of one byte: every base below the delta being applied is let go.
+  const capped = indexPackFile(file, 'test', () => undefined, 1);
+  t.true(capped.reinflated > 0, 'some bases were inflated again');
+  t.deepEqual(capped.index, await fsp.readFile(idx ?? ''));
+  t.is(indexPackFile(file, 'test', () => undefined).reinflated, 0, 'none under the usual cap');
+  t.true(BASE_BYTES >= 64 * 1024 * 1024);
+});
+
+test('a thin pack is completed with its bases from the store, as git index-pack --fix-thin does', async t => {
+  const dir = await tempDir(t);
+  const {repo} = await deltaRepo(dir);
+  // What a server sends a node that has commit 29: new objects, deltas against objects it has.
   const revs = `${await repo.git('rev-parse', 'HEAD')}\n^${await repo.git('rev-parse', 'HEAD~1')}\n`;
   const pack = await new Promise<Buffer>((resolve, reject) => {
     const child = spawn('git', ['-C', repo.dir, 'pack-objects', '--thin', '--stdout', '--revs']);
@@ -113,29 +151,35 @@ test('a thin pack is indexed with its bases read from the store, or left to isom
     });
     child.stdin.end(revs);
   });
-  const expected = (
+  const sent = (
     await repo.git('rev-list', '--objects', 'HEAD', `^${await repo.git('rev-parse', 'HEAD~1')}`)
   )
     .split('\n')
     .map(line => line.split(' ')[0] ?? '')
-    .filter(Boolean)
-    .sort();
-  t.is(
-    indexPack(pack, 'test', () => undefined),
-    undefined,
-    'bases missing: not indexed here',
-  );
+    .filter(Boolean);
+  const missing = await packCopy(dir, pack);
+  t.throws(() => indexPackFile(missing, 'test', () => undefined), {
+    instanceOf: IntegrityError,
+    message: /base [0-9a-f]{40} is neither in the pack nor in this store/,
+  });
   const reader = PackReader.open(path.join(repo.dir, '.git'));
   t.teardown(() => {
     reader.close();
   });
-  const index = indexPack(pack, 'test', oid => reader.readObject(oid));
-  t.truthy(index);
-  const count = index?.readUInt32BE(8 + 255 * 4) ?? 0;
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++)
-    ids.push(index?.toString('hex', 1032 + i * 20, 1052 + i * 20) ?? '');
-  t.deepEqual(ids, expected, 'every object of the pack, by the id git gives it');
+  const file = await packCopy(dir, pack);
+  const {index, objects} = indexPackFile(file, 'test', oid => reader.readObject(oid));
+  t.true(objects > sent.length, 'the bases were appended');
+  const count = index.readUInt32BE(8 + 255 * 4);
+  t.is(count, objects);
+  const ids = new Set<string>();
+  for (let i = 0; i < count; i++) ids.add(index.toString('hex', 1032 + i * 20, 1052 + i * 20));
+  for (const oid of sent) t.true(ids.has(oid), oid);
+  // The completed pack stands alone: git indexes it to the same index, with no store to help.
+  await fsp.writeFile(file.replace(/\.pack$/, '.idx'), index);
+  await exec('git', ['verify-pack', file.replace(/\.pack$/, '.idx')]);
+  const alone = path.join(dir, 'alone.idx');
+  await exec('git', ['index-pack', '-o', alone, file]);
+  t.deepEqual(await fsp.readFile(alone), index);
 });
 
 test('trees are parsed as git writes them, and a malformed tree is refused', t => {

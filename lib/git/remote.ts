@@ -9,7 +9,8 @@ import {mayCarryCredentials, plainHttpHint, type Credentials} from './credential
 import {createGitFs} from './isomorphic-hooks.js';
 import {collectMissingObjects} from './closure.js';
 import {commitsWithPrefix, GitStore, peel, type GitRepo} from './store.js';
-import {storePack, uploadPack} from './upload-pack.js';
+import {indexPackFile} from './pack/indexer.js';
+import {FULL_DEPTH, fetchPack, type UploadPackRequest} from './upload-pack.js';
 
 /** Branches and tags of a repository: full ref name → the commit it names (tags peeled). */
 export type RefMap = Map<string, string>;
@@ -142,7 +143,7 @@ class HttpRemote implements Remote {
     let stats = noStats;
     let refusal: ServerRefusal | undefined;
     try {
-      stats = await this.fetch(store, [want]);
+      stats = await this.fetch(store, [want], 'tip');
     } catch (error) {
       if (!(error instanceof ServerRefusal)) throw error;
       refusal = error;
@@ -166,41 +167,55 @@ class HttpRemote implements Remote {
     return {commits: await store.commitsWithPrefix(prefix), fetch};
   }
 
+  /** Every branch and tag with all their history: the route for a commit no ref names. */
   private async fetchAll(store: GitStore): Promise<FetchStats> {
     if (this.allFetched) return noStats;
     const {advertised} = await this.advertise();
     const wants = [...advertised]
       .filter(([ref]) => ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'))
       .map(([, oid]) => oid);
-    const stats = await this.fetch(store, wants);
+    const stats = await this.fetch(store, wants, 'history');
     this.allFetched = true;
     return stats;
   }
 
-  /** Fetch the objects `oids` name (and all they reach) that the store lacks, in one pack. */
-  private async fetch(store: GitStore, oids: readonly string[]): Promise<FetchStats> {
+  /**
+   * Fetch the objects `oids` name that the store lacks, in one pack: with `tip`, only what the
+   * trees at those commits hold (a shallow fetch, where the server offers it); with `history`,
+   * everything they reach.
+   */
+  private async fetch(
+    store: GitStore,
+    oids: readonly string[],
+    reach: 'tip' | 'history',
+  ): Promise<FetchStats> {
     const held = new Set<string>();
     for (const oid of new Set(oids)) if (await store.hasObject(oid)) held.add(oid);
-    const wants = [...new Set(oids)].filter(oid => !held.has(oid));
+    const shallow = await store.shallowCommits();
+    // A shallow store lacks the history even of the commits it holds: ask for those too.
+    const unshallow = reach === 'history' && shallow.length > 0;
+    const wants = [...new Set(oids)].filter(oid => unshallow || !held.has(oid));
     if (wants.length === 0) return {fetched: true, objects: 0, bytes: 0};
     await store.setOrigin(this.location.url);
     // What the store holds is sent as "have", so only new objects come back.
     const haves = [...held, ...(await store.have())];
     const {capabilities} = await this.advertise();
-    const name = await this.call('fetch from', async () => {
-      const request = {http: this.http, url: this.location.url, capabilities, wants, haves};
-      const pack = await uploadPack({...request, authorization: this.authorization}).catch(
-        async (error: unknown) => {
-          // A server may ask for credentials only for the fetch itself.
-          if (!this.credentials || this.authorization || !isUnauthorized(error)) throw error;
-          this.authorization = basicAuth(this.credentials);
-          return uploadPack({...request, authorization: this.authorization});
-        },
-      );
-      return storePack(store, pack);
+    const depth = reach === 'tip' ? 1 : unshallow ? FULL_DEPTH : undefined;
+    const stored = await this.call('fetch from', async () => {
+      const request: UploadPackRequest = {
+        ...{http: this.http, url: this.location.url, capabilities, wants, haves},
+        ...{depth, shallow, authorization: this.authorization},
+      };
+      const fetched = await fetchPack(store, request).catch(async (error: unknown) => {
+        // A server may ask for credentials only for the fetch itself.
+        if (!this.credentials || this.authorization || !isUnauthorized(error)) throw error;
+        this.authorization = basicAuth(this.credentials);
+        return fetchPack(store, {...request, authorization: this.authorization});
+      });
+      return fetched.stored;
     });
-    if (!name) return {fetched: true, objects: 0, bytes: 0};
-    return {fetched: true, ...(await packStats(path.join(store.gitdir, name)))};
+    // What came over the wire: a thin pack's bases, added back from the store, are not counted.
+    return {fetched: true, objects: stored?.received ?? 0, bytes: stored?.bytes ?? 0};
   }
 
   private async call<T>(action: string, work: () => Promise<T>): Promise<T> {
@@ -356,23 +371,15 @@ export async function copyObjects(
     throw new SourceError('Packing objects from the local repository produced nothing.');
   const staging = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-pack-'));
   try {
-    await fsp.writeFile(path.join(staging, filename), packfile);
-    await git.indexPack({
-      fs: store.fs,
-      dir: staging,
-      gitdir: store.gitdir,
-      filepath: filename,
-      cache: store.cache,
-    });
+    const staged = path.join(staging, filename);
+    await fsp.writeFile(staged, packfile);
+    // Indexed as a fetched pack is (native zlib, bounded memory), not by isomorphic-git.
+    const {index} = indexPackFile(staged, 'the local repository', () => undefined);
     const packDir = path.join(store.gitdir, 'objects', 'pack');
     await fsp.mkdir(packDir, {recursive: true});
-    const idxName = filename.replace(/\.pack$/, '.idx');
     // The pack must be in place before its index makes it visible to readers.
-    await fsp.copyFile(path.join(staging, filename), path.join(packDir, filename));
-    await store.fs.writeFile(
-      path.join(packDir, idxName),
-      await fsp.readFile(path.join(staging, idxName)),
-    );
+    await fsp.copyFile(staged, path.join(packDir, filename));
+    await store.fs.writeFile(path.join(packDir, filename.replace(/\.pack$/, '.idx')), index);
   } finally {
     await fsp.rm(staging, {recursive: true, force: true});
   }
@@ -399,19 +406,6 @@ export async function findGitdir(dir: string): Promise<string> {
       : `${dir} does not exist.`,
     'Give the path of a git work tree or bare repository, or an http(s) URL.',
   );
-}
-
-/** Object count and size of a pack file, from its header. */
-async function packStats(packPath: string): Promise<{objects: number; bytes: number}> {
-  const handle = await fsp.open(packPath, 'r');
-  try {
-    const header = Buffer.alloc(12);
-    await handle.read(header, 0, 12, 0);
-    const {size} = await handle.stat();
-    return {objects: header.readUInt32BE(8), bytes: size};
-  } finally {
-    await handle.close();
-  }
 }
 
 export function addStats(a: FetchStats, b: FetchStats): FetchStats {

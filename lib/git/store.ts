@@ -1,5 +1,7 @@
 import {promises as fsp} from 'node:fs';
+import path from 'node:path';
 import git, {Errors} from 'isomorphic-git';
+import {writeFileAtomic} from '../support/fs.js';
 import {createGitFs, type GitFs} from './isomorphic-hooks.js';
 import {ObjectReader} from './objects.js';
 import {ObjectType, TYPE_NAMES} from './pack/format.js';
@@ -107,6 +109,33 @@ export class GitStore implements GitRepo {
   /** Record `oid` as the "have" for the next fetch. */
   async setHave(oid: string): Promise<void> {
     await git.writeRef({fs: this.fs, gitdir: this.gitdir, ref: HAVE_REF, value: oid, force: true});
+  }
+
+  /**
+   * The commits whose parents this store lacks, from git's `shallow` file: a store filled by
+   * shallow fetches holds the trees at the commits deployed, not their history.
+   */
+  async shallowCommits(): Promise<string[]> {
+    const text = await fsp.readFile(path.join(this.gitdir, 'shallow'), 'utf8').catch(() => '');
+    return text.split('\n').filter(line => FULL_SHA.test(line));
+  }
+
+  /** Add and remove commits of the `shallow` file (removed when it is left empty). */
+  async updateShallow(add: readonly string[], remove: readonly string[]): Promise<void> {
+    if (add.length === 0 && remove.length === 0) return;
+    const gone = new Set(remove);
+    const kept = new Set([...(await this.shallowCommits()), ...add].filter(oid => !gone.has(oid)));
+    const file = path.join(this.gitdir, 'shallow');
+    if (kept.size === 0) await fsp.rm(file, {force: true});
+    else
+      await writeFileAtomic(
+        file,
+        [...kept]
+          .sort()
+          .map(oid => `${oid}\n`)
+          .join(''),
+        0o644,
+      );
   }
 
   /** Every commit (tags peeled) whose id starts with `prefix`. */

@@ -1,11 +1,12 @@
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
-import git, {Errors, type HttpClient} from 'isomorphic-git';
+import {Errors, type HttpClient} from 'isomorphic-git';
 import {ServerRefusal, SourceError} from '../support/errors.js';
+import {fsyncDir} from '../support/fs.js';
 import {redact} from '../support/redact.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
-import {writeFileAtomic} from '../support/fs.js';
-import {indexPack} from './pack/indexer.js';
+import {IncomingPack} from './pack/incoming.js';
+import {indexPackFile} from './pack/indexer.js';
 import {PackReader} from './pack/reader.js';
 import type {GitStore} from './store.js';
 
@@ -27,6 +28,24 @@ export type UploadPackRequest = {
   haves: readonly string[];
   /** The Authorization header the server accepted for its refs, if it asked for one. */
   authorization?: string | undefined;
+  /**
+   * Ask for history only this many commits deep from the wants (`deepen`): 1 brings the trees at
+   * the wanted commits and nothing older. {@link FULL_DEPTH} asks a shallow store for the rest.
+   */
+  depth?: number | undefined;
+  /** The commits whose parents the store lacks (its `shallow` file), sent so the server knows. */
+  shallow?: readonly string[] | undefined;
+};
+
+/** What git sends as the depth of `fetch --unshallow`: all the history there is. */
+export const FULL_DEPTH = 0x7fffffff;
+
+/** What a fetch brought: how the store's shallow boundary moves (the pack went to `receive`). */
+export type UploadPackResult = {
+  /** Commits now present whose parents are not. */
+  shallow: string[];
+  /** Commits that were shallow and whose parents are now present. */
+  unshallow: string[];
 };
 
 const FLUSH = Buffer.from('0000');
@@ -38,7 +57,12 @@ function pktLine(text: string): Buffer {
 
 /** The request body: wants (the first with our capabilities), a flush, haves, done. */
 export function uploadPackBody(request: UploadPackRequest): Buffer {
-  const wanted = ['side-band-64k', 'ofs-delta'].filter(c => request.capabilities.has(c));
+  const deepen = request.depth !== undefined && request.capabilities.has('shallow');
+  // thin-pack: without it a server answering a shallow fetch sends the whole tree again, not
+  // only what changed (git 2.39); the bases it leaves out are added back when the pack is stored.
+  const wanted = ['side-band-64k', 'ofs-delta', 'thin-pack'].filter(c =>
+    request.capabilities.has(c),
+  );
   if (!wanted.includes('side-band-64k') && request.capabilities.has('side-band')) {
     wanted.unshift('side-band');
   }
@@ -50,6 +74,11 @@ export function uploadPackBody(request: UploadPackRequest): Buffer {
   }
   const caps = [...wanted, `agent=${TOOL_NAME}/${TOOL_VERSION}`].join(' ');
   const lines = request.wants.map((oid, i) => pktLine(`want ${oid}${i === 0 ? ` ${caps}` : ''}\n`));
+  // A server told of none of the store's shallow commits would take their parents as present.
+  if (request.capabilities.has('shallow')) {
+    for (const oid of request.shallow ?? []) lines.push(pktLine(`shallow ${oid}\n`));
+  }
+  if (deepen) lines.push(pktLine(`deepen ${request.depth}\n`));
   return Buffer.concat([
     ...lines,
     FLUSH,
@@ -64,8 +93,11 @@ async function* once(data: Buffer): AsyncIterableIterator<Uint8Array> {
   yield data;
 }
 
-/** Send the request; return the pack the server sent (empty when it sent none). */
-export async function uploadPack(request: UploadPackRequest): Promise<Buffer> {
+/** Send the request; the pack the server sends goes to `receive`, chunk by chunk. */
+export async function uploadPack(
+  request: UploadPackRequest,
+  receive: (chunk: Buffer) => void,
+): Promise<UploadPackResult> {
   const res = await request.http.request({
     url: `${request.url}/git-upload-pack`,
     method: 'POST',
@@ -81,7 +113,7 @@ export async function uploadPack(request: UploadPackRequest): Promise<Buffer> {
     for await (const chunk of res.body ?? []) if (text.length < 16) text.push(Buffer.from(chunk));
     throw new Errors.HttpError(res.statusCode, res.statusMessage, Buffer.concat(text).toString());
   }
-  return readResponse(res.body ?? [], request.url);
+  return readResponse(res.body ?? [], request.url, receive);
 }
 
 /**
@@ -92,9 +124,10 @@ export async function uploadPack(request: UploadPackRequest): Promise<Buffer> {
 async function readResponse(
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   url: string,
-): Promise<Buffer> {
-  const pack: Buffer[] = [];
+  receive: (chunk: Buffer) => void,
+): Promise<UploadPackResult> {
   const progress: string[] = [];
+  const result: UploadPackResult = {shallow: [], unshallow: []};
   let sideband = false;
   for await (const line of pktLines(body, url)) {
     if (line === undefined) {
@@ -107,16 +140,30 @@ async function readResponse(
       sideband = true;
       continue;
     }
-    if (!sideband) continue; // shallow lines and the like: nothing asked for them
+    if (!sideband) {
+      readShallowLine(line.toString('latin1').trim(), result, url);
+      continue;
+    }
     const band = line[0];
-    if (band === 1) pack.push(line.subarray(1));
+    if (band === 1) receive(line.subarray(1));
     else if (band === 2) keepErrorLines(progress, line.subarray(1).toString('utf8'));
     else if (band === 3) {
       const words = [...progress, line.subarray(1).toString('utf8').trim()].join('; ');
       throw new ServerRefusal(words, url);
     }
   }
-  return Buffer.concat(pack);
+  return result;
+}
+
+/** A `shallow <oid>` or `unshallow <oid>` line of the shallow-update section, kept in `result`. */
+function readShallowLine(text: string, result: UploadPackResult, url: string): void {
+  const match = /^(shallow|unshallow) (\S+)$/.exec(text);
+  if (!match) return;
+  const oid = match[2] ?? '';
+  if (!/^[0-9a-f]{40}$/.test(oid)) {
+    throw new SourceError(`${redact(url)} sent a malformed shallow line in its fetch response.`);
+  }
+  (match[1] === 'shallow' ? result.shallow : result.unshallow).push(oid);
 }
 
 function keepErrorLines(kept: string[], text: string): void {
@@ -158,41 +205,63 @@ export async function* pktLines(
 }
 
 /**
- * Store a received pack in `store`, checked and indexed before it is stored: every object is
- * inflated under the caps of lib/git/pack/check.ts and the index is built with native zlib by
- * lib/git/pack/indexer.ts (the same index `git index-pack` writes), not by isomorphic-git.
- * Returns its path relative to the gitdir, or undefined for a pack with no objects.
+ * Fetch into `store`: the request's pack is written to a file as it arrives (never held in
+ * memory), then checked and indexed from disk by lib/git/pack/indexer.ts under the caps of
+ * lib/git/pack/format.ts, and only then given its name. Returns the pack's path relative to the
+ * gitdir (undefined when the server sent no objects), and the shallow boundary's moves.
  */
-export async function storePack(store: GitStore, pack: Buffer): Promise<string | undefined> {
-  if (pack.length === 0) return undefined;
-  if (pack.length >= 12 && pack.readUInt32BE(8) === 0) return undefined;
-  const name = `objects/pack/pack-${pack.subarray(-20).toString('hex')}.pack`;
-  const file = path.join(store.gitdir, name);
-  await fsp.mkdir(path.dirname(file), {recursive: true});
+export async function fetchPack(
+  store: GitStore,
+  request: UploadPackRequest,
+): Promise<UploadPackResult & {stored: StoredPack | undefined}> {
+  const incoming = await IncomingPack.create(path.join(store.gitdir, 'objects', 'pack'));
+  try {
+    const result = await uploadPack(request, chunk => {
+      incoming.write(chunk);
+    });
+    // The new shallow commits are recorded before the pack makes them visible: a store holding
+    // a commit whose missing parents it does not declare would let the next fetch's server
+    // leave out objects those parents hold. Commits that stopped being shallow are dropped from
+    // the list only once their history is stored.
+    await store.updateShallow(result.shallow, []);
+    const stored = await storePack(store, incoming, 'the git server');
+    await store.updateShallow([], result.unshallow);
+    return {...result, stored};
+  } finally {
+    await incoming.discard();
+  }
+}
+
+/** A pack stored by a fetch: its path relative to the gitdir, what it holds and what was sent. */
+export type StoredPack = {name: string; received: number; bytes: number};
+
+/** Index a received pack and put it in place under its own name, its index last. */
+async function storePack(
+  store: GitStore,
+  incoming: IncomingPack,
+  label: string,
+): Promise<StoredPack | undefined> {
+  if (!incoming.finish(label)) return undefined;
+  const header = Buffer.alloc(12);
+  const handle = await fsp.open(incoming.file, 'r');
+  await handle.read(header, 0, 12, 0).finally(() => handle.close());
+  if (header.toString('latin1', 0, 4) === 'PACK' && header.readUInt32BE(8) === 0) return undefined;
   // The store's packs are opened only for a thin pack's outside bases.
   let reader: PackReader | undefined;
-  let index: Buffer | undefined;
+  let indexed;
   try {
-    index = indexPack(pack, 'the git server', oid =>
+    indexed = indexPackFile(incoming.file, label, oid =>
       (reader ??= PackReader.open(store.gitdir, store.packIndexes)).readObject(oid),
     );
   } finally {
     reader?.close();
   }
+  const name = `objects/pack/pack-${indexed.checksum.toString('hex')}.pack`;
+  const file = path.join(store.gitdir, name);
   // The pack before its index, which makes it visible; the index through the store's file
   // system, so that its listings see the new pack at once.
-  await writeFileAtomic(file, pack, 0o644);
-  if (index) {
-    await store.fs.writeFile(file.replace(/\.pack$/, '.idx'), index);
-  } else {
-    // A pack whose deltas name bases this store lacks: isomorphic-git indexes it from the store.
-    await git.indexPack({
-      fs: store.fs,
-      dir: store.gitdir,
-      gitdir: store.gitdir,
-      filepath: name,
-      cache: store.cache,
-    });
-  }
-  return name;
+  await fsp.rename(incoming.file, file);
+  await fsyncDir(path.dirname(file));
+  await store.fs.writeFile(file.replace(/\.pack$/, '.idx'), indexed.index);
+  return {name, received: indexed.received, bytes: incoming.size};
 }

@@ -1,8 +1,12 @@
 import {createHash} from 'node:crypto';
 import zlib from 'node:zlib';
+import {promises as fsp} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import {IntegrityError} from '../../lib/support/errors.js';
 import {checkPack} from '../../lib/git/pack/check.js';
+import {IncomingPack} from '../../lib/git/pack/incoming.js';
 import {PACK_LIMITS} from '../../lib/git/pack/format.js';
 
 /** A pack object header: type in bits 4-6 of the first byte, the size as a little-endian varint. */
@@ -105,4 +109,29 @@ test('[R30] a pack with a bad trailer, or cut short, is refused', t => {
     },
     {message: /not a git pack/},
   );
+});
+
+test('[R30] a received pack whose trailer does not match is refused before it is indexed', async t => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-incoming-'));
+  t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
+  const good = pack([blob(Buffer.from('hello\n')), blob(Buffer.alloc(1000))]);
+  const receive = async (bytes: Buffer) => {
+    const incoming = await IncomingPack.create(dir);
+    // In uneven pieces, as a server's side-band packets come.
+    for (let at = 0; at < bytes.length; at += 7) incoming.write(bytes.subarray(at, at + 7));
+    try {
+      return incoming.finish('test');
+    } finally {
+      await incoming.discard();
+    }
+  };
+  t.true(await receive(good));
+  const damaged = Buffer.from(good);
+  damaged[damaged.length - 5] = (damaged[damaged.length - 5] ?? 0) ^ 1;
+  await t.throwsAsync(receive(damaged), {
+    instanceOf: IntegrityError,
+    message: /checksum does not match/,
+  });
+  t.false(await receive(Buffer.alloc(0)), 'no pack sent');
+  t.deepEqual(await fsp.readdir(dir), [], 'nothing left behind');
 });

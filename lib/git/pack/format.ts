@@ -49,7 +49,12 @@ export function objectId(name: string, data: Buffer): string {
 }
 
 /** Caps a received pack must stay within: one object's size, and the number of objects. */
-export const PACK_LIMITS = {maxObjectBytes: 1024 ** 3, maxObjects: 10_000_000};
+export const PACK_LIMITS = {
+  maxObjectBytes: 1024 ** 3,
+  maxObjects: 10_000_000,
+  /** What every object of one received pack may inflate to, in all: far past any real fetch. */
+  maxFetchInflatedBytes: 16 * 1024 ** 3,
+};
 
 /** The header of one pack entry, as {@link readEntryHeader} reads it. */
 export type EntryHeader = {
