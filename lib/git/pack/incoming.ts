@@ -75,15 +75,12 @@ export class IncomingPack {
 }
 
 /**
- * Incoming packs left by a fetch that was killed. A node's deploys hold its lock while they
- * fetch, but a check or bundle may share nothing of it: only files an hour old are taken.
+ * Incoming packs left by a fetch that was killed. Only one run fetches into a store at a time (a
+ * node's deploys hold its lock; a check or a bundle fetches into a store of its own), so any
+ * found here is a leftover.
  */
 async function removeLeftovers(packDir: string): Promise<void> {
-  const hourAgo = Date.now() - 3600_000;
   for (const name of await fsp.readdir(packDir)) {
-    if (!INCOMING_PACK.test(name)) continue;
-    const file = path.join(packDir, name);
-    const stat = await fsp.stat(file).catch(() => undefined);
-    if (stat && stat.mtimeMs < hourAgo) await fsp.rm(file, {force: true});
+    if (INCOMING_PACK.test(name)) await fsp.rm(path.join(packDir, name), {force: true});
   }
 }
