@@ -14,6 +14,8 @@ export type PlanRefusal = {reason: SignatureError['reason']; message: string; hi
 
 export type DeployPlan = {
   root: string;
+  /** False when the changeset is already live: a deploy would do nothing (`releaseId` is it). */
+  changed: boolean;
   releaseId: string;
   current: string | null;
   app: {url: string; rev: string; sha: string};
@@ -36,6 +38,7 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
   const root = path.resolve(deps.cwd, options.root);
   const plan: DeployPlan = {
     root,
+    changed: true,
     releaseId: '',
     current: null,
     app: {url: '', rev: options.rev, sha: ''},
@@ -58,6 +61,13 @@ export async function planDeploy(options: DeployOptions, deps: Deps): Promise<De
 }
 
 export function formatPlan(plan: DeployPlan): string {
+  if (!plan.changed) {
+    return `${[
+      `dry run: nothing was changed in ${plan.root}`,
+      `  already live: releases/${plan.releaseId} is ${plan.app.sha} (${plan.app.rev})`,
+      '  a deploy would do nothing (--force deploys it again)',
+    ].join('\n')}\n`;
+  }
   return `${[
     `dry run: nothing was changed in ${plan.root}`,
     `  would build releases/${plan.releaseId}`,
