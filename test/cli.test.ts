@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import {ExitCode} from '../lib/support/errors.js';
+import {fingerprint} from './helpers/tree.js';
 import {
   makeWorld,
   pinVendor,
@@ -329,4 +330,30 @@ test('deploy bin: --dry-run of the live sha says it is already live; --json says
     '--force',
   ]);
   t.like(JSON.parse(forced.stdout), {changed: true});
+});
+
+test('deploy bin: --dry-run plans from the node stores when they hold the commits, changing nothing', async t => {
+  const {world, sha: v1} = await simpleWorld(t);
+  t.is((await runDeployBin(['--rev', v1, '--repo', world.appUrl, '--root', world.root])).code, 0);
+  await world.app.write({'v2.txt': 'two\n'});
+  const v2 = await world.app.commit('v2');
+  await world.publish();
+  // A commit the node does not hold yet: fetched into a scratch directory, as before.
+  const scratch = await runDeployBin(['--rev', v2, '--root', world.root, '--dry-run', '--json']);
+  t.is(scratch.code, 0, scratch.stderr);
+  t.like(JSON.parse(scratch.stdout), {changed: true, stores: 'scratch', app: {sha: v2}});
+  t.is((await runDeployBin(['--rev', v2, '--root', world.root])).code, 0);
+
+  // Both commits are in the node's stores now: no server is needed to plan either.
+  await world.server.close();
+  const before = await fingerprint(world.root);
+  const back = await runDeployBin(['--rev', v1, '--root', world.root, '--dry-run']);
+  t.is(back.code, 0, back.stderr);
+  t.regex(back.stdout, /from {4}the node's stores/);
+  t.regex(back.stdout, new RegExp(`app {5}${v1}`));
+  t.regex(back.stdout, /would build releases\/\d{8}T\d{6}Z-/);
+  const live = await runDeployBin(['--rev', v2, '--root', world.root, '--dry-run', '--json']);
+  t.is(live.code, 0, live.stderr);
+  t.like(JSON.parse(live.stdout), {changed: false, stores: 'node', app: {sha: v2}});
+  t.deepEqual(await fingerprint(world.root), before, 'the stores were read, not written');
 });

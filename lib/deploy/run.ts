@@ -99,6 +99,8 @@ export type DeployRun = {
   readonly plan: DeployPlan | undefined;
   /** Where the app and vendor stores are: the node's repos/, or a scratch directory (dry run). */
   reposDir: string;
+  /** A dry run on the node's own stores: they are read, never fetched into. */
+  storeOnly: boolean;
   /** The app commit and the vendor commit it pins, as soon as they are known (for the history). */
   appSha?: string;
   vendorSha?: string;
@@ -131,7 +133,7 @@ export type DeployRun = {
 export function newRun(
   options: DeployOptions,
   deps: Deps,
-  extra: {plan?: DeployPlan; reposDir?: string} = {},
+  extra: {plan?: DeployPlan; reposDir?: string; storeOnly?: boolean} = {},
 ): DeployRun {
   const node = nodeLayout(path.resolve(deps.cwd, options.root));
   return {
@@ -142,6 +144,7 @@ export function newRun(
     started: deps.clock(),
     plan: extra.plan,
     reposDir: extra.reposDir ?? node.repos,
+    storeOnly: extra.storeOnly ?? false,
     pruned: [],
     phases: [],
   };
