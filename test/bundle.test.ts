@@ -236,6 +236,8 @@ test('[R43] the right pin deploys: --sha256 with the hex, or the detached file, 
     world.root,
     '--release-id',
     'by-file',
+    // The same sha is live (by-hex): a second release of it is asked for.
+    '--force',
     '--json',
   ]);
   t.is(byFile.code, 0, byFile.stderr);

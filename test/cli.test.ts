@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import {ExitCode} from '../lib/support/errors.js';
+import {fingerprint} from './helpers/tree.js';
 import {
   makeWorld,
   pinVendor,
@@ -255,4 +256,104 @@ test('deploy bin: credentials come from the environment and are written nowhere 
     const content = await fsp.readFile(file);
     t.false(content.includes(token), `token found in ${file}`);
   }
+});
+
+type Releases = {releases: Array<{id: string; appSha: string}>; current: {id: string} | null};
+
+async function releasesOf(root: string): Promise<Releases> {
+  const run = await runDeployBin(['status', '--json', '--root', root]);
+  return JSON.parse(run.stdout) as Releases;
+}
+
+test('deploy bin: the live sha again does nothing unless --force; with --json, changed: false', async t => {
+  const {world, sha} = await simpleWorld(t);
+  const first = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl, '--root', world.root]);
+  t.is(first.code, 0, first.stderr);
+  const live = (await releasesOf(world.root)).current?.id ?? '';
+
+  const again = await runDeployBin(['--rev', sha, '--root', world.root]);
+  t.is(again.code, 0, again.stderr);
+  t.is(
+    again.stdout,
+    `release ${live} of ${sha} is already live: nothing to do (--force deploys it again)\n`,
+  );
+  const json = await runDeployBin(['--rev', 'v1', '--root', world.root, '--json']);
+  t.is(json.code, 0, json.stderr);
+  t.like(JSON.parse(json.stdout), {ok: true, changed: false, releaseId: live, app: {sha}});
+  t.is((await releasesOf(world.root)).releases.length, 1, 'no second release');
+
+  const forced = await runDeployBin(['--rev', sha, '--root', world.root, '--force', '--json']);
+  t.is(forced.code, 0, forced.stderr);
+  const result = JSON.parse(forced.stdout) as {changed: boolean; releaseId: string};
+  t.true(result.changed);
+  t.not(result.releaseId, live);
+  t.is((await releasesOf(world.root)).releases.length, 2);
+});
+
+test('deploy bin: a roll-out resumed with the same --release-id is a no-op; another sha under that id is refused', async t => {
+  const {world, sha} = await simpleWorld(t);
+  const args = ['--rev', sha, '--repo', world.appUrl, '--root', world.root, '--release-id', 'r1'];
+  t.is((await runDeployBin(args)).code, 0);
+  const resumed = await runDeployBin([...args, '--json']);
+  t.is(resumed.code, 0, resumed.stderr);
+  t.like(JSON.parse(resumed.stdout), {changed: false, releaseId: 'r1'});
+
+  await world.app.write({'v2.txt': 'two\n'});
+  const v2 = await world.app.commit('v2');
+  await world.publish();
+  const other = await runDeployBin(['--rev', v2, '--root', world.root, '--release-id', 'r1']);
+  t.is(other.code, ExitCode.usage, other.stderr);
+  t.regex(other.stderr, /Release r1 already exists/);
+  t.deepEqual(
+    (await releasesOf(world.root)).releases.map(r => r.id),
+    ['r1'],
+  );
+});
+
+test('deploy bin: --dry-run of the live sha says it is already live; --json says changed: false', async t => {
+  const {world, sha} = await simpleWorld(t);
+  t.is((await runDeployBin(['--rev', 'v1', '--repo', world.appUrl, '--root', world.root])).code, 0);
+  const live = (await releasesOf(world.root)).current?.id ?? '';
+  const plan = await runDeployBin(['--rev', 'v1', '--root', world.root, '--dry-run']);
+  t.is(plan.code, 0, plan.stderr);
+  t.regex(plan.stdout, new RegExp(`already live: releases/${live} is ${sha} \\(v1\\)`));
+  const json = await runDeployBin(['--rev', sha, '--root', world.root, '--dry-run', '--json']);
+  t.is(json.code, 0, json.stderr);
+  t.like(JSON.parse(json.stdout), {ok: true, dryRun: true, changed: false, releaseId: live});
+  const forced = await runDeployBin([
+    '--rev',
+    sha,
+    '--root',
+    world.root,
+    '--dry-run',
+    '--json',
+    '--force',
+  ]);
+  t.like(JSON.parse(forced.stdout), {changed: true});
+});
+
+test('deploy bin: --dry-run plans from the node stores when they hold the commits, changing nothing', async t => {
+  const {world, sha: v1} = await simpleWorld(t);
+  t.is((await runDeployBin(['--rev', v1, '--repo', world.appUrl, '--root', world.root])).code, 0);
+  await world.app.write({'v2.txt': 'two\n'});
+  const v2 = await world.app.commit('v2');
+  await world.publish();
+  // A commit the node does not hold yet: fetched into a scratch directory, as before.
+  const scratch = await runDeployBin(['--rev', v2, '--root', world.root, '--dry-run', '--json']);
+  t.is(scratch.code, 0, scratch.stderr);
+  t.like(JSON.parse(scratch.stdout), {changed: true, stores: 'scratch', app: {sha: v2}});
+  t.is((await runDeployBin(['--rev', v2, '--root', world.root])).code, 0);
+
+  // Both commits are in the node's stores now: no server is needed to plan either.
+  await world.server.close();
+  const before = await fingerprint(world.root);
+  const back = await runDeployBin(['--rev', v1, '--root', world.root, '--dry-run']);
+  t.is(back.code, 0, back.stderr);
+  t.regex(back.stdout, /from {4}the node's stores/);
+  t.regex(back.stdout, new RegExp(`app {5}${v1}`));
+  t.regex(back.stdout, /would build releases\/\d{8}T\d{6}Z-/);
+  const live = await runDeployBin(['--rev', v2, '--root', world.root, '--dry-run', '--json']);
+  t.is(live.code, 0, live.stderr);
+  t.like(JSON.parse(live.stdout), {changed: false, stores: 'node', app: {sha: v2}});
+  t.deepEqual(await fingerprint(world.root), before, 'the stores were read, not written');
 });

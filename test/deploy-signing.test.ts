@@ -238,7 +238,8 @@ test('require "tag": a signed tag deploys, also when the commit is already in th
       ...extra,
     ]);
   t.is((await local(appSha, [])).code, 0);
-  const fromPath = await local('v1.0.0', ['--signing-policy', world.policy]);
+  // The same commit again, now by its signed tag: --force, as it is live already.
+  const fromPath = await local('v1.0.0', ['--signing-policy', world.policy, '--force']);
   t.is(fromPath.code, 0, fromPath.stderr);
   t.like((JSON.parse(fromPath.stdout) as {signatures: Signers}).signatures.app, {oid: tagOid});
 });

@@ -22,7 +22,8 @@ async function ansible(world: World, playbook: string, args: string[]): Promise<
   return new Promise((resolve, reject) => {
     execFile(
       program,
-      ['-i', inventory, path.join(playbooks, playbook), ...args],
+      // An absolute path is a playbook of the test's own.
+      ['-i', inventory, path.resolve(playbooks, playbook), ...args],
       {
         env: {
           PATH: process.env.PATH,
@@ -46,8 +47,11 @@ async function ansible(world: World, playbook: string, args: string[]): Promise<
   });
 }
 
-async function fleetWorld(t: Parameters<typeof makeWorld>[0]) {
-  const world = await makeWorld(t);
+async function fleetWorld(
+  t: Parameters<typeof makeWorld>[0],
+  serverOptions: Parameters<typeof makeWorld>[1] = {},
+) {
+  const world = await makeWorld(t, serverOptions);
   const roots = Object.fromEntries(nodes.map(n => [n, path.join(world.dir, 'fleet', n)])) as Record<
     (typeof nodes)[number],
     string
@@ -159,4 +163,92 @@ test('[R43] ansible rolls out a bundle pinned to the sha256 published with it; a
   t.regex(second.stdout, /its sha256 is [0-9a-f]{64}, not [0-9a-f]{64} as --sha256 says/);
   const after = await Promise.all(nodes.map(n => fingerprint(path.join(roots[n], 'releases'))));
   t.deepEqual(after, before, 'no node wrote a release');
+});
+
+/** `changed=N` of each node in a play recap. */
+function changedCounts(stdout: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const m of stdout.matchAll(/^(node\d)\s+:\s+ok=\d+\s+changed=(\d+)/gm))
+    counts[m[1] ?? ''] = Number(m[2]);
+  return counts;
+}
+
+const allChanged = (n: number) => Object.fromEntries(nodes.map(node => [node, n]));
+
+test('ansible: a re-run of a roll-out is ok on every host (changed=0), resumed with its release id too; --check says what would change', async t => {
+  const {world, roots, commit} = await fleetWorld(t);
+  const v1 = await commit(1);
+  const reloads = path.join(world.dir, 'reloads');
+  const reload = JSON.stringify({deploy_reload_command: ['sh', '-c', `echo x >> ${reloads}`]});
+  const first = await ansible(world, 'deploy.yml', ['-e', `app_rev=${v1}`, '-e', reload]);
+  t.is(first.code, 0, first.stdout + first.stderr);
+  t.deepEqual(changedCounts(first.stdout), allChanged(2), 'deployed, then the reload handler');
+  t.is((await fsp.readFile(reloads, 'utf8')).split('\n').length - 1, 3);
+  const id = (await status({root: roots.node1})).current?.id ?? '';
+
+  const second = await ansible(world, 'deploy.yml', ['-e', `app_rev=${v1}`, '-e', reload]);
+  t.is(second.code, 0, second.stdout + second.stderr);
+  t.deepEqual(changedCounts(second.stdout), allChanged(0), second.stdout);
+  t.regex(second.stdout, new RegExp(`node3: already live: ${id} app ${v1}`));
+  t.is((await fsp.readFile(reloads, 'utf8')).split('\n').length - 1, 3, 'no reload');
+  const resumed = await ansible(world, 'deploy.yml', [
+    '-e',
+    `app_rev=${v1}`,
+    '-e',
+    `release_id=${id}`,
+  ]);
+  t.is(resumed.code, 0, resumed.stdout + resumed.stderr);
+  t.deepEqual(changedCounts(resumed.stdout), allChanged(0), resumed.stdout);
+  for (const n of nodes) t.is((await status({root: roots[n]})).releases.length, 1, n);
+
+  const v2 = await commit(2);
+  const before = await Promise.all(nodes.map(n => fingerprint(roots[n])));
+  const check = await ansible(world, 'deploy.yml', ['-e', `app_rev=${v2}`, '--check']);
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.deepEqual(changedCounts(check.stdout), allChanged(1), check.stdout);
+  t.regex(check.stdout, /node2: would deploy \d{8}T\d{6}Z-/);
+  const checkLive = await ansible(world, 'deploy.yml', ['-e', `app_rev=${v1}`, '--check']);
+  t.is(checkLive.code, 0, checkLive.stdout + checkLive.stderr);
+  t.deepEqual(changedCounts(checkLive.stdout), allChanged(0), checkLive.stdout);
+  t.deepEqual(
+    await Promise.all(nodes.map(n => fingerprint(roots[n]))),
+    before,
+    '--check changed nothing',
+  );
+
+  const fleet = await ansible(world, 'status.yml', []);
+  t.is(fleet.code, 0, fleet.stdout + fleet.stderr);
+  t.regex(fleet.stdout, new RegExp(`node2: ${id} app ${v1} \\(live\\)`));
+  t.regex(fleet.stdout, new RegExp(`1 app commit\\(s\\) live across 3 host\\(s\\): ${v1}`));
+});
+
+test('ansible: a missing app_rev is a clear error, from the playbook and from the role itself', async t => {
+  const {world} = await fleetWorld(t);
+  const bare = await ansible(world, 'deploy.yml', []);
+  t.not(bare.code, 0);
+  t.regex(bare.stdout, /app_rev is required/);
+  const play = path.join(world.dir, 'role-only.yml');
+  await fsp.writeFile(play, '- hosts: node1\n  gather_facts: false\n  roles: [repodeploy]\n');
+  const role = await ansible(world, play, []);
+  t.not(role.code, 0);
+  t.regex(role.stdout, /missing required arguments: app_rev/);
+});
+
+test('ansible: deploy_git_token reaches deploy in its environment and is logged nowhere (-v)', async t => {
+  const token = 'tok-ansible-5c81e2a9';
+  const {world, roots, commit} = await fleetWorld(t, {
+    auth: {username: 'deployer', password: token},
+  });
+  const v1 = await commit(1);
+  // -v shows every task's result (what no_log hides); -vvv would also show Ansible's own
+  // connection commands, which carry the task's environment (docs/fleet.md says so).
+  const vars = ['-e', `app_rev=${v1}`, '-e', 'deploy_git_username=deployer', '-v'];
+  const denied = await ansible(world, 'deploy.yml', [...vars, '--limit', 'localhost,node1']);
+  t.not(denied.code, 0);
+  t.regex(denied.stdout, /node1: deploy exited 5: .*(refused access|authentication required)/);
+  const run = await ansible(world, 'deploy.yml', [...vars, '-e', `deploy_git_token=${token}`]);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  for (const n of nodes) t.is((await status({root: roots[n]})).current?.appSha, v1, n);
+  const leaks = (run.stdout + run.stderr).split('\n').filter(line => line.includes(token));
+  t.deepEqual(leaks, [], 'the token is not logged');
 });

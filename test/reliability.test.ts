@@ -95,7 +95,8 @@ test('[R10] deploy, rollback and prune at once are serialized: each runs whole o
   const rounds = STRESS ? 20 : 3;
   for (let round = 0; round < rounds; round++) {
     const runs = await Promise.all([
-      runDeployBin(['--rev', 'main', '--root', world.root]),
+      // --force: every round builds a release, also once main is live.
+      runDeployBin(['--rev', 'main', '--root', world.root, '--force']),
       runDeployBin(['rollback', '--root', world.root]),
       runDeployBin(['prune', '--root', world.root, '--keep', '2']),
     ]);

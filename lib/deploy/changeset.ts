@@ -3,7 +3,7 @@ import type {Deps} from '../support/deps.js';
 import {ConfigError, IntegrityError, SourceError} from '../support/errors.js';
 import {listTree, readTreeFile, type TreeFile} from '../git/export.js';
 import {credentialPolicy, type CredentialPolicy} from '../git/credentials.js';
-import {openRemote, type FetchStats} from '../git/remote.js';
+import {openRemote, type FetchStats, type Remote} from '../git/remote.js';
 import {resolveRev, type ResolvedRev} from '../git/resolve.js';
 import {GitStore} from '../git/store.js';
 import {checkTreePaths} from '../node/release-path.js';
@@ -14,6 +14,7 @@ import {formatBytes, plural} from '../support/format.js';
 import {verifyChangesetSignatures, type ChangesetSigners} from '../signing/changeset.js';
 import type {SigningPolicy} from '../signing/policy.js';
 import {readAppSettings, type AppSettings, type VendorPin} from '../pins/vendor-pin.js';
+import {existingStore, storeOnlyRemote} from './store-only.js';
 
 /**
  * The fetching half of turning a rev into a release, shared by `deploy` (into the node's stores),
@@ -21,7 +22,13 @@ import {readAppSettings, type AppSettings, type VendorPin} from '../pins/vendor-
  * error, so a caller can tell where a changeset failed.
  */
 
-export type Sources = {http: HttpClient; credentials: CredentialPolicy; reporter: Reporter};
+export type Sources = {
+  http: HttpClient;
+  credentials: CredentialPolicy;
+  reporter: Reporter;
+  /** Read the stores only, fetch nothing into them (a dry run on the node's stores). */
+  storeOnly?: boolean;
+};
 
 /**
  * Where a run fetches from, and how it reports: from the run's dependencies. `named` are the
@@ -45,8 +52,8 @@ export async function resolveApp(
   rev: string,
   sources: Sources,
 ): Promise<{store: GitStore; resolved: ResolvedRev}> {
-  const store = await GitStore.open(storeDir(reposDir, 'app'));
-  const remote = openRemote(location, {http: sources.http, ...sources.credentials(location)});
+  const store = await openStore(storeDir(reposDir, 'app'), sources);
+  const remote = remoteFor(location, sources);
   const resolved = await sources.reporter.phase(
     `resolve ${rev} in ${formatLocation(location)}`,
     () => resolveRev(rev, remote, store),
@@ -54,7 +61,7 @@ export async function resolveApp(
   sources.reporter.info(
     `  app ${resolved.sha} (${resolved.kind}${resolved.ref ? ` ${resolved.ref}` : ''}); ${describeFetch(resolved.fetch)}`,
   );
-  await store.setHave(resolved.sha);
+  if (!sources.storeOnly) await store.setHave(resolved.sha);
   return {store, resolved};
 }
 
@@ -93,15 +100,12 @@ export async function fetchVendor(
   const checkout = await sources.reporter.phase(
     `fetch vendor ${pin.sha.slice(0, 12)} from ${formatLocation(pin.location)}`,
     async () => {
-      const store = await GitStore.open(storeDir(reposDir, 'vendor'));
-      const remote = openRemote(pin.location, {
-        http: sources.http,
-        ...sources.credentials(pin.location),
-      });
+      const store = await openStore(storeDir(reposDir, 'vendor'), sources);
+      const remote = remoteFor(pin.location, sources);
       const fetch = await remote.fetchCommit(store, pin.sha).catch((error: unknown) => {
         throw vendorFetchError(error, pin, appSha);
       });
-      await store.setHave(pin.sha);
+      if (!sources.storeOnly) await store.setHave(pin.sha);
       const tree = await listTree(store, pin.sha, `vendor commit ${pin.sha}`);
       return {store, pin, tree, fetch};
     },
@@ -152,6 +156,15 @@ export async function fetchChangeset(
   const pin = app.settings.pin;
   const vendor = pin ? await fetchVendor(reposDir, pin, resolved.sha, sources) : undefined;
   return {store, resolved, tree: app.tree, settings: app.settings, vendor};
+}
+
+function openStore(gitdir: string, sources: Sources): Promise<GitStore> {
+  return sources.storeOnly ? existingStore(gitdir) : GitStore.open(gitdir);
+}
+
+function remoteFor(location: RepoLocation, sources: Sources): Remote {
+  const remote = openRemote(location, {http: sources.http, ...sources.credentials(location)});
+  return sources.storeOnly ? storeOnlyRemote(remote) : remote;
 }
 
 function vendorFetchError(error: unknown, pin: VendorPin, appSha: string): unknown {

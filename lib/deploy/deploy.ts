@@ -1,6 +1,13 @@
 import {recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import type {Deps} from '../support/deps.js';
-import {newRun, type AppSource, type DeployOptions, type VendorSource} from './run.js';
+import {
+  newRun,
+  type AppSource,
+  type DeployOptions,
+  type DeployRun,
+  type LiveRelease,
+  type VendorSource,
+} from './run.js';
 import {runSteps, type Step} from './runner.js';
 import {installDependencies, recordInstallStep, verifyArtifacts} from './steps/install.js';
 import {mergePacks, prune} from './steps/housekeeping.js';
@@ -25,21 +32,25 @@ import {
   verifySignaturesStep,
 } from './steps/signatures.js';
 import {healthCheck, switchCurrent} from './steps/switch.js';
+import {alreadyLiveStep} from './steps/live.js';
 
 export type {DeployOptions} from './run.js';
 
-/**
- * A deploy, step by step (lib/deploy/steps/). Each runs only when it applies (a bundle or git, a
- * hook the app declares); `deploy --dry-run` plans the same list (lib/deploy/plan.ts).
- */
-export const DEPLOY_STEPS: readonly Step[] = [
+/** The steps that find out what is asked for: they run whatever is live. */
+const FIND_CHANGESET: readonly Step[] = [
   readSigningPolicy,
   verifyBundleStep,
   verifyBundleSignersStep,
   prepareNode,
-  maintenanceOn,
   bundleSource,
   resolveAppStep,
+  alreadyLiveStep,
+];
+
+/** The steps that build and switch to a new release. */
+const BUILD_RELEASE: readonly Step[] = [
+  // After the live check: a re-run that changes nothing does not turn maintenance on either.
+  maintenanceOn,
   rememberRepos,
   fetchVendorStep,
   verifySignaturesStep,
@@ -61,7 +72,21 @@ export const DEPLOY_STEPS: readonly Step[] = [
   maintenanceOff,
 ];
 
+/** `step`, skipped when the changeset asked for turned out to be live already. */
+function unlessLive(step: Step): Step {
+  return {...step, when: run => run.live === undefined && (step.when?.(run) ?? true)};
+}
+
+/**
+ * A deploy, step by step (lib/deploy/steps/). Each runs only when it applies (a bundle or git, a
+ * hook the app declares); `deploy --dry-run` plans the same list (lib/deploy/plan.ts). Once the
+ * rev is resolved, a changeset that is already live ends the run: nothing else is done.
+ */
+export const DEPLOY_STEPS: readonly Step[] = [...FIND_CHANGESET, ...BUILD_RELEASE.map(unlessLive)];
+
 export type DeployResult = {
+  /** False when the changeset was already live and nothing was done (`releaseId` is that release). */
+  changed: boolean;
   releaseId: string;
   releaseDir: string;
   previousReleaseId: string | undefined;
@@ -88,10 +113,12 @@ export type DeployResult = {
 export async function deploy(options: DeployOptions, deps: Deps): Promise<DeployResult> {
   const run = newRun(options, deps);
   await runSteps(run, DEPLOY_STEPS);
+  if (run.live) return unchangedResult(run, run.live);
   const source = run.source;
   if (!source || !run.releaseId || !run.releaseDir)
     throw new Error('deploy ended without a release');
   return {
+    changed: true,
     releaseId: run.releaseId,
     releaseDir: run.releaseDir,
     previousReleaseId: run.previous,
@@ -102,5 +129,24 @@ export async function deploy(options: DeployOptions, deps: Deps): Promise<Deploy
     pruned: run.pruned,
     phases: run.phases,
     durationMs: deps.clock().getTime() - run.started.getTime(),
+  };
+}
+
+/** The result of a run that found its changeset live: that release, as it was recorded. */
+function unchangedResult(run: DeployRun, live: LiveRelease): DeployResult {
+  const none = {fetched: false, objects: 0, bytes: 0};
+  const {app, vendor, signatures} = live.meta;
+  return {
+    changed: false,
+    releaseId: live.id,
+    releaseDir: live.dir,
+    previousReleaseId: live.id,
+    requestedRev: run.options.rev,
+    app: {url: app.url, sha: app.sha, fetch: run.fetched?.resolved.fetch ?? none},
+    vendor: vendor ? {...vendor, fetch: none} : null,
+    signatures: signatures ?? null,
+    pruned: [],
+    phases: run.phases,
+    durationMs: run.deps.clock().getTime() - run.started.getTime(),
   };
 }

@@ -4,7 +4,7 @@ import type {FetchStats} from '../git/remote.js';
 import type {ResolvedRev} from '../git/resolve.js';
 import type {GitStore} from '../git/store.js';
 import {nodeLayout, type NodeLayout} from '../node/layout.js';
-import {ReleaseStore} from '../node/release-store.js';
+import {ReleaseStore, type ReleaseMeta} from '../node/release-store.js';
 import type {AppSettings, VendorPin} from '../pins/vendor-pin.js';
 import type {Deps} from '../support/deps.js';
 import type {BundlePinOptions} from '../bundle/pin.js';
@@ -40,7 +40,12 @@ export type DeployOptions = {
    * when given, a changeset it does not cover is refused before anything is written.
    */
   signingPolicy?: string | undefined;
+  /** Deploy even when the changeset asked for is already live (a new release of the same sha). */
+  force?: boolean | undefined;
 };
+
+/** The live release, when it is already the changeset a run asks for (lib/deploy/steps/live.ts). */
+export type LiveRelease = {id: string; dir: string; meta: ReleaseMeta};
 
 /** The app commit of a release, as recorded and reported. */
 export type AppSource = {url: string; requested: string; sha: string; fetch: FetchStats};
@@ -94,9 +99,13 @@ export type DeployRun = {
   readonly plan: DeployPlan | undefined;
   /** Where the app and vendor stores are: the node's repos/, or a scratch directory (dry run). */
   reposDir: string;
+  /** A dry run on the node's own stores: they are read, never fetched into. */
+  storeOnly: boolean;
   /** The app commit and the vendor commit it pins, as soon as they are known (for the history). */
   appSha?: string;
   vendorSha?: string;
+  /** Set when the changeset is already live: the run then changes nothing. */
+  live?: LiveRelease;
   /** The release current was when the deploy started. */
   previous?: string | undefined;
   bundle?: VerifiedBundle;
@@ -124,7 +133,7 @@ export type DeployRun = {
 export function newRun(
   options: DeployOptions,
   deps: Deps,
-  extra: {plan?: DeployPlan; reposDir?: string} = {},
+  extra: {plan?: DeployPlan; reposDir?: string; storeOnly?: boolean} = {},
 ): DeployRun {
   const node = nodeLayout(path.resolve(deps.cwd, options.root));
   return {
@@ -135,6 +144,7 @@ export function newRun(
     started: deps.clock(),
     plan: extra.plan,
     reposDir: extra.reposDir ?? node.repos,
+    storeOnly: extra.storeOnly ?? false,
     pruned: [],
     phases: [],
   };

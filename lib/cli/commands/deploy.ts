@@ -21,6 +21,7 @@ type DeployArgs = {
   maintenance: boolean;
   'fresh-install': boolean;
   'dry-run': boolean;
+  force: boolean;
   'signing-policy'?: string;
   root?: string;
   json: boolean;
@@ -78,6 +79,11 @@ const DEPLOY_OPTIONS = {
     type: 'boolean',
     default: false,
     describe: 'Print the plan (what would be fetched, installed, switched, pruned); change nothing',
+  },
+  force: {
+    type: 'boolean',
+    default: false,
+    describe: 'Deploy even when that changeset is already live (a new release of the same sha)',
   },
   ...SIGNING_POLICY_OPTION,
 } as const satisfies Record<string, Options>;
@@ -137,11 +143,15 @@ function deployOptions(ctx: CliContext, argv: DeployArgs): DeployOptions {
     releaseId: argv['release-id'],
     maintenance: argv.maintenance,
     freshInstall: argv['fresh-install'],
+    force: argv.force,
     signingPolicy: signingPolicy(argv, ctx),
   };
 }
 
 function formatResult(result: DeployResult): string {
+  if (!result.changed) {
+    return `release ${result.releaseId} of ${result.app.sha} is already live: nothing to do (--force deploys it again)\n`;
+  }
   const fetched = result.app.fetch.bytes + (result.vendor?.fetch.bytes ?? 0);
   return [
     `deployed ${result.releaseId}`,

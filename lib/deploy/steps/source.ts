@@ -74,7 +74,10 @@ export const resolveAppStep: Step = {
   when: fromGit,
   async run(run) {
     const locations = await nodeLocations(run);
-    const sources = sourcesFrom(run.deps, [locations.app, locations.vendorOverride]);
+    const sources = {
+      ...sourcesFrom(run.deps, [locations.app, locations.vendorOverride]),
+      storeOnly: run.storeOnly,
+    };
     const {store, resolved} = await resolveApp(
       run.reposDir,
       locations.app,
