@@ -56,6 +56,8 @@ const needs = [
     pkg: 'ansible-core',
     present: env => !!findCommand('ansible-playbook', env),
   },
+  // The example role is linted as Ansible users lint theirs (test/fleet.test.ts).
+  {what: 'ansible-lint', pkg: 'ansible-lint', present: env => !!findCommand('ansible-lint', env)},
   {what: 'nginx', pkg: 'nginx-light', present: env => !!findCommand('nginx', env)},
   {what: 'systemd-analyze', pkg: 'systemd', present: env => !!findCommand('systemd-analyze', env)},
   {what: 'python3 -m venv', pkg: 'python3-venv', present: canMakeVenv},

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
 import {status} from '../lib/node/status.js';
+import {tempDir} from './helpers/tmp.js';
 import {requireTool} from './helpers/tools.js';
 import {fingerprint} from './helpers/tree.js';
 import {deployBin, makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';
@@ -251,4 +252,39 @@ test('ansible: deploy_git_token reaches deploy in its environment and is logged 
   for (const n of nodes) t.is((await status({root: roots[n]})).current?.appSha, v1, n);
   const leaks = (run.stdout + run.stderr).split('\n').filter(line => line.includes(token));
   t.deepEqual(leaks, [], 'the token is not logged');
+});
+
+/** ansible-lint on the given playbooks and roles of a directory; its exit code and report. */
+async function ansibleLint(dir: string, targets: string[]): Promise<Run> {
+  const program = await requireTool('ansible-lint', 'ansible-lint');
+  try {
+    const {stdout, stderr} = await exec(
+      program,
+      ['--offline', '--profile', 'production', '--nocolor', ...targets],
+      {cwd: dir, env: {...process.env, NO_COLOR: '1', HOME: dir}},
+    );
+    return {code: 0, stdout, stderr};
+  } catch (error) {
+    const failed = error as {code?: number; stdout?: string; stderr?: string};
+    return {code: failed.code ?? 1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? ''};
+  }
+}
+
+test('the example playbooks and role pass ansible-lint with the production profile', async t => {
+  const targets = ['deploy.yml', 'rollback.yml', 'status.yml', 'roles/repodeploy'];
+  const copy = path.join(await tempDir(t), 'ansible');
+  await fsp.cp(playbooks, copy, {recursive: true});
+  const clean = await ansibleLint(copy, targets);
+  t.is(clean.code, 0, clean.stdout + clean.stderr);
+  t.regex(clean.stdout + clean.stderr, /Passed with production profile: 0 failure/);
+  // The same lint sees a fault when there is one: a task named against the rules.
+  const rollback = path.join(copy, 'rollback.yml');
+  const text = await fsp.readFile(rollback, 'utf8');
+  await fsp.writeFile(
+    rollback,
+    text.replace('- name: Roll this node back', '- name: roll this node back'),
+  );
+  const faulty = await ansibleLint(copy, targets);
+  t.not(faulty.code, 0);
+  t.regex(faulty.stdout + faulty.stderr, /name\[casing\]/);
 });
