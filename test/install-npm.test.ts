@@ -174,6 +174,20 @@ test('npm: one flipped byte in a vendored tarball is refused before npm runs [R2
     await fsp.readFile(path.join(releaseDir, '.repodeploy/release.json'), 'utf8'),
   ) as {state: string};
   t.is(meta.state, 'failed');
+  // The listings name the artifact, not the heading of the list it is in.
+  const releases = await runDeployBin(['releases', '--root', world.root]);
+  t.regex(
+    releases.stdout,
+    new RegExp(
+      `${failed ?? ''} +failed .*  \\(npm greet-lib@1\\.0\\.0.*do not match the pinned hash`,
+    ),
+  );
+  t.notRegex(releases.stdout, /nothing was installed:\)/);
+  const shown = await runDeployBin(['status', '--root', world.root]);
+  t.regex(
+    shown.stdout,
+    /^last .* failure .*error: npm greet-lib@1\.0\.0.*do not match the pinned hash/m,
+  );
 });
 
 test('npm: a lockfile entry without integrity is refused, naming the package [R23]', async t => {
