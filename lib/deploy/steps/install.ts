@@ -85,7 +85,7 @@ async function reusePrevious(run: DeployRun): Promise<boolean> {
       }),
     done =>
       done.reused
-        ? `copied ${plural(done.files, 'file')} of ${reusable.outputs.join(', ')} from ${previous}: lockfile, artifacts and install settings unchanged`
+        ? `copied ${plural(done.files, 'file')} of ${reusable.outputs.join(', ')} from ${previous} (same lockfile, artifacts, settings)`
         : `skipped: ${done.reason} (previous release ${previous})`,
   );
   return outcome.reused;
