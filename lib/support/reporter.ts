@@ -15,9 +15,14 @@ export interface Reporter {
   warn(message: string): void;
   /**
    * Run one phase of work and print one line when it ends: its name, what `summarize` says of
-   * its result, and how long it took. A failed phase prints nothing: the error says it.
+   * its result, and how long it took. A failed phase prints nothing: the error says it. `work`
+   * may say how far it is (`12 objects, 3.1 KiB`): shown in the live line on a terminal only.
    */
-  phase<T>(name: string, work: () => Promise<T>, summarize?: (result: T) => string): Promise<T>;
+  phase<T>(
+    name: string,
+    work: (progress: (status: string) => void) => Promise<T>,
+    summarize?: (result: T) => string,
+  ): Promise<T>;
   /** A phase that did not happen, in its one line with the reason. */
   skipped(name: string, reason: string): void;
 }
@@ -74,13 +79,13 @@ export function streamReporter(stream: Writable, options: StreamReporterOptions 
       write(`warning: ${message}`);
     },
     async phase(name, work, summarize) {
-      if (!loud) return work();
+      if (!loud) return work(ignore);
       const started = clock();
       const live = spinner?.push(name);
       const details: string[] = [];
       running.push(details);
       try {
-        const result = await work();
+        const result = await work(status => live?.status(status));
         live?.end();
         write(
           phaseLine(name, summarize?.(result) ?? '', clock() - started, verbosity === 'verbose'),
@@ -103,9 +108,13 @@ export const silentReporter: Reporter = {
   info: () => undefined,
   detail: () => undefined,
   warn: () => undefined,
-  phase: (_name, work) => work(),
+  phase: (_name, work) => work(ignore),
   skipped: () => undefined,
 };
+
+function ignore(): void {
+  return undefined;
+}
 
 /** `--quiet`: warnings (and, from `main()`, errors) only; the phases run without a line. */
 export function quietReporter(stream: Writable): Reporter {

@@ -2,8 +2,8 @@ import type {Writable} from 'node:stream';
 
 /** The live line of the phases running on a terminal, innermost shown. */
 export interface Spinner {
-  /** A phase starts: show it (once it has run a little) until `end`. */
-  push(name: string): {end(): void};
+  /** A phase starts: show it (once it has run a little), with how far it is, until `end`. */
+  push(name: string): {status(text: string): void; end(): void};
   /** Clear the live line before a line of output; whether it was shown (to redraw it after). */
   clear(): boolean;
   redraw(): void;
@@ -20,7 +20,7 @@ const CLEAR_LINE = '\r\x1b[2K';
  * one interval never shows: its result line is all that is printed.
  */
 export function startSpinner(stream: Writable, clock: () => number): Spinner {
-  const running: Array<{name: string; started: number}> = [];
+  const running: Array<{name: string; started: number; status: string}> = [];
   let frame = 0;
   let shown = false;
   let timer: NodeJS.Timeout | undefined;
@@ -28,7 +28,11 @@ export function startSpinner(stream: Writable, clock: () => number): Spinner {
     const top = running.at(-1);
     if (!top) return;
     const elapsed = ((clock() - top.started) / 1000).toFixed(1);
-    stream.write(`${CLEAR_LINE}${FRAMES[frame++ % FRAMES.length]} ${top.name}  ${elapsed} s`);
+    const status = top.status ? `  ${top.status}` : '';
+    const line = `${FRAMES[frame++ % FRAMES.length]} ${top.name}${status}  ${elapsed} s`;
+    // A line that wraps could not be erased in place: cut it to the terminal's width.
+    const width = (stream as Writable & {columns?: number}).columns;
+    stream.write(`${CLEAR_LINE}${width ? line.slice(0, width - 1) : line}`);
     shown = true;
   };
   const clear = () => {
@@ -39,7 +43,7 @@ export function startSpinner(stream: Writable, clock: () => number): Spinner {
   };
   return {
     push(name) {
-      const entry = {name, started: clock()};
+      const entry = {name, started: clock(), status: ''};
       running.push(entry);
       if (!timer) {
         timer = setInterval(draw, INTERVAL_MS);
@@ -48,6 +52,10 @@ export function startSpinner(stream: Writable, clock: () => number): Spinner {
       }
       let ended = false;
       return {
+        // Drawn at the next tick: a status said a thousand times a second costs no more.
+        status(text) {
+          entry.status = text;
+        },
         end() {
           if (ended) return;
           ended = true;

@@ -72,3 +72,18 @@ test('phaseLine pads the name so the results line up', t => {
   t.is(phaseLine('push', 'main'), 'push                main');
   t.is(phaseLine('a-very-long-phase-name', 'x', 50, true), 'a-very-long-phase-name  x  50 ms');
 });
+
+test('live: what a phase says of its progress is in its live line, not in the log', async t => {
+  const out = capture('normal', true);
+  await out.reporter.phase('fetch app', async progress => {
+    progress('12 objects, 3.1 KiB');
+    await new Promise(resolve => setTimeout(resolve, 150));
+  });
+  t.regex(out.text(), /⠋ fetch app {2}12 objects, 3\.1 KiB {2}0\.0 s/);
+  const plain = capture('normal');
+  await plain.reporter.phase('fetch app', progress => {
+    progress('12 objects');
+    return Promise.resolve();
+  });
+  t.is(plain.text(), 'fetch app           0.0 s\n');
+});
