@@ -264,23 +264,7 @@ async function applyAndCommit(
   options: SyncOptions,
   deps: SyncDeps,
 ): Promise<string | undefined> {
-  const started = deps.clock().getTime();
-  const applied = await applyPlan({
-    vendorDir: dir,
-    plan,
-    http: deps.http,
-    concurrency: options.concurrency,
-    progress: createProgress(deps.progressStream, plan.download.length, 'download'),
-  });
-  // Not a reporter phase: on a terminal the download has its own progress bar.
-  if (plan.download.length > 0)
-    deps.reporter.info(
-      phaseLine(
-        'download',
-        `${plural(plan.download.length, 'artifact')} verified against the app's hashes`,
-        deps.clock().getTime() - started,
-      ),
-    );
+  const applied = await download(plan, dir, options, deps);
   let commit: string | undefined;
   try {
     commit = await commitVendor({
@@ -298,6 +282,29 @@ async function applyAndCommit(
   }
   await applied.finish();
   return commit;
+}
+
+/**
+ * Download and verify what the plan adds, with one line saying so. On a terminal the download
+ * has its own progress bar, so it is no reporter phase (whose spinner would draw over the bar);
+ * elsewhere it is one, and its per-artifact lines come under it with --verbose.
+ */
+async function download(plan: Plan, dir: string, options: SyncOptions, deps: SyncDeps) {
+  const apply = () =>
+    applyPlan({
+      vendorDir: dir,
+      plan,
+      http: deps.http,
+      concurrency: options.concurrency,
+      progress: createProgress(deps.progressStream, plan.download.length, 'download'),
+    });
+  if (plan.download.length === 0) return apply();
+  const summary = `${plural(plan.download.length, 'artifact')} verified against the app's hashes`;
+  if (!deps.progressStream.isTTY) return deps.reporter.phase('download', apply, () => summary);
+  const started = deps.clock().getTime();
+  const applied = await apply();
+  deps.reporter.info(phaseLine('download', summary, deps.clock().getTime() - started));
+  return applied;
 }
 
 const VERBS = {added: 'add', updated: 'update', removed: 'remove', restored: 'restore'} as const;
