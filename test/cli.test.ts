@@ -29,7 +29,15 @@ test('deploy bin: deploys, prints a summary, and status --json reports it', asyn
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /^deployed \d{8}T\d{6}Z-[0-9a-f]{7}$/m);
   t.true(run.stdout.includes(sha));
-  t.regex(run.stderr, /switch current to/);
+  // One line per phase, with its result: no start line, no "done in" line.
+  t.regex(
+    run.stderr,
+    /^fetch app {2,}[0-9a-f]{12} \(tag [^)]*v1\); fetched \d+ objects?, [\d.]+ (B|KiB) {2}\d+\.\d s$/m,
+  );
+  t.regex(run.stderr, /^switch current {2,}current -> \d{8}T\d{6}Z-[0-9a-f]{7} {2}\d+\.\d s$/m);
+  t.notRegex(run.stderr, /done in|^- /m);
+  const names = run.stderr.split('\n').map(line => line.split('  ')[0]);
+  t.is(new Set(names).size, names.length, `each phase once:\n${run.stderr}`);
 
   const statusRun = await runDeployBin(['status', '--json'], {DEPLOY_ROOT: world.root});
   t.is(statusRun.code, 0, statusRun.stderr);
@@ -116,6 +124,30 @@ test('only a deploy creates a node root: other commands refuse a missing one; ex
     t.regex(run.stderr, /the first `deploy --rev \.\.\. --repo \.\.\.` creates it/);
   }
   await t.throwsAsync(fsp.stat(missing), {code: 'ENOENT'});
+});
+
+test("-v adds each phase's detail lines and times in ms; -q prints no progress", async t => {
+  const {world, sha} = await simpleWorld(t);
+  const verbose = await runDeployBin([
+    '--rev',
+    'v1',
+    '--repo',
+    world.appUrl,
+    '--root',
+    world.root,
+    '-v',
+  ]);
+  t.is(verbose.code, 0, verbose.stderr);
+  // The detail lines are indented under the line of their phase.
+  t.regex(
+    verbose.stderr,
+    new RegExp(`^fetch app .* \\d+ ms\n  resolve v1 in .*\n  app ${sha}$`, 'm'),
+  );
+  const root = path.join(world.dir, 'quiet-node');
+  const quiet = await runDeployBin(['--rev', 'v1', '--repo', world.appUrl, '--root', root, '-q']);
+  t.is(quiet.code, 0, quiet.stderr);
+  t.is(quiet.stderr, '');
+  t.regex(quiet.stdout, /^deployed /m);
 });
 
 test('-h, -V, -q, -v and completion, on both bins', async t => {

@@ -19,7 +19,7 @@ test('npm run demo: deploys the sample app twice with its real npm install and t
   t.is(code, 0, stderr);
   t.regex(stdout, /\$ deploy --rev v1\.0\.0 --repo http:\/\/127\.0\.0\.1:\d+\/app\.git/);
   t.regex(stdout, /^deployed \d{8}T\d{6}Z-[0-9a-f]{7}$/m);
-  t.regex(stderr, /3 artifacts match the hashes pinned by the app/);
+  t.regex(stderr, /3 npm artifacts match the hashes pinned by the app/);
   t.regex(stdout, /GET \/hello\?who=<ops> -> 200 \{"app":"sample","version":"1\.1\.0"/);
   t.regex(stdout, /\* \d{8}T\d{6}Z-[0-9a-f]{7}\s+live/);
 });

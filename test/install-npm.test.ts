@@ -174,6 +174,20 @@ test('npm: one flipped byte in a vendored tarball is refused before npm runs [R2
     await fsp.readFile(path.join(releaseDir, '.repodeploy/release.json'), 'utf8'),
   ) as {state: string};
   t.is(meta.state, 'failed');
+  // The listings name the artifact, not the heading of the list it is in.
+  const releases = await runDeployBin(['releases', '--root', world.root]);
+  t.regex(
+    releases.stdout,
+    new RegExp(
+      `${failed ?? ''} +failed .*  \\(npm greet-lib@1\\.0\\.0.*do not match the pinned hash`,
+    ),
+  );
+  t.notRegex(releases.stdout, /nothing was installed:\)/);
+  const shown = await runDeployBin(['status', '--root', world.root]);
+  t.regex(
+    shown.stdout,
+    /^last .* failure .*error: npm greet-lib@1\.0\.0.*do not match the pinned hash/m,
+  );
 });
 
 test('npm: a lockfile entry without integrity is refused, naming the package [R23]', async t => {
@@ -474,11 +488,19 @@ async function assertWholeTree(
 
 test('npm: npm ci starts once the package files and the vendor tree are written, and the rest of the release is written while it runs', async t => {
   const {world} = await npmWorld(t, {}, ({appDir}) => manyFiles(appDir));
-  const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--repo', world.appUrl]);
+  const run = await runDeployBin([
+    '--rev',
+    'main',
+    '--root',
+    world.root,
+    '--repo',
+    world.appUrl,
+    '--verbose',
+  ]);
   t.is(run.code, 0, run.stderr);
   const output = run.stdout + run.stderr;
-  t.regex(output, /write the install inputs of /);
-  t.regex(output, /install: npm ci in \. \(the rest of the release written meanwhile\)/);
+  t.regex(output, /^write release +\S+ \(the install inputs first\)/m);
+  t.regex(output, /^install +npm ci in \. \(the rest of the release written meanwhile\)/m);
   t.notRegex(output, /writing the rest first/);
   const current = path.join(world.root, 'current');
   await assertWholeTree(t, world, await fsp.realpath(current));
@@ -497,7 +519,16 @@ test('npm: an app whose own install script or workspaces may read its tree has t
     pkg.scripts = {prepare: "node -e \"require('fs').accessSync('zz/last.txt')\""};
     await fsp.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
   });
-  const run = await runDeployBin(['--rev', 'main', '--root', world.root, '--repo', world.appUrl]);
+  // The reason is a detail of the install: printed with --verbose.
+  const run = await runDeployBin([
+    '--rev',
+    'main',
+    '--root',
+    world.root,
+    '--repo',
+    world.appUrl,
+    '--verbose',
+  ]);
   t.is(run.code, 0, run.stderr);
   const output = run.stdout + run.stderr;
   t.regex(output, /writing the rest first: package\.json has its own prepare script/);

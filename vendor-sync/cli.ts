@@ -1,7 +1,13 @@
 import path from 'node:path';
 import yargs, {type CommandModule, type Options} from 'yargs';
 import {PassThrough} from 'node:stream';
-import {cliReporter, defaultContext, writeJson, type CliContext} from '../lib/cli/io.js';
+import {
+  cliReporter,
+  defaultContext,
+  liveTerminal,
+  writeJson,
+  type CliContext,
+} from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
 import {ExitCode, SourceError, UsageError} from '../lib/support/errors.js';
 import {createHttpClient} from '../lib/http/client.js';
@@ -17,6 +23,7 @@ import {Network, proxySettingsFromEnv} from '../lib/http/policy.js';
 import {Http, USER_AGENT} from './http.js';
 import {loadNpmSettings} from './npm-config.js';
 import {outdated, type OutdatedRow} from './outdated.js';
+import {detailLines} from './progress.js';
 import {githubClient, type GithubClient} from '../lib/http/github.js';
 import type {NpmUpstream} from './sources/npm.js';
 import {vendorSync, type SyncDeps, type SyncOptions} from './sync.js';
@@ -223,6 +230,7 @@ function syncOptions(argv: SyncArgs): SyncOptions {
 }
 
 function syncDeps(ctx: CliContext, up: Upstreams, signer: SyncDeps['signer']): SyncDeps {
+  const reporter = cliReporter(ctx);
   return {
     http: up.http,
     gitHttp: up.gitHttp,
@@ -233,8 +241,13 @@ function syncDeps(ctx: CliContext, up: Upstreams, signer: SyncDeps['signer']): S
       github: up.github,
       githubToken: up.githubToken,
     },
-    reporter: cliReporter(ctx),
-    progressStream: ctx.quiet ? new PassThrough() : ctx.stderr,
+    reporter,
+    // A bar on a terminal; elsewhere one line per artifact, with --verbose only.
+    progressStream: ctx.quiet
+      ? new PassThrough()
+      : liveTerminal(ctx)
+        ? ctx.stderr
+        : detailLines(reporter),
     cwd: ctx.cwd,
     clock: () => new Date(),
     author: {

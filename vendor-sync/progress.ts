@@ -1,5 +1,6 @@
-import type {Writable} from 'node:stream';
+import {Writable} from 'node:stream';
 import cliProgress from 'cli-progress';
+import type {Reporter} from '../lib/support/reporter.js';
 
 export interface Progress {
   tick(label: string): void;
@@ -43,4 +44,14 @@ export function createProgress(
     },
     stop: () => undefined,
   };
+}
+
+/** A stream whose lines are the reporter's detail lines (printed with --verbose only). */
+export function detailLines(reporter: Reporter): Writable {
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) reporter.detail(line);
+      done();
+    },
+  });
 }

@@ -6,7 +6,7 @@ import {UsageError} from '../lib/support/errors.js';
 import type {Credentials} from '../lib/git/remote.js';
 import type {Platform} from '../lib/pins/npm-lockfile.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
-import type {Reporter} from '../lib/support/reporter.js';
+import {phaseLine, type Reporter} from '../lib/support/reporter.js';
 import {applyPlan} from './apply.js';
 import type {Http} from './http.js';
 import {readAppNeeds} from './needs.js';
@@ -103,7 +103,7 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
     // would have to be undone by hand.
     const target =
       options.push || options.pr
-        ? await deps.reporter.phase('check the push target', () => pushTarget(repo, options, deps))
+        ? await deps.reporter.phase('check push target', () => pushTarget(repo, options, deps))
         : undefined;
     const commit = await applyAndCommit(plan, app.sha, repo.dir, options, deps);
     result.vendorCommit = commit ?? (await headCommit(repo.dir)) ?? null;
@@ -126,20 +126,20 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
 type AppNeeds = Awaited<ReturnType<typeof readAppNeeds>>;
 
 async function readNeeds(options: SyncOptions, deps: SyncDeps): Promise<AppNeeds> {
-  const app = await deps.reporter.phase('read what the app needs', () =>
-    readAppNeeds({
-      app: options.app,
-      rev: options.rev,
-      cwd: deps.cwd,
-      http: deps.gitHttp,
-      credentials: deps.gitCredentials,
-      platforms: options.platforms,
-    }),
+  return deps.reporter.phase(
+    'read the app',
+    () =>
+      readAppNeeds({
+        app: options.app,
+        rev: options.rev,
+        cwd: deps.cwd,
+        http: deps.gitHttp,
+        credentials: deps.gitCredentials,
+        platforms: options.platforms,
+      }),
+    app =>
+      `${plural(app.needs.length, 'artifact')} for ${plural(app.entries, 'lockfile entry', 'lockfile entries')}, needed by ${app.sha ? `app ${app.sha}` : 'the app work tree'}`,
   );
-  deps.reporter.info(
-    `  ${plural(app.needs.length, 'artifact')} for ${plural(app.entries, 'lockfile entry', 'lockfile entries')}, needed by ${app.sha ? `app ${app.sha}` : 'the app work tree'}`,
-  );
-  return app;
 }
 
 async function comparePlan(
@@ -148,19 +148,21 @@ async function comparePlan(
   options: SyncOptions,
   deps: SyncDeps,
 ): Promise<Plan> {
-  const plan = await deps.reporter.phase('compare with the vendor repository', () =>
-    makePlan({
-      vendorDir: repo.dir,
-      needs: app.needs,
-      http: deps.http,
-      upstreams: {...deps.upstreams, npmRegistries: app.npmRegistries},
-      keepUnused: options.keepUnused,
-    }),
+  const plan = await deps.reporter.phase(
+    'compare vendor',
+    () =>
+      makePlan({
+        vendorDir: repo.dir,
+        needs: app.needs,
+        http: deps.http,
+        upstreams: {...deps.upstreams, npmRegistries: app.npmRegistries},
+        keepUnused: options.keepUnused,
+      }),
+    found =>
+      `${found.keep.length} already vendored and verified; ${found.download.length} to download; ${found.remove.length} to remove`,
   );
-  for (const line of describePlan(plan.changes)) deps.reporter.info(`  ${line}`);
-  deps.reporter.info(
-    `  ${plan.keep.length} already vendored and verified; ${plan.download.length} to download; ${plan.remove.length} to remove`,
-  );
+  // One line per artifact only with --verbose: a lockfile update can change hundreds.
+  for (const line of describePlan(plan.changes)) deps.reporter.detail(line);
   return plan;
 }
 
@@ -171,19 +173,22 @@ async function push(
   options: SyncOptions,
   deps: SyncDeps,
 ): Promise<boolean> {
-  const outcome = await deps.reporter.phase(`push to ${formatLocation(target.location)}`, () =>
-    pushVendor({
-      dir: repo.dir,
-      target,
-      force: options.pr !== undefined,
-      http: deps.gitHttp,
-      credentials: deps.gitCredentials,
-    }),
+  const where = formatLocation(target.location);
+  await deps.reporter.phase(
+    'push',
+    () =>
+      pushVendor({
+        dir: repo.dir,
+        target,
+        force: options.pr !== undefined,
+        http: deps.gitHttp,
+        credentials: deps.gitCredentials,
+      }),
+    outcome =>
+      outcome === 'up to date'
+        ? `${target.remoteRef} of ${where} is already at ${result.vendorCommit ?? ''}: nothing pushed`
+        : `${target.remoteRef} of ${where}`,
   );
-  if (outcome === 'up to date')
-    deps.reporter.info(
-      `  ${target.remoteRef} there is already at ${result.vendorCommit ?? ''}: nothing pushed`,
-    );
   return true;
 }
 
@@ -194,19 +199,18 @@ async function pullRequest(
   deps: SyncDeps,
 ): Promise<PullRequestResult> {
   const appRef = appSha?.slice(0, 12);
-  const result = await deps.reporter.phase(`open or update the pull request on ${pr.repo}`, () =>
-    openOrUpdatePullRequest(deps.upstreams.github(), {
-      repo: pr.repo,
-      branch: pr.branch,
-      base: pr.base,
-      title: commitMessage(plan.changes, appRef).split('\n')[0] ?? 'vendor-sync',
-      body: pullRequestBody(plan.changes, appRef),
-    }),
+  return deps.reporter.phase(
+    'pull request',
+    () =>
+      openOrUpdatePullRequest(deps.upstreams.github(), {
+        repo: pr.repo,
+        branch: pr.branch,
+        base: pr.base,
+        title: commitMessage(plan.changes, appRef).split('\n')[0] ?? 'vendor-sync',
+        body: pullRequestBody(plan.changes, appRef),
+      }),
+    done => `#${done.number} on ${pr.repo} ${done.created ? 'opened' : 'updated'}: ${done.url}`,
   );
-  deps.reporter.info(
-    `  pull request #${result.number} ${result.created ? 'opened' : 'updated'}: ${result.url}`,
-  );
-  return result;
 }
 
 /** `--update-pin`: the new vendor commit written into the app work tree's pin. */
@@ -260,13 +264,7 @@ async function applyAndCommit(
   options: SyncOptions,
   deps: SyncDeps,
 ): Promise<string | undefined> {
-  const applied = await applyPlan({
-    vendorDir: dir,
-    plan,
-    http: deps.http,
-    concurrency: options.concurrency,
-    progress: createProgress(deps.progressStream, plan.download.length, 'download'),
-  });
+  const applied = await download(plan, dir, options, deps);
   let commit: string | undefined;
   try {
     commit = await commitVendor({
@@ -284,6 +282,29 @@ async function applyAndCommit(
   }
   await applied.finish();
   return commit;
+}
+
+/**
+ * Download and verify what the plan adds, with one line saying so. On a terminal the download
+ * has its own progress bar, so it is no reporter phase (whose spinner would draw over the bar);
+ * elsewhere it is one, and its per-artifact lines come under it with --verbose.
+ */
+async function download(plan: Plan, dir: string, options: SyncOptions, deps: SyncDeps) {
+  const apply = () =>
+    applyPlan({
+      vendorDir: dir,
+      plan,
+      http: deps.http,
+      concurrency: options.concurrency,
+      progress: createProgress(deps.progressStream, plan.download.length, 'download'),
+    });
+  if (plan.download.length === 0) return apply();
+  const summary = `${plural(plan.download.length, 'artifact')} verified against the app's hashes`;
+  if (!deps.progressStream.isTTY) return deps.reporter.phase('download', apply, () => summary);
+  const started = deps.clock().getTime();
+  const applied = await apply();
+  deps.reporter.info(phaseLine('download', summary, deps.clock().getTime() - started));
+  return applied;
 }
 
 const VERBS = {added: 'add', updated: 'update', removed: 'remove', restored: 'restore'} as const;

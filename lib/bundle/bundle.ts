@@ -16,6 +16,7 @@ import {writeTrees} from '../deploy/writer.js';
 import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
 import type {Deps} from '../support/deps.js';
+import {detailsOnly} from '../support/reporter.js';
 import {IntegrityError, UsageError} from '../support/errors.js';
 import {bundleMismatch, sameDigest, sha256, sha256File, sha256Hex} from '../pins/integrity.js';
 import {tempSibling, writeFileAtomic} from '../support/fs.js';
@@ -128,7 +129,7 @@ export async function createBundle(
       path.join(stage, TREE),
       {store, sha: resolved.sha, tree},
       vendor,
-      deps.reporter,
+      detailsOnly(deps.reporter),
     );
     const {sums, symlinks, bytes} = await listTree(stage);
     const meta: BundleMeta = {

@@ -20,6 +20,7 @@ import type {GitStore} from '../git/store.js';
 import {writeTrees} from '../deploy/writer.js';
 import {plural} from '../support/format.js';
 import type {Deps} from '../support/deps.js';
+import {detailsOnly} from '../support/reporter.js';
 import {
   ConfigError,
   DeployError,
@@ -275,7 +276,7 @@ const CHECKS: Check[] = [
         run.releaseDir,
         {store, sha: resolved.sha, tree},
         run.vendor,
-        run.deps.reporter,
+        detailsOnly(run.deps.reporter),
       );
     },
     async run(run) {

@@ -35,6 +35,8 @@ export async function runCli(
     }
     // Before any handler asks for its deps, which pick the reporter.
     ctx.quiet = args.includes('-q') || args.includes('--quiet');
+    ctx.verbose = args.includes('-v') || args.includes('--verbose');
+    ctx.json = json;
     await build()
       .strict()
       .exitProcess(false)
@@ -56,7 +58,7 @@ export async function runCli(
         alias: 'v',
         type: 'boolean',
         global: true,
-        describe: 'Print every progress line (the default today)',
+        describe: 'Print the detail of every phase too (the command run, counts, times in ms)',
       })
       .conflicts('quiet', 'verbose')
       .completion('completion', 'Print a bash completion script (add it to ~/.bashrc)')

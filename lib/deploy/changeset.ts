@@ -55,11 +55,15 @@ export async function resolveApp(
   const store = await openStore(storeDir(reposDir, 'app'), sources);
   const remote = remoteFor(location, sources);
   const resolved = await sources.reporter.phase(
-    `resolve ${rev} in ${formatLocation(location)}`,
-    () => resolveRev(rev, remote, store),
-  );
-  sources.reporter.info(
-    `  app ${resolved.sha} (${resolved.kind}${resolved.ref ? ` ${resolved.ref}` : ''}); ${describeFetch(resolved.fetch)}`,
+    'fetch app',
+    async () => {
+      sources.reporter.detail(`resolve ${rev} in ${formatLocation(location)}`);
+      const found = await resolveRev(rev, remote, store);
+      sources.reporter.detail(`app ${found.sha}`);
+      return found;
+    },
+    found =>
+      `${found.sha.slice(0, 12)} (${found.kind}${found.ref ? ` ${found.ref}` : ''}); ${describeFetch(found.fetch)}`,
   );
   if (!sources.storeOnly) await store.setHave(resolved.sha);
   return {store, resolved};
@@ -98,8 +102,9 @@ export async function fetchVendor(
   sources: Sources,
 ): Promise<VendorCheckout> {
   const checkout = await sources.reporter.phase(
-    `fetch vendor ${pin.sha.slice(0, 12)} from ${formatLocation(pin.location)}`,
+    'fetch vendor',
     async () => {
+      sources.reporter.detail(`vendor ${pin.sha} from ${formatLocation(pin.location)}`);
       const store = await openStore(storeDir(reposDir, 'vendor'), sources);
       const remote = remoteFor(pin.location, sources);
       const fetch = await remote.fetchCommit(store, pin.sha).catch((error: unknown) => {
@@ -109,8 +114,8 @@ export async function fetchVendor(
       const tree = await listTree(store, pin.sha, `vendor commit ${pin.sha}`);
       return {store, pin, tree, fetch};
     },
+    done => `${pin.sha.slice(0, 12)} (${pin.source}); ${describeFetch(done.fetch)}`,
   );
-  sources.reporter.info(`  vendor ${pin.sha} (${pin.source}); ${describeFetch(checkout.fetch)}`);
   return checkout;
 }
 
@@ -179,7 +184,7 @@ function vendorFetchError(error: unknown, pin: VendorPin, appSha: string): unkno
 export function describeFetch(stats: FetchStats): string {
   if (!stats.fetched) return 'already present, nothing fetched';
   if (stats.objects === 0) return 'nothing new to fetch';
-  return `fetched ${plural(stats.objects, 'object')} (${formatBytes(stats.bytes)})`;
+  return `fetched ${plural(stats.objects, 'object')}, ${formatBytes(stats.bytes)}`;
 }
 
 /** Where a changeset comes from: the app repository and the vendor mirror that replaces its pin. */

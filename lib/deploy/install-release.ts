@@ -49,7 +49,11 @@ export async function verifyRelease(options: VerifyReleaseOptions): Promise<Veri
       ? await readVendorManifest(vendorDir)
       : undefined;
   if (assets.length > 0) {
-    await reporter.phase('verify release assets', () => verifyAssets(assets, vendorDir, manifest));
+    await reporter.phase(
+      'verify assets',
+      () => verifyAssets(assets, vendorDir, manifest),
+      () => `${plural(assets.length, 'release asset')} match the hashes pinned by the app`,
+    );
   }
   const ctx: InstallContext = {
     releaseDir,
@@ -63,24 +67,27 @@ export async function verifyRelease(options: VerifyReleaseOptions): Promise<Veri
   };
   if (!install) return {installer: undefined, ctx, verified: [], assets: assets.length};
   const installer = createInstaller(install);
-  const verified = await reporter.phase(`verify artifacts for ${installer.kind}`, () =>
-    installer.verify(ctx),
+  const verified = await reporter.phase(
+    'verify artifacts',
+    () => installer.verify(ctx),
+    found =>
+      installer.kind === 'command'
+        ? 'none to check: the install is a command of the app'
+        : `${plural(found.length, `${installer.kind} artifact`)} match the hashes pinned by the app`,
   );
-  if (installer.kind !== 'command') {
-    reporter.info(`  ${plural(verified.length, 'artifact')} match the hashes pinned by the app`);
-  }
   return {installer, ctx, verified, assets: assets.length};
 }
 
 /**
  * Run the installer of a verified release, if it has one. A release `writer` still writing is
  * finished while the installer runs when the installer can start early (Installer.early), else
- * first.
+ * first. `note` ends the install's line (why the previous release's install was not reused).
  */
 export async function installRelease(
   release: VerifiedRelease,
   reporter: Reporter,
   writer?: ReleaseWriter,
+  note?: string,
 ): Promise<void> {
   const {installer} = release;
   let alongside: (() => Promise<void>) | undefined;
@@ -88,13 +95,18 @@ export async function installRelease(
     const blocker = installer?.early ? await installer.early.blocker(release.ctx) : '';
     if (blocker === undefined) alongside = () => writer.finish();
     else {
-      if (blocker) reporter.info(`  writing the rest first: ${blocker}`);
+      if (blocker) reporter.detail(`writing the rest first: ${blocker}`);
       await writer.finish();
     }
   }
   if (!installer) return;
   await reporter.phase(
-    `install: ${installer.describe}${alongside ? ' (the rest of the release written meanwhile)' : ''}`,
-    () => installer.install(release.ctx, release.verified, alongside),
+    'install',
+    () => {
+      reporter.detail(`run ${installer.describe}; its output goes to ${release.ctx.logFile}`);
+      return installer.install(release.ctx, release.verified, alongside);
+    },
+    () =>
+      `${installer.describe}${alongside ? ' (the rest of the release written meanwhile)' : ''}${note ? `; ${note}` : ''}`,
   );
 }

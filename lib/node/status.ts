@@ -16,8 +16,10 @@ export type ReleaseSummary = {
   vendorSha: string | null;
   requestedRev: string | null;
   createdAt: string | null;
-  /** Why a failed or bad release is so. */
+  /** Why a failed or bad release is so: the whole message recorded. */
   error: string | null;
+  /** The one line of {@link ReleaseSummary.error} that names the cause (see {@link failureCause}). */
+  cause: string | null;
   /** Who signed its app and vendor commits, when a signing policy verified them. */
   signatures: RecordedSigners | null;
 };
@@ -32,6 +34,8 @@ export type Status = {
     outcome: string;
     requestedRev: string | null;
     error: string | null;
+    /** The one line of the error that names the cause. */
+    cause: string | null;
   } | null;
   /** What on the node could not be read and was left alone (history lines cut by a crash...). */
   warnings: string[];
@@ -48,17 +52,21 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
   const store = new ReleaseStore(root);
   const currentId = await store.current();
   const listed = await store.list();
-  const releases: ReleaseSummary[] = listed.map(({id, meta, unreadable}) => ({
-    id,
-    state: meta?.state ?? 'unknown',
-    current: id === currentId,
-    appSha: meta?.app.sha ?? null,
-    vendorSha: meta?.vendor?.sha ?? null,
-    requestedRev: meta?.app.requested ?? null,
-    createdAt: meta?.createdAt ?? null,
-    error: meta ? (meta.error ?? null) : (unreadable ?? NO_METADATA),
-    signatures: meta?.signatures ?? null,
-  }));
+  const releases: ReleaseSummary[] = listed.map(({id, meta, unreadable}) => {
+    const error = meta ? (meta.error ?? null) : (unreadable ?? NO_METADATA);
+    return {
+      id,
+      state: meta?.state ?? 'unknown',
+      current: id === currentId,
+      appSha: meta?.app.sha ?? null,
+      vendorSha: meta?.vendor?.sha ?? null,
+      requestedRev: meta?.app.requested ?? null,
+      createdAt: meta?.createdAt ?? null,
+      error,
+      cause: error === null ? null : failureCause(error),
+      signatures: meta?.signatures ?? null,
+    };
+  });
   const history = await readHistoryReport(root);
   const last = history.records.at(-1);
   const settings = await readNodeSettings(root);
@@ -73,6 +81,7 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
           outcome: last.outcome,
           requestedRev: last.requestedRev ?? null,
           error: last.error?.message ?? null,
+          cause: last.error ? failureCause(last.error.message) : null,
         }
       : null,
     warnings: [
@@ -84,4 +93,29 @@ export async function status(options: {root: string; cwd?: string}): Promise<Sta
       ),
     ],
   };
+}
+
+/** A line of an installer's log that says what went wrong (npm `npm error`, pip `ERROR:`). */
+const LOG_ERROR = /\b(error|ERR!)\b/i;
+
+/**
+ * The one line of a recorded failure that names its cause, for the listings. A message is often
+ * a heading and the list it introduces (`1 npm artifact problem; nothing was installed:` and
+ * `- ms@2.1.2: not in the vendor repo`): then the first item, and how many more there are. An
+ * installer's failure quotes its log: then the first line and the log's first error line.
+ *
+ * @example failureCause('2 npm artifact problems; nothing was installed:\n  - a@1: not in the vendor repo\n  - b@2: …')
+ * // 'a@1: not in the vendor repo (and 1 more)'
+ */
+export function failureCause(message: string): string {
+  const lines = message.split('\n').map(line => line.trim());
+  const first = lines[0] ?? '';
+  const items = lines.filter(line => line.startsWith('- ')).map(line => line.slice(2));
+  if (first.endsWith(':') && items.length > 0) {
+    const more = items.length - 1;
+    return `${items[0] ?? ''}${more > 0 ? ` (and ${more} more)` : ''}`;
+  }
+  const log = lines.filter(line => line.startsWith('| ')).map(line => line.slice(2).trim());
+  const logError = log.find(line => LOG_ERROR.test(line));
+  return logError ? `${first} ${logError}` : first;
 }

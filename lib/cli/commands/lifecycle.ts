@@ -116,7 +116,7 @@ export function releasesCommand(ctx: CliContext): CommandModule<object, RootArgs
       }
       const lines = releases.map(
         r =>
-          `${r.current ? '*' : ' '} ${r.id.padEnd(28)} ${r.state.padEnd(8)} app ${(r.appSha ?? '-').slice(0, 12).padEnd(12)} vendor ${(r.vendorSha ?? '-').slice(0, 12).padEnd(12)} ${r.createdAt ?? ''}${r.signatures ? `  signed by ${r.signatures.app.principal}` : ''}${r.error ? `  (${r.error.split('\n')[0] ?? ''})` : ''}`,
+          `${r.current ? '*' : ' '} ${r.id.padEnd(28)} ${r.state.padEnd(8)} app ${(r.appSha ?? '-').slice(0, 12).padEnd(12)} vendor ${(r.vendorSha ?? '-').slice(0, 12).padEnd(12)} ${r.createdAt ?? ''}${r.signatures ? `  signed by ${r.signatures.app.principal}` : ''}${r.cause ? `  (${r.cause})` : ''}`,
       );
       ctx.stdout.write(`${lines.length > 0 ? lines.join('\n') : '(no releases)'}\n`);
     },

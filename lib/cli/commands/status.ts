@@ -32,7 +32,7 @@ export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs
       if (result.lastAttempt) {
         const a = result.lastAttempt;
         lines.push(
-          `last     ${a.time}  ${a.outcome}  rev ${a.requestedRev ?? '?'}${a.error ? `  error: ${a.error}` : ''}`,
+          `last     ${a.time}  ${a.outcome}  rev ${a.requestedRev ?? '?'}${a.cause ? `  error: ${a.cause}` : ''}`,
         );
       }
       lines.push('releases');
@@ -45,7 +45,7 @@ export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs
 }
 
 function formatRelease(r: ReleaseSummary): string {
-  return `  ${r.current ? '*' : ' '} ${r.id.padEnd(28)} ${r.state.padEnd(8)} app ${short(r.appSha)}  vendor ${short(r.vendorSha)}`;
+  return `  ${r.current ? '*' : ' '} ${r.id.padEnd(28)} ${r.state.padEnd(8)} app ${short(r.appSha)}  vendor ${short(r.vendorSha)}${r.cause ? `  (${r.cause})` : ''}`;
 }
 
 function short(sha: string | null): string {

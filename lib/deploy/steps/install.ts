@@ -38,8 +38,7 @@ export const installDependencies: Step = {
     const verified = known(run, 'verified');
     const writer = known(run, 'writer');
     const reusable = await verified.installer?.reuse?.(verified.ctx, verified.verified);
-    if (reusable && 'reason' in reusable)
-      run.deps.reporter.info(`  not reusing installed dependencies: ${reusable.reason}`);
+    if (reusable && 'reason' in reusable) run.deps.reporter.skipped(REUSE, reusable.reason);
     else if (reusable) run.reusable = reusable;
     if (!run.reusable || !(await reusePrevious(run))) {
       await installRelease(verified, run.deps.reporter, writer);
@@ -56,30 +55,40 @@ export const installDependencies: Step = {
   },
 };
 
-/** Whether the previous release's installed dependencies were copied into the new one. */
+/** The line of the reuse phase: one, whether the reuse happened or not. */
+const REUSE = 'reuse install';
+
+/**
+ * Whether the previous release's installed dependencies were copied into the new one; one line
+ * says so, or why not (nothing is said on a first deploy: there is nothing to reuse).
+ */
 async function reusePrevious(run: DeployRun): Promise<boolean> {
   const {previous, releases, deps} = run;
   const reusable = known(run, 'reusable');
-  if (!previous || run.options.freshInstall) return false;
-  // The copy is no process of its own to overlap with: the release is written whole first.
-  await known(run, 'writer').finish();
-  const outcome = await deps.reporter.phase(`reuse installed dependencies of ${previous}`, () =>
-    reuseInstall({
-      previousDir: releases.dir(previous),
-      previousMetaDir: path.join(releases.dir(previous), META_DIR),
-      releaseDir: known(run, 'releaseDir'),
-      key: reusable.key,
-      outputs: reusable.outputs,
-    }),
-  );
-  if (!outcome.reused) {
-    deps.reporter.info(`  installing: ${outcome.reason}`);
+  if (!previous) return false;
+  if (run.options.freshInstall) {
+    deps.reporter.skipped(REUSE, '--fresh-install');
     return false;
   }
-  deps.reporter.info(
-    `  copied ${plural(outcome.files, 'file')} of ${reusable.outputs.join(', ')}: lockfile, artifacts and install settings unchanged`,
+  // The copy is no process of its own to overlap with: the release is written whole first.
+  await known(run, 'writer').finish();
+  const previousDir = releases.dir(previous);
+  const outcome = await deps.reporter.phase(
+    REUSE,
+    () =>
+      reuseInstall({
+        previousDir,
+        previousMetaDir: path.join(previousDir, META_DIR),
+        releaseDir: known(run, 'releaseDir'),
+        key: reusable.key,
+        outputs: reusable.outputs,
+      }),
+    done =>
+      done.reused
+        ? `copied ${plural(done.files, 'file')} of ${reusable.outputs.join(', ')} from ${previous} (same lockfile, artifacts, settings)`
+        : `skipped: ${done.reason} (previous release ${previous})`,
   );
-  return true;
+  return outcome.reused;
 }
 
 /**

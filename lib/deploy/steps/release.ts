@@ -97,12 +97,13 @@ export const writeRelease: Step = {
         : undefined;
     const id = known(run, 'releaseId');
     await run.deps.reporter.phase(
-      first ? `write the install inputs of ${id}` : `write release ${id}`,
+      'write release',
       async () => {
         run.writer = await ReleaseWriter.start(part => source.write(releaseDir, part), first);
         // The paths deploy.json names, now with the vendor tree (and a bundle's tree) in place.
         await checkReleasePaths(releaseDir, config);
       },
+      () => (first ? `${id} (the install inputs first)` : id),
     );
     await pausePoint(run.node.root, 'after-write');
   },
@@ -115,8 +116,10 @@ export const linkSharedFiles: Step = {
   when: run => known(run, 'source').settings.config.shared !== undefined,
   async run(run) {
     const shared = known(run, 'source').settings.config.shared ?? [];
-    await run.deps.reporter.phase('link shared files', () =>
-      linkShared(run.node.root, known(run, 'releaseDir'), shared),
+    await run.deps.reporter.phase(
+      'link shared files',
+      () => linkShared(run.node.root, known(run, 'releaseDir'), shared),
+      () => shared.join(', '),
     );
   },
   dryRun(run, plan) {
@@ -147,7 +150,12 @@ export function hookStep(name: HookName, stage: 'locked' | 'live'): Step {
     stage,
     when: run => argv(run) !== undefined,
     async run(run) {
-      await runHook(name, argv(run), hookPlace(run));
+      const command = argv(run);
+      await run.deps.reporter.phase(
+        name,
+        () => runHook(name, command, hookPlace(run)),
+        () => (command ?? []).join(' '),
+      );
     },
     dryRun(run, plan) {
       plan.hooks.push(`${name}: ${(argv(run) ?? []).join(' ')}`);

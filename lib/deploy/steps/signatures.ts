@@ -59,13 +59,19 @@ export const verifyBundleSignersStep: Step = {
 
 async function verifyGitSigners(run: DeployRun): Promise<ChangesetSigners> {
   const policy = known(run, 'policy');
-  const signers = await run.deps.reporter.phase(`verify signatures (${policy.file})`, () =>
-    verifyFetchedSignatures(known(run, 'fetched'), policy),
+  const signers = await run.deps.reporter.phase(
+    'verify signatures',
+    () => {
+      run.deps.reporter.detail(`signing policy ${policy.file}`);
+      return verifyFetchedSignatures(known(run, 'fetched'), policy);
+    },
+    found =>
+      `app signed by ${found.app.principal}${found.vendor ? `, vendor by ${found.vendor.principal}` : ''}`,
   );
-  run.deps.reporter.info(`  app signed by ${signers.app.principal} (${signers.app.key})`);
+  run.deps.reporter.detail(`app signed by ${signers.app.principal} (${signers.app.key})`);
   if (signers.vendor)
-    run.deps.reporter.info(
-      `  vendor signed by ${signers.vendor.principal} (${signers.vendor.key})`,
+    run.deps.reporter.detail(
+      `vendor signed by ${signers.vendor.principal} (${signers.vendor.key})`,
     );
   return signers;
 }

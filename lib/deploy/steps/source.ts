@@ -5,6 +5,7 @@ import {formatLocation} from '../../git/location.js';
 import {readNodeSettings, writeNodeSettings} from '../../node/settings.js';
 import {throwIfInterrupted} from '../../node/processes.js';
 import {UsageError} from '../../support/errors.js';
+import {detailsOnly} from '../../support/reporter.js';
 import {
   changesetLocations,
   fetchVendor,
@@ -38,8 +39,9 @@ export const verifyBundleStep: Step = {
         `${file} is not pinned (--insecure-unpinned-bundle): only its own checksums are checked`,
       );
     run.bundle = await deps.reporter.phase(
-      `verify bundle ${file}${pin ? ` against ${pin.from}` : ''}`,
+      'verify bundle',
       () => verifyBundle(full, pin),
+      () => `${file}${pin ? ` matches ${pin.from}` : ''}`,
     );
   },
 };
@@ -155,7 +157,9 @@ function gitSource(run: DeployRun, fetched: FetchedApp): ReleaseSource {
     settings: fetched.settings,
     tree,
     write: async (dir, first) => {
-      const rest = await writeTreesInTwo(dir, app, vendor, run.deps.reporter, first ?? new Set());
+      // The file counts of the trees written are detail of the write and install lines.
+      const reporter = detailsOnly(run.deps.reporter);
+      const rest = await writeTreesInTwo(dir, app, vendor, reporter, first ?? new Set());
       if (first) return rest;
       await rest();
       return undefined;

@@ -19,8 +19,10 @@ export const switchCurrent: Step = {
   async run(run) {
     const releaseId = known(run, 'releaseId');
     throwIfInterrupted(`the switch to ${releaseId}`);
-    await run.deps.reporter.phase(`switch current to ${releaseId}`, () =>
-      run.releases.switchTo(releaseId),
+    await run.deps.reporter.phase(
+      'switch current',
+      () => run.releases.switchTo(releaseId),
+      () => `current -> ${releaseId}`,
     );
     run.switched = true;
     await run.releases.setState(releaseId, 'live');
@@ -38,10 +40,11 @@ export const healthCheck: Step = {
   async run(run) {
     const check = known(run, 'source').settings.config.healthcheck;
     if (!check) return;
-    const outcome = await run.deps.reporter.phase('health check', () =>
-      runHealthcheck(check, hookPlace(run)),
+    await run.deps.reporter.phase(
+      'health check',
+      () => runHealthcheck(check, hookPlace(run)),
+      outcome => outcome,
     );
-    run.deps.reporter.info(`  ${outcome}`);
   },
   dryRun(run, plan) {
     const check = known(run, 'source').settings.config.healthcheck;
