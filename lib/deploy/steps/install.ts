@@ -70,6 +70,9 @@ async function reusePrevious(run: DeployRun): Promise<boolean> {
       releaseDir: known(run, 'releaseDir'),
       key: reusable.key,
       outputs: reusable.outputs,
+      inputs: reusable.inputs,
+      outsideLinks: reusable.outsideLinks,
+      relocate: reusable.relocate,
     }),
   );
   if (!outcome.reused) {
@@ -77,7 +80,7 @@ async function reusePrevious(run: DeployRun): Promise<boolean> {
     return false;
   }
   deps.reporter.info(
-    `  copied ${plural(outcome.files, 'file')} of ${reusable.outputs.join(', ')}: lockfile, artifacts and install settings unchanged`,
+    `  copied ${plural(outcome.files, 'file')} of ${reusable.outputs.join(', ')}: ${reusable.inputs ?? 'lockfile, artifacts and install settings'} unchanged`,
   );
   return true;
 }
@@ -93,11 +96,11 @@ export const recordInstallStep: Step = {
   when: run => run.reusable !== undefined,
   async run(run) {
     const releaseDir = known(run, 'releaseDir');
-    const {key, outputs} = known(run, 'reusable');
-    await recordInstall(releaseDir, path.join(releaseDir, META_DIR), key, outputs).catch(
-      (error: unknown) => {
-        run.deps.reporter.warn(`the next deploy will install afresh: ${describeError(error)}`);
-      },
-    );
+    const {key, outputs, outsideLinks} = known(run, 'reusable');
+    await recordInstall(releaseDir, path.join(releaseDir, META_DIR), key, outputs, {
+      outsideLinks,
+    }).catch((error: unknown) => {
+      run.deps.reporter.warn(`the next deploy will install afresh: ${describeError(error)}`);
+    });
   },
 };
