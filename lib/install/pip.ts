@@ -1,8 +1,11 @@
+import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import {promisify} from 'node:util';
+import pLimit from 'p-limit';
 import type {PipInstallSettings} from '../pins/deploy-config.js';
 import {ConfigError} from '../support/errors.js';
-import {samePin} from '../pins/integrity.js';
+import {samePin, sha256File, sha256Hex} from '../pins/integrity.js';
 import {
   normalizePypiName,
   readRegularFile,
@@ -13,6 +16,8 @@ import {networkWall} from './no-network.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {hermeticEnv, makeScratch} from './run.js';
 import {checkWheel} from './wheel-check.js';
+import type {ReuseSpec} from './reuse.js';
+import {relocateVenv} from './venv-relocate.js';
 import {parseRequirements, type PipRequirement} from '../pins/requirements.js';
 import {
   IntegrityProblems,
@@ -33,6 +38,7 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
     kind: 'pip',
     describe: `pip install -r ${settings.requirements} into ${settings.venv}/`,
     verify: ctx => verifyPipArtifacts(ctx, settings),
+    reuse: settings.reuse ? (ctx, verified) => pipReuseKey(ctx, settings, verified) : undefined,
     install: (ctx, verified) => pipInstall(ctx, settings, verified),
   };
 }
@@ -194,4 +200,76 @@ function pipEnv(
     RELEASE_DIR: ctx.releaseDir,
     ...wallEnv,
   });
+}
+
+/** The interpreter a pip install runs with, as the key of its reuse names it. */
+const PYTHON_FACTS = [
+  'import ensurepip, json, os, platform, sys, sysconfig',
+  'print(json.dumps({"version": sys.version, "executable": os.path.realpath(sys.executable),',
+  ' "pip": ensurepip.version(), "platform": sysconfig.get_platform(),',
+  ' "libc": platform.libc_ver(), "machine": platform.machine()}))',
+].join('\n');
+
+/**
+ * The key of a pip install (lib/install/reuse.ts): the requirements file's bytes, the name and
+ * sha256 of every verified file in the wheelhouse, the install settings, the interpreter (its
+ * real path and exact version, as found from the release on the installer's PATH), the pip its
+ * ensurepip puts in a new virtualenv, and the platform.
+ */
+async function pipReuseKey(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+  verified: VerifiedArtifact[],
+): Promise<ReuseSpec | {reason: string}> {
+  const requirements = await fsp.readFile(path.join(ctx.releaseDir, settings.requirements));
+  const python = await pythonFacts(ctx, settings);
+  if (typeof python === 'string') return {reason: python};
+  const limit = pLimit(4);
+  const artifacts = await Promise.all(
+    verified.map(a =>
+      limit(async () => `${path.basename(a.file)} sha256:${await sha256File(a.file)}`),
+    ),
+  );
+  const key = sha256Hex(
+    JSON.stringify({
+      installer: 'pip',
+      settings,
+      requirements: sha256Hex(requirements),
+      artifacts: artifacts.sort(),
+      python,
+      platform: `${process.platform}-${process.arch}`,
+    }),
+  );
+  const venv = (dir: string) => path.join(dir, settings.venv);
+  return {
+    key,
+    outputs: [path.posix.normalize(settings.venv)],
+    inputs: 'requirements, wheels, Python, pip and install settings',
+    // bin/python3 links to the interpreter the venv was made with, outside every release.
+    outsideLinks: true,
+    relocate: (previousDir, releaseDir) => relocateVenv(venv(previousDir), venv(releaseDir)),
+  };
+}
+
+const execFileAsync = promisify(execFile);
+
+/** What PYTHON_FACTS prints for the interpreter the install would run, or why it cannot tell. */
+async function pythonFacts(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+): Promise<Record<string, unknown> | string> {
+  const scratch = await makeScratch('repodeploy-python-', ctx.scratchDir);
+  try {
+    // -I: no PYTHON* variable, no user site; the cwd and PATH the venv step gets.
+    const {stdout} = await execFileAsync(settings.python, ['-I', '-c', PYTHON_FACTS], {
+      cwd: ctx.releaseDir,
+      env: pipEnv(ctx, scratch.home, {}),
+      timeout: 60_000,
+    });
+    return JSON.parse(stdout) as Record<string, unknown>;
+  } catch (error) {
+    return `${settings.python} could not tell its version (${(error as Error).message.split('\n')[0] ?? ''})`;
+  } finally {
+    await scratch.cleanup();
+  }
 }
