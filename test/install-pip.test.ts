@@ -9,6 +9,8 @@ import {IntegrityError} from '../lib/support/errors.js';
 import {tempDir} from './helpers/tmp.js';
 import {makeWorld, packageRoot, pinVendor, runDeploy, type World} from './helpers/world.js';
 import type {Reporter} from '../lib/support/reporter.js';
+import type {TreeFile} from '../lib/git/export.js';
+import {pipInputs} from '../lib/install/pip.js';
 
 const exec = promisify(execFile);
 const example = path.join(packageRoot, 'examples', 'python-app');
@@ -254,8 +256,13 @@ async function naming(venv: string, dir: string): Promise<string[]> {
 
 test('pip: a release with the same requirements, wheels and Python copies the virtualenv, which works from its new path alone', async t => {
   const {world} = await cliWorld(t);
-  const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const {lines: firstLines, reporter} = recorder();
+  const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {reporter});
   t.true(await ranPip(first.releaseDir));
+  t.true(
+    firstLines.some(l => l.includes('(the rest of the release written meanwhile)')),
+    'pip started before the whole release was written',
+  );
   const second = await deployChange(world, 2);
   t.false(await ranPip(second.releaseDir), second.lines.join('\n'));
   t.true(
@@ -334,4 +341,38 @@ test('pip: a virtualenv edited since its install (a file added to site-packages)
     script: `${path.join(second.releaseDir, 'venv')}\n** hello cli **`,
     prefix: path.join(second.releaseDir, 'venv'),
   });
+});
+
+test('pipInputs: the requirements file, the directories above it and .python-version; nothing early when the app commits something where the venv goes', t => {
+  const tree = (paths: Array<[string, TreeFile['kind']]>): TreeFile[] =>
+    paths.map(([p, kind]) => ({path: p, oid: '0'.repeat(40), kind}));
+  const settings = {
+    type: 'pip' as const,
+    requirements: 'deps/requirements.txt',
+    python: 'python3',
+    venv: 'venv',
+    reuse: true,
+  };
+  const app = tree([
+    ['app.py', 'file'],
+    ['.python-version', 'file'],
+    ['deps', 'dir'],
+    ['deps/requirements.txt', 'file'],
+    ['deps/other.txt', 'file'],
+    ['src', 'dir'],
+    ['src/x.py', 'file'],
+  ]);
+  t.deepEqual([...(pipInputs(app, settings) ?? [])].sort(), [
+    '.python-version',
+    'deps',
+    'deps/requirements.txt',
+  ]);
+  t.is(pipInputs([...app, ...tree([['venv', 'dir']])], settings), undefined);
+  t.is(pipInputs([...app, ...tree([['venv/pip.conf', 'file']])], settings), undefined);
+  t.deepEqual(
+    [...(pipInputs(app, {...settings, venv: 'src/venv'}) ?? [])].sort(),
+    ['.python-version', 'deps', 'deps/requirements.txt', 'src'],
+    'the directory the venv is made in',
+  );
+  t.is(pipInputs([...app, ...tree([['env', 'symlink']])], {...settings, venv: 'env/v'}), undefined);
 });

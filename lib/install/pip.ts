@@ -3,6 +3,7 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import pLimit from 'p-limit';
+import type {TreeFile} from '../git/export.js';
 import type {PipInstallSettings} from '../pins/deploy-config.js';
 import {ConfigError} from '../support/errors.js';
 import {samePin, sha256File, sha256Hex} from '../pins/integrity.js';
@@ -39,7 +40,12 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
     describe: `pip install -r ${settings.requirements} into ${settings.venv}/`,
     verify: ctx => verifyPipArtifacts(ctx, settings),
     reuse: settings.reuse ? (ctx, verified) => pipReuseKey(ctx, settings, verified) : undefined,
-    install: (ctx, verified) => pipInstall(ctx, settings, verified),
+    early: {
+      inputs: tree => pipInputs(tree, settings),
+      // pip reads the requirements file and the wheelhouse only; nothing of the app runs.
+      blocker: () => Promise.resolve(undefined),
+    },
+    install: (ctx, verified, alongside) => pipInstall(ctx, settings, verified, alongside),
   };
 }
 
@@ -122,13 +128,20 @@ async function verifyPipArtifact(
   }
 }
 
-/** A virtualenv in the release, then pip install from a wheelhouse of the verified files only. */
+/**
+ * A virtualenv in the release, then pip install from a wheelhouse of the verified files only;
+ * `alongside` (the rest of the release) is written while both run.
+ */
 async function pipInstall(
   ctx: InstallContext,
   settings: PipInstallSettings,
   verified: VerifiedArtifact[],
+  alongside: (() => Promise<void>) | undefined,
 ): Promise<void> {
   const scratch = await makeScratch('repodeploy-pip-', ctx.scratchDir);
+  const writing = alongside?.();
+  // Awaited by pip's run below (or in finally): not an unhandled rejection meanwhile.
+  writing?.catch(() => undefined);
   try {
     const wheelhouse = await fillWheelhouse(scratch.dir, verified);
     // Behind the check, a second wall: pip cannot reach any network (lib/install/no-network.ts).
@@ -165,8 +178,11 @@ async function pipInstall(
       logFile: ctx.logFile,
       label: 'pip install',
       timeoutMs: ctx.timeoutMs,
+      alongside: writing ? () => writing : undefined,
     });
   } finally {
+    // The venv step failed first: its error is the install's, once the writing has stopped.
+    await writing?.catch(() => undefined);
     await scratch.cleanup();
   }
 }
@@ -200,6 +216,35 @@ function pipEnv(
     RELEASE_DIR: ctx.releaseDir,
     ...wallEnv,
   });
+}
+
+/**
+ * What pip reads of the app before it installs: the requirements file (and the directories above
+ * it), and `.python-version`, which pyenv's shims read to choose the interpreter; with the
+ * directories above the virtualenv, which it creates. Undefined when the app commits something
+ * where the virtualenv goes (the order would matter).
+ */
+export function pipInputs(tree: TreeFile[], settings: PipInstallSettings): Set<string> | undefined {
+  const requirements = path.posix.normalize(settings.requirements);
+  const venv = path.posix.normalize(settings.venv).replace(/\/$/, '');
+  const inTheWay = (entry: TreeFile) =>
+    entry.path === venv ||
+    entry.path.startsWith(`${venv}/`) ||
+    (entry.kind !== 'dir' && venv.startsWith(`${entry.path}/`));
+  if (tree.some(inTheWay)) return undefined;
+  const inputs = new Set<string>();
+  for (const entry of tree) {
+    if (
+      entry.path === requirements ||
+      entry.path === '.python-version' ||
+      // The directories above the requirements file and above the venv (which pip creates).
+      (entry.kind === 'dir' &&
+        (requirements.startsWith(`${entry.path}/`) || venv.startsWith(`${entry.path}/`)))
+    ) {
+      inputs.add(entry.path);
+    }
+  }
+  return inputs;
 }
 
 /** The interpreter a pip install runs with, as the key of its reuse names it. */
