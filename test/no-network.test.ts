@@ -146,6 +146,7 @@ for (const wall of ['namespace', 'settings'] as const) {
       requirements: 'requirements.txt',
       python,
       venv: 'venv',
+      reuse: false,
     });
     await t.throwsAsync(
       installer.install(

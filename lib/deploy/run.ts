@@ -2,6 +2,7 @@ import path from 'node:path';
 import type {TreeFile} from '../git/export.js';
 import type {FetchStats} from '../git/remote.js';
 import type {ResolvedRev} from '../git/resolve.js';
+import type {ReuseSpec} from '../install/reuse.js';
 import type {GitStore} from '../git/store.js';
 import {nodeLayout, type NodeLayout} from '../node/layout.js';
 import {ReleaseStore, type ReleaseMeta} from '../node/release-store.js';
@@ -122,7 +123,7 @@ export type DeployRun = {
   writer?: ReleaseWriter;
   verified?: VerifiedRelease;
   /** What the install's reuse record is made of, when the installer allows reuse. */
-  reusable?: {key: string; outputs: string[]};
+  reusable?: ReuseSpec;
   /** Set once current points at the new release. */
   switched?: boolean;
   pruned: string[];

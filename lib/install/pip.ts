@@ -1,8 +1,12 @@
+import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import path from 'node:path';
+import {promisify} from 'node:util';
+import pLimit from 'p-limit';
+import type {TreeFile} from '../git/export.js';
 import type {PipInstallSettings} from '../pins/deploy-config.js';
 import {ConfigError} from '../support/errors.js';
-import {samePin} from '../pins/integrity.js';
+import {samePin, sha256File, sha256Hex} from '../pins/integrity.js';
 import {
   normalizePypiName,
   readRegularFile,
@@ -13,6 +17,8 @@ import {networkWall} from './no-network.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {hermeticEnv, makeScratch} from './run.js';
 import {checkWheel} from './wheel-check.js';
+import type {ReuseSpec} from './reuse.js';
+import {relocateVenv} from './venv-relocate.js';
 import {parseRequirements, type PipRequirement} from '../pins/requirements.js';
 import {
   IntegrityProblems,
@@ -33,7 +39,13 @@ export function pipInstaller(settings: PipInstallSettings): Installer {
     kind: 'pip',
     describe: `pip install -r ${settings.requirements} into ${settings.venv}/`,
     verify: ctx => verifyPipArtifacts(ctx, settings),
-    install: (ctx, verified) => pipInstall(ctx, settings, verified),
+    reuse: settings.reuse ? (ctx, verified) => pipReuseKey(ctx, settings, verified) : undefined,
+    early: {
+      inputs: tree => pipInputs(tree, settings),
+      // pip reads the requirements file and the wheelhouse only; nothing of the app runs.
+      blocker: () => Promise.resolve(undefined),
+    },
+    install: (ctx, verified, alongside) => pipInstall(ctx, settings, verified, alongside),
   };
 }
 
@@ -116,13 +128,20 @@ async function verifyPipArtifact(
   }
 }
 
-/** A virtualenv in the release, then pip install from a wheelhouse of the verified files only. */
+/**
+ * A virtualenv in the release, then pip install from a wheelhouse of the verified files only;
+ * `alongside` (the rest of the release) is written while both run.
+ */
 async function pipInstall(
   ctx: InstallContext,
   settings: PipInstallSettings,
   verified: VerifiedArtifact[],
+  alongside: (() => Promise<void>) | undefined,
 ): Promise<void> {
   const scratch = await makeScratch('repodeploy-pip-', ctx.scratchDir);
+  const writing = alongside?.();
+  // Awaited by pip's run below (or in finally): not an unhandled rejection meanwhile.
+  writing?.catch(() => undefined);
   try {
     const wheelhouse = await fillWheelhouse(scratch.dir, verified);
     // Behind the check, a second wall: pip cannot reach any network (lib/install/no-network.ts).
@@ -159,8 +178,11 @@ async function pipInstall(
       logFile: ctx.logFile,
       label: 'pip install',
       timeoutMs: ctx.timeoutMs,
+      alongside: writing ? () => writing : undefined,
     });
   } finally {
+    // The venv step failed first: its error is the install's, once the writing has stopped.
+    await writing?.catch(() => undefined);
     await scratch.cleanup();
   }
 }
@@ -194,4 +216,105 @@ function pipEnv(
     RELEASE_DIR: ctx.releaseDir,
     ...wallEnv,
   });
+}
+
+/**
+ * What pip reads of the app before it installs: the requirements file (and the directories above
+ * it), and `.python-version`, which pyenv's shims read to choose the interpreter; with the
+ * directories above the virtualenv, which it creates. Undefined when the app commits something
+ * where the virtualenv goes (the order would matter).
+ */
+export function pipInputs(tree: TreeFile[], settings: PipInstallSettings): Set<string> | undefined {
+  const requirements = path.posix.normalize(settings.requirements);
+  const venv = path.posix.normalize(settings.venv).replace(/\/$/, '');
+  const inTheWay = (entry: TreeFile) =>
+    entry.path === venv ||
+    entry.path.startsWith(`${venv}/`) ||
+    (entry.kind !== 'dir' && venv.startsWith(`${entry.path}/`));
+  if (tree.some(inTheWay)) return undefined;
+  const inputs = new Set<string>();
+  for (const entry of tree) {
+    if (
+      entry.path === requirements ||
+      entry.path === '.python-version' ||
+      // The directories above the requirements file and above the venv (which pip creates).
+      (entry.kind === 'dir' &&
+        (requirements.startsWith(`${entry.path}/`) || venv.startsWith(`${entry.path}/`)))
+    ) {
+      inputs.add(entry.path);
+    }
+  }
+  return inputs;
+}
+
+/** The interpreter a pip install runs with, as the key of its reuse names it. */
+const PYTHON_FACTS = [
+  'import ensurepip, json, os, platform, sys, sysconfig',
+  'print(json.dumps({"version": sys.version, "executable": os.path.realpath(sys.executable),',
+  ' "pip": ensurepip.version(), "platform": sysconfig.get_platform(),',
+  ' "libc": platform.libc_ver(), "machine": platform.machine()}))',
+].join('\n');
+
+/**
+ * The key of a pip install (lib/install/reuse.ts): the requirements file's bytes, the name and
+ * sha256 of every verified file in the wheelhouse, the install settings, the interpreter (its
+ * real path and exact version, as found from the release on the installer's PATH), the pip its
+ * ensurepip puts in a new virtualenv, and the platform.
+ */
+async function pipReuseKey(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+  verified: VerifiedArtifact[],
+): Promise<ReuseSpec | {reason: string}> {
+  const requirements = await fsp.readFile(path.join(ctx.releaseDir, settings.requirements));
+  const python = await pythonFacts(ctx, settings);
+  if (typeof python === 'string') return {reason: python};
+  const limit = pLimit(4);
+  const artifacts = await Promise.all(
+    verified.map(a =>
+      limit(async () => `${path.basename(a.file)} sha256:${await sha256File(a.file)}`),
+    ),
+  );
+  const key = sha256Hex(
+    JSON.stringify({
+      installer: 'pip',
+      settings,
+      requirements: sha256Hex(requirements),
+      artifacts: artifacts.sort(),
+      python,
+      platform: `${process.platform}-${process.arch}`,
+    }),
+  );
+  const venv = (dir: string) => path.join(dir, settings.venv);
+  return {
+    key,
+    outputs: [path.posix.normalize(settings.venv)],
+    inputs: 'requirements, wheels, Python, pip and install settings',
+    // bin/python3 links to the interpreter the venv was made with, outside every release.
+    outsideLinks: true,
+    relocate: (previousDir, releaseDir) => relocateVenv(venv(previousDir), venv(releaseDir)),
+  };
+}
+
+const execFileAsync = promisify(execFile);
+
+/** What PYTHON_FACTS prints for the interpreter the install would run, or why it cannot tell. */
+async function pythonFacts(
+  ctx: InstallContext,
+  settings: PipInstallSettings,
+): Promise<Record<string, unknown> | string> {
+  const scratch = await makeScratch('repodeploy-python-', ctx.scratchDir);
+  try {
+    // -I: no PYTHON* variable, no user site; the cwd and PATH the venv step gets.
+    const {stdout} = await execFileAsync(settings.python, ['-I', '-c', PYTHON_FACTS], {
+      cwd: ctx.releaseDir,
+      env: pipEnv(ctx, scratch.home, {}),
+      timeout: 60_000,
+    });
+    return JSON.parse(stdout) as Record<string, unknown>;
+  } catch (error) {
+    return `${settings.python} could not tell its version (${(error as Error).message.split('\n')[0] ?? ''})`;
+  } finally {
+    await scratch.cleanup();
+  }
 }

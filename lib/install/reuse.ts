@@ -25,6 +25,25 @@ export type InstallRecord = {
 
 export type ReuseOutcome = {reused: true; files: number} | {reused: false; reason: string};
 
+/** What an installer gives for its install to be reused (Installer.reuse). */
+export type ReuseSpec = {
+  key: string;
+  /** The directories the install produces, relative to the release. */
+  outputs: string[];
+  /** What the key covers, as the deploy output says it ("lockfile, artifacts and ..."). */
+  inputs?: string;
+  /**
+   * Whether the outputs may hold symlinks to absolute paths outside the releases directory (a
+   * virtualenv's interpreter); links into any release are refused all the same.
+   */
+  outsideLinks?: boolean;
+  /**
+   * Make the copied outputs right for the new release (a virtualenv names its own path); the
+   * reason when they cannot be, for the caller to install afresh.
+   */
+  relocate?: (previousDir: string, releaseDir: string) => Promise<string | undefined>;
+};
+
 /** Read a release's install record, or undefined when it has none (or an unreadable one). */
 export async function readInstallRecord(metaDir: string): Promise<InstallRecord | undefined> {
   try {
@@ -45,10 +64,12 @@ export async function recordInstall(
   metaDir: string,
   key: string,
   outputs: string[],
+  options: {outsideLinks?: boolean | undefined} = {},
 ): Promise<void> {
   const record: InstallRecord = {format: 1, key, outputs: []};
+  const links = linkRule(releaseDir, options.outsideLinks);
   for (const output of outputs) {
-    const {digest, files} = await walkTree(path.join(releaseDir, output));
+    const {digest, files} = await walkTree(path.join(releaseDir, output), {links});
     record.outputs.push({path: output, digest, files});
   }
   await writeFileAtomic(path.join(metaDir, INSTALL_RECORD), `${JSON.stringify(record, null, 2)}\n`);
@@ -65,11 +86,17 @@ export async function reuseInstall(options: {
   releaseDir: string;
   key: string;
   outputs: string[];
+  inputs?: string | undefined;
+  outsideLinks?: boolean | undefined;
+  relocate?: ReuseSpec['relocate'];
 }): Promise<ReuseOutcome> {
   const previous = await readInstallRecord(options.previousMetaDir);
   if (!previous) return {reused: false, reason: 'the previous release recorded no install'};
   if (previous.key !== options.key) {
-    return {reused: false, reason: 'the lockfile, artifacts or install settings changed'};
+    return {
+      reused: false,
+      reason: `the ${options.inputs ?? 'lockfile, artifacts or install settings'} changed`,
+    };
   }
   const wanted = [...options.outputs].sort().join('\n');
   if (
@@ -80,6 +107,7 @@ export async function reuseInstall(options: {
   ) {
     return {reused: false, reason: 'the previous install produced other directories'};
   }
+  const links = linkRule(options.previousDir, options.outsideLinks);
   let files = 0;
   for (const output of previous.outputs) {
     const from = path.join(options.previousDir, output.path);
@@ -87,7 +115,7 @@ export async function reuseInstall(options: {
     if (await exists(to)) {
       return {reused: false, reason: `${output.path} already exists in the new release`};
     }
-    const copied = await walkTree(from, to).catch((error: unknown) => ({
+    const copied = await walkTree(from, {copyTo: to, links}).catch((error: unknown) => ({
       error: error instanceof Error ? error.message : String(error),
     }));
     if ('error' in copied || copied.digest !== output.digest) {
@@ -102,6 +130,12 @@ export async function reuseInstall(options: {
     }
     files += copied.files;
   }
+  const refused = await options.relocate?.(options.previousDir, options.releaseDir);
+  if (refused !== undefined) {
+    for (const output of previous.outputs)
+      await fse.remove(path.join(options.releaseDir, output.path));
+    return {reused: false, reason: refused};
+  }
   // The new release's own record is made by the caller once its after_install hook has run.
   return {reused: true, files};
 }
@@ -109,11 +143,31 @@ export async function reuseInstall(options: {
 type Walked = {digest: string; files: number};
 
 /**
+ * Which absolute symlink targets a walk lets through: none, or (for installers that ask) those
+ * outside the releases directory, so that no link ever leads into the previous release.
+ */
+type LinkRule = {outside: string} | undefined;
+
+function linkRule(releaseDir: string, outsideLinks: boolean | undefined): LinkRule {
+  return outsideLinks ? {outside: path.dirname(path.resolve(releaseDir))} : undefined;
+}
+
+function allowedLink(target: string, links: LinkRule): boolean {
+  if (!path.isAbsolute(target)) return true;
+  if (!links) return false;
+  const rel = path.relative(links.outside, path.resolve(target));
+  return (rel === '..' || rel.startsWith(`..${path.sep}`)) && !path.isAbsolute(rel);
+}
+
+/**
  * Walk `dir` in a fixed order, hashing its listing; with `copyTo`, copy it there on the way
  * (copy-on-write where the file system can, symlinks as they are, modes kept). A symlink with an
- * absolute target is refused: it could point into the previous release.
+ * absolute target is refused unless `links` allows it: it could point into the previous release.
  */
-async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
+async function walkTree(
+  dir: string,
+  {copyTo, links}: {copyTo?: string; links: LinkRule},
+): Promise<Walked> {
   const hash = createHash('sha256');
   const limit = pLimit(32);
   let files = 0;
@@ -138,8 +192,9 @@ async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
       const to = copyTo ? path.join(copyTo, childRel) : undefined;
       if (stat.isSymbolicLink()) {
         const target = await fsp.readlink(from);
-        if (path.isAbsolute(target))
+        if (!allowedLink(target, links)) {
           throw new Error(`${childRel} is a symlink to an absolute path`);
+        }
         line(childRel, stat, target);
         if (to) await fsp.symlink(target, to);
       } else if (stat.isDirectory()) {
@@ -149,7 +204,7 @@ async function walkTree(dir: string, copyTo?: string): Promise<Walked> {
       } else if (stat.isFile()) {
         line(childRel, stat);
         files++;
-        if (to) copies.push(limit(() => fsp.copyFile(from, to, constants.COPYFILE_FICLONE)));
+        if (to) copies.push(limit(() => copyWithTimes(from, to, stat)));
       } else {
         throw new Error(`${childRel} is not a file, directory or symlink`);
       }
@@ -168,7 +223,19 @@ type StatLike = {
   mode: number;
   size: number;
   mtimeMs: number;
+  atime: Date;
+  mtime: Date;
 };
+
+/**
+ * A copy keeps its file's times, as `cp -p` does: Python trusts a .pyc only while its source's
+ * mtime is the one it recorded, so a virtualenv copied with new times would compile everything
+ * again on first use (and so change under the next deploy's check).
+ */
+async function copyWithTimes(from: string, to: string, stat: StatLike): Promise<void> {
+  await fsp.copyFile(from, to, constants.COPYFILE_FICLONE);
+  await fsp.utimes(to, stat.atime, stat.mtime);
+}
 
 async function exists(p: string): Promise<boolean> {
   try {

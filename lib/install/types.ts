@@ -2,6 +2,7 @@ import {IntegrityError} from '../support/errors.js';
 import type {TreeFile} from '../git/export.js';
 import type {Reporter} from '../support/reporter.js';
 import type {VendorManifest} from '../pins/vendor-manifest.js';
+import type {ReuseSpec} from './reuse.js';
 
 export type InstallContext = {
   /** The release being built. */
@@ -61,12 +62,10 @@ export interface Installer {
   /**
    * For installers whose outputs a later release may copy instead of installing again
    * (lib/install/reuse.ts): a key over every input of the install, and the directories it
-   * produces; or why this install cannot be reused.
+   * produces (with how to make a copy right for its new place); or why this install cannot be
+   * reused.
    */
-  reuse?(
-    ctx: InstallContext,
-    verified: VerifiedArtifact[],
-  ): Promise<{key: string; outputs: string[]} | {reason: string}>;
+  reuse?(ctx: InstallContext, verified: VerifiedArtifact[]): Promise<ReuseSpec | {reason: string}>;
 }
 
 type ProblemKind = 'missing' | 'tampered' | 'lockfile' | 'hostile';

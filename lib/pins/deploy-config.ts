@@ -35,6 +35,11 @@ const pipInstall = z.strictObject({
   python: z.string().min(1).default('python3'),
   /** Where the virtualenv goes, inside the release. */
   venv: releasePath.default('venv'),
+  /**
+   * Copy the virtualenv from the previous release instead of installing when every input of
+   * the install is the same (docs/deploy-json.md).
+   */
+  reuse: z.boolean().default(true),
 });
 
 const commandInstall = z.strictObject({

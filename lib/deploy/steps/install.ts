@@ -82,10 +82,13 @@ async function reusePrevious(run: DeployRun): Promise<boolean> {
         releaseDir: known(run, 'releaseDir'),
         key: reusable.key,
         outputs: reusable.outputs,
+        inputs: reusable.inputs,
+        outsideLinks: reusable.outsideLinks,
+        relocate: reusable.relocate,
       }),
     done =>
       done.reused
-        ? `copied ${plural(done.files, 'file')} of ${reusable.outputs.join(', ')} from ${previous} (same lockfile, artifacts, settings)`
+        ? `copied ${plural(done.files, 'file')} of ${reusable.outputs.join(', ')} from ${previous} (${reusable.inputs ?? 'lockfile, artifacts and install settings'} unchanged)`
         : `skipped: ${done.reason} (previous release ${previous})`,
   );
   return outcome.reused;
@@ -102,11 +105,11 @@ export const recordInstallStep: Step = {
   when: run => run.reusable !== undefined,
   async run(run) {
     const releaseDir = known(run, 'releaseDir');
-    const {key, outputs} = known(run, 'reusable');
-    await recordInstall(releaseDir, path.join(releaseDir, META_DIR), key, outputs).catch(
-      (error: unknown) => {
-        run.deps.reporter.warn(`the next deploy will install afresh: ${describeError(error)}`);
-      },
-    );
+    const {key, outputs, outsideLinks} = known(run, 'reusable');
+    await recordInstall(releaseDir, path.join(releaseDir, META_DIR), key, outputs, {
+      outsideLinks,
+    }).catch((error: unknown) => {
+      run.deps.reporter.warn(`the next deploy will install afresh: ${describeError(error)}`);
+    });
   },
 };
