@@ -15,6 +15,7 @@ import {
 } from '../changeset.js';
 import {known, type DeployRun, type FetchedApp, type ReleaseSource} from '../run.js';
 import type {Step} from '../runner.js';
+import {previousRelease} from '../previous-files.js';
 import {writeTreesInTwo} from '../writer.js';
 
 const fromGit = (run: DeployRun) => !run.options.bundle;
@@ -152,7 +153,11 @@ function gitSource(run: DeployRun, fetched: FetchedApp): ReleaseSource {
     settings: fetched.settings,
     tree,
     write: async (dir, first) => {
-      const rest = await writeTreesInTwo(dir, app, vendor, run.deps.reporter, first ?? new Set());
+      const previous = await previousRelease(run.releases, run.previous);
+      const rest = await writeTreesInTwo(dir, app, vendor, run.deps.reporter, first ?? new Set(), {
+        record: true,
+        previous,
+      });
       if (first) return rest;
       await rest();
       return undefined;
