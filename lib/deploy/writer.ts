@@ -93,22 +93,7 @@ export async function writeTreesInTwo(
     ...appHooks,
   });
   if (vendor) {
-    const previousVendor = previous?.manifest.vendor;
-    const stats = await exportTree(
-      vendor.store,
-      vendor.pin.sha,
-      path.join(releaseDir, VENDOR_DIR),
-      {
-        label: `vendor commit ${vendor.pin.sha}`,
-        entries: vendor.tree,
-        ...exportHooks(
-          previous && previousVendor
-            ? new PreviousFiles(path.join(previous.dir, VENDOR_DIR), previousVendor)
-            : undefined,
-          record?.vendor,
-        ),
-      },
-    );
+    const stats = await writeVendorTree(releaseDir, vendor, previous, record?.vendor);
     reporter.info(`  vendor: ${describeFiles(stats)}, ${plural(stats.symlinks, 'symlink')}`);
   }
   return async () => {
@@ -130,6 +115,22 @@ export async function writeTreesInTwo(
       });
     }
   };
+}
+
+/** The vendor tree under `vendor/`, with the files unchanged since `previous` taken from it. */
+function writeVendorTree(
+  releaseDir: string,
+  vendor: VendorCheckout,
+  previous: PreviousRelease | undefined,
+  records: FileRecord[] | undefined,
+): Promise<ExportStats> {
+  const previousVendor = previous?.manifest.vendor;
+  const from = previous && previousVendor ? {dir: previous.dir, tree: previousVendor} : undefined;
+  return exportTree(vendor.store, vendor.pin.sha, path.join(releaseDir, VENDOR_DIR), {
+    label: `vendor commit ${vendor.pin.sha}`,
+    entries: vendor.tree,
+    ...exportHooks(from && new PreviousFiles(path.join(from.dir, VENDOR_DIR), from.tree), records),
+  });
 }
 
 /** `take` and `written` for exportTree: from the previous release's files, into `records`. */
