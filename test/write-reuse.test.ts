@@ -116,8 +116,12 @@ test('a previous file replaced, re-moded or turned into a symlink is written fro
   await fsp.writeFile(other, 'other\n');
   // Hard-linked from elsewhere: another name could change it.
   await fsp.link(path.join(a.dir, 'src/lib/util.js'), path.join(await tempDir(t), 'util.js'));
+  // A directory replaced by a file: what was under it is not there to take.
+  await fsp.rm(path.join(a.dir, 'vendor/npm'), {recursive: true});
+  await fsp.writeFile(path.join(a.dir, 'vendor/npm'), 'not a directory\n');
   const b = await deployChange(world, 2);
   t.is(appLine(b.lines), '  app: 7 files (2 from the previous release), 1 symlink');
+  t.is(vendorLine(b.lines), '  vendor: 3 files (1 from the previous release), 0 symlinks');
   await assertEqualsGit(t, world, b);
   t.false((await fsp.lstat(path.join(b.dir, 'src/server.js'))).isSymbolicLink());
   t.is((await fsp.stat(path.join(b.dir, 'README.md'))).mode & 0o777, 0o644);

@@ -96,7 +96,7 @@ export class PreviousFiles {
     const record = this.byPath.get(entry.path);
     if (!record || record[1] !== entry.oid || record[2] !== entry.kind) return undefined;
     const source = path.join(this.dir, entry.path);
-    const before = lstatSync(source, {throwIfNoEntry: false});
+    const before = lstatOrUndefined(source);
     if (!before || !unchanged(before, record)) return undefined;
     try {
       // The destination is created exclusively (O_EXCL), as a write from git is (R14).
@@ -107,13 +107,22 @@ export class PreviousFiles {
       return undefined;
     }
     // copyFile opens the source by name: had it been swapped for a link meanwhile, it shows here.
-    const after = lstatSync(source, {throwIfNoEntry: false});
+    const after = lstatOrUndefined(source);
     const copied = lstatSync(target);
     if (!after || !unchanged(after, record) || copied.size !== record[3]) {
       rmSync(target, {force: true});
       return undefined;
     }
     return copied;
+  }
+}
+
+/** The lstat of `file`, or undefined when there is none to take (gone, or a parent is not a dir). */
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch {
+    return undefined;
   }
 }
 
