@@ -1,4 +1,13 @@
-import {closeSync, constants, fchmodSync, openSync, promises as fsp, writeSync} from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  openSync,
+  promises as fsp,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import {Errors} from 'isomorphic-git';
 import pLimit from 'p-limit';
@@ -15,7 +24,28 @@ export type TreeFile = {
   kind: 'file' | 'executable' | 'symlink' | 'dir' | 'gitlink';
 };
 
-export type ExportStats = {files: number; symlinks: number; dirs: number; bytes: number};
+/** `taken`: files placed by {@link ExportOptions.take} instead of written from git. */
+export type ExportStats = {
+  files: number;
+  taken: number;
+  symlinks: number;
+  dirs: number;
+  bytes: number;
+};
+
+export type ExportOptions = {
+  label: string;
+  entries?: TreeFile[];
+  concurrency?: number;
+  midway?: () => Promise<void>;
+  /**
+   * Place a regular file at `target` from elsewhere (the previous release) and return its stat,
+   * or return undefined to have it written from git.
+   */
+  take?: (entry: TreeFile, target: string) => Stats | undefined;
+  /** Told of every regular file once it is in place, with its stat. */
+  written?: (entry: TreeFile, stat: Stats) => void;
+};
 
 const MODE_KIND: Record<string, TreeFile['kind']> = {
   '100644': 'file',
@@ -79,15 +109,10 @@ export async function exportTree(
   store: GitStore,
   commit: string,
   dest: string,
-  options: {
-    label: string;
-    entries?: TreeFile[];
-    concurrency?: number;
-    midway?: () => Promise<void>;
-  },
+  options: ExportOptions,
 ): Promise<ExportStats> {
   const entries = options.entries ?? (await listTree(store, commit, options.label));
-  const stats: ExportStats = {files: 0, symlinks: 0, dirs: 1, bytes: 0};
+  const stats: ExportStats = {files: 0, taken: 0, symlinks: 0, dirs: 1, bytes: 0};
   // protection R14-fresh-dir: a release is written into a fresh directory, never over a copy
   await fsp.mkdir(dest, {mode: 0o755, recursive: true});
   // Directories first, in tree order (parents before children), so blobs can go in parallel.
@@ -109,14 +134,23 @@ export async function exportTree(
   };
   const writeOne = async (entry: TreeFile) => {
     if (entry.kind === 'dir' || entry.kind === 'gitlink') return;
-    const blob = await readBlob(entry.oid);
     const target = path.join(dest, entry.path);
+    const taken = entry.kind === 'symlink' ? undefined : options.take?.(entry, target);
+    if (taken) {
+      options.written?.(entry, taken);
+      stats.files++;
+      stats.taken++;
+      stats.bytes += taken.size;
+      return;
+    }
+    const blob = await readBlob(entry.oid);
     if (entry.kind === 'symlink') {
       await fsp.symlink(Buffer.from(blob).toString('utf8'), target);
       stats.symlinks++;
       return;
     }
-    writeNewFile(target, blob, entry.kind === 'executable' ? 0o755 : 0o644);
+    const stat = writeNewFile(target, blob, entry.kind === 'executable' ? 0o755 : 0o644);
+    options.written?.(entry, stat);
     stats.files++;
     stats.bytes += blob.length;
   };
@@ -134,10 +168,10 @@ export async function exportTree(
 
 /**
  * Create `file` (it must not exist; a symlink in its place is not followed) with `data` and
- * `mode`, whatever the umask. Synchronous: for thousands of small files four direct syscalls
- * each are several times faster than the same calls through the thread pool.
+ * `mode`, whatever the umask, and return its stat once written. Synchronous: for thousands of
+ * small files a few direct syscalls each are several times faster than through the thread pool.
  */
-export function writeNewFile(file: string, data: Uint8Array, mode: number): void {
+export function writeNewFile(file: string, data: Uint8Array, mode: number): Stats {
   // protection R14-excl: files are created with O_EXCL | O_NOFOLLOW, never through a link
   const fd = openSync(
     file,
@@ -149,6 +183,7 @@ export function writeNewFile(file: string, data: Uint8Array, mode: number): void
     while (offset < data.length) offset += writeSync(fd, data, offset);
     // The umask must not decide whether a script stays executable.
     fchmodSync(fd, mode);
+    return fstatSync(fd);
   } finally {
     closeSync(fd);
   }

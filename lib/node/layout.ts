@@ -9,7 +9,7 @@ import path from 'node:path';
  *   current -> releases/<id>
  *   releases/<id>/              the app tree at the deployed commit
  *   releases/<id>/vendor/       the vendor tree at the commit the app pins
- *   releases/<id>/.repodeploy/  release.json, install.log, install.json
+ *   releases/<id>/.repodeploy/  release.json, install.log, install.json, files.json
  *   repos/app.git/  repos/vendor.git/
  *   shared/  node.json  history.jsonl  .lock/  .scratch/  maintenance
  * ```
@@ -22,6 +22,8 @@ export const RELEASE_JSON = 'release.json';
 export const INSTALL_LOG = 'install.log';
 /** What an install left, for the next deploy's reuse (lib/install/reuse.ts). */
 export const INSTALL_RECORD = 'install.json';
+/** What the write of the release produced, for the next deploy to take unchanged files from. */
+export const FILES_MANIFEST = 'files.json';
 /** The release's vendor tree, at the place the app's own `vendor` entry (a submodule) holds. */
 export const VENDOR_DIR = 'vendor';
 /** The node's git stores: objects accumulate across deploys, so fetches are incremental. */

@@ -16,6 +16,7 @@ import {
 } from '../changeset.js';
 import {known, type DeployRun, type FetchedApp, type ReleaseSource} from '../run.js';
 import type {Step} from '../runner.js';
+import {previousRelease} from '../previous-files.js';
 import {writeTreesInTwo} from '../writer.js';
 
 const fromGit = (run: DeployRun) => !run.options.bundle;
@@ -157,9 +158,13 @@ function gitSource(run: DeployRun, fetched: FetchedApp): ReleaseSource {
     settings: fetched.settings,
     tree,
     write: async (dir, first) => {
+      const previous = await previousRelease(run.releases, run.previous);
       // The file counts of the trees written are detail of the write and install lines.
       const reporter = detailsOnly(run.deps.reporter);
-      const rest = await writeTreesInTwo(dir, app, vendor, reporter, first ?? new Set());
+      const rest = await writeTreesInTwo(dir, app, vendor, reporter, first ?? new Set(), {
+        record: true,
+        previous,
+      });
       if (first) return rest;
       await rest();
       return undefined;
