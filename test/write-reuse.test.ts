@@ -14,8 +14,10 @@ async function deployRev(world: World, rev: string) {
   const lines: string[] = [];
   const reporter: Reporter = {
     info: line => lines.push(line),
+    detail: line => lines.push(line),
     warn: line => lines.push(`warning: ${line}`),
-    phase: (_name, work) => work(),
+    phase: (_name, work) => work(() => undefined),
+    skipped: (name, reason) => lines.push(`${name}: skipped: ${reason}`),
   };
   const result = await runDeploy({root: world.root, rev, repo: world.appUrl}, {reporter});
   return {dir: result.releaseDir, sha: result.app.sha, lines};
@@ -62,15 +64,15 @@ async function assertEqualsGit(
   );
 }
 
-const appLine = (lines: string[]) => lines.find(line => line.startsWith('  app: '));
-const vendorLine = (lines: string[]) => lines.find(line => line.startsWith('  vendor: '));
+const appLine = (lines: string[]) => lines.find(line => line.startsWith('app: '));
+const vendorLine = (lines: string[]) => lines.find(line => line.startsWith('vendor: '));
 
 test('unchanged files are copied from the live release, never shared with it', async t => {
   const {world, a} = await deployedWorld(t);
-  t.is(appLine(a.lines), '  app: 6 files, 1 symlink', 'the first deploy writes everything');
+  t.is(appLine(a.lines), 'app: 6 files, 1 symlink', 'the first deploy writes everything');
   const b = await deployChange(world, 2);
-  t.is(appLine(b.lines), '  app: 7 files (6 from the previous release), 1 symlink');
-  t.is(vendorLine(b.lines), '  vendor: 3 files (3 from the previous release), 0 symlinks');
+  t.is(appLine(b.lines), 'app: 7 files (6 from the previous release), 1 symlink');
+  t.is(vendorLine(b.lines), 'vendor: 3 files (3 from the previous release), 0 symlinks');
   await assertEqualsGit(t, world, b);
 
   const inB = path.join(b.dir, 'src/server.js');
@@ -95,8 +97,8 @@ test('a live file edited in place is written from git into the next release', as
   await handle.close();
   await fsp.appendFile(path.join(a.dir, 'vendor/npm/a.txt'), 'more\n');
   const b = await deployChange(world, 2);
-  t.is(appLine(b.lines), '  app: 7 files (5 from the previous release), 1 symlink');
-  t.is(vendorLine(b.lines), '  vendor: 3 files (2 from the previous release), 0 symlinks');
+  t.is(appLine(b.lines), 'app: 7 files (5 from the previous release), 1 symlink');
+  t.is(vendorLine(b.lines), 'vendor: 3 files (2 from the previous release), 0 symlinks');
   await assertEqualsGit(t, world, b);
   t.is(await fsp.readFile(path.join(b.dir, 'src/server.js'), 'utf8'), "console.log('hello');\n");
   t.regex(await fsp.readFile(live, 'utf8'), /^EDITED/, 'the live file is left as it is');
@@ -120,8 +122,8 @@ test('a previous file replaced, re-moded or turned into a symlink is written fro
   await fsp.rm(path.join(a.dir, 'vendor/npm'), {recursive: true});
   await fsp.writeFile(path.join(a.dir, 'vendor/npm'), 'not a directory\n');
   const b = await deployChange(world, 2);
-  t.is(appLine(b.lines), '  app: 7 files (2 from the previous release), 1 symlink');
-  t.is(vendorLine(b.lines), '  vendor: 3 files (1 from the previous release), 0 symlinks');
+  t.is(appLine(b.lines), 'app: 7 files (2 from the previous release), 1 symlink');
+  t.is(vendorLine(b.lines), 'vendor: 3 files (1 from the previous release), 0 symlinks');
   await assertEqualsGit(t, world, b);
   t.false((await fsp.lstat(path.join(b.dir, 'src/server.js'))).isSymbolicLink());
   t.is((await fsp.stat(path.join(b.dir, 'README.md'))).mode & 0o777, 0o644);
@@ -131,10 +133,10 @@ test('a release without a manifest (an older one) is not taken from; the next on
   const {world, a} = await deployedWorld(t);
   await fsp.rm(path.join(a.dir, META_DIR, FILES_MANIFEST));
   const b = await deployChange(world, 2);
-  t.is(appLine(b.lines), '  app: 7 files, 1 symlink');
-  t.is(vendorLine(b.lines), '  vendor: 3 files, 0 symlinks');
+  t.is(appLine(b.lines), 'app: 7 files, 1 symlink');
+  t.is(vendorLine(b.lines), 'vendor: 3 files, 0 symlinks');
   const c = await deployChange(world, 3);
-  t.is(appLine(c.lines), '  app: 7 files (6 from the previous release), 1 symlink');
+  t.is(appLine(c.lines), 'app: 7 files (6 from the previous release), 1 symlink');
   await assertEqualsGit(t, world, c);
 });
 
