@@ -56,9 +56,9 @@ export async function resolveApp(
   const remote = remoteFor(location, sources);
   const resolved = await sources.reporter.phase(
     'fetch app',
-    async () => {
+    async progress => {
       sources.reporter.detail(`resolve ${rev} in ${formatLocation(location)}`);
-      const found = await resolveRev(rev, remote, store);
+      const found = await resolveRev(rev, remote, store, progress);
       sources.reporter.detail(`app ${found.sha}`);
       return found;
     },
@@ -103,13 +103,15 @@ export async function fetchVendor(
 ): Promise<VendorCheckout> {
   const checkout = await sources.reporter.phase(
     'fetch vendor',
-    async () => {
+    async progress => {
       sources.reporter.detail(`vendor ${pin.sha} from ${formatLocation(pin.location)}`);
       const store = await openStore(storeDir(reposDir, 'vendor'), sources);
       const remote = remoteFor(pin.location, sources);
-      const fetch = await remote.fetchCommit(store, pin.sha).catch((error: unknown) => {
-        throw vendorFetchError(error, pin, appSha);
-      });
+      const fetch = await remote
+        .fetchCommit(store, pin.sha, undefined, progress)
+        .catch((error: unknown) => {
+          throw vendorFetchError(error, pin, appSha);
+        });
       if (!sources.storeOnly) await store.setHave(pin.sha);
       const tree = await listTree(store, pin.sha, `vendor commit ${pin.sha}`);
       return {store, pin, tree, fetch};

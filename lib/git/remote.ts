@@ -27,6 +27,9 @@ export type FetchStats = {
 
 export type {Credentials} from './credentials.js';
 
+/** Told how far a fetch is, as the pack arrives (`2,173 objects, 3.1 MiB received`). */
+export type FetchProgress = (status: string) => void;
+
 /** A repository that commits can be fetched from into a {@link GitStore}. */
 export interface Remote {
   readonly location: RepoLocation;
@@ -35,13 +38,19 @@ export interface Remote {
    * Make `sha` and everything it reaches present in `store`. `refName` is what names it, if known:
    * the object that ref points at (an annotated tag) is fetched too, so its signature can be read.
    */
-  fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats>;
+  fetchCommit(
+    store: GitStore,
+    sha: string,
+    refName?: string,
+    progress?: FetchProgress,
+  ): Promise<FetchStats>;
   /** The object `refName` points at before peeling (an annotated tag's own id), if listed. */
   refObject(refName: string): Promise<string | undefined>;
   /** Commits whose id starts with `prefix`, fetching what is needed to know. */
   commitsWithPrefix(
     store: GitStore,
     prefix: string,
+    progress?: FetchProgress,
   ): Promise<{commits: string[]; fetch: FetchStats}>;
 }
 
@@ -135,7 +144,12 @@ class HttpRemote implements Remote {
     return (await this.advertise()).advertised.get(refName);
   }
 
-  async fetchCommit(store: GitStore, sha: string, refName?: string): Promise<FetchStats> {
+  async fetchCommit(
+    store: GitStore,
+    sha: string,
+    refName?: string,
+    progress?: FetchProgress,
+  ): Promise<FetchStats> {
     const named = refName ? await this.refObject(refName) : undefined;
     // The tag object too: a store that has the commit from an earlier deploy may lack the tag.
     if ((await store.hasCommit(sha)) && (!named || (await store.hasObject(named)))) return noStats;
@@ -143,7 +157,7 @@ class HttpRemote implements Remote {
     let stats = noStats;
     let refusal: ServerRefusal | undefined;
     try {
-      stats = await this.fetch(store, [want], 'tip');
+      stats = await this.fetch(store, [want], 'tip', progress);
     } catch (error) {
       if (!(error instanceof ServerRefusal)) throw error;
       refusal = error;
@@ -152,7 +166,7 @@ class HttpRemote implements Remote {
     if (await store.hasCommit(sha)) return stats;
     // A server may refuse a want that no ref names: try the route every server allows (all
     // branches and tags) before giving up.
-    const more = await this.fetchAll(store);
+    const more = await this.fetchAll(store, progress);
     if (await store.hasCommit(sha)) return addStats(stats, more);
     await refuseNonCommit(store, sha, refName);
     throw new SourceError(
@@ -162,19 +176,19 @@ class HttpRemote implements Remote {
     );
   }
 
-  async commitsWithPrefix(store: GitStore, prefix: string) {
-    const fetch = await this.fetchAll(store);
+  async commitsWithPrefix(store: GitStore, prefix: string, progress?: FetchProgress) {
+    const fetch = await this.fetchAll(store, progress);
     return {commits: await store.commitsWithPrefix(prefix), fetch};
   }
 
   /** Every branch and tag with all their history: the route for a commit no ref names. */
-  private async fetchAll(store: GitStore): Promise<FetchStats> {
+  private async fetchAll(store: GitStore, progress?: FetchProgress): Promise<FetchStats> {
     if (this.allFetched) return noStats;
     const {advertised} = await this.advertise();
     const wants = [...advertised]
       .filter(([ref]) => ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/'))
       .map(([, oid]) => oid);
-    const stats = await this.fetch(store, wants, 'history');
+    const stats = await this.fetch(store, wants, 'history', progress);
     this.allFetched = true;
     return stats;
   }
@@ -188,6 +202,7 @@ class HttpRemote implements Remote {
     store: GitStore,
     oids: readonly string[],
     reach: 'tip' | 'history',
+    progress?: FetchProgress,
   ): Promise<FetchStats> {
     const held = new Set<string>();
     for (const oid of new Set(oids)) if (await store.hasObject(oid)) held.add(oid);
@@ -206,11 +221,11 @@ class HttpRemote implements Remote {
         ...{http: this.http, url: this.location.url, capabilities, wants, haves},
         ...{depth, shallow, authorization: this.authorization},
       };
-      const fetched = await fetchPack(store, request).catch(async (error: unknown) => {
+      const fetched = await fetchPack(store, request, progress).catch(async (error: unknown) => {
         // A server may ask for credentials only for the fetch itself.
         if (!this.credentials || this.authorization || !isUnauthorized(error)) throw error;
         this.authorization = basicAuth(this.credentials);
-        return fetchPack(store, {...request, authorization: this.authorization});
+        return fetchPack(store, {...request, authorization: this.authorization}, progress);
       });
       return fetched.stored;
     });

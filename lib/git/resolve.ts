@@ -1,6 +1,6 @@
 import {RevError, UsageError} from '../support/errors.js';
 import {formatLocation} from './location.js';
-import {addStats, type FetchStats, type Remote} from './remote.js';
+import {addStats, type FetchProgress, type FetchStats, type Remote} from './remote.js';
 import {FULL_SHA, type GitStore} from './store.js';
 
 /** A rev resolved to one commit, which the store now holds. */
@@ -34,11 +34,12 @@ export async function resolveRev(
   rev: string,
   remote: Remote,
   store: GitStore,
+  progress?: FetchProgress,
 ): Promise<ResolvedRev> {
   checkRevSyntax(rev);
   const where = formatLocation(remote.location);
   if (FULL_SHA.test(rev)) {
-    const fetch = await remote.fetchCommit(store, rev);
+    const fetch = await remote.fetchCommit(store, rev, undefined, progress);
     return {requested: rev, sha: rev, named: rev, kind: 'sha', fetch};
   }
 
@@ -46,14 +47,17 @@ export async function resolveRev(
   const candidates = refCandidates(rev, refs);
   let searchFetch: FetchStats = {fetched: false, objects: 0, bytes: 0};
   if (SHORT_SHA.test(rev)) {
-    const found = await remote.commitsWithPrefix(store, rev.toLowerCase());
+    const found = await remote.commitsWithPrefix(store, rev.toLowerCase(), progress);
     searchFetch = found.fetch;
     for (const sha of found.commits) {
       candidates.push({sha, kind: 'short-sha', label: `commit ${sha}`});
     }
   }
   const chosen = onlyCandidate(rev, candidates, refs, where);
-  const fetch = addStats(searchFetch, await remote.fetchCommit(store, chosen.sha, chosen.ref));
+  const fetch = addStats(
+    searchFetch,
+    await remote.fetchCommit(store, chosen.sha, chosen.ref, progress),
+  );
   const named = chosen.ref ? await remote.refObject(chosen.ref) : undefined;
   return {
     requested: rev,

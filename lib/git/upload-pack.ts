@@ -213,11 +213,13 @@ export async function* pktLines(
 export async function fetchPack(
   store: GitStore,
   request: UploadPackRequest,
+  progress?: (status: string) => void,
 ): Promise<UploadPackResult & {stored: StoredPack | undefined}> {
   const incoming = await IncomingPack.create(path.join(store.gitdir, 'objects', 'pack'));
   try {
     const result = await uploadPack(request, chunk => {
       incoming.write(chunk);
+      if (progress) progress(incoming.describe());
     });
     // The new shallow commits are recorded before the pack makes them visible: a store holding
     // a commit whose missing parents it does not declare would let the next fetch's server

@@ -126,6 +126,14 @@ test('[R30] a received pack whose trailer does not match is refused before it is
     }
   };
   t.true(await receive(good));
+  // What a terminal's live line shows while the pack arrives.
+  const watched = await IncomingPack.create(dir);
+  t.is(watched.describe(), '0 B received');
+  watched.write(good.subarray(0, 10));
+  t.is(watched.describe(), '10 B received', 'the count is not known before 12 bytes');
+  watched.write(good.subarray(10));
+  t.is(watched.describe(), `2 objects, ${good.length} B received`);
+  await watched.discard();
   const damaged = Buffer.from(good);
   damaged[damaged.length - 5] = (damaged[damaged.length - 5] ?? 0) ^ 1;
   await t.throwsAsync(receive(damaged), {

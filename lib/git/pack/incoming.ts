@@ -2,6 +2,7 @@ import {createHash, randomBytes, type Hash} from 'node:crypto';
 import {closeSync, fsyncSync, openSync, promises as fsp, writeSync} from 'node:fs';
 import path from 'node:path';
 import {IntegrityError} from '../../support/errors.js';
+import {formatBytes, plural} from '../../support/format.js';
 
 /** Where a pack being received is written: beside the store's packs, never read as one. */
 export const INCOMING_PACK = /^tmp-fetch-[0-9a-f]{16}\.pack$/;
@@ -17,6 +18,8 @@ export class IncomingPack {
   /** The last 20 bytes so far: the trailer, once the pack ends. */
   private tail = Buffer.alloc(0);
   private closed = false;
+  /** The object count of the pack's header, once its first 12 bytes are in. */
+  private objects: number | undefined;
   size = 0;
 
   private constructor(
@@ -35,11 +38,21 @@ export class IncomingPack {
   write(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) at += writeSync(this.fd, chunk, at, chunk.length - at);
+    if (this.objects === undefined && this.size < 12 && this.size + chunk.length >= 12) {
+      const head = Buffer.concat([this.tail, chunk]).subarray(0, 12);
+      if (head.length === 12) this.objects = head.readUInt32BE(8);
+    }
     this.size += chunk.length;
     const joined = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk;
     const keep = Math.min(20, joined.length);
     this.hash.update(joined.subarray(0, joined.length - keep));
     this.tail = Buffer.from(joined.subarray(joined.length - keep));
+  }
+
+  /** How far the pack is: `2,173 objects, 3.1 MiB received`. */
+  describe(): string {
+    const count = this.objects === undefined ? '' : `${plural(this.objects, 'object')}, `;
+    return `${count}${formatBytes(this.size)} received`;
   }
 
   /**
