@@ -29,7 +29,7 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {startGitHttpServer} from '../test/helpers/git-http-server.js';
 import {hashRuns, largeArtifactRelease} from './hashing.js';
-import {appendCommit, buildApp, buildFilesRepo, LONG_HISTORY} from './long-history.js';
+import {appendCommit, buildApp, buildFilesRepo, LONG_HISTORY, noise} from './long-history.js';
 import {timed, type Sample} from './measure.js';
 import {nativeDeploy} from './native.js';
 import {
@@ -64,6 +64,7 @@ const SIZES = QUICK
       app: {...LONG_HISTORY, commits: 300, files: 300, bundleBytes: 60_000},
       historyFiles: 100,
       packages: 60,
+      staleTarballs: 120,
       vendorFiles: 200,
       history: [
         {label: 'small (quick)', bytes: 40_000},
@@ -78,6 +79,7 @@ const SIZES = QUICK
       app: LONG_HISTORY,
       historyFiles: LONG_HISTORY.files,
       packages: 1000,
+      staleTarballs: 2500,
       vendorFiles: 3500,
       history: [
         {label: '~100 MB', bytes: 300_000},
@@ -98,6 +100,13 @@ async function buildNpmBenchmark(work: string) {
   const packages = benchPackages(SIZES.packages);
   const files: Record<string, Buffer> = {'vendor-manifest.json': vendorManifest(packages)};
   for (const p of packages) files[p.artifact.path] = p.bytes;
+  // Real vendor repos hold thousands of files, older versions the manifest no longer lists
+  // among them: the deploy fetches and writes them too.
+  for (let i = 0; i < SIZES.staleTarballs; i++) {
+    const name = `bench-pkg-${i % SIZES.packages}`;
+    const version = `0.${Math.floor(i / SIZES.packages)}.0`;
+    files[`npm/${name}/${name}-${version}.tgz`] = noise(2_000_000 + i, 700 + (i % 5) * 300);
+  }
   await writeTree(vendorTree, files);
   await buildFilesRepo(path.join(served, 'vendor.git'), files);
   const vendorSha = await revParse(path.join(served, 'vendor.git'), 'main');
@@ -249,6 +258,7 @@ async function measureAll(work: string, ours: Deployer): Promise<Raw> {
       appFiles: SIZES.app.files,
       appPackMiB,
       npmPackages: SIZES.packages,
+      vendorFiles: SIZES.packages + SIZES.staleTarballs + 1,
     },
     deploys,
     sync,

@@ -28,7 +28,13 @@ export type Raw = {
   rssRuns: number;
   /** Wall seconds of each phase of the bench, and `total`. */
   phases: Record<string, number>;
-  benchmark: {appCommits: number; appFiles: number; appPackMiB: number; npmPackages: number};
+  benchmark: {
+    appCommits: number;
+    appFiles: number;
+    appPackMiB: number;
+    npmPackages: number;
+    vendorFiles: number;
+  };
   deploys: {first: Pair; incremental: Pair; lockChange: Pair};
   sync: SyncRuns;
   hashSmall: HashRuns;
