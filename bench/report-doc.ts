@@ -30,11 +30,19 @@ function compareRows(rows: Array<[string, Compared]>): string {
     .join('\n');
 }
 
+/** Every run's value, those over `limit` in bold: the runs that missed show as such. */
+const eachMarked = (s: Spread, limit: number | undefined, fmt = f2) =>
+  s.runs.map(v => (limit !== undefined && v > limit ? `**${fmt(v)}**` : fmt(v))).join(', ');
+
+/** Ratio targets of the deploy scenarios, by row, and the RSS target of every one. */
+const RATIO_LIMITS = [1.2, 0.5, 1.0, undefined];
+const RSS_LIMIT = 150;
+
 function runRows(rows: Array<[string, Compared]>): string {
   return rows
     .map(
-      ([name, c]) =>
-        `| ${name} | ${each(c.ours.seconds)} | ${each(c.native.seconds)} | ${each(c.ratio)} | ${each(c.ours.rssMb, f0)} | ${each(c.native.rssMb, f0)} |`,
+      ([name, c], i) =>
+        `| ${name} | ${each(c.ours.seconds)} | ${each(c.native.seconds)} | ${eachMarked(c.ratio, RATIO_LIMITS[i])} | ${eachMarked(c.ours.rssMb, RSS_LIMIT, f0)} | ${each(c.native.rssMb, f0)} |`,
     )
     .join('\n');
 }
@@ -87,11 +95,11 @@ ${line('large artifacts', r.hashing.large)}
 function rssSection(r: Results): string {
   const rows = r.history.map(
     p =>
-      `| ${p.label} | ${p.commits} | ${p.packMiB.toFixed(0)} MiB | ${each(p.compared.ours.seconds)} s | ${each(p.compared.ours.rssMb, f0)} MB | ${each(p.compared.native.seconds)} s | ${each(p.compared.native.rssMb, f0)} MB |`,
+      `| ${p.label} | ${p.commits} | ${p.packMiB.toFixed(0)} MiB | ${each(p.compared.ours.seconds)} s | ${eachMarked(p.compared.ours.rssMb, RSS_LIMIT, f0)} MB | ${each(p.compared.native.seconds)} s | ${each(p.compared.native.rssMb, f0)} MB |`,
   );
   const i = r.inflate;
   const inflateRow = (name: string, c: Compared) =>
-    `| ${name} | ${each(c.ours.seconds)} s | ${each(c.ours.rssMb, f0)} MB | ${each(c.native.seconds)} s | ${each(c.native.rssMb, f0)} MB |`;
+    `| ${name} | ${each(c.ours.seconds)} s | ${eachMarked(c.ours.rssMb, RSS_LIMIT, f0)} MB | ${each(c.native.seconds)} s | ${each(c.native.rssMb, f0)} MB |`;
   return `## Peak RSS of a first deploy against history size
 
 Apps of the long-history shape that install nothing (so the memory is that of fetching, indexing and writing the
@@ -139,14 +147,14 @@ ${targetRows(r.targets)}
 | --- | --- | --- | --- | --- | --- |
 ${compareRows(rows)}
 
-Every run, in order:
+Every run, in order (in bold: a run over its target):
 
 | scenario | repodeploy (s) | native (s) | ratio | repodeploy peak RSS (MB) | native peak RSS (MB) |
 | --- | --- | --- | --- | --- | --- |
 ${runRows(rows)}
 
 vendor-sync with nothing to do over the ${r.benchmark.npmPackages} artifacts: the whole command, Node start-up included,
-${mmm(r.syncNoop.ours.seconds, f2, ' s')} (${each(r.syncNoop.ours.seconds)}), peak RSS ${mmm(r.syncNoop.ours.rssMb, f0, ' MB')}; the work itself (in one
+${mmm(r.syncNoop.ours.seconds, f2, ' s')} (${eachMarked(r.syncNoop.ours.seconds, 0.5)}), peak RSS ${mmm(r.syncNoop.ours.rssMb, f0, ' MB')}; the work itself (in one
 process, modules loaded) ${mmm(r.syncNoop.inProcessSeconds, f2, ' s')} (${each(r.syncNoop.inProcessSeconds)}).
 
 ${hashSection(r)}
