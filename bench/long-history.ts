@@ -73,6 +73,8 @@ class FastImport {
     time: number;
     message: string;
     parent?: number;
+    /** A parent named by sha, in a repository that exists already. */
+    from?: string;
     changes: string[];
   }): Promise<number> {
     const mark = ++this.mark;
@@ -84,15 +86,23 @@ class FastImport {
         `data ${message.length}\n`,
     );
     await this.write(message);
-    await this.write(`\n${options.parent ? `from :${options.parent}\n` : ''}`);
+    const from = options.parent ? `:${options.parent}` : options.from;
+    await this.write(`\n${from ? `from ${from}\n` : ''}`);
     await this.write(`${options.changes.join('\n')}\n\n`);
     return mark;
   }
 }
 
-/** Run `git fast-import` into the bare repository `gitdir`, fed by `feed`. */
-async function fastImport(gitdir: string, feed: (fi: FastImport) => Promise<void>): Promise<void> {
-  await run('git', ['init', '-q', '--bare', '-b', 'main', gitdir]);
+/**
+ * Run `git fast-import` into the bare repository `gitdir`, fed by `feed`; `append` adds to a
+ * repository that exists already.
+ */
+async function fastImport(
+  gitdir: string,
+  feed: (fi: FastImport) => Promise<void>,
+  append = false,
+): Promise<void> {
+  if (!append) await run('git', ['init', '-q', '--bare', '-b', 'main', gitdir]);
   const child = spawn('git', ['--git-dir', gitdir, 'fast-import', '--quiet', '--depth=50'], {
     stdio: ['pipe', 'ignore', 'inherit'],
   });
@@ -115,6 +125,81 @@ export async function buildVendor(gitdir: string, files: number): Promise<void> 
   });
 }
 
+/** The vendor repository of an npm app: these files (tarballs and manifest) in one commit. */
+export async function buildFilesRepo(gitdir: string, files: Record<string, Buffer>): Promise<void> {
+  await fastImport(gitdir, async fi => {
+    const changes: string[] = [];
+    for (const [name, content] of Object.entries(files))
+      changes.push(`M 100644 :${await fi.blob(content)} ${name}`);
+    await fi.commit({ref: 'refs/heads/main', time: 1_700_000_000, message: 'vendor', changes});
+  });
+}
+
+/**
+ * One commit on `ref` whose parent is `parent` (a full sha), writing `files` and pointing the
+ * gitlinks of `gitlinks` (path to sha) at new commits; resolves the new commit's sha.
+ */
+export async function appendCommit(
+  gitdir: string,
+  options: {
+    ref: string;
+    parent: string;
+    message: string;
+    files: Record<string, Buffer>;
+    gitlinks?: Record<string, string>;
+  },
+): Promise<string> {
+  await fastImport(
+    gitdir,
+    async fi => {
+      const changes: string[] = [];
+      for (const [name, content] of Object.entries(options.files))
+        changes.push(`M 100644 :${await fi.blob(content)} ${name}`);
+      for (const [name, sha] of Object.entries(options.gitlinks ?? {}))
+        changes.push(`M 160000 ${sha} ${name}`);
+      await fi.commit({
+        ref: options.ref,
+        time: 1_800_000_000,
+        message: options.message,
+        from: options.parent,
+        changes,
+      });
+    },
+    true,
+  );
+  return (await output('git', ['--git-dir', gitdir, 'rev-parse', options.ref])).trim();
+}
+
+/**
+ * A repository whose history inflates far beyond its pack: `versions` commits of one 1 MiB text
+ * file, each changing a few lines, so every version compresses and deltas against the last to a
+ * few bytes (1,000 versions: 1 GiB of blobs in a pack of a few MiB).
+ */
+export async function buildInflating(gitdir: string, versions: number): Promise<void> {
+  const lines = Array.from({length: 16_384}, (_, i) => `line ${i} `.padEnd(63, '.'));
+  await fastImport(gitdir, async fi => {
+    let parent: number | undefined;
+    for (let v = 0; v < versions; v++) {
+      for (let k = 0; k < 4; k++) {
+        const i = (v * 4099 + k * 7919) % lines.length;
+        lines[i] = `line ${i} version ${v}`.padEnd(63, '.');
+      }
+      const changes = [`M 100644 :${await fi.blob(Buffer.from(`${lines.join('\n')}\n`))} big.txt`];
+      if (v === 0) changes.push(`M 100644 :${await fi.blob(Buffer.from('{}\n'))} deploy.json`);
+      parent = await fi.commit({
+        ref: 'refs/heads/main',
+        time: 1_700_000_000 + v * 600,
+        message: `version ${v}`,
+        ...(parent ? {parent} : {}),
+        changes,
+      });
+    }
+  });
+}
+
+/** What the app's first commit holds besides its sources (an npm app's manifests, say). */
+export type AppFiles = {deployJson?: Buffer; files?: Record<string, Buffer>};
+
 /**
  * The app: `shape.commits` commits, each editing a few source files (and every `bundleEvery`
  * commits replacing a bundle), the vendor repository pinned as a submodule at `vendor` (relative
@@ -125,6 +210,7 @@ export async function buildApp(
   gitdir: string,
   shape: HistoryShape,
   vendorSha: string,
+  extra: AppFiles = {},
 ): Promise<void> {
   await fastImport(gitdir, async fi => {
     const versions = new Array<number>(shape.files).fill(0);
@@ -136,7 +222,10 @@ export async function buildApp(
         const gitmodules = '[submodule "vendor"]\n\tpath = vendor\n\turl = ../vendor.git\n';
         changes.push(`M 160000 ${vendorSha} vendor`);
         changes.push(`M 100644 :${await fi.blob(Buffer.from(gitmodules))} .gitmodules`);
-        changes.push(`M 100644 :${await fi.blob(Buffer.from('{}\n'))} deploy.json`);
+        const deployJson = extra.deployJson ?? Buffer.from('{}\n');
+        changes.push(`M 100644 :${await fi.blob(deployJson)} deploy.json`);
+        for (const [name, content] of Object.entries(extra.files ?? {}))
+          changes.push(`M 100644 :${await fi.blob(content)} ${name}`);
         for (let f = 0; f < shape.files; f++)
           changes.push(`M 100644 :${await fi.blob(source(f, 0))} ${filePath(f)}`);
       } else {
@@ -160,6 +249,18 @@ export async function buildApp(
         changes,
       });
     }
+  });
+}
+
+function output(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {stdio: ['ignore', 'pipe', 'inherit']});
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', code => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`${command} ${args.join(' ')} exited ${code}`));
+    });
   });
 }
 

@@ -33,3 +33,16 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
+
+/** Every run's figure and their min, median and max: a good run and a bad one both show. */
+export type Spread = {min: number; median: number; max: number; runs: number[]};
+
+export function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {min: sorted[0] ?? 0, median: median(values), max: sorted.at(-1) ?? 0, runs: values};
+}
+
+/** Run i of `ours` over run i of `theirs`: paired in the same run, so load hits both alike. */
+export function ratios(ours: number[], theirs: number[]): number[] {
+  return ours.map((o, i) => o / (theirs[i] ?? Number.NaN));
+}
