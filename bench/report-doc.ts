@@ -160,5 +160,9 @@ ${mmm(r.syncNoop.ours.seconds, f2, ' s')} (${eachMarked(r.syncNoop.ours.seconds,
 process, modules loaded) ${mmm(r.syncNoop.inProcessSeconds, f2, ' s')} (${each(r.syncNoop.inProcessSeconds)}).
 
 ${hashSection(r)}
-${rssSection(r)}`;
+${rssSection(r)}
+The decisions behind these figures (shallow fetches, packs indexed from disk, writing only what
+changed, reusing a virtualenv) and the measurements that chose them:
+[performance-notes.md](performance-notes.md).
+`;
 }
