@@ -345,12 +345,16 @@ const NATIVE_FILES = [
 ];
 
 /** vendor-sync of one requirement hashed for every file of NATIVE_FILES, for `target`. */
-async function syncNative(t: T, target: PythonTarget | undefined): Promise<string[]> {
+async function syncNative(
+  t: T,
+  target: PythonTarget | undefined,
+  names = NATIVE_FILES,
+): Promise<string[]> {
   const world = await makeWorld(t);
   const files = path.join(world.dir, 'native');
   await fsp.mkdir(files);
   const hashes: string[] = [];
-  for (const name of NATIVE_FILES) {
+  for (const name of names) {
     // vendor-sync only downloads and checks these: any bytes, each file its own.
     const bytes = Buffer.from(`the file ${name}\n`);
     await fsp.writeFile(path.join(files, name), bytes);
@@ -418,4 +422,13 @@ test('sync for a platform no wheel fits vendors the sdist for it, the fitting wh
     await syncNative(t, {platforms: ['linux-x64-musl', 'linux-arm64'], version: '3.11'}),
     ['native_mod-1.0-cp311-cp311-musllinux_1_1_x86_64.whl', 'native_mod-1.0.tar.gz'],
   );
+});
+
+test('sync for a target no hashed file fits, with no sdist, stops and names the files', async t => {
+  const wheels = NATIVE_FILES.filter(f => f.endsWith('.whl'));
+  await t.throwsAsync(syncNative(t, {platforms: ['darwin-arm64'], version: '3.11'}, wheels), {
+    instanceOf: SourceError,
+    message:
+      /^pypi native-mod==1\.0: of its hashed files \(native_mod-1\.0-cp311-cp311-manylinux.*\) none installs on darwin-arm64 with Python 3\.11, and there is no sdist\.$/,
+  });
 });
