@@ -27,8 +27,9 @@ type CheckWorld = World & {github: FakeGithub; appUrl: string; sha: string; vend
 async function checkWorld(
   t: T,
   mutate?: (w: {appDir: string; vendorDir: string}) => Promise<void>,
+  serverOptions: Parameters<typeof makeWorld>[1] = {},
 ): Promise<CheckWorld> {
-  const world = await makeWorld(t);
+  const world = await makeWorld(t, serverOptions);
   const github = await startFakeGithub({
     token: 'gh-check-token',
     tokens: {
@@ -191,7 +192,11 @@ test('JUnit output parses, one test case per check, failures marked', async t =>
 });
 
 test('the GitHub Actions workflow in examples/ci runs as written and posts commit statuses', async t => {
-  const world = await checkWorld(t);
+  // The app and vendor repositories are private: only the DEPLOY_GIT_TOKEN secret reads them,
+  // as GITHUB_TOKEN cannot read a repository other than the workflow's own.
+  const world = await checkWorld(t, undefined, {
+    auth: {username: 'x-access-token', password: 'deploy-read-token'},
+  });
   const workflow = YAML.parse(
     await fsp.readFile(path.join(packageRoot, 'examples/ci/deploy-check.yml'), 'utf8'),
   ) as {
@@ -208,6 +213,7 @@ test('the GitHub Actions workflow in examples/ci runs as written and posts commi
     'github.server_url': world.server.url,
     'github.repository': 'acme/app',
     'secrets.GITHUB_TOKEN': 'gh-check-token',
+    'secrets.DEPLOY_GIT_TOKEN': 'deploy-read-token',
   };
   const expand = (text: string) =>
     text.replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_m, expr: string) => {
@@ -243,7 +249,8 @@ test('the GitHub Actions workflow in examples/ci runs as written and posts commi
     context: 'repodeploy/check',
     target_url: 'https://github.example/acme/app/actions/runs/42',
   });
-  t.false(ok.stdout.includes('gh-check-token') || ok.stderr.includes('gh-check-token'));
+  for (const secret of ['gh-check-token', 'deploy-read-token'])
+    t.false(ok.stdout.includes(secret) || ok.stderr.includes(secret), `${secret} was printed`);
 
   // The same workflow on a changeset whose vendor repo lacks an artifact: a failure status.
   await fsp.rm(path.join(world.vendor.dir, 'npm', 'greet-lib'), {recursive: true});

@@ -6,24 +6,13 @@ import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {promisify} from 'node:util';
 import test from 'ava';
+import {shellBlocks} from './helpers/doc-shell.js';
 import {startRegistry} from './helpers/npm-registry.js';
 import {startPypiIndex} from './helpers/pypi-index.js';
 import {tempDir} from './helpers/tmp.js';
 import {packageRoot} from './helpers/world.js';
 
 const exec = promisify(execFile);
-const SKIP_MARK = 'not run by the test';
-
-/** The doc's shell blocks, in order, without those marked as not run by the test. */
-function shellBlocks(markdown: string): string[] {
-  const blocks: string[] = [];
-  const fence = /^```sh\n([^]*?)^```$/gm;
-  for (let match = fence.exec(markdown); match; match = fence.exec(markdown)) {
-    const before = markdown.slice(0, match.index).trimEnd().split('\n').pop() ?? '';
-    if (!before.includes(SKIP_MARK)) blocks.push(match[1] ?? '');
-  }
-  return blocks;
-}
 
 /** A pure-Python wheel of six 1.17.0 (a zip with the module and its dist-info), built by pip's Python. */
 async function buildSixWheel(dir: string): Promise<void> {

@@ -14,6 +14,7 @@ import {readVendorManifest} from '../lib/pins/vendor-manifest.js';
 import {Http} from '../vendor-sync/http.js';
 import {listProjectFiles} from '../vendor-sync/sources/pypi.js';
 import {vendorSync} from '../vendor-sync/sync.js';
+import type {PythonTarget} from '../vendor-sync/sources/wheel-tags.js';
 import {startPypiIndex, type FileMeta, type PypiIndexOptions} from './helpers/pypi-index.js';
 import {listenLocal} from './helpers/http.js';
 import {git} from './helpers/repos.js';
@@ -334,3 +335,100 @@ for (const format of ['html', 'json'] as const) {
     );
   });
 }
+
+const NATIVE_FILES = [
+  'native_mod-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl',
+  'native_mod-1.0-cp311-cp311-musllinux_1_1_x86_64.whl',
+  'native_mod-1.0-cp311-cp311-win_amd64.whl',
+  'native_mod-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl',
+  'native_mod-1.0.tar.gz',
+];
+
+/** vendor-sync of one requirement hashed for every file of NATIVE_FILES, for `target`. */
+async function syncNative(
+  t: T,
+  target: PythonTarget | undefined,
+  names = NATIVE_FILES,
+): Promise<string[]> {
+  const world = await makeWorld(t);
+  const files = path.join(world.dir, 'native');
+  await fsp.mkdir(files);
+  const hashes: string[] = [];
+  for (const name of names) {
+    // vendor-sync only downloads and checks these: any bytes, each file its own.
+    const bytes = Buffer.from(`the file ${name}\n`);
+    await fsp.writeFile(path.join(files, name), bytes);
+    hashes.push(`--hash=sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+  }
+  const {url} = await startPypiIndex(files).then(started => {
+    t.teardown(() => started.close());
+    return started;
+  });
+  await world.app.write({
+    'requirements.txt': `native-mod==1.0 ${hashes.join(' ')}\n`,
+    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git'}, install: 'pip'}),
+  });
+  await world.app.commit('app');
+  await vendorSync(
+    {
+      app: world.app.dir,
+      vendor: world.vendor.dir,
+      keepUnused: false,
+      dryRun: false,
+      push: false,
+      updatePin: false,
+      pr: undefined,
+      platforms: [currentPlatform()],
+      concurrency: 4,
+    },
+    {
+      http: new Http({backoffMs: 10}),
+      gitHttp: createHttpClient(),
+      gitCredentials: undefined,
+      upstreams: {
+        npm: {registry: undefined, scopes: new Map()},
+        pypiIndex: url,
+        pypiTarget: target,
+        github: () => {
+          throw new Error('no GitHub in this test');
+        },
+        githubToken: undefined,
+      },
+      reporter: silentReporter,
+      progressStream: process.stderr,
+      cwd: world.dir,
+      clock: () => new Date('2026-11-28T10:00:00Z'),
+      author: {name: 'Vendor Bot', email: 'bot@example.invalid'},
+    },
+  );
+  const manifest = await readVendorManifest(world.vendor.dir);
+  const vendored = manifest.artifacts.map(a => a.path.replace(/^pypi\//, '')).sort();
+  t.deepEqual((await fsp.readdir(path.join(world.vendor.dir, 'pypi'))).sort(), vendored);
+  return vendored;
+}
+
+test('sync without a Python target vendors every file a hash allows: each platform and the sdist', async t => {
+  t.deepEqual(await syncNative(t, undefined), [...NATIVE_FILES].sort());
+});
+
+test('sync for linux-x64 and Python 3.11 vendors only the wheel those nodes install', async t => {
+  t.deepEqual(await syncNative(t, {platforms: ['linux-x64'], version: '3.11'}), [
+    'native_mod-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl',
+  ]);
+});
+
+test('sync for a platform no wheel fits vendors the sdist for it, the fitting wheel for the other', async t => {
+  t.deepEqual(
+    await syncNative(t, {platforms: ['linux-x64-musl', 'linux-arm64'], version: '3.11'}),
+    ['native_mod-1.0-cp311-cp311-musllinux_1_1_x86_64.whl', 'native_mod-1.0.tar.gz'],
+  );
+});
+
+test('sync for a target no hashed file fits, with no sdist, stops and names the files', async t => {
+  const wheels = NATIVE_FILES.filter(f => f.endsWith('.whl'));
+  await t.throwsAsync(syncNative(t, {platforms: ['darwin-arm64'], version: '3.11'}, wheels), {
+    instanceOf: SourceError,
+    message:
+      /^pypi native-mod==1\.0: of its hashed files \(native_mod-1\.0-cp311-cp311-manylinux.*\) none installs on darwin-arm64 with Python 3\.11, and there is no sdist\.$/,
+  });
+});

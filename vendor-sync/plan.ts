@@ -16,6 +16,7 @@ import type {GithubClient} from '../lib/http/github.js';
 import {assetDownloadUrl} from './sources/github.js';
 import {npmDownloadUrl, type NpmUpstream} from './sources/npm.js';
 import {listProjectFiles} from './sources/pypi.js';
+import {filesForTarget, type PythonTarget} from './sources/wheel-tags.js';
 
 /** An artifact to download: where from, and with which headers. */
 export type Download = Artifact & {url: string; headers: Record<string, string>};
@@ -46,6 +47,8 @@ export type Upstreams = {
   npm: NpmUpstream;
   npmRegistries: string[];
   pypiIndex: string;
+  /** Vendor only the PyPI files these nodes can install; undefined: every file a hash allows. */
+  pypiTarget?: PythonTarget | undefined;
   github: () => GithubClient;
   githubToken: string | undefined;
 };
@@ -171,13 +174,21 @@ async function pypiDownloads(
   const files = (await listProjectFiles(http, upstreams.pypiIndex, need.name)).filter(
     f => f.version === need.version,
   );
-  const chosen = files.filter(
+  const allowed = files.filter(
     f => f.sha256 !== undefined && samePin(need.integrity, pinFromSha256(f.sha256)),
   );
-  if (chosen.length === 0) {
+  if (allowed.length === 0) {
     throw new SourceError(
       `pypi ${need.name}==${need.version}: no file on ${upstreams.pypiIndex} has a hash the requirements file allows.`,
       'Check the index URL (--pypi-index) and the hashes in the requirements file.',
+    );
+  }
+  const target = upstreams.pypiTarget;
+  const chosen = target ? filesForTarget(allowed, target) : allowed;
+  if (chosen.length === 0 && target) {
+    throw new SourceError(
+      `pypi ${need.name}==${need.version}: of its hashed files (${allowed.map(f => f.filename).join(', ')}) none installs on ${target.platforms.join(', ')} with Python ${target.version}, and there is no sdist.`,
+      'Hash a wheel for the nodes (or the sdist) in the requirements file: see docs/python.md.',
     );
   }
   const found: Found = {download: [], republished: []};
