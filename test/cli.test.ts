@@ -91,6 +91,22 @@ test('deploy bin: --help and --version print and exit 0, for the command and its
   t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
+test("a command's --help gives its usage line, examples and the doc to read, on both bins", async t => {
+  const rollback = await runDeployBin(['rollback', '--help']);
+  t.is(rollback.code, 0, rollback.stderr);
+  t.regex(rollback.stdout, /^Usage: deploy rollback \[--root <dir>\]/m);
+  t.regex(rollback.stdout, /Examples:\n\s+deploy rollback --root \/srv\/app/);
+  t.regex(rollback.stdout, /Docs: docs\/lifecycle\.md/);
+  const check = await runDeployBin(['check', '--help']);
+  t.regex(check.stdout, /^Usage: deploy check --rev <rev> --repo <url>/m);
+  t.regex(check.stdout, /Docs: docs\/check\.md/);
+  const sync = await runVendorSyncBin(['outdated', '--help'], os.tmpdir());
+  t.is(sync.code, 0, sync.stderr);
+  t.regex(sync.stdout, /^Usage: vendor-sync outdated --vendor <path\|url>/m);
+  t.regex(sync.stdout, /Examples:\n\s+vendor-sync outdated --vendor/);
+  t.regex(sync.stdout, /Docs: docs\/vendor-sync\.md/);
+});
+
 test('a mistyped command is named, with the command meant; exit 2', async t => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cli-typo-'));
   t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
