@@ -107,6 +107,21 @@ test("a command's --help gives its usage line, examples and the doc to read, on 
   t.regex(sync.stdout, /Docs: docs\/vendor-sync\.md/);
 });
 
+test('deploy bin: a bad deploy.json is refused in plain words, naming the key and the doc; exit 3', async t => {
+  const {world} = await simpleWorld(t);
+  await world.app.write({'deploy.json': JSON.stringify({vendor: {url: 42}, instal: 'npm'})});
+  await world.app.commit('a broken deploy.json');
+  await world.publish();
+  const run = await runDeployBin(['--rev', 'main', '--repo', world.appUrl, '--root', world.root]);
+  t.is(run.code, ExitCode.config, run.stderr);
+  t.regex(
+    run.stderr,
+    /error: deploy\.json at [0-9a-f]{7,} is invalid: "vendor\.url" must be a string \(the vendor repository URL\); it is the number 42; unknown key "instal"\./,
+  );
+  t.regex(run.stderr, /hint: .*docs\/deploy-json\.md/);
+  t.notRegex(run.stderr, /expected|received|Invalid input/);
+});
+
 test('a mistyped command is named, with the command meant; exit 2', async t => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cli-typo-'));
   t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
