@@ -10,6 +10,7 @@ import {
 } from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
 import {withHelp} from '../lib/cli/help.js';
+import {readVendorSyncConfig, type VendorSyncConfig} from './config-file.js';
 import {ExitCode, SourceError, UsageError} from '../lib/support/errors.js';
 import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform, parsePlatform} from '../lib/pins/npm-lockfile.js';
@@ -183,13 +184,13 @@ const SYNC_OPTIONS = {
   },
 } as const satisfies Record<string, Options>;
 
-function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
+function syncCommand(ctx: CliContext, config: VendorSyncConfig): CommandModule<object, SyncArgs> {
   return {
     command: '$0',
     describe:
       'Vendor every artifact the app needs at a changeset; commit, push, open a pull request',
     builder: y =>
-      withHelp(y.options(UPSTREAM_OPTIONS).options(SYNC_OPTIONS), {
+      withHelp(y.options(UPSTREAM_OPTIONS).options(SYNC_OPTIONS).config(config), {
         usage: 'vendor-sync --app <path|url> --vendor <path|url> [options]',
         examples: [
           ['vendor-sync --app . --vendor ../vendor', 'Vendor what the app here needs, and commit'],
@@ -287,13 +288,16 @@ async function signingKey(
 
 type OutdatedArgs = Common & {'python-version'?: string};
 
-function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
+function outdatedCommand(
+  ctx: CliContext,
+  config: VendorSyncConfig,
+): CommandModule<object, OutdatedArgs> {
   return {
     command: 'outdated',
     describe: 'For each vendored artifact, the pinned version and the newest upstream release',
     builder: y =>
       withHelp(
-        y.options(UPSTREAM_OPTIONS).option('python-version', {
+        y.options(UPSTREAM_OPTIONS).config(config).option('python-version', {
           type: 'string',
           describe: 'The Python the app runs on (e.g. 3.11): skip PyPI releases that exclude it',
         }),
@@ -407,7 +411,17 @@ function outdatedTable(rows: OutdatedRow[]): string {
 
 /** The `vendor-sync` command. Returns the exit code; `bin/vendor-sync.js` sets it. */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
-  return runCli(args, ctx, {bin: 'vendor-sync', commands: ['outdated', 'completion']}, () =>
-    yargs(args).scriptName('vendor-sync').command(syncCommand(ctx)).command(outdatedCommand(ctx)),
+  // Read here, thrown inside runCli (by build): a bad file is reported as any config error.
+  const config = await readVendorSyncConfig(args, ctx.env, ctx.cwd).catch(
+    (error: unknown) => error,
   );
+  const spec = {bin: 'vendor-sync', commands: ['outdated', 'completion'], envPrefix: 'VENDOR_SYNC'};
+  return runCli(args, ctx, spec, () => {
+    if (config instanceof Error) throw config;
+    const {app, ...upstream} = config as VendorSyncConfig;
+    return yargs(args)
+      .scriptName('vendor-sync')
+      .command(syncCommand(ctx, {...upstream, ...(app === undefined ? {} : {app})}))
+      .command(outdatedCommand(ctx, upstream));
+  });
 }

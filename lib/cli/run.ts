@@ -10,10 +10,14 @@ import {redact} from '../support/redact.js';
 import {TOOL_VERSION} from '../support/version.js';
 import type {CliContext} from './io.js';
 import {writeJson} from './io.js';
+import {withEnv} from './env.js';
 import {checkCommandName} from './suggest.js';
 
-/** The bin's name and its command words, for the usage line and typo suggestions. */
-export type CliSpec = {bin: string; commands: readonly string[]};
+/**
+ * The bin's name and its command words, for the usage line and typo suggestions; the prefix of
+ * the environment variables that stand for its options (DEPLOY: DEPLOY_REV for --rev).
+ */
+export type CliSpec = {bin: string; commands: readonly string[]; envPrefix: string};
 
 /**
  * Parse and run a command line; the one place that prints errors and picks the exit code.
@@ -37,7 +41,7 @@ export async function runCli(
     ctx.quiet = args.includes('-q') || args.includes('--quiet');
     ctx.verbose = args.includes('-v') || args.includes('--verbose');
     ctx.json = json;
-    await build()
+    await withEnv(build(), spec.envPrefix, args)
       .strict()
       .exitProcess(false)
       .wrap(Math.min(100, process.stdout.columns || 100))
