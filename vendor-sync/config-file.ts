@@ -51,7 +51,7 @@ export async function readVendorSyncConfig(
   } catch (error) {
     throw new ConfigError(`${file} is not valid JSON.`, 'See docs/vendor-sync.md.', {cause: error});
   }
-  const parsed = schema.safeParse(data);
+  const parsed = schema.safeParse(data, {reportInput: true});
   if (!parsed.success)
     throw configIssuesError(
       {where: file, doc: 'docs/vendor-sync.md', keys: KEYS},

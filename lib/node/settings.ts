@@ -29,7 +29,7 @@ export async function readNodeSettings(root: string): Promise<NodeSettings> {
     throw new ConfigError(`${file} is not valid JSON.`, 'Fix or remove the file.', {cause: error});
   }
   if (data === undefined) return {format: 1};
-  const parsed = schema.safeParse(data);
+  const parsed = schema.safeParse(data, {reportInput: true});
   if (!parsed.success) {
     throw configIssuesError(
       {

@@ -158,7 +158,6 @@ const DEPLOY_JSON_KEYS: Record<string, string> = {
   'vendor.url': 'the vendor repository URL',
   'vendor.rev': 'a commit id',
   install: '"npm", "pip" or an object',
-  'install.type': '"npm", "pip" or "command"',
   assets: 'a list of GitHub release assets',
   shared: 'a list of paths in the release',
   hooks: 'commands by hook name',
@@ -179,7 +178,7 @@ export function parseDeployConfig(text: string, where: string): DeployConfig {
     fix: 'Fix the file in the app repository and deploy a changeset that has the fix.',
     keepOne: 'keep one of them in the app repository and deploy a changeset that has the fix.',
   });
-  const result = deployConfigSchema.safeParse(data);
+  const result = deployConfigSchema.safeParse(data, {reportInput: true});
   if (!result.success) {
     throw configIssuesError(
       {where, doc: 'docs/deploy-json.md', keys: DEPLOY_JSON_KEYS},

@@ -53,7 +53,7 @@ export async function readVendorManifest(vendorDir: string): Promise<VendorManif
       {cause: error},
     );
   }
-  const parsed = manifestSchema.safeParse(data);
+  const parsed = manifestSchema.safeParse(data, {reportInput: true});
   if (!parsed.success) {
     // The first few: a manifest written by another version may be wrong on every artifact.
     throw configIssuesError(

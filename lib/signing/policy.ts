@@ -64,7 +64,7 @@ export async function loadSigningPolicy(
   const absolute = path.resolve(options.cwd ?? process.cwd(), file);
   const text = await readText(absolute, 'The signing policy');
   const data = parseJson(text, absolute);
-  const parsed = schema.safeParse(data);
+  const parsed = schema.safeParse(data, {reportInput: true});
   if (!parsed.success) {
     throw configIssuesError(
       {where: absolute, doc: 'docs/signing.md', keys: POLICY_KEYS},

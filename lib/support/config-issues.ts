@@ -42,12 +42,18 @@ export function describeIssue(
   data: unknown,
   keys: Readonly<Record<string, string>> = {},
 ): string {
-  const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys')
-    return issue.keys.map(k => `unknown key "${[...path, k].join('.')}"`).join(', ');
-  const key = path.length > 0 ? `"${path.join('.')}"` : 'the file';
+    return issue.keys.map(k => `unknown key "${keyPath([...issue.path, k])}"`).join(', ');
+  const key = issue.path.length > 0 ? `"${keyPath(issue.path)}"` : 'the file';
   const meaning = keys[issue.path.map(p => (typeof p === 'number' ? '*' : String(p))).join('.')];
-  const value = valueAt(data, issue.path);
+  // What the schema saw (after a shorthand such as "npm" was expanded), when the caller asked
+  // Zod for it (reportInput); else the value at the path of the file as written.
+  const seen = 'input' in issue ? issue.input : valueAt(data, issue.path);
+  // A discriminated union reports the whole object at the discriminator's path.
+  const value =
+    issue.code === 'invalid_union' && issue.discriminator && isRecord(seen)
+      ? seen[issue.discriminator]
+      : seen;
   const what = expectation(issue, value);
   const actual = value === undefined ? 'it is missing' : `it is ${describeValue(value)}`;
   return `${key} ${what}${meaning ? ` (${meaning})` : ''}; ${actual}`;
@@ -64,11 +70,16 @@ function expectation(issue: Issue, value: unknown): string {
     case 'too_big':
       return bound(issue.origin, 'at most', issue.maximum, issue.inclusive, value);
     case 'invalid_value':
-      return `must be ${issue.values.map(v => JSON.stringify(v)).join(' or ')}`;
+      return `must be ${oneOf(issue.values)}`;
     case 'invalid_format':
       return issue.format === 'regex' ? 'has the wrong form' : `must be ${typeName(issue.format)}`;
-    case 'invalid_union':
-      return 'matches none of the forms this key accepts';
+    case 'invalid_union': {
+      // A discriminated union names the values its discriminator takes.
+      const options = 'options' in issue ? (issue.options ?? []) : [];
+      return options.length > 0
+        ? `must be ${oneOf(options)}`
+        : 'matches none of the forms this key accepts';
+    }
     case 'not_multiple_of':
       return `must be a multiple of ${issue.divisor}`;
     default:
@@ -83,7 +94,13 @@ function bound(
   inclusive: boolean | undefined,
   value: unknown,
 ): string {
-  if (origin === 'string' && words === 'at least' && limit === 1 && typeof value === 'string')
+  const listOrText = typeof value === 'string' || Array.isArray(value);
+  if (
+    (origin === 'string' || origin === 'array') &&
+    words === 'at least' &&
+    limit === 1 &&
+    listOrText
+  )
     return 'must not be empty';
   const unit =
     origin === 'string' ? ' characters' : origin === 'array' || origin === 'set' ? ' entries' : '';
@@ -126,6 +143,25 @@ export function describeValue(value: unknown): string {
     default:
       return typeof value;
   }
+}
+
+/** `"a", "b" or "c"`. */
+function oneOf(values: readonly unknown[]): string {
+  const quoted = values.map(v => JSON.stringify(v));
+  return quoted.length > 1
+    ? `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1) ?? ''}`
+    : (quoted[0] ?? 'nothing');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `shared[0].path`, as the other deploy.json messages name a key. */
+function keyPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`))
+    .join('');
 }
 
 function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {

@@ -41,7 +41,7 @@ test("bounds, choices, lists and unknown keys in plain words, never Zod's", t =>
     'unknown key "vendor.extra"',
     '"keep" must be at least 1; it is the number 0',
     '"mode" must be "a" or "b"; it is the string "c"',
-    '"list" must have at least 1 entries; it is an empty list',
+    '"list" must not be empty; it is an empty list',
   ]);
   for (const line of found) t.notRegex(line, /expected|received|Invalid input|Too small/);
 });
@@ -69,6 +69,17 @@ test('deploy.json: a wrong vendor.rev reads as ours', t => {
         'deploy.json at abc1234 is invalid: "vendor.rev" must be a string (a commit id); it is the number 5.',
     },
   );
+});
+
+test('deploy.json: a shorthand is judged as expanded, and list entries are named by index', t => {
+  const message = (text: string) =>
+    t.throws(() => parseDeployConfig(text, 'deploy.json'), {instanceOf: ConfigError}).message;
+  t.is(
+    message('{"install": "yarn"}'),
+    'deploy.json is invalid: "install.type" must be "npm", "pip" or "command"; it is the string "yarn".',
+  );
+  t.regex(message('{"install": {"command": []}}'), /"install\.command" must not be empty/);
+  t.regex(message('{"shared": ["ok", 7]}'), /"shared\[1\]" must be a string; it is the number 7/);
 });
 
 test('describeValue says what a value is', t => {
