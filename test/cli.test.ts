@@ -105,6 +105,9 @@ test("a command's --help gives its usage line, examples and the doc to read, on 
   t.regex(sync.stdout, /^Usage: vendor-sync outdated --vendor <path\|url>/m);
   t.regex(sync.stdout, /Examples:\n\s+vendor-sync outdated --vendor/);
   t.regex(sync.stdout, /Docs: docs\/vendor-sync\.md/);
+  const completion = await runDeployBin(['completion', '--help']);
+  t.is(completion.code, 0, completion.stderr);
+  t.regex(completion.stdout, /^Usage: deploy completion\n[\s\S]*Examples:[\s\S]*Docs: README\.md/);
 });
 
 test('deploy bin: a bad deploy.json is refused in plain words, naming the key and the doc; exit 3', async t => {

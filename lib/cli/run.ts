@@ -33,6 +33,11 @@ export async function runCli(
   try {
     checkCommandName(args, spec.bin, spec.commands);
     // By hand: the default command ($0) would also run after yargs printed the script.
+    // yargs would print the script, then refuse "completion" as an argument of the default command.
+    if (args[0] === 'completion' && args.slice(1).some(a => a === '-h' || a === '--help')) {
+      ctx.stdout.write(completionHelp(spec.bin));
+      return ExitCode.ok;
+    }
     if (args[0] === 'completion' && args.length === 1) {
       ctx.stdout.write(await completionScript(build));
       return ExitCode.ok;
@@ -104,6 +109,22 @@ export async function runCli(
     }
     return ExitCode.internal;
   }
+}
+
+/** `completion --help`: the same parts as every other command's help. */
+function completionHelp(bin: string): string {
+  return [
+    `Usage: ${bin} completion`,
+    '',
+    'Print a bash completion script for the commands and options.',
+    '',
+    'Examples:',
+    `  ${bin} completion >> ~/.bashrc    Complete ${bin}'s commands in every new shell`,
+    `  source <(${bin} completion)       In this shell only`,
+    '',
+    'Docs: README.md (in the repodeploy package and its repository)',
+    '',
+  ].join('\n');
 }
 
 /** The bash completion script yargs writes for this parser. */
