@@ -156,6 +156,10 @@ test("deploy bin: options from DEPLOY_*, a flag winning; DEPLOY_GIT_TOKEN and ot
     'the dry run changed nothing',
   );
   t.false(run.stdout.includes('not-an-option-token') || run.stderr.includes('not-an-option-token'));
+  // DEPLOY_JSON=true makes even an error one JSON object, as --json does.
+  const failed = await runDeployBin([], {...env, DEPLOY_JSON: 'true'});
+  t.is(failed.code, ExitCode.rev, failed.stderr);
+  t.like(JSON.parse(failed.stdout), {ok: false, error: {code: 'EREV'}});
 });
 
 test('vendor-sync bin: --vendor from vendor-sync.json; VENDOR_SYNC_VENDOR over the file; the flag over both', async t => {

@@ -29,7 +29,8 @@ export async function runCli(
   spec: CliSpec,
   build: () => Argv,
 ): Promise<number> {
-  const json = args.includes('--json');
+  // Read before yargs parses, for errors it raises itself; the variable too (DEPLOY_JSON=true).
+  const json = args.includes('--json') || envFlag(ctx.env, spec.envPrefix, 'JSON');
   try {
     checkCommandName(args, spec.bin, spec.commands);
     // By hand: the default command ($0) would also run after yargs printed the script.
@@ -43,8 +44,12 @@ export async function runCli(
       return ExitCode.ok;
     }
     // Before any handler asks for its deps, which pick the reporter.
-    ctx.quiet = args.includes('-q') || args.includes('--quiet');
-    ctx.verbose = args.includes('-v') || args.includes('--verbose');
+    ctx.quiet =
+      args.includes('-q') || args.includes('--quiet') || envFlag(ctx.env, spec.envPrefix, 'QUIET');
+    ctx.verbose =
+      args.includes('-v') ||
+      args.includes('--verbose') ||
+      envFlag(ctx.env, spec.envPrefix, 'VERBOSE');
     ctx.json = json;
     await withEnv(build(), spec.envPrefix, args)
       .strict()
@@ -109,6 +114,11 @@ export async function runCli(
     }
     return ExitCode.internal;
   }
+}
+
+/** Whether PREFIX_NAME sets a boolean option, as yargs reads it: only "true" does. */
+function envFlag(env: NodeJS.ProcessEnv, prefix: string, name: string): boolean {
+  return env[`${prefix}_${name}`] === 'true';
 }
 
 /** `completion --help`: the same parts as every other command's help. */
