@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import {ExitCode} from '../lib/support/errors.js';
 import {startFakeGithub, type FakeGithub} from './helpers/github-server.js';
 import {buildNpmTemplate, type NpmTemplate} from './helpers/npm-template.js';
-import {makeWorld, packageRoot, runDeployBin, type World} from './helpers/world.js';
+import {makeWorld, packageRoot, pinVendor, runDeployBin, type World} from './helpers/world.js';
 
 const exec = promisify(execFile);
 const test = anyTest as TestFn<NpmTemplate>;
@@ -102,6 +102,39 @@ test('a good changeset passes, with the install proven offline', async t => {
   t.regex(human.stdout, /ok {3}the rev resolves to a commit/);
   t.regex(human.stdout, /skip the offline install works\n\s+skipped \(--no-install\)/);
   t.regex(human.stdout, /^deployable \(/m);
+});
+
+test('a failed install keeps its log where the check ran, and the report names that file', async t => {
+  const world = await makeWorld(t);
+  await world.vendor.write({'npm/x.tgz': 'x'});
+  // The installer's output goes to the log; the check's scratch directory is gone when it ends.
+  const script = 'echo resolving wheels; echo "ERROR: broken-1.0.whl is not a wheel" >&2; exit 3';
+  const {appSha} = await pinVendor(world, {
+    sample: true,
+    config: {install: {command: ['sh', '-c', script]}},
+  });
+  const cwd = path.join(world.dir, 'ci-workspace');
+  await fsp.mkdir(cwd);
+  const run = await runDeployBin(
+    ['check', '--rev', appSha, '--repo', world.appUrl, '--json'],
+    {},
+    cwd,
+  );
+  t.is(run.code, ExitCode.notDeployable, run.stderr);
+  const report = JSON.parse(run.stdout) as Report;
+  const install = report.checks.find(c => c.id === 'install');
+  t.is(install?.status, 'fail');
+  const kept = path.join(cwd, 'repodeploy-check-install.log');
+  t.true(install?.message.includes(`The full output is in ${kept}.`), install?.message);
+  t.regex(install?.message ?? '', /Last lines of the log:[\s\S]*broken-1\.0\.whl is not a wheel/);
+  const log = await fsp.readFile(kept, 'utf8');
+  t.regex(log, /resolving wheels/);
+  t.regex(log, /broken-1\.0\.whl is not a wheel/);
+  t.notRegex(
+    install?.message ?? '',
+    /output is in .*repodeploy-check-\w{6}\//,
+    'not the scratch dir',
+  );
 });
 
 test('a lockfile bump without a vendor bump fails, listing what is missing and the vendor-sync command', async t => {

@@ -91,6 +91,121 @@ test('deploy bin: --help and --version print and exit 0, for the command and its
   t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
+test("a command's --help gives its usage line, examples and the doc to read, on both bins", async t => {
+  const rollback = await runDeployBin(['rollback', '--help']);
+  t.is(rollback.code, 0, rollback.stderr);
+  t.regex(rollback.stdout, /^Usage: deploy rollback \[--root <dir>\]/m);
+  t.regex(rollback.stdout, /Examples:\n\s+deploy rollback --root \/srv\/app/);
+  t.regex(rollback.stdout, /Docs: docs\/lifecycle\.md/);
+  const check = await runDeployBin(['check', '--help']);
+  t.regex(check.stdout, /^Usage: deploy check --rev <rev> --repo <url>/m);
+  t.regex(check.stdout, /Docs: docs\/check\.md/);
+  const sync = await runVendorSyncBin(['outdated', '--help'], os.tmpdir());
+  t.is(sync.code, 0, sync.stderr);
+  t.regex(sync.stdout, /^Usage: vendor-sync outdated --vendor <path\|url>/m);
+  t.regex(sync.stdout, /Examples:\n\s+vendor-sync outdated --vendor/);
+  t.regex(sync.stdout, /Docs: docs\/vendor-sync\.md/);
+  const completion = await runDeployBin(['completion', '--help']);
+  t.is(completion.code, 0, completion.stderr);
+  t.regex(completion.stdout, /^Usage: deploy completion\n[\s\S]*Examples:[\s\S]*Docs: README\.md/);
+});
+
+test('deploy bin: a bad deploy.json is refused in plain words, naming the key and the doc; exit 3', async t => {
+  const {world} = await simpleWorld(t);
+  await world.app.write({'deploy.json': JSON.stringify({vendor: {url: 42}, instal: 'npm'})});
+  await world.app.commit('a broken deploy.json');
+  await world.publish();
+  const run = await runDeployBin(['--rev', 'main', '--repo', world.appUrl, '--root', world.root]);
+  t.is(run.code, ExitCode.config, run.stderr);
+  t.regex(
+    run.stderr,
+    /error: deploy\.json at [0-9a-f]{7,} is invalid: "vendor\.url" must be a string \(the vendor repository URL\); it is the number 42; unknown key "instal"\./,
+  );
+  t.regex(run.stderr, /hint: .*docs\/deploy-json\.md/);
+  t.notRegex(run.stderr, /expected|received|Invalid input/);
+});
+
+test("deploy bin: options from DEPLOY_*, a flag winning; DEPLOY_GIT_TOKEN and other commands' options are no arguments", async t => {
+  const {world, sha} = await simpleWorld(t);
+  const env = {
+    DEPLOY_REV: 'no-such-rev',
+    DEPLOY_REPO: world.appUrl,
+    DEPLOY_ROOT: world.root,
+    DEPLOY_GIT_TOKEN: 'not-an-option-token',
+    DEPLOY_GIT_USERNAME: 'deployer',
+  };
+  const run = await runDeployBin(['--rev', 'v1'], env);
+  t.is(run.code, 0, run.stderr);
+  t.regex(run.stdout, new RegExp(`app\\s+${sha}`));
+  // DEPLOY_REV and DEPLOY_REPO are options of the deploy, not of status: not unknown arguments.
+  const status = await runDeployBin(['status', '--json'], env);
+  t.is(status.code, 0, status.stderr);
+  t.is((JSON.parse(status.stdout) as {current: {appSha: string}}).current.appSha, sha);
+  const plan = await runDeployBin([], {
+    ...env,
+    DEPLOY_REV: 'v1',
+    DEPLOY_DRY_RUN: 'true',
+    DEPLOY_FORCE: 'true',
+    DEPLOY_JSON: 'true',
+  });
+  t.is(plan.code, 0, plan.stderr);
+  t.like(JSON.parse(plan.stdout), {ok: true, dryRun: true});
+  t.is(
+    (await fsp.readdir(path.join(world.root, 'releases'))).length,
+    1,
+    'the dry run changed nothing',
+  );
+  t.false(run.stdout.includes('not-an-option-token') || run.stderr.includes('not-an-option-token'));
+  // DEPLOY_JSON=true makes even an error one JSON object, as --json does.
+  const failed = await runDeployBin([], {...env, DEPLOY_JSON: 'true'});
+  t.is(failed.code, ExitCode.rev, failed.stderr);
+  t.like(JSON.parse(failed.stdout), {ok: false, error: {code: 'EREV'}});
+});
+
+test('vendor-sync bin: --vendor from vendor-sync.json; VENDOR_SYNC_VENDOR over the file; the flag over both', async t => {
+  const world = await makeWorld(t);
+  await world.app.write({
+    'deploy.json': JSON.stringify({vendor: {url: '../vendor.git'}}),
+    'vendor-sync.json': JSON.stringify({vendor: '../from-file'}),
+  });
+  await world.app.commit('an app with its vendor-sync settings');
+  // Paths in the file are relative to it: ../from-file is beside the app's work tree.
+  const base = path.dirname(world.app.dir);
+  const synced = async (name: string) =>
+    fsp.access(path.join(base, name, 'vendor-manifest.json')).then(
+      () => true,
+      () => false,
+    );
+  // Credentials under the same prefix are no options: strict mode must not refuse them.
+  const tokens = {VENDOR_SYNC_GIT_TOKEN: 'x', VENDOR_SYNC_NPM_TOKEN: 'y'};
+  const fromFile = await runVendorSyncBin([], world.app.dir, tokens);
+  t.is(fromFile.code, 0, fromFile.stderr);
+  t.true(await synced('from-file'));
+  const env = {...tokens, VENDOR_SYNC_VENDOR: path.join(base, 'from-env')};
+  const fromEnv = await runVendorSyncBin([], world.app.dir, env);
+  t.is(fromEnv.code, 0, fromEnv.stderr);
+  t.true(await synced('from-env'));
+  const flag = ['--app', world.app.dir, '--vendor', path.join(base, 'from-flag')];
+  const fromFlag = await runVendorSyncBin(flag, world.dir, env);
+  t.is(fromFlag.code, 0, fromFlag.stderr);
+  t.true(await synced('from-flag'));
+  // VENDOR_SYNC_DRY_RUN stands for --dry-run.
+  const dry = await runVendorSyncBin(['--vendor', path.join(base, 'dry')], world.app.dir, {
+    VENDOR_SYNC_DRY_RUN: 'true',
+  });
+  t.is(dry.code, 0, dry.stderr);
+  t.regex(dry.stdout, /^dry run:/);
+  t.false(await synced('dry'));
+  // A wrong key in the file is refused in plain words, naming the file.
+  await fsp.writeFile(path.join(world.app.dir, 'vendor-sync.json'), '{"vendor": 5}');
+  const bad = await runVendorSyncBin([], world.app.dir);
+  t.is(bad.code, ExitCode.config, bad.stderr);
+  t.regex(
+    bad.stderr,
+    /vendor-sync\.json is invalid: "vendor" must be a string .*; it is the number 5/,
+  );
+});
+
 test('a mistyped command is named, with the command meant; exit 2', async t => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cli-typo-'));
   t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));

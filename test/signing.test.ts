@@ -688,7 +688,7 @@ test('the policy file is validated strictly, names what is wrong, and resolves k
     ],
     [
       '{"app": {"require": "tag", "allowed_signer": ["signers"]}, "vendor": {"require": "none"}}',
-      /unknown key "allowed_signer"/,
+      /unknown key "app\.allowed_signer"/,
     ],
     ['{"app": {"require": "tag"}, "vendor": {"require": "none"}}', /lists no key/],
     [

@@ -9,6 +9,8 @@ import {
   type CliContext,
 } from '../lib/cli/io.js';
 import {runCli} from '../lib/cli/run.js';
+import {withHelp} from '../lib/cli/help.js';
+import {readVendorSyncConfig, type VendorSyncConfig} from './config-file.js';
 import {ExitCode, SourceError, UsageError} from '../lib/support/errors.js';
 import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform, parsePlatform} from '../lib/pins/npm-lockfile.js';
@@ -182,12 +184,27 @@ const SYNC_OPTIONS = {
   },
 } as const satisfies Record<string, Options>;
 
-function syncCommand(ctx: CliContext): CommandModule<object, SyncArgs> {
+function syncCommand(ctx: CliContext, config: VendorSyncConfig): CommandModule<object, SyncArgs> {
   return {
     command: '$0',
     describe:
       'Vendor every artifact the app needs at a changeset; commit, push, open a pull request',
-    builder: y => y.options(UPSTREAM_OPTIONS).options(SYNC_OPTIONS),
+    builder: y =>
+      withHelp(y.options(UPSTREAM_OPTIONS).options(SYNC_OPTIONS).config(config), {
+        usage: 'vendor-sync --app <path|url> --vendor <path|url> [options]',
+        examples: [
+          ['vendor-sync --app . --vendor ../vendor', 'Vendor what the app here needs, and commit'],
+          [
+            'vendor-sync --app . --vendor ../vendor --update-pin',
+            "Also write the new vendor commit into the app's deploy.json",
+          ],
+          [
+            'vendor-sync --app . --vendor https://git.example/vendor.git --pr --github-repo org/vendor',
+            'Push a branch and open a pull request',
+          ],
+        ],
+        doc: 'docs/vendor-sync.md',
+      }),
     handler: argv => runSync(ctx, argv),
   };
 }
@@ -271,15 +288,35 @@ async function signingKey(
 
 type OutdatedArgs = Common & {'python-version'?: string};
 
-function outdatedCommand(ctx: CliContext): CommandModule<object, OutdatedArgs> {
+function outdatedCommand(
+  ctx: CliContext,
+  config: VendorSyncConfig,
+): CommandModule<object, OutdatedArgs> {
   return {
     command: 'outdated',
     describe: 'For each vendored artifact, the pinned version and the newest upstream release',
     builder: y =>
-      y.options(UPSTREAM_OPTIONS).option('python-version', {
-        type: 'string',
-        describe: 'The Python the app runs on (e.g. 3.11): skip PyPI releases that exclude it',
-      }),
+      withHelp(
+        y.options(UPSTREAM_OPTIONS).config(config).option('python-version', {
+          type: 'string',
+          describe: 'The Python the app runs on (e.g. 3.11): skip PyPI releases that exclude it',
+        }),
+        {
+          usage: 'vendor-sync outdated --vendor <path|url> [options]',
+          examples: [
+            [
+              'vendor-sync outdated --vendor ../vendor',
+              'A table; exit 1 when something is outdated',
+            ],
+            ['vendor-sync outdated --vendor ../vendor --json', 'The same as JSON'],
+            [
+              'vendor-sync outdated --vendor ../vendor --python-version 3.11',
+              'Skip PyPI releases that exclude Python 3.11',
+            ],
+          ],
+          doc: 'docs/vendor-sync.md',
+        },
+      ),
     handler: async argv => {
       const python = argv['python-version'];
       if (python !== undefined && !/^\d+(\.\d+){0,2}$/.test(python))
@@ -374,7 +411,17 @@ function outdatedTable(rows: OutdatedRow[]): string {
 
 /** The `vendor-sync` command. Returns the exit code; `bin/vendor-sync.js` sets it. */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
-  return runCli(args, ctx, {bin: 'vendor-sync', commands: ['outdated', 'completion']}, () =>
-    yargs(args).scriptName('vendor-sync').command(syncCommand(ctx)).command(outdatedCommand(ctx)),
+  // Read here, thrown inside runCli (by build): a bad file is reported as any config error.
+  const config = await readVendorSyncConfig(args, ctx.env, ctx.cwd).catch(
+    (error: unknown) => error,
   );
+  const spec = {bin: 'vendor-sync', commands: ['outdated', 'completion'], envPrefix: 'VENDOR_SYNC'};
+  return runCli(args, ctx, spec, () => {
+    if (config instanceof Error) throw config;
+    const {app, ...upstream} = config as VendorSyncConfig;
+    return yargs(args)
+      .scriptName('vendor-sync')
+      .command(syncCommand(ctx, {...upstream, ...(app === undefined ? {} : {app})}))
+      .command(outdatedCommand(ctx, upstream));
+  });
 }

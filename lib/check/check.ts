@@ -32,7 +32,8 @@ import {loadSigningPolicy, type SigningPolicy} from '../signing/policy.js';
 import {describeSigner, recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
 import {parseRequirements} from '../pins/requirements.js';
-import {REPOS_DIR} from '../node/layout.js';
+import {installLog, REPOS_DIR} from '../node/layout.js';
+import {keepInstallLog} from './kept-log.js';
 import {checkReleasePaths} from '../node/release-path.js';
 import {formatLocation} from '../git/location.js';
 import {readRegularFile} from '../pins/vendor-manifest.js';
@@ -348,7 +349,12 @@ const CHECKS: Check[] = [
     },
     async run(run) {
       const verified = need(run.verified);
-      await installRelease(verified, run.deps.reporter);
+      try {
+        await installRelease(verified, run.deps.reporter);
+      } catch (error) {
+        if (!(error instanceof DeployError)) throw error;
+        throw await keepInstallLog(error, installLog(run.releaseDir), run.deps.cwd);
+      }
       return `${verified.installer?.describe ?? ''}: ok`;
     },
     fails: notDeployable(

@@ -33,7 +33,7 @@ const DEPLOY_COMMANDS = [
  * process.exitCode = await main(process.argv.slice(2))
  */
 export async function main(args: string[], ctx: CliContext = defaultContext()): Promise<number> {
-  return runCli(args, ctx, {bin: 'deploy', commands: DEPLOY_COMMANDS}, () =>
+  return runCli(args, ctx, {bin: 'deploy', commands: DEPLOY_COMMANDS, envPrefix: 'DEPLOY'}, () =>
     yargs(args)
       .scriptName('deploy')
       .command(deployCommand(ctx))

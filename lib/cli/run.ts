@@ -10,10 +10,14 @@ import {redact} from '../support/redact.js';
 import {TOOL_VERSION} from '../support/version.js';
 import type {CliContext} from './io.js';
 import {writeJson} from './io.js';
+import {withEnv} from './env.js';
 import {checkCommandName} from './suggest.js';
 
-/** The bin's name and its command words, for the usage line and typo suggestions. */
-export type CliSpec = {bin: string; commands: readonly string[]};
+/**
+ * The bin's name and its command words, for the usage line and typo suggestions; the prefix of
+ * the environment variables that stand for its options (DEPLOY: DEPLOY_REV for --rev).
+ */
+export type CliSpec = {bin: string; commands: readonly string[]; envPrefix: string};
 
 /**
  * Parse and run a command line; the one place that prints errors and picks the exit code.
@@ -25,19 +29,29 @@ export async function runCli(
   spec: CliSpec,
   build: () => Argv,
 ): Promise<number> {
-  const json = args.includes('--json');
+  // Read before yargs parses, for errors it raises itself; the variable too (DEPLOY_JSON=true).
+  const json = args.includes('--json') || envFlag(ctx.env, spec.envPrefix, 'JSON');
   try {
     checkCommandName(args, spec.bin, spec.commands);
     // By hand: the default command ($0) would also run after yargs printed the script.
+    // yargs would print the script, then refuse "completion" as an argument of the default command.
+    if (args[0] === 'completion' && args.slice(1).some(a => a === '-h' || a === '--help')) {
+      ctx.stdout.write(completionHelp(spec.bin));
+      return ExitCode.ok;
+    }
     if (args[0] === 'completion' && args.length === 1) {
       ctx.stdout.write(await completionScript(build));
       return ExitCode.ok;
     }
     // Before any handler asks for its deps, which pick the reporter.
-    ctx.quiet = args.includes('-q') || args.includes('--quiet');
-    ctx.verbose = args.includes('-v') || args.includes('--verbose');
+    ctx.quiet =
+      args.includes('-q') || args.includes('--quiet') || envFlag(ctx.env, spec.envPrefix, 'QUIET');
+    ctx.verbose =
+      args.includes('-v') ||
+      args.includes('--verbose') ||
+      envFlag(ctx.env, spec.envPrefix, 'VERBOSE');
     ctx.json = json;
-    await build()
+    await withEnv(build(), spec.envPrefix, args)
       .strict()
       .exitProcess(false)
       .wrap(Math.min(100, process.stdout.columns || 100))
@@ -100,6 +114,27 @@ export async function runCli(
     }
     return ExitCode.internal;
   }
+}
+
+/** Whether PREFIX_NAME sets a boolean option, as yargs reads it: only "true" does. */
+function envFlag(env: NodeJS.ProcessEnv, prefix: string, name: string): boolean {
+  return env[`${prefix}_${name}`] === 'true';
+}
+
+/** `completion --help`: the same parts as every other command's help. */
+function completionHelp(bin: string): string {
+  return [
+    `Usage: ${bin} completion`,
+    '',
+    'Print a bash completion script for the commands and options.',
+    '',
+    'Examples:',
+    `  ${bin} completion >> ~/.bashrc    Complete ${bin}'s commands in every new shell`,
+    `  source <(${bin} completion)       In this shell only`,
+    '',
+    'Docs: README.md (in the repodeploy package and its repository)',
+    '',
+  ].join('\n');
 }
 
 /** The bash completion script yargs writes for this parser. */

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {z} from 'zod';
+import {configIssuesError} from '../support/config-issues.js';
 import {ConfigError} from '../support/errors.js';
 import {readJsonIfExists, writeFileAtomic} from '../support/fs.js';
 import {NODE_SETTINGS_FILE} from './layout.js';
@@ -28,11 +29,16 @@ export async function readNodeSettings(root: string): Promise<NodeSettings> {
     throw new ConfigError(`${file} is not valid JSON.`, 'Fix or remove the file.', {cause: error});
   }
   if (data === undefined) return {format: 1};
-  const parsed = schema.safeParse(data);
+  const parsed = schema.safeParse(data, {reportInput: true});
   if (!parsed.success) {
-    throw new ConfigError(
-      `${file} is invalid: ${parsed.error.issues.map(i => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}.`,
-      'Fix or remove the file; the next deploy with --repo writes it again.',
+    throw configIssuesError(
+      {
+        where: file,
+        doc: 'docs/node-layout.md',
+        fix: 'Fix or remove the file; the next deploy with --repo writes it again.',
+      },
+      parsed.error.issues,
+      data,
     );
   }
   return parsed.data;

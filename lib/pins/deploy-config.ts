@@ -1,5 +1,6 @@
 import {visit} from 'jsonc-parser';
 import {z} from 'zod';
+import {configIssuesError} from '../support/config-issues.js';
 import {ConfigError} from '../support/errors.js';
 
 /** A path inside the release: relative, no `..`, no leading `/`. */
@@ -151,6 +152,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 export const DEPLOY_JSON = 'deploy.json';
 
+/** What the keys of deploy.json hold, for messages about a wrong one. */
+const DEPLOY_JSON_KEYS: Record<string, string> = {
+  vendor: 'the vendor repository and its pinned commit',
+  'vendor.url': 'the vendor repository URL',
+  'vendor.rev': 'a commit id',
+  install: '"npm", "pip" or an object',
+  assets: 'a list of GitHub release assets',
+  shared: 'a list of paths in the release',
+  hooks: 'commands by hook name',
+  healthcheck: 'a command or a URL',
+};
+
 /**
  * Parse and validate the text of `deploy.json`. Every problem names its key. A leading UTF-8 BOM
  * (which some Windows editors write) is ignored, as npm ignores it in package.json; a key that
@@ -165,19 +178,12 @@ export function parseDeployConfig(text: string, where: string): DeployConfig {
     fix: 'Fix the file in the app repository and deploy a changeset that has the fix.',
     keepOne: 'keep one of them in the app repository and deploy a changeset that has the fix.',
   });
-  const result = deployConfigSchema.safeParse(data);
+  const result = deployConfigSchema.safeParse(data, {reportInput: true});
   if (!result.success) {
-    const problems = result.error.issues.map(issue => {
-      const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-      if (issue.code === 'unrecognized_keys') {
-        const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
-        return `unknown key ${issue.keys.map(k => `"${prefix}${k}"`).join(', ')}`;
-      }
-      return `"${key}": ${issue.message}`;
-    });
-    throw new ConfigError(
-      `${where} is invalid: ${problems.join('; ')}.`,
-      'See docs/deploy-json.md for the keys and their types.',
+    throw configIssuesError(
+      {where, doc: 'docs/deploy-json.md', keys: DEPLOY_JSON_KEYS},
+      result.error.issues,
+      data,
     );
   }
   const overlap = sharedOverlap(result.data);

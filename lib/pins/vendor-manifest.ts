@@ -1,6 +1,7 @@
 import {closeSync, constants, fstatSync, openSync, promises as fsp, realpathSync} from 'node:fs';
 import path from 'node:path';
 import {z} from 'zod';
+import {configIssuesError} from '../support/config-issues.js';
 import {ConfigError, IntegrityError} from '../support/errors.js';
 import {fileMatches, vendoredMismatch} from './integrity.js';
 
@@ -52,13 +53,18 @@ export async function readVendorManifest(vendorDir: string): Promise<VendorManif
       {cause: error},
     );
   }
-  const parsed = manifestSchema.safeParse(data);
+  const parsed = manifestSchema.safeParse(data, {reportInput: true});
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .slice(0, 5)
-      .map(i => `${i.path.join('.') || '(top level)'}: ${i.message}`)
-      .join('; ');
-    throw new ConfigError(`${MANIFEST_FILE} in the vendor repository is invalid: ${problems}.`);
+    // The first few: a manifest written by another version may be wrong on every artifact.
+    throw configIssuesError(
+      {
+        where: `${MANIFEST_FILE} in the vendor repository`,
+        doc: 'docs/vendor-format.md',
+        fix: 'vendor-sync writes this file; run it again rather than editing by hand.',
+      },
+      parsed.error.issues.slice(0, 5),
+      data,
+    );
   }
   for (const artifact of parsed.data.artifacts) checkArtifactPath(artifact);
   return parsed.data;

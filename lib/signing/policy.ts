@@ -7,6 +7,7 @@ import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {z} from 'zod';
 import {parseJsonStrict} from '../pins/deploy-config.js';
+import {configIssuesError} from '../support/config-issues.js';
 import {ConfigError, describeError} from '../support/errors.js';
 import {parseAllowedSigners, type AllowedSigner} from './allowed-signers.js';
 import {readPgpKeys, type PgpKey} from './openpgp.js';
@@ -33,6 +34,14 @@ const schema = z.strictObject({
   }),
 });
 
+/** What the policy's keys hold, for messages about a wrong one. */
+const POLICY_KEYS: Record<string, string> = {
+  app: "the app repository's rule and keys",
+  vendor: "the vendor repository's rule and keys",
+  'app.require': 'what --rev must name',
+  'vendor.require': 'whether the vendor commit must be signed',
+};
+
 /** The keys one repository's commits and tags may be signed with. */
 export type SignerSet = {ssh: AllowedSigner[]; openpgp: PgpKey[]};
 
@@ -55,17 +64,12 @@ export async function loadSigningPolicy(
   const absolute = path.resolve(options.cwd ?? process.cwd(), file);
   const text = await readText(absolute, 'The signing policy');
   const data = parseJson(text, absolute);
-  const parsed = schema.safeParse(data);
+  const parsed = schema.safeParse(data, {reportInput: true});
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(issue => {
-      const key = issue.path.join('.') || '(top level)';
-      if (issue.code === 'unrecognized_keys')
-        return `unknown key ${issue.keys.map(k => `"${k}"`).join(', ')} in ${key}`;
-      return `"${key}": ${issue.message}`;
-    });
-    throw new ConfigError(
-      `${absolute} is invalid: ${problems.join('; ')}.`,
-      'See docs/signing.md for the keys of the signing policy.',
+    throw configIssuesError(
+      {where: absolute, doc: 'docs/signing.md', keys: POLICY_KEYS},
+      parsed.error.issues,
+      data,
     );
   }
   const dir = path.dirname(absolute);

@@ -101,12 +101,16 @@ export function runDeployBin(
 }
 
 /** Run the real `vendor-sync` bin in `cwd`, with HOME there and no config of the machine's. */
-export function runVendorSyncBin(args: string[], cwd: string): Promise<CliRun> {
+export function runVendorSyncBin(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliRun> {
   return new Promise(resolve => {
     execFile(
       process.execPath,
       [vendorSyncBin, ...args],
-      {env: {PATH: process.env.PATH, HOME: cwd}, cwd, encoding: 'utf8'},
+      {env: {PATH: process.env.PATH, HOME: cwd, ...env}, cwd, encoding: 'utf8'},
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({code, stdout, stderr});

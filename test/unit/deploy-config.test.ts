@@ -96,7 +96,7 @@ test('deploy.json install forms and their defaults', t => {
     message: /"install\.scripts"/,
   });
   t.throws(() => parseDeployConfig('{"install": {"type": "pip", "venv": "../../etc"}}', 'd'), {
-    message: /"install\.venv": must be a relative path/,
+    message: /"install\.venv" must be a relative path/,
   });
   t.throws(() => parseDeployConfig('{"install": "yarn"}', 'd'), {message: /"install\.type"/});
   t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {

@@ -3,6 +3,7 @@ import {createBundle} from '../../bundle/bundle.js';
 import {formatBytes} from '../../support/format.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
+import {withHelp} from '../help.js';
 import {signingPolicy, SIGNING_POLICY_OPTION, withChangeset, withJson} from '../options.js';
 
 type BundleArgs = {
@@ -20,13 +21,29 @@ export function bundleCommand(ctx: CliContext): CommandModule<object, BundleArgs
     describe:
       'Pack a changeset and its vendor tree into one verified archive, for nodes that cannot reach git',
     builder: y =>
-      withChangeset(withJson(y))
-        .option('out', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Where to write the .tar.gz',
-        })
-        .options(SIGNING_POLICY_OPTION),
+      withHelp(
+        withChangeset(withJson(y))
+          .option('out', {
+            type: 'string',
+            demandOption: true,
+            describe: 'Where to write the .tar.gz',
+          })
+          .options(SIGNING_POLICY_OPTION),
+        {
+          usage: 'deploy bundle --rev <rev> --repo <url> --out <file> [options]',
+          examples: [
+            [
+              'deploy bundle --rev v1.4.0 --repo https://git.example/app.git --out app-v1.4.0.tar.gz',
+              'Pack the changeset and its vendor tree',
+            ],
+            [
+              'deploy --bundle app-v1.4.0.tar.gz --sha256-file app-v1.4.0.tar.gz.sha256 --root /srv/app',
+              'Deploy it on a node without git access',
+            ],
+          ],
+          doc: 'docs/fleet.md',
+        },
+      ),
     handler: async argv => {
       const result = await createBundle(
         {

@@ -7,6 +7,7 @@ import {UsageError} from '../../support/errors.js';
 import {githubToken} from '../../support/credentials.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
+import {withHelp} from '../help.js';
 import {signingPolicy, SIGNING_POLICY_OPTION, withChangeset} from '../options.js';
 
 type CheckArgs = {
@@ -52,7 +53,19 @@ export function checkCommand(ctx: CliContext): CommandModule<object, CheckArgs> 
     command: 'check',
     describe:
       'Prove a changeset is deployable: pins resolve, vendor covers the lockfile, hashes match, offline install works',
-    builder: y => withChangeset(y).options(CHECK_OPTIONS),
+    builder: y =>
+      withHelp(withChangeset(y).options(CHECK_OPTIONS), {
+        usage: 'deploy check --rev <rev> --repo <url> [options]',
+        examples: [
+          ['deploy check --rev HEAD --repo .', 'Check the commit checked out here'],
+          [
+            'deploy check --rev "$GITHUB_SHA" --repo . --junit check.xml --github-status',
+            'In CI: a JUnit report and a commit status',
+          ],
+          ['deploy check --rev v1.4.0 --repo . --no-install', 'Skip the offline install'],
+        ],
+        doc: 'docs/check.md',
+      }),
     handler: argv => runCheck(ctx, argv),
   };
 }

@@ -7,6 +7,7 @@ import {formatPlan, planDeploy} from '../../deploy/plan.js';
 import {describeSigner} from '../../signing/recorded.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
+import {withHelp} from '../help.js';
 import {requireRoot, signingPolicy, SIGNING_POLICY_OPTION, withJson, withRoot} from '../options.js';
 
 type DeployArgs = {
@@ -92,7 +93,19 @@ export function deployCommand(ctx: CliContext): CommandModule<object, DeployArgs
   return {
     command: '$0',
     describe: 'Deploy a pinned changeset of the app (and its vendor repo) to this node',
-    builder: y => withJson(withRoot(y)).options(DEPLOY_OPTIONS),
+    builder: y =>
+      withHelp(withJson(withRoot(y)).options(DEPLOY_OPTIONS), {
+        usage: 'deploy --rev <rev> [--repo <url>] [--root <dir>] [options]  (or --bundle <file>)',
+        examples: [
+          [
+            'deploy --rev v1.4.0 --repo https://git.example/app.git --root /srv/app',
+            'First deploy: the repository is remembered in the root',
+          ],
+          ['deploy --rev 3f2c1a9 --root /srv/app', 'Deploy another commit of the same app'],
+          ['deploy --rev v1.5.0 --root /srv/app --dry-run', 'Print the plan; change nothing'],
+        ],
+        doc: 'docs/getting-started.md',
+      }),
     handler: argv => runDeploy(ctx, argv),
   };
 }

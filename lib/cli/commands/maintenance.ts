@@ -3,6 +3,7 @@ import {UsageError} from '../../support/errors.js';
 import {maintenanceStatus, serveMaintenance, setMaintenance} from '../../node/maintenance.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
+import {withHelp} from '../help.js';
 import {requireExistingRoot, withJson, withRoot} from '../options.js';
 
 type Args = {
@@ -33,13 +34,27 @@ export function maintenanceCommand(ctx: CliContext): CommandModule<object, Args>
     describe:
       'Maintenance mode: on | off | status (a flag file the web front end tests) | serve (a 503 responder)',
     builder: y =>
-      withJson(withRoot(y))
-        .positional('action', {
-          choices: ['on', 'off', 'status', 'serve'] as const,
-          type: 'string',
-          demandOption: true,
-        })
-        .options(MAINTENANCE_OPTIONS),
+      withHelp(
+        withJson(withRoot(y))
+          .positional('action', {
+            choices: ['on', 'off', 'status', 'serve'] as const,
+            type: 'string',
+            demandOption: true,
+          })
+          .options(MAINTENANCE_OPTIONS),
+        {
+          usage: 'deploy maintenance <on|off|status|serve> [--root <dir>] [options]',
+          examples: [
+            [
+              'deploy maintenance on --root /srv/app --reason "database migration"',
+              'Raise the flag',
+            ],
+            ['deploy maintenance off --root /srv/app', 'Clear it'],
+            ['deploy maintenance serve --port 8503', 'Answer 503 while the app is down'],
+          ],
+          doc: 'docs/lifecycle.md',
+        },
+      ),
     handler: argv => (argv.action === 'serve' ? serve(ctx, argv) : setOrShow(ctx, argv)),
   };
 }

@@ -3,6 +3,7 @@ import {status, type ReleaseSummary} from '../../node/status.js';
 import {describeSigner} from '../../signing/recorded.js';
 import type {CliContext} from '../io.js';
 import {writeJson} from '../io.js';
+import {withHelp} from '../help.js';
 import {requireExistingRoot, withJson, withRoot} from '../options.js';
 
 type StatusArgs = {root?: string; json: boolean};
@@ -11,7 +12,15 @@ export function statusCommand(ctx: CliContext): CommandModule<object, StatusArgs
   return {
     command: 'status',
     describe: 'Show the current release and the releases present on this node',
-    builder: y => withJson(withRoot(y)),
+    builder: y =>
+      withHelp(withJson(withRoot(y)), {
+        usage: 'deploy status [--root <dir>] [--json]',
+        examples: [
+          ['deploy status --root /srv/app', 'The live release, the last attempt, every release'],
+          ['DEPLOY_ROOT=/srv/app deploy status --json', 'The same as one JSON object'],
+        ],
+        doc: 'docs/lifecycle.md',
+      }),
     handler: async argv => {
       const result = await status({root: await requireExistingRoot(argv, ctx), cwd: ctx.cwd});
       if (argv.json) {
