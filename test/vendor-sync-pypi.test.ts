@@ -18,7 +18,7 @@ import type {PythonTarget} from '../vendor-sync/sources/wheel-tags.js';
 import {startPypiIndex, type FileMeta, type PypiIndexOptions} from './helpers/pypi-index.js';
 import {listenLocal} from './helpers/http.js';
 import {git} from './helpers/repos.js';
-import {makeWorld, packageRoot} from './helpers/world.js';
+import {makeWorld, packageRoot, runVendorSyncBin, type World} from './helpers/world.js';
 
 const exec = promisify(execFile);
 
@@ -344,12 +344,8 @@ const NATIVE_FILES = [
   'native_mod-1.0.tar.gz',
 ];
 
-/** vendor-sync of one requirement hashed for every file of NATIVE_FILES, for `target`. */
-async function syncNative(
-  t: T,
-  target: PythonTarget | undefined,
-  names = NATIVE_FILES,
-): Promise<string[]> {
+/** An app with one requirement hashed for every file of `names`, served by a local index. */
+async function nativeApp(t: T, names: string[]) {
   const world = await makeWorld(t);
   const files = path.join(world.dir, 'native');
   await fsp.mkdir(files);
@@ -369,6 +365,24 @@ async function syncNative(
     'deploy.json': JSON.stringify({vendor: {url: '../vendor.git'}, install: 'pip'}),
   });
   await world.app.commit('app');
+  return {world, url};
+}
+
+/** The files vendored, as the manifest lists them (and as they are on disk). */
+async function vendoredFiles(t: T, world: World): Promise<string[]> {
+  const manifest = await readVendorManifest(world.vendor.dir);
+  const vendored = manifest.artifacts.map(a => a.path.replace(/^pypi\//, '')).sort();
+  t.deepEqual((await fsp.readdir(path.join(world.vendor.dir, 'pypi'))).sort(), vendored);
+  return vendored;
+}
+
+/** vendor-sync of one requirement hashed for every file of NATIVE_FILES, for `target`. */
+async function syncNative(
+  t: T,
+  target: PythonTarget | undefined,
+  names = NATIVE_FILES,
+): Promise<string[]> {
+  const {world, url} = await nativeApp(t, names);
   await vendorSync(
     {
       app: world.app.dir,
@@ -401,10 +415,7 @@ async function syncNative(
       author: {name: 'Vendor Bot', email: 'bot@example.invalid'},
     },
   );
-  const manifest = await readVendorManifest(world.vendor.dir);
-  const vendored = manifest.artifacts.map(a => a.path.replace(/^pypi\//, '')).sort();
-  t.deepEqual((await fsp.readdir(path.join(world.vendor.dir, 'pypi'))).sort(), vendored);
-  return vendored;
+  return vendoredFiles(t, world);
 }
 
 test('sync without a Python target vendors every file a hash allows: each platform and the sdist', async t => {
@@ -431,4 +442,29 @@ test('sync for a target no hashed file fits, with no sdist, stops and names the 
     message:
       /^pypi native-mod==1\.0: of its hashed files \(native_mod-1\.0-cp311-cp311-manylinux.*\) none installs on darwin-arm64 with Python 3\.11, and there is no sdist\.$/,
   });
+});
+
+test('vendor-sync --platform and --python-version vendor only the wheels those nodes install', async t => {
+  const {world, url} = await nativeApp(t, NATIVE_FILES);
+  const args = ['--app', world.app.dir, '--vendor', world.vendor.dir, '--pypi-index', url];
+  const bad = await runVendorSyncBin([...args, '--python-version', 'three'], world.dir);
+  t.is(bad.code, ExitCode.usage, bad.stderr);
+  t.regex(bad.stderr, /--python-version must be a Python version such as 3\.11/);
+  const run = await runVendorSyncBin(
+    [
+      ...args,
+      '--platform',
+      'linux-x64',
+      '--platform',
+      'linux-x64-musl',
+      '--python-version',
+      '3.11',
+    ],
+    world.dir,
+  );
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(await vendoredFiles(t, world), [
+    'native_mod-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl',
+    'native_mod-1.0-cp311-cp311-musllinux_1_1_x86_64.whl',
+  ]);
 });

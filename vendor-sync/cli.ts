@@ -14,6 +14,7 @@ import {readVendorSyncConfig, type VendorSyncConfig} from './config-file.js';
 import {ExitCode, SourceError, UsageError} from '../lib/support/errors.js';
 import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform, parsePlatform} from '../lib/pins/npm-lockfile.js';
+import type {PythonTarget} from './sources/wheel-tags.js';
 import {
   githubToken as readGithubToken,
   vendorSyncGitToken,
@@ -137,6 +138,7 @@ type SyncArgs = Common & {
   branch: string;
   base: string;
   platform?: string[];
+  'python-version'?: string;
   concurrency: number;
   'signing-key'?: string;
 };
@@ -174,7 +176,13 @@ const SYNC_OPTIONS = {
   platform: {
     type: 'string',
     array: true,
-    describe: 'Platforms for optional npm packages, e.g. linux-x64 (default: this one)',
+    describe:
+      'Platforms of the nodes, e.g. linux-x64 (default: this one): for optional npm packages, and with --python-version for wheels',
+  },
+  'python-version': {
+    type: 'string',
+    describe:
+      "The nodes' Python, e.g. 3.11: vendor only the PyPI wheels they install on --platform (the sdist only when none fits)",
   },
   concurrency: {type: 'number', default: 8, describe: 'Downloads at once (1-16)'},
   'signing-key': {
@@ -217,7 +225,9 @@ async function runSync(ctx: CliContext, argv: SyncArgs): Promise<void> {
   // Before any download: a key that cannot be read fails the run at once.
   const signer = await signingKey(argv['signing-key'], ctx);
   const up = await upstreams(argv, ctx, appWorkTree(argv.app, ctx.cwd));
-  const result = await vendorSync(syncOptions(argv), syncDeps(ctx, up, signer));
+  const deps = syncDeps(ctx, up, signer);
+  deps.upstreams.pypiTarget = pythonTarget(argv);
+  const result = await vendorSync(syncOptions(argv), deps);
   if (argv.json) writeJson(ctx.stdout, {ok: true, command: 'vendor-sync', ...result});
   else if (result.dryRun)
     ctx.stdout.write(
@@ -227,6 +237,19 @@ async function runSync(ctx: CliContext, argv: SyncArgs): Promise<void> {
     ctx.stdout.write(
       `${result.vendorCommit ? `vendor at ${result.vendorCommit}` : 'vendor repository is empty'}\n`,
     );
+}
+
+/** The nodes a Python app is vendored for, when --python-version names them (else every file). */
+function pythonTarget(argv: SyncArgs): PythonTarget | undefined {
+  const version = argv['python-version'];
+  if (version === undefined) return undefined;
+  if (!/^3\.\d{1,2}$/.test(version)) {
+    throw new UsageError(
+      `--python-version must be a Python version such as 3.11, not "${version}".`,
+      'Give the major.minor version of the Python on the nodes (python3 --version).',
+    );
+  }
+  return {platforms: argv.platform ?? [`${process.platform}-${process.arch}`], version};
 }
 
 function syncOptions(argv: SyncArgs): SyncOptions {
