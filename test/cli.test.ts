@@ -97,6 +97,10 @@ test("a command's --help gives its usage line, examples and the doc to read, on 
   t.regex(rollback.stdout, /^Usage: deploy rollback \[--root <dir>\]/m);
   t.regex(rollback.stdout, /Examples:\n\s+deploy rollback --root \/srv\/app/);
   t.regex(rollback.stdout, /Docs: docs\/lifecycle\.md/);
+  t.regex(
+    rollback.stdout,
+    /set in the environment\s+as\s+DEPLOY_<OPTION>\s+\(--root\s+as\s+DEPLOY_ROOT\)/,
+  );
   const check = await runDeployBin(['check', '--help']);
   t.regex(check.stdout, /^Usage: deploy check --rev <rev> --repo <url>/m);
   t.regex(check.stdout, /Docs: docs\/check\.md/);
@@ -105,6 +109,7 @@ test("a command's --help gives its usage line, examples and the doc to read, on 
   t.regex(sync.stdout, /^Usage: vendor-sync outdated --vendor <path\|url>/m);
   t.regex(sync.stdout, /Examples:\n\s+vendor-sync outdated --vendor/);
   t.regex(sync.stdout, /Docs: docs\/vendor-sync\.md/);
+  t.regex(sync.stdout, /as\s+VENDOR_SYNC_<OPTION>\s+\(--vendor\s+as\s+VENDOR_SYNC_VENDOR\)/);
   const completion = await runDeployBin(['completion', '--help']);
   t.is(completion.code, 0, completion.stderr);
   t.regex(completion.stdout, /^Usage: deploy completion\n[\s\S]*Examples:[\s\S]*Docs: README\.md/);
