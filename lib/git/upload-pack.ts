@@ -244,10 +244,8 @@ async function storePack(
   label: string,
 ): Promise<StoredPack | undefined> {
   if (!incoming.finish(label)) return undefined;
-  const header = Buffer.alloc(12);
-  const handle = await fsp.open(incoming.file, 'r');
-  await handle.read(header, 0, 12, 0).finally(() => handle.close());
-  if (header.toString('latin1', 0, 4) === 'PACK' && header.readUInt32BE(8) === 0) return undefined;
+  // A pack of no objects (all the server had to say): nothing to store.
+  if (incoming.declaredObjects === 0) return undefined;
   // The store's packs are opened only for a thin pack's outside bases.
   let reader: PackReader | undefined;
   let indexed;

@@ -20,6 +20,7 @@ export class IncomingPack {
   private closed = false;
   /** The object count of the pack's header, once its first 12 bytes are in. */
   private objects: number | undefined;
+  private head = Buffer.alloc(0);
   size = 0;
 
   private constructor(
@@ -38,15 +39,27 @@ export class IncomingPack {
   write(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) at += writeSync(this.fd, chunk, at, chunk.length - at);
-    if (this.objects === undefined && this.size < 12 && this.size + chunk.length >= 12) {
-      const head = Buffer.concat([this.tail, chunk]).subarray(0, 12);
-      if (head.length === 12) this.objects = head.readUInt32BE(8);
+    if (this.size < 12) {
+      this.head = Buffer.concat([this.head, chunk.subarray(0, 12 - this.size)]);
+      if (this.head.length === 12) this.objects = this.head.readUInt32BE(8);
     }
     this.size += chunk.length;
-    const joined = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk;
+    // Everything but the last 20 bytes so far is hashed; a chunk is not copied to do it.
+    if (chunk.length >= 20) {
+      this.hash.update(this.tail);
+      this.hash.update(chunk.subarray(0, chunk.length - 20));
+      this.tail = Buffer.from(chunk.subarray(chunk.length - 20));
+      return;
+    }
+    const joined = Buffer.concat([this.tail, chunk]);
     const keep = Math.min(20, joined.length);
     this.hash.update(joined.subarray(0, joined.length - keep));
     this.tail = Buffer.from(joined.subarray(joined.length - keep));
+  }
+
+  /** The object count a git pack's header declares, once its first 12 bytes are in. */
+  get declaredObjects(): number | undefined {
+    return this.head.toString('latin1', 0, 4) === 'PACK' ? this.objects : undefined;
   }
 
   /** How far the pack is: `2,173 objects, 3.1 MiB received`. */
