@@ -196,14 +196,11 @@ const checks = [
   {
     case: 'R17',
     removed: 'the object size cap of the pack check, run before a pack is stored',
-    edits: [['R17-fetch-size-cap', 'if (size > max)', 'if (false)']],
-    tests: [['pack-check.test.js', '*huge blob from the server*']],
-  },
-  {
-    case: 'R17',
-    removed: 'the object size cap of the check isomorphic-git-written packs go through',
     edits: [['R17-size-cap', 'if (size > max)', 'if (false)']],
-    tests: [['unit/pack-check.test.js', '*compression bomb*']],
+    tests: [
+      ['pack-check.test.js', '*huge blob from the server*'],
+      ['unit/pack-check.test.js', '*compression bomb*'],
+    ],
   },
   {
     case: 'R17',

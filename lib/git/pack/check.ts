@@ -36,11 +36,7 @@ export function walkPack(
   visit?: (object: PackedObject) => void,
 ): void {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const refuse = (why: string) =>
-    new IntegrityError(
-      `Refused the pack received from ${label}: ${why}.`,
-      'Nothing was stored. Check the repository and the server, then run again.',
-    );
+  const refuse = packRefuser(label);
   const count = checkFraming(buf, refuse);
   const end = buf.length - 20;
   let offset = 12;
@@ -52,7 +48,52 @@ export function walkPack(
   if (offset !== end) throw refuse('data after the last object');
 }
 
-type Refuse = (why: string) => IntegrityError;
+export type Refuse = (why: string) => IntegrityError;
+
+/** How a pack is refused: what is wrong with it, and that nothing was stored. */
+export function packRefuser(label: string): Refuse {
+  return (why: string) =>
+    new IntegrityError(
+      `Refused the pack received from ${label}: ${why}.`,
+      'Nothing was stored. Check the repository and the server, then run again.',
+    );
+}
+
+/** Refuse object `i` declaring more than PACK_LIMITS.maxObjectBytes, before it is inflated. */
+export function checkDeclaredSize(size: number, i: number, refuse: Refuse): void {
+  const max = PACK_LIMITS.maxObjectBytes;
+  // protection R17-size-cap: the object size cap, checked before a pack is stored
+  if (size > max)
+    throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
+}
+
+/** Refuse delta `i` whose result would be larger than PACK_LIMITS.maxObjectBytes; its size. */
+export function checkDeltaResult(delta: Buffer, i: number, refuse: Refuse): number {
+  const max = PACK_LIMITS.maxObjectBytes;
+  const {resultSize} = readDeltaSizes(delta);
+  if (resultSize > max)
+    throw refuse(
+      `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
+    );
+  return resultSize;
+}
+
+/**
+ * `input` inflated to exactly `size` bytes (never more: zlib stops at the cap), and how many
+ * input bytes it took. Throws zlib's error (`Z_BUF_ERROR` when the input ends too soon).
+ */
+export function inflateExactly(input: Buffer, size: number): {data: Buffer; bytesRead: number} {
+  const inflated = zlib.inflateSync(input, {
+    info: true,
+    maxOutputLength: Math.max(size, 1),
+    // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
+    chunkSize: inflateChunkSize(size),
+  }) as unknown as {buffer: Buffer; engine: {bytesWritten: number}};
+  if (inflated.buffer.length !== size) {
+    throw new Error(`it inflates to ${inflated.buffer.length} bytes`);
+  }
+  return {data: inflated.buffer, bytesRead: inflated.engine.bytesWritten};
+}
 
 /** The pack's signature, version, trailer checksum and object count; the count. */
 function checkFraming(buf: Buffer, refuse: Refuse): number {
@@ -80,7 +121,6 @@ function readObject(
   i: number,
   refuse: Refuse,
 ): PackedObject {
-  const max = PACK_LIMITS.maxObjectBytes;
   const header = readEntryHeader(buf, start, end);
   if (!header) throw refuse('an object header runs past the end');
   const {type, size} = header;
@@ -88,54 +128,22 @@ function readObject(
   if (baseOffset !== undefined && baseOffset < 12)
     throw refuse(`delta ${i + 1} points before the start of the pack`);
   const baseOid = header.baseOid;
-  // protection R17-size-cap: the object size cap, checked before a pack is stored
-  if (size > max)
-    throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
-  const {buffer, bytesRead} = inflateObject(buf, header.dataStart, end, size, i, refuse);
-  if (isDelta(type)) {
-    const {resultSize} = readDeltaSizes(buffer);
-    if (resultSize > max)
-      throw refuse(
-        `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
-      );
-  }
-  return {
-    offset: start,
-    end: header.dataStart + bytesRead,
-    type,
-    data: buffer,
-    ...(baseOffset === undefined ? {} : {baseOffset}),
-    ...(baseOid === undefined ? {} : {baseOid}),
-  };
-}
-
-/** The data at `offset` inflated to exactly `size` bytes, and how many compressed bytes it took. */
-function inflateObject(
-  buf: Buffer,
-  offset: number,
-  end: number,
-  size: number,
-  i: number,
-  refuse: Refuse,
-): {buffer: Buffer; bytesRead: number} {
+  checkDeclaredSize(size, i, refuse);
   let inflated;
   try {
-    inflated = zlib.inflateSync(buf.subarray(offset, end), {
-      info: true,
-      maxOutputLength: Math.max(size, 1),
-      // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
-      chunkSize: inflateChunkSize(size),
-    });
+    inflated = inflateExactly(buf.subarray(header.dataStart, end), size);
   } catch (error) {
     throw refuse(
       `object ${i + 1} does not inflate to its declared ${size} bytes (${(error as Error).message})`,
     );
   }
-  const {buffer, engine} = inflated as unknown as {
-    buffer: Buffer;
-    engine: {bytesWritten: number};
+  if (isDelta(type)) checkDeltaResult(inflated.data, i, refuse);
+  return {
+    offset: start,
+    end: header.dataStart + inflated.bytesRead,
+    type,
+    data: inflated.data,
+    ...(baseOffset === undefined ? {} : {baseOffset}),
+    ...(baseOid === undefined ? {} : {baseOid}),
   };
-  if (buffer.length !== size)
-    throw refuse(`object ${i + 1} inflates to ${buffer.length} bytes, not the ${size} it declares`);
-  return {buffer, bytesRead: engine.bytesWritten};
 }

@@ -1,10 +1,15 @@
 import {createHash} from 'node:crypto';
 import {closeSync, fstatSync, openSync, readSync, writeSync} from 'node:fs';
 import zlib, {crc32} from 'node:zlib';
-import {IntegrityError} from '../../support/errors.js';
-import {applyDelta, readDeltaSizes} from './delta.js';
 import {
-  inflateChunkSize,
+  checkDeclaredSize,
+  checkDeltaResult,
+  inflateExactly,
+  packRefuser,
+  type Refuse,
+} from './check.js';
+import {applyDelta} from './delta.js';
+import {
   isDelta,
   objectId,
   ObjectType,
@@ -111,19 +116,9 @@ class PackFile {
   }
 }
 
-type Refuse = (why: string) => IntegrityError;
-
-function refuser(label: string): Refuse {
-  return (why: string) =>
-    new IntegrityError(
-      `Refused the pack received from ${label}: ${why}.`,
-      'Nothing was stored. Check the repository and the server, then run again.',
-    );
-}
-
 /** Pass one: every entry's place, type, CRC and base, whole objects hashed, all within the caps. */
 function readEntries(pack: PackFile, label: string): Entries {
-  const refuse = refuser(label);
+  const refuse = packRefuser(label);
   const count = checkHeader(pack, refuse);
   const entries: Entries = {
     count,
@@ -193,7 +188,6 @@ function readBase(
   data: Buffer,
   refuse: Refuse,
 ): number {
-  const max = PACK_LIMITS.maxObjectBytes;
   if (!isDelta(header.type)) {
     const name = TYPE_NAMES[header.type];
     if (!name) throw refuse(`object at ${offset} has unknown type ${header.type}`);
@@ -201,11 +195,7 @@ function readBase(
     entries.objectTypes[i] = header.type;
     return data.length;
   }
-  const {resultSize} = readDeltaSizes(data);
-  if (resultSize > max)
-    throw refuse(
-      `delta ${i + 1} would make an object of ${resultSize} bytes, more than the ${max} allowed`,
-    );
+  const resultSize = checkDeltaResult(data, i, refuse);
   if (header.type === ObjectType.ofsDelta) {
     const base = byOffset.get(offset - (header.back ?? 0));
     if (base === undefined || !header.back)
@@ -230,10 +220,7 @@ function inflateEntry(
   i: number,
   refuse: Refuse,
 ): {data: Buffer; bytesRead: number} {
-  const max = PACK_LIMITS.maxObjectBytes;
-  // protection R17-fetch-size-cap: the object size cap, checked before a pack is stored
-  if (size > max)
-    throw refuse(`object ${i + 1} declares ${size} bytes, more than the ${max} allowed`);
+  checkDeclaredSize(size, i, refuse);
   for (let want = size + 1024 + Math.ceil(size / 8); ; want *= 4) {
     const input = pack.bytes(dataStart, Math.min(want, end - dataStart));
     try {
@@ -246,19 +233,6 @@ function inflateEntry(
       );
     }
   }
-}
-
-function inflateExactly(input: Buffer, size: number): {data: Buffer; bytesRead: number} {
-  const inflated = zlib.inflateSync(input, {
-    info: true,
-    maxOutputLength: Math.max(size, 1),
-    // One output buffer of the declared size (and a byte to see the end), not 16 KiB ones.
-    chunkSize: inflateChunkSize(size),
-  }) as unknown as {buffer: Buffer; engine: {bytesWritten: number}};
-  if (inflated.buffer.length !== size) {
-    throw new Error(`it inflates to ${inflated.buffer.length} bytes`);
-  }
-  return {data: inflated.buffer, bytesRead: inflated.engine.bytesWritten};
 }
 
 /** One object on the chain being resolved: its data (unless dropped) and the deltas on it. */
@@ -281,7 +255,7 @@ class DeltaResolver {
     private readonly readExternal: (oid: string) => GitObject | undefined,
     private readonly baseBytes: number,
   ) {
-    this.refuse = refuser(label);
+    this.refuse = packRefuser(label);
     for (let i = 0; i < entries.count; i++) {
       const base = entries.bases[i] ?? -1;
       if (base >= 0) push(this.ofsChildren, base, i);
