@@ -20,6 +20,12 @@ import {GitStore} from '../lib/git/store.js';
 import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
 import {parseRequirements} from '../lib/pins/requirements.js';
 import {pinFromSha256} from '../lib/pins/integrity.js';
+import {
+  pinIntegrity,
+  readPackageManager,
+  type ManagerName,
+  type PackageManagerPin,
+} from '../lib/pins/package-manager.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
@@ -33,6 +39,12 @@ export type Need =
       url: string;
       /** The lockfile paths installed from this one tarball. */
       keys: string[];
+      /**
+       * Set for the package manager the app pins (package.json `packageManager`): its integrity
+       * and URL are '' until vendor-sync looks them up (vendor-sync/sources/package-manager.ts),
+       * unless the pin's own hash is the tarball's sha512.
+       */
+      manager?: PackageManagerPin;
     }
   | {ecosystem: 'pypi'; name: string; version: string; integrity: string}
   | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset};
@@ -121,7 +133,7 @@ async function needsFromDir(
 }
 
 /** Needs of one kind, and how many lockfile entries, requirement lines or assets named them. */
-type Found = {needs: Need[]; entries: number};
+export type Found = {needs: Need[]; entries: number};
 
 async function npmNeeds(
   dir: string,
@@ -159,6 +171,32 @@ async function pipNeeds(dir: string, install: PipInstallSettings): Promise<Found
       version: req.version,
       integrity: req.integrity,
     })),
+  };
+}
+
+/**
+ * The package manager release the app pins for a pnpm or Yarn install, as an npm tarball need:
+ * nodes run the vendored copy, never one of their own.
+ */
+export async function packageManagerNeed(
+  dir: string,
+  directory: string,
+  kind: ManagerName,
+): Promise<Found> {
+  const pin = await readPackageManager(dir, directory, kind);
+  return {
+    entries: 1,
+    needs: [
+      {
+        ecosystem: 'npm',
+        name: pin.packageName,
+        version: pin.version,
+        integrity: pinIntegrity(pin) ?? '',
+        url: '',
+        keys: ['packageManager'],
+        manager: pin,
+      },
+    ],
   };
 }
 

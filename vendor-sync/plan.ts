@@ -11,6 +11,7 @@ import {
   type VendorManifest,
 } from '../lib/pins/vendor-manifest.js';
 import type {Http} from './http.js';
+import {managerTarball} from './sources/package-manager.js';
 import type {Need} from './needs.js';
 import type {GithubClient} from '../lib/http/github.js';
 import {assetDownloadUrl} from './sources/github.js';
@@ -71,7 +72,8 @@ export async function makePlan(options: {
   const download: Download[] = [];
   const republished: string[] = [];
 
-  for (const need of options.needs) {
+  for (const asked of options.needs) {
+    const need = await withManagerTarball(asked, http, upstreams, manifest);
     const same = manifest.artifacts.filter(
       a => a.ecosystem === need.ecosystem && sameName(a, need.name) && a.version === need.version,
     );
@@ -104,6 +106,27 @@ export async function makePlan(options: {
     remove,
     changes: describeChanges(unique, remove, manifest),
   };
+}
+
+/**
+ * A `packageManager` need with its tarball's integrity and URL filled in (the registry's standard
+ * tarball path when the pin's hash already is the integrity); other needs as they are.
+ */
+async function withManagerTarball(
+  need: Need,
+  http: Http,
+  upstreams: Upstreams,
+  manifest: VendorManifest,
+): Promise<Need> {
+  if (need.ecosystem !== 'npm' || !need.manager || need.url !== '') return need;
+  const registry = upstreams.npmRegistries[0] ?? 'https://registry.npmjs.org/';
+  if (need.integrity !== '') {
+    const base = need.name.split('/').pop() ?? need.name;
+    const url = new URL(`${need.name}/-/${base}-${need.version}.tgz`, registry).href;
+    return {...need, url};
+  }
+  const found = await managerTarball(need.manager, http, upstreams.npm, registry, manifest);
+  return {...need, ...found};
 }
 
 /** The vendored copies whose files are there and intact (a damaged one is downloaded again). */

@@ -43,8 +43,7 @@ export async function npmLatest(
   upstream: NpmUpstream,
   fallbackRegistry: string,
 ): Promise<string | undefined> {
-  const registry = registryFor(name, upstream) ?? fallbackRegistry;
-  const url = new URL(name.replace('/', '%2f'), withSlash(registry)).href;
+  const url = npmPackumentUrl(name, upstream, fallbackRegistry);
   const packument = await http.json<{
     'dist-tags'?: Record<string, string>;
     versions?: Record<string, unknown>;
@@ -57,6 +56,12 @@ export async function npmLatest(
     v => semver.valid(v) && !semver.prerelease(v),
   );
   return versions.sort(semver.compare).at(-1);
+}
+
+/** Where the packument of `name` is: its scope's registry, the configured one, or `fallback`. */
+export function npmPackumentUrl(name: string, upstream: NpmUpstream, fallback: string): string {
+  const registry = registryFor(name, upstream) ?? fallback;
+  return new URL(name.replace('/', '%2f'), withSlash(registry)).href;
 }
 
 function registryFor(name: string, upstream: NpmUpstream): string | undefined {
