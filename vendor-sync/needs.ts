@@ -20,6 +20,8 @@ import {GitStore} from '../lib/git/store.js';
 import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
 import {parseRequirements} from '../lib/pins/requirements.js';
 import {pinFromSha256} from '../lib/pins/integrity.js';
+import {markerFilesIn} from '../lib/pins/detect-install.js';
+import {markerFilesAt} from '../lib/pins/vendor-pin.js';
 import {
   pinIntegrity,
   readPackageManager,
@@ -103,11 +105,9 @@ export async function readAppNeeds(options: {
 
 async function readConfigAt(store: GitStore, sha: string, where: string): Promise<DeployConfig> {
   const entry = await readTreeFile(store, sha, DEPLOY_JSON);
-  if (!entry) return {};
-  return parseDeployConfig(
-    entry.content.toString('utf8'),
-    `${DEPLOY_JSON} at ${sha.slice(0, 12)} in ${where}`,
-  );
+  const at = `${DEPLOY_JSON} at ${sha.slice(0, 12)} in ${where}`;
+  const rootFiles = await markerFilesAt(store, sha);
+  return parseDeployConfig(entry ? entry.content.toString('utf8') : '{}', at, rootFiles);
 }
 
 async function needsFromDir(
@@ -116,7 +116,7 @@ async function needsFromDir(
   platforms: Platform[],
 ): Promise<AppNeeds> {
   const text = await readRegularFile(path.join(dir, DEPLOY_JSON), DEPLOY_JSON);
-  const config = text === undefined ? {} : parseDeployConfig(text, DEPLOY_JSON);
+  const config = parseDeployConfig(text ?? '{}', DEPLOY_JSON, await markerFilesIn(dir));
   const install = config.install;
   const found = [
     install?.type === 'npm' ? await npmNeeds(dir, install, platforms) : undefined,

@@ -15,6 +15,7 @@ import {REPOS_DIR} from '../node/layout.js';
 import {writeTrees} from '../deploy/writer.js';
 import {DETACHED_SUFFIX, type BundlePin} from './pin.js';
 import {DEPLOY_JSON, parseDeployConfig} from '../pins/deploy-config.js';
+import {INSTALL_MARKER_FILES} from '../pins/detect-install.js';
 import type {Deps} from '../support/deps.js';
 import {detailsOnly} from '../support/reporter.js';
 import {IntegrityError, UsageError} from '../support/errors.js';
@@ -254,7 +255,12 @@ export async function verifyBundle(file: string, pin?: BundlePin | null): Promis
   const sums = parseSums(scan.sumsText, refuse);
   checkSums(sums, scan.hashes, refuse);
   const meta = parseMeta(scan.metaText, scan.links, refuse);
-  const settings = bundleSettings(meta, scan.deployJson, file);
+  const rootFiles = new Set(
+    INSTALL_MARKER_FILES.filter(name =>
+      ['File', 'OldFile'].includes(scan.kinds.get(`${TREE}/${name}`) ?? ''),
+    ),
+  );
+  const settings = bundleSettings(meta, scan.deployJson, file, rootFiles);
   return {file, meta, settings, sums, entries: scan.kinds};
 }
 
@@ -385,9 +391,9 @@ function bundleSettings(
   meta: BundleMeta,
   deployJson: string | undefined,
   file: string,
+  rootFiles: ReadonlySet<string>,
 ): AppSettings {
-  const config =
-    deployJson === undefined ? {} : parseDeployConfig(deployJson, `${DEPLOY_JSON} in ${file}`);
+  const config = parseDeployConfig(deployJson ?? '{}', `${DEPLOY_JSON} in ${file}`, rootFiles);
   return {
     config,
     pin: meta.vendor

@@ -2,6 +2,7 @@ import {visit} from 'jsonc-parser';
 import {z} from 'zod';
 import {configIssuesError} from '../support/config-issues.js';
 import {ConfigError} from '../support/errors.js';
+import {detectInstall} from './detect-install.js';
 
 /** A path inside the release: relative, no `..`, no leading `/`. */
 const releasePath = z
@@ -172,12 +173,17 @@ const DEPLOY_JSON_KEYS: Record<string, string> = {
  * @example
  * parseDeployConfig('{"vendor": {"url": "../vendor.git", "rev": "0123...cdef"}}', 'deploy.json at abc1234')
  */
-export function parseDeployConfig(text: string, where: string): DeployConfig {
+export function parseDeployConfig(
+  text: string,
+  where: string,
+  rootFiles?: ReadonlySet<string>,
+): DeployConfig {
   const json = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  const data = parseJsonStrict(json, where, {
+  const parsed = parseJsonStrict(json, where, {
     fix: 'Fix the file in the app repository and deploy a changeset that has the fix.',
     keepOne: 'keep one of them in the app repository and deploy a changeset that has the fix.',
   });
+  const data = withInstallKind(parsed, where, rootFiles);
   const result = deployConfigSchema.safeParse(data, {reportInput: true});
   if (!result.success) {
     throw configIssuesError(
@@ -194,6 +200,25 @@ export function parseDeployConfig(text: string, where: string): DeployConfig {
     );
   }
   return result.data;
+}
+
+/**
+ * deploy.json's data with `install` as it applies: "none" means no install; absent, the kind the
+ * app's root files call for (lib/pins/detect-install.ts), when the caller knows them.
+ */
+function withInstallKind(
+  data: unknown,
+  where: string,
+  rootFiles: ReadonlySet<string> | undefined,
+): unknown {
+  if (!isObject(data)) return data;
+  if (data.install === 'none') {
+    const {install: _none, ...rest} = data;
+    return rest;
+  }
+  if ('install' in data || rootFiles === undefined) return data;
+  const detected = detectInstall(rootFiles, where);
+  return detected ? {...data, install: detected.type} : data;
 }
 
 /** A path as its components, without "./" and a trailing "/". */

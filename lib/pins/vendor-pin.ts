@@ -1,4 +1,5 @@
 import {DEPLOY_JSON, parseDeployConfig, type DeployConfig} from './deploy-config.js';
+import {INSTALL_MARKER_FILES} from './detect-install.js';
 import {ConfigError} from '../support/errors.js';
 import {readTreeFile} from '../git/export.js';
 import {FULL_SHA, type GitStore} from '../git/store.js';
@@ -68,14 +69,29 @@ async function readDeployJson(
   short: string,
 ): Promise<DeployConfig> {
   const deployJson = await readTreeFile(store, appSha, DEPLOY_JSON);
-  if (!deployJson) return {};
+  const rootFiles = await markerFilesAt(store, appSha);
+  if (!deployJson) return parseDeployConfig('{}', `the app at ${short}`, rootFiles);
   if (deployJson.kind !== 'file' && deployJson.kind !== 'executable') {
     throw new ConfigError(
       `${DEPLOY_JSON} at ${short} is a ${deployJson.kind}, not a regular file.`,
       `Commit ${DEPLOY_JSON} as a regular file.`,
     );
   }
-  return parseDeployConfig(deployJson.content.toString('utf8'), `${DEPLOY_JSON} at ${short}`);
+  return parseDeployConfig(
+    deployJson.content.toString('utf8'),
+    `${DEPLOY_JSON} at ${short}`,
+    rootFiles,
+  );
+}
+
+/** Which of the install marker files are regular files at the root of the app at `sha`. */
+export async function markerFilesAt(store: GitStore, sha: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const file of INSTALL_MARKER_FILES) {
+    const entry = await readTreeFile(store, sha, file);
+    if (entry?.kind === 'file' || entry?.kind === 'executable') found.add(file);
+  }
+  return found;
 }
 
 /** The pin deploy.json's `vendor` gives: its URL and a full commit id. */

@@ -1,6 +1,7 @@
 import test from 'ava';
 import {duplicateKeys, parseDeployConfig} from '../../lib/pins/deploy-config.js';
 import {ConfigError} from '../../lib/support/errors.js';
+import {detectInstall} from '../../lib/pins/detect-install.js';
 
 const rev = 'a'.repeat(40);
 
@@ -101,5 +102,33 @@ test('deploy.json install forms and their defaults', t => {
   t.throws(() => parseDeployConfig('{"install": "yarn"}', 'd'), {message: /"install\.type"/});
   t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {
     message: /unknown key "install\.registry"/,
+  });
+});
+
+test('without "install", the one lockfile at the root says how to install', t => {
+  const files = (...names: string[]) => new Set(names);
+  const parse = (text: string, ...names: string[]) =>
+    parseDeployConfig(text, 'deploy.json', files(...names)).install;
+  t.is(parse('{}', 'package-lock.json', 'README.md')?.type, 'npm');
+  t.is(parse('{}', 'requirements.txt')?.type, 'pip');
+  t.is(parse('{}'), undefined);
+  // deploy.json decides when it says: a kind, or "none" for no install at all.
+  t.is(parse('{"install": "pip"}', 'package-lock.json')?.type, 'pip');
+  t.is(parse('{"install": "none"}', 'package-lock.json'), undefined);
+  t.is(parseDeployConfig('{"install": "none"}', 'deploy.json').install, undefined);
+  // Without the root files (a caller that does not know them), nothing is guessed.
+  t.is(parseDeployConfig('{}', 'deploy.json').install, undefined);
+});
+
+test('two lockfiles at the root are refused, naming both, rather than guessed', t => {
+  const error = t.throws(
+    () => parseDeployConfig('{}', 'deploy.json', new Set(['package-lock.json', 'yarn.lock'])),
+    {instanceOf: ConfigError},
+  );
+  t.regex(error.message, /package-lock\.json and yarn\.lock/);
+  t.regex(error.hint ?? '', /"install": "npm" \(or "yarn"\), or "install": "none"/);
+  t.is(detectInstall(new Set(['uv.lock', 'requirements.txt']), 'x')?.type, 'uv');
+  t.throws(() => detectInstall(new Set(['uv.lock', 'poetry.lock']), 'x'), {
+    message: /uv\.lock and poetry\.lock/,
   });
 });
