@@ -302,6 +302,28 @@ test('npm: an install config without a lockfile is a config error', async t => {
   await t.throwsAsync(fsp.access(path.join(world.root, 'current')));
 });
 
+test('npm: with no install "type", package-lock.json at the root makes it an npm install; a yarn.lock beside it is refused', async t => {
+  const world = await makeWorld(t);
+  await fsp.cp(t.context.vendorDir, world.vendor.dir, {recursive: true});
+  await fsp.cp(t.context.appDir, world.app.dir, {recursive: true});
+  await pinVendor(world, {config: {install: {registries: [t.context.registryUrl]}}});
+  await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const current = path.join(world.root, 'current');
+  const {stdout} = await exec(process.execPath, [path.join(current, 'index.js')]);
+  t.is(stdout.trim(), 'hello ....node', 'installed by npm ci, as detected');
+  t.regex(await fsp.readFile(path.join(current, '.repodeploy/install.log'), 'utf8'), NPM_CI_RAN);
+
+  const before = await fsp.readlink(current);
+  await world.app.write({'yarn.lock': '# yarn lockfile v1\n'});
+  await world.app.commit('a stray yarn.lock');
+  await world.publish();
+  await t.throwsAsync(runDeploy({root: world.root, rev: 'main', repo: world.appUrl}), {
+    instanceOf: ConfigError,
+    message: /package-lock\.json and yarn\.lock: more than one way to install it/,
+  });
+  t.is(await fsp.readlink(current), before, 'current is untouched');
+});
+
 test('npm: a native addon builds offline against the Node headers on the node', async t => {
   const {world} = await npmWorld(t, {}, undefined, t.context.nativeAppDir);
   const trap = await trapServer(t);

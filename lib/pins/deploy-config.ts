@@ -203,8 +203,9 @@ export function parseDeployConfig(
 }
 
 /**
- * deploy.json's data with `install` as it applies: "none" means no install; absent, the kind the
- * app's root files call for (lib/pins/detect-install.ts), when the caller knows them.
+ * deploy.json's data with `install` as it applies: "none" means no install; absent (or an object
+ * with no "type"), the kind the app's root files call for (lib/pins/detect-install.ts), when the
+ * caller knows them.
  */
 function withInstallKind(
   data: unknown,
@@ -216,9 +217,14 @@ function withInstallKind(
     const {install: _none, ...rest} = data;
     return rest;
   }
-  if ('install' in data || rootFiles === undefined) return data;
+  const {install} = data;
+  // An object without "type" (and not a command) takes its kind from the tree too: settings such
+  // as "registries" or "dev" without repeating what the lockfile already says.
+  const open = isObject(install) && !('type' in install) && !('command' in install);
+  if ((install !== undefined && !open) || rootFiles === undefined) return data;
   const detected = detectInstall(rootFiles, where);
-  return detected ? {...data, install: detected.type} : data;
+  if (!detected) return data;
+  return {...data, install: open ? {type: detected.type, ...install} : detected.type};
 }
 
 /** A path as its components, without "./" and a trailing "/". */

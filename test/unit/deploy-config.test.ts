@@ -132,3 +132,16 @@ test('two lockfiles at the root are refused, naming both, rather than guessed', 
     message: /uv\.lock and poetry\.lock/,
   });
 });
+
+test('install settings without "type" take the kind from the root lockfile', t => {
+  const install = parseDeployConfig(
+    '{"install": {"dev": true}}',
+    'deploy.json',
+    new Set(['package-lock.json']),
+  ).install;
+  t.like(install, {type: 'npm', dev: true, directory: '.'});
+  // With no lockfile to tell, the settings alone are refused as before: "type" is missing.
+  t.throws(() => parseDeployConfig('{"install": {"dev": true}}', 'deploy.json', new Set()), {
+    instanceOf: ConfigError,
+  });
+});
