@@ -1,5 +1,6 @@
 import type {GitHttpRequest, GitHttpResponse, HttpClient} from 'isomorphic-git';
-import {errors as undiciErrors, request, type Dispatcher} from 'undici';
+import type {Dispatcher} from 'undici';
+import {undici} from './undici.js';
 import {SourceError} from '../support/errors.js';
 import {Network, proxySettingsFromEnv} from './policy.js';
 import {requestFollowing, transportFailure} from './transport.js';
@@ -81,11 +82,13 @@ async function send(
   settings: Settings,
 ): Promise<Dispatcher.ResponseData> {
   try {
+    const {request} = await undici();
+    const dispatcher = await settings.network.dispatcherFor(url);
     return await request(url, {
       method: method,
       headers,
       body,
-      dispatcher: settings.network.dispatcherFor(url),
+      dispatcher,
       headersTimeout: headersTimeout(settings),
       // protection R31-idle: the idle timeout of the git HTTP client
       bodyTimeout: settings.idleTimeoutMs,
@@ -102,23 +105,19 @@ async function send(
 function translate(error: unknown, url: URL, settings: Settings): unknown {
   const failure = transportFailure(settings.network, url, error);
   if (failure !== error) return failure;
-  if (
-    error instanceof undiciErrors.HeadersTimeoutError &&
-    headersTimeout(settings) < settings.connectTimeoutMs
-  ) {
+  // undici's error classes by their codes: the module stays unloaded until a request is made.
+  const code = (error as {code?: unknown} | null)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' && headersTimeout(settings) < settings.connectTimeoutMs) {
     return stalled(url, settings, error);
   }
-  if (
-    error instanceof undiciErrors.HeadersTimeoutError ||
-    error instanceof undiciErrors.ConnectTimeoutError
-  ) {
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new SourceError(
       `No response from ${url.origin} within ${settings.connectTimeoutMs} ms`,
       'Check that the server is up and reachable from this node.',
       {cause: error},
     );
   }
-  if (error instanceof undiciErrors.BodyTimeoutError) return stalled(url, settings, error);
+  if (code === 'UND_ERR_BODY_TIMEOUT') return stalled(url, settings, error);
   return error;
 }
 

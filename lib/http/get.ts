@@ -6,7 +6,8 @@
  */
 import {Readable} from 'node:stream';
 import type {ReadableStream as WebReadableStream} from 'node:stream/web';
-import {fetch, type Response} from 'undici';
+import type {Response} from 'undici';
+import {undici} from './undici.js';
 import {IntegrityError, SourceError} from '../support/errors.js';
 import {redact} from '../support/redact.js';
 import {TOOL_NAME, TOOL_VERSION} from '../support/version.js';
@@ -137,11 +138,12 @@ export class HttpGet {
           credentials: this.credentials,
           send: async (hopUrl, hopHeaders) => {
             idle.touch();
+            const {fetch} = await undici();
             const answer = await fetch(hopUrl, {
               headers: hopHeaders,
               redirect: 'manual',
               signal: idle.signal,
-              dispatcher: network.dispatcherFor(hopUrl),
+              dispatcher: await network.dispatcherFor(hopUrl),
             });
             return {
               answer,

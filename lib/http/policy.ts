@@ -4,7 +4,8 @@
  * which credentials it carries, and which redirects it may follow.
  */
 import {BlockList} from 'node:net';
-import {EnvHttpProxyAgent, fetch as undiciFetch, type Dispatcher} from 'undici';
+import type {Dispatcher} from 'undici';
+import {undici} from './undici.js';
 import {SourceError} from '../support/errors.js';
 import {redact, registerSecret} from '../support/redact.js';
 
@@ -72,25 +73,30 @@ export class Network {
     }
   }
 
-  /** The dispatcher for a request to `url`. */
-  dispatcherFor(url: URL): Dispatcher {
+  /** The dispatcher for a request to `url` (undici is loaded on the first one). */
+  async dispatcherFor(url: URL): Promise<Dispatcher> {
     const index = this.rules.findIndex(r => r.origins.has(url.origin));
     const rule = this.rules[index];
     const key = `${index}|${url.protocol}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = makeAgent(this.proxySettingsFor(url), url.protocol, rule?.tls);
+      const {EnvHttpProxyAgent} = await undici();
+      // Another request may have made it while undici loaded.
+      agent =
+        this.agents.get(key) ??
+        makeAgent(EnvHttpProxyAgent, this.proxySettingsFor(url), url.protocol, rule?.tls);
       this.agents.set(key, agent);
     }
     return agent;
   }
 
   /** A `fetch` that follows these rules (for clients that take one, such as Octokit). */
-  readonly fetch = ((input: string | URL | Request, init?: RequestInit) => {
+  readonly fetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
+    const {fetch: undiciFetch} = await undici();
     return undiciFetch(url, {
       ...(init as Parameters<typeof undiciFetch>[1]),
-      dispatcher: this.dispatcherFor(url),
+      dispatcher: await this.dispatcherFor(url),
     });
   }) as unknown as typeof fetch;
 
@@ -136,7 +142,12 @@ export function proxiesClearText(url: URL, settings: ProxySettings): boolean {
   return !direct.has(host) && !direct.has(`${host}:${url.port}`);
 }
 
-function makeAgent(proxy: ProxySettings, protocol: string, tls: TlsSettings | undefined) {
+function makeAgent(
+  EnvHttpProxyAgent: Awaited<ReturnType<typeof undici>>['EnvHttpProxyAgent'],
+  proxy: ProxySettings,
+  protocol: string,
+  tls: TlsSettings | undefined,
+): Dispatcher {
   // Explicit values ('' for none) so undici never reads process.env behind our back.
   const uri = (protocol === 'https:' ? proxy.https?.url : proxy.http?.url) ?? '';
   const connect = tls ? {ca: tls.ca, rejectUnauthorized: tls.rejectUnauthorized} : undefined;
