@@ -3,8 +3,8 @@ import path from 'node:path';
 import {IntegrityError, SourceError} from '../lib/support/errors.js';
 import {pinFromSha256, samePin, shortIntegrity} from '../lib/pins/integrity.js';
 import {
+  findArtifacts,
   MANIFEST_FILE,
-  normalizePypiName,
   readVendorManifest,
   verifyArtifactFile,
   type Artifact,
@@ -74,9 +74,7 @@ export async function makePlan(options: {
 
   for (const asked of options.needs) {
     const need = await withManagerTarball(asked, http, upstreams, manifest);
-    const same = manifest.artifacts.filter(
-      a => a.ecosystem === need.ecosystem && sameName(a, need.name) && a.version === need.version,
-    );
+    const same = findArtifacts(manifest, need.ecosystem, need.name, need.version);
     const matching = same.filter(a => samePin(a.integrity, need.integrity));
     // protection R26-no-overwrite: a vendored version is never overwritten with other bytes
     if (need.ecosystem !== 'pypi' && same.length > 0 && matching.length === 0) {
@@ -324,12 +322,6 @@ async function readManifestOrEmpty(vendorDir: string): Promise<VendorManifest> {
     return {format: 1, artifacts: []};
   }
   return readVendorManifest(vendorDir);
-}
-
-function sameName(artifact: Artifact, name: string): boolean {
-  return artifact.ecosystem === 'pypi'
-    ? normalizePypiName(artifact.name) === normalizePypiName(name)
-    : artifact.name === name;
 }
 
 function short(integrity: string | undefined): string {

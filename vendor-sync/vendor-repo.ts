@@ -93,9 +93,10 @@ export async function commitVendor(options: {
     const head = await headCommit(dir);
     const manifest = await fsp.readFile(path.join(dir, MANIFEST_FILE)).catch(() => undefined);
     if (head && manifest) {
-      const committed = await git
-        .readBlob({fs: gitFs, dir, oid: head, filepath: MANIFEST_FILE})
-        .catch(() => undefined);
+      // The root tree's entry names the committed manifest's blob: comparing ids needs no
+      // inflating of the blob (hundreds of KB for a thousand artifacts).
+      const root = await git.readTree({fs: gitFs, dir, oid: head}).catch(() => undefined);
+      const committed = root?.tree.find(entry => entry.path === MANIFEST_FILE);
       const {oid} = await git.hashBlob({object: manifest});
       if (committed?.oid === oid) return undefined;
     }

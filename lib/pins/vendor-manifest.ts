@@ -82,13 +82,32 @@ export function findArtifacts(
   name: string,
   version: string,
 ): Artifact[] {
-  const key = ecosystem === 'pypi' ? normalizePypiName(name) : name;
-  return manifest.artifacts.filter(
-    a =>
-      a.ecosystem === ecosystem &&
-      (ecosystem === 'pypi' ? normalizePypiName(a.name) : a.name) === key &&
-      a.version === version,
-  );
+  return artifactIndex(manifest.artifacts).get(packageKey(ecosystem, name, version)) ?? [];
+}
+
+function packageKey(ecosystem: Ecosystem, name: string, version: string): string {
+  return `${ecosystem}\0${ecosystem === 'pypi' ? normalizePypiName(name) : name}\0${version}`;
+}
+
+/**
+ * The artifacts by package, made once per list: a deploy or a sync looks up every one of a
+ * lockfile's thousand entries, and a scan of the list for each is a million comparisons. A list
+ * that grew since is indexed again.
+ */
+const indexes = new WeakMap<Artifact[], {length: number; byKey: Map<string, Artifact[]>}>();
+
+function artifactIndex(artifacts: Artifact[]): Map<string, Artifact[]> {
+  const known = indexes.get(artifacts);
+  if (known?.length === artifacts.length) return known.byKey;
+  const byKey = new Map<string, Artifact[]>();
+  for (const a of artifacts) {
+    const key = packageKey(a.ecosystem, a.name, a.version);
+    const list = byKey.get(key);
+    if (list) list.push(a);
+    else byKey.set(key, [a]);
+  }
+  indexes.set(artifacts, {length: artifacts.length, byKey});
+  return byKey;
 }
 
 function checkArtifactPath(artifact: Artifact): void {
