@@ -216,6 +216,7 @@ const checks = [
     edits: [['R18-tarball-check', 'checkTarballs(verified),', '']],
     tests: [['install-npm.test.js', '*[R18]*']],
   },
+
   {
     case: 'R19',
     removed: 'the wheel path check',
@@ -259,6 +260,12 @@ const checks = [
     removed: 'the registry check of lockfile entries',
     edits: [['R23-registry', 'if (hostProblem)', 'if (false)']],
     tests: [['install-npm.test.js', '*resolved to another host*']],
+  },
+  {
+    case: 'R23',
+    removed: 'the registry check of pnpm-lock.yaml packages',
+    edits: [['R23-registry-pnpm', 'if (hostProblem)', 'if (false)']],
+    tests: [['unit/pnpm-lock.test.js', '*[R23]*']],
   },
   {
     case: 'R24',
