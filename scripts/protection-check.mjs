@@ -216,7 +216,12 @@ const checks = [
     edits: [['R18-tarball-check', 'checkTarballs(verified),', '']],
     tests: [['install-npm.test.js', '*[R18]*']],
   },
-
+  {
+    case: 'R18',
+    removed: 'the npm tarball check before pnpm runs',
+    edits: [['R18-tarball-check-pnpm', 'await checkTarballs(verified);', '']],
+    tests: [['pnpm.test.js', '*[R18]*']],
+  },
   {
     case: 'R19',
     removed: 'the wheel path check',
