@@ -3,6 +3,7 @@ import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {Writable} from 'node:stream';
 import {promisify} from 'node:util';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
 import ssri from 'ssri';
@@ -186,7 +187,11 @@ async function syncVendor(dir: string, appDir: string, registryUrl: string): Pro
         githubToken: 'unused',
       },
       reporter: silentReporter,
-      progressStream: process.stderr,
+      progressStream: new Writable({
+        write: (_chunk, _encoding, done) => {
+          done();
+        },
+      }),
       cwd: dir,
       clock: () => new Date('2026-12-01T10:00:00Z'),
       author: {name: 'Vendor Bot', email: 'bot@example.invalid'},
@@ -415,4 +420,30 @@ test('pnpm: a git source, a package without integrity and a foreign registry are
   t.regex(error.message, /"@acme\/util@1\.2\.0"[^\n]*no resolution\.integrity/);
   t.regex(error.message, /"left-pad@2\.0\.0"[^\n]*evil\.example[^\n]*not an allowed registry/);
   await refusedBeforePnpm(t, world);
+});
+
+test("pnpm: the app's own pnpm config cannot move the store, link files or leave the release", async t => {
+  const elsewhere = path.join(t.context.dir, `elsewhere-${Date.now()}`);
+  const world = await pnpmWorld(t, {}, async ({appDir}) => {
+    await fsp.appendFile(
+      path.join(appDir, 'pnpm-workspace.yaml'),
+      [
+        `storeDir: ${elsewhere}/store`,
+        'packageImportMethod: hardlink',
+        `virtualStoreDir: ${elsewhere}/virtual`,
+        `cacheDir: ${elsewhere}/cache`,
+        'enableGlobalVirtualStore: true',
+        'managePackageManagerVersions: true',
+        '',
+      ].join('\n'),
+    );
+    await fsp.writeFile(
+      path.join(appDir, '.npmrc'),
+      `store-dir=${elsewhere}/store2\nregistry=http://127.0.0.1:9/\nvirtual-store-dir=${elsewhere}/v2\n`,
+    );
+  });
+  const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  t.deepEqual(await installedTree(first.releaseDir), t.context.expected);
+  t.deepEqual(await sharedInodes(path.join(first.releaseDir, 'node_modules')), []);
+  await t.throwsAsync(fsp.access(elsewhere), undefined, 'nothing written outside the release');
 });

@@ -226,12 +226,16 @@ async function pnpmOffline(
 
 /**
  * Flags of both runs, on the command line so that no config file of the app or the node
- * overrides them: our store, copied from (hard links would share inodes with it), no global
- * virtual store, and no switching to another pnpm release.
+ * overrides them (pnpm ranks its command line above pnpm-workspace.yaml and .npmrc): our store,
+ * cache and state in the scratch, copied from (hard links would share inodes with the store), no
+ * global virtual store, and no switching to another pnpm release.
  */
 function commonFlags(store: string): string[] {
+  const scratch = path.dirname(store);
   return [
     `--store-dir=${store}`,
+    `--config.cache-dir=${path.join(scratch, 'cache')}`,
+    `--config.state-dir=${path.join(scratch, 'state')}`,
     '--package-import-method=copy',
     '--config.enable-global-virtual-store=false',
     '--config.manage-package-manager-versions=false',
