@@ -20,7 +20,14 @@ import {hostileTarball} from './helpers/archives.js';
 import {startRegistry} from './helpers/npm-registry.js';
 import {git} from './helpers/repos.js';
 import {snapshotTree, type TreeEntry} from './helpers/tree.js';
-import {makeWorld, packageRoot, pinVendor, runDeploy, type World} from './helpers/world.js';
+import {
+  makeWorld,
+  packageRoot,
+  pinVendor,
+  runDeploy,
+  runDeployBin,
+  type World,
+} from './helpers/world.js';
 
 const exec = promisify(execFile);
 
@@ -446,4 +453,25 @@ test("pnpm: the app's own pnpm config cannot move the store, link files or leave
   t.deepEqual(await installedTree(first.releaseDir), t.context.expected);
   t.deepEqual(await sharedInodes(path.join(first.releaseDir, 'node_modules')), []);
   await t.throwsAsync(fsp.access(elsewhere), undefined, 'nothing written outside the release');
+});
+
+test('pnpm: deploy check reads pnpm-lock.yaml and proves the install offline', async t => {
+  const world = await pnpmWorld(t);
+  const sha = (await git(world.app.dir, ['rev-parse', 'HEAD'])).trim();
+  const run = await runDeployBin(
+    ['check', '--rev', sha, '--repo', world.appUrl, '--json'],
+    {},
+    world.dir,
+  );
+  const report = JSON.parse(run.stdout) as {
+    deployable: boolean;
+    checks: Array<{id: string; status: string; message: string}>;
+  };
+  t.is(run.code, 0, run.stderr);
+  t.true(report.deployable);
+  t.true(
+    report.checks.some(c => /pnpm-lock\.yaml: 7 artifacts for 7 lockfile packages/.test(c.message)),
+    JSON.stringify(report.checks),
+  );
+  t.is(report.checks.find(c => c.id === 'install')?.status, 'pass');
 });
