@@ -33,12 +33,27 @@ const exec = promisify(execFile);
 
 /** The pnpm release the app pins: the devDependency, published into the test's own registry. */
 const PNPM_VERSION = '10.34.9';
-const pnpmCli = path.join(packageRoot, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs');
+/** A pnpm release: its version and the devDependency folder that holds it. */
+type PnpmRelease = {version: string; folder: string};
+const PNPM_10: PnpmRelease = {version: PNPM_VERSION, folder: 'pnpm'};
+/** pnpm 8, which writes lockfile 6.0. */
+const PNPM_8: PnpmRelease = {version: '8.15.9', folder: 'pnpm8'};
+const cliOf = (release: PnpmRelease) =>
+  path.join(packageRoot, 'node_modules', release.folder, 'bin', 'pnpm.cjs');
 const OTHER_OS = process.platform === 'linux' ? 'darwin' : 'linux';
+
+/** An app built against the registry: as committed, vendored, and as pnpm installs it online. */
+type BuiltApp = {
+  appDir: string;
+  vendorDir: string;
+  expected: Record<string, TreeEntry>;
+};
 
 type Shared = {
   dir: string;
   registryUrl: string;
+  /** The same app with pnpm 8 and its lockfile 6.0. */
+  pnpm8: BuiltApp;
   /** The app as its developer commits it: package.json files, the workspace, pnpm-lock.yaml. */
   appDir: string;
   /** A vendor repository vendor-sync filled from the registry (a git work tree). */
@@ -63,17 +78,23 @@ async function installedTree(dir: string): Promise<Record<string, TreeEntry>> {
 }
 
 /** The real pnpm, with no config of the machine's, against the test's registry. */
-async function pnpm(dir: string, registryUrl: string, cwd: string, args: string[]) {
+async function pnpm(
+  dir: string,
+  registryUrl: string,
+  cwd: string,
+  args: string[],
+  release: PnpmRelease,
+) {
   const home = path.join(dir, 'pnpm-home');
   await fsp.mkdir(home, {recursive: true});
   await fsp.writeFile(path.join(dir, 'empty-npmrc'), '');
   await exec(
     process.execPath,
     [
-      pnpmCli,
+      cliOf(release),
       ...args,
       `--config.registry=${registryUrl}`,
-      `--store-dir=${path.join(dir, 'online-store')}`,
+      `--store-dir=${path.join(dir, `online-store-${release.version}`)}`,
       '--package-import-method=copy',
     ],
     {
@@ -110,29 +131,29 @@ async function publishPackages(registry: Awaited<ReturnType<typeof startRegistry
 }
 
 /** The pnpm release as an npm tarball (`npm pack` of the devDependency), and its sha512 hex. */
-async function packPnpm(dir: string): Promise<{bytes: Buffer; hex: string}> {
+async function packPnpm(dir: string, release: PnpmRelease): Promise<{bytes: Buffer; hex: string}> {
   await exec(
     'npm',
     [
       'pack',
-      path.join(packageRoot, 'node_modules', 'pnpm'),
+      path.join(packageRoot, 'node_modules', release.folder),
       '--pack-destination',
       dir,
       '--ignore-scripts',
     ],
     {cwd: dir},
   );
-  const bytes = await fsp.readFile(path.join(dir, `pnpm-${PNPM_VERSION}.tgz`));
+  const bytes = await fsp.readFile(path.join(dir, `pnpm-${release.version}.tgz`));
   return {bytes, hex: createHash('sha512').update(bytes).digest('hex')};
 }
 
-async function writeApp(appDir: string, managerHex: string): Promise<void> {
+async function writeApp(appDir: string, version: string, managerHex: string): Promise<void> {
   await fsp.mkdir(path.join(appDir, 'packages', 'member'), {recursive: true});
   const pkg = {
     name: 'pnpm-app',
     version: '1.0.0',
     private: true,
-    packageManager: `pnpm@${PNPM_VERSION}+sha512.${managerHex}`,
+    packageManager: `pnpm@${version}+sha512.${managerHex}`,
     dependencies: {
       'left-pad': '2.0.0',
       'uses-old': '1.0.0',
@@ -161,7 +182,7 @@ async function writeApp(appDir: string, managerHex: string): Promise<void> {
 
 /** vendor-sync with the registry up: the lockfile's tarballs and the pnpm release. */
 async function syncVendor(dir: string, appDir: string, registryUrl: string): Promise<string> {
-  const vendorDir = path.join(dir, 'vendor');
+  const vendorDir = `${appDir}-vendor`;
   await fsp.mkdir(vendorDir, {recursive: true});
   await git(vendorDir, ['init', '-q', '-b', 'main']);
   await fsp.writeFile(path.join(vendorDir, 'README.md'), 'vendor repository\n');
@@ -208,23 +229,36 @@ async function syncVendor(dir: string, appDir: string, registryUrl: string): Pro
   return vendorDir;
 }
 
+/**
+ * The app with one pnpm release: that release published to the registry, the lockfile it writes
+ * online, the tree it installs online from that lockfile, and vendor-sync's vendor repo.
+ */
+async function buildApp(
+  dir: string,
+  registry: Awaited<ReturnType<typeof startRegistry>>,
+  release: PnpmRelease,
+): Promise<BuiltApp> {
+  const manager = await packPnpm(dir, release);
+  await registry.publishTarball('pnpm', release.version, manager.bytes);
+  const appDir = path.join(dir, `app-${release.version}`);
+  await writeApp(appDir, release.version, manager.hex);
+  await pnpm(dir, registry.url, appDir, ['install', '--lockfile-only'], release);
+  const online = path.join(dir, `online-${release.version}`);
+  await fsp.cp(appDir, online, {recursive: true});
+  await pnpm(dir, registry.url, online, ['install', '--frozen-lockfile', '--prod'], release);
+  const expected = await installedTree(online);
+  const vendorDir = await syncVendor(dir, appDir, registry.url);
+  return {appDir, vendorDir, expected};
+}
+
 test.before(async t => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-pnpm-'));
   const registry = await startRegistry(path.join(dir, 'registry'));
   try {
     await publishPackages(registry);
-    const manager = await packPnpm(dir);
-    await registry.publishTarball('pnpm', PNPM_VERSION, manager.bytes);
-    const appDir = path.join(dir, 'app');
-    await writeApp(appDir, manager.hex);
-    // The lockfile as the developer's pnpm writes it online.
-    await pnpm(dir, registry.url, appDir, ['install', '--lockfile-only']);
-    const online = path.join(dir, 'online');
-    await fsp.cp(appDir, online, {recursive: true});
-    await pnpm(dir, registry.url, online, ['install', '--frozen-lockfile', '--prod']);
-    const expected = await installedTree(online);
-    const vendorDir = await syncVendor(dir, appDir, registry.url);
-    t.context = {dir, registryUrl: registry.url, appDir, vendorDir, expected};
+    const pnpm10 = await buildApp(dir, registry, PNPM_10);
+    const pnpm8 = await buildApp(dir, registry, PNPM_8);
+    t.context = {dir, registryUrl: registry.url, ...pnpm10, pnpm8};
   } finally {
     // Every deploy below runs with the registry gone.
     await registry.close();
@@ -240,13 +274,14 @@ async function pnpmWorld(
   t: T,
   install: Record<string, unknown> = {},
   mutate?: (w: {appDir: string; vendorDir: string}) => Promise<void>,
+  built: BuiltApp = t.context,
 ): Promise<World> {
   const world = await makeWorld(t);
-  await fsp.cp(t.context.vendorDir, world.vendor.dir, {
+  await fsp.cp(built.vendorDir, world.vendor.dir, {
     recursive: true,
     filter: src => path.basename(src) !== '.git',
   });
-  await fsp.cp(t.context.appDir, world.app.dir, {recursive: true});
+  await fsp.cp(built.appDir, world.app.dir, {recursive: true});
   await mutate?.({appDir: world.app.dir, vendorDir: world.vendor.dir});
   await pinVendor(world, {
     config: {install: {type: 'pnpm', registries: [t.context.registryUrl], ...install}},
@@ -474,4 +509,20 @@ test('pnpm: deploy check reads pnpm-lock.yaml and proves the install offline', a
     JSON.stringify(report.checks),
   );
   t.is(report.checks.find(c => c.id === 'install')?.status, 'pass');
+});
+
+test('pnpm 8: its lockfile 6.0 vendored and installed offline as pnpm 8 installs it online', async t => {
+  const lock = await fsp.readFile(path.join(t.context.pnpm8.appDir, 'pnpm-lock.yaml'), 'utf8');
+  t.regex(lock, /^lockfileVersion: '6\.0'$/m);
+  const manifest = await readVendorManifest(t.context.pnpm8.vendorDir);
+  t.true(manifest.artifacts.some(a => a.name === 'pnpm' && a.version === PNPM_8.version));
+  const world = await pnpmWorld(t, {}, undefined, t.context.pnpm8);
+  const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  t.regex((await installLog(first.releaseDir)) ?? '', PNPM_RAN);
+  t.deepEqual(await installedTree(first.releaseDir), t.context.pnpm8.expected);
+  const {stdout} = await exec(process.execPath, [path.join(world.root, 'current', 'index.js')]);
+  t.is(
+    stdout.trim(),
+    'left-pad@2.0.0 uses-old@1.0.0 @acme/util@1.2.0 real-name@3.0.0 left-pad@1.0.0',
+  );
 });
