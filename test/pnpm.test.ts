@@ -54,6 +54,8 @@ type Shared = {
   registryUrl: string;
   /** The same app with pnpm 8 and its lockfile 6.0. */
   pnpm8: BuiltApp;
+  /** The pnpm 10 app vendored and installed online with its devDependencies. */
+  dev: BuiltApp;
   /** The app as its developer commits it: package.json files, the workspace, pnpm-lock.yaml. */
   appDir: string;
   /** A vendor repository vendor-sync filled from the registry (a git work tree). */
@@ -181,8 +183,13 @@ async function writeApp(appDir: string, version: string, managerHex: string): Pr
 }
 
 /** vendor-sync with the registry up: the lockfile's tarballs and the pnpm release. */
-async function syncVendor(dir: string, appDir: string, registryUrl: string): Promise<string> {
-  const vendorDir = `${appDir}-vendor`;
+async function syncVendor(
+  dir: string,
+  appDir: string,
+  registryUrl: string,
+  dev = false,
+): Promise<string> {
+  const vendorDir = `${appDir}-vendor${dev ? '-dev' : ''}`;
   await fsp.mkdir(vendorDir, {recursive: true});
   await git(vendorDir, ['init', '-q', '-b', 'main']);
   await fsp.writeFile(path.join(vendorDir, 'README.md'), 'vendor repository\n');
@@ -190,7 +197,7 @@ async function syncVendor(dir: string, appDir: string, registryUrl: string): Pro
   await git(vendorDir, ['commit', '-q', '-m', 'start']);
   await fsp.writeFile(
     path.join(appDir, 'deploy.json'),
-    JSON.stringify({install: {type: 'pnpm', registries: [registryUrl]}}),
+    JSON.stringify({install: {type: 'pnpm', registries: [registryUrl], dev}}),
   );
   await vendorSync(
     {
@@ -258,7 +265,15 @@ test.before(async t => {
     await publishPackages(registry);
     const pnpm10 = await buildApp(dir, registry, PNPM_10);
     const pnpm8 = await buildApp(dir, registry, PNPM_8);
-    t.context = {dir, registryUrl: registry.url, ...pnpm10, pnpm8};
+    const withDev = path.join(dir, 'online-dev');
+    await fsp.cp(pnpm10.appDir, withDev, {recursive: true});
+    await pnpm(dir, registry.url, withDev, ['install', '--frozen-lockfile'], PNPM_10);
+    const dev = {
+      appDir: pnpm10.appDir,
+      vendorDir: await syncVendor(dir, pnpm10.appDir, registry.url, true),
+      expected: await installedTree(withDev),
+    };
+    t.context = {dir, registryUrl: registry.url, ...pnpm10, pnpm8, dev};
   } finally {
     // Every deploy below runs with the registry gone.
     await registry.close();
@@ -525,4 +540,14 @@ test('pnpm 8: its lockfile 6.0 vendored and installed offline as pnpm 8 installs
     stdout.trim(),
     'left-pad@2.0.0 uses-old@1.0.0 @acme/util@1.2.0 real-name@3.0.0 left-pad@1.0.0',
   );
+});
+
+test('pnpm: "dev": true vendors and installs the devDependencies too', async t => {
+  const manifest = await readVendorManifest(t.context.dev.vendorDir);
+  t.true(manifest.artifacts.some(a => a.name === 'devonly'));
+  const world = await pnpmWorld(t, {dev: true}, undefined, t.context.dev);
+  const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl});
+  const tree = await installedTree(first.releaseDir);
+  t.truthy(tree['node_modules/devonly']);
+  t.deepEqual(tree, t.context.dev.expected);
 });
