@@ -21,7 +21,13 @@ export const PNPM_LOCKFILE = 'pnpm-lock.yaml';
 
 /** A `packages` entry (and, in lockfile 6, its graph too) as far as it matters here. */
 type PackageEntry = {
-  resolution?: {integrity?: string; tarball?: string; type?: string; repo?: string};
+  resolution?: {
+    integrity?: string;
+    tarball?: string;
+    type?: string;
+    repo?: string;
+    directory?: string;
+  };
   name?: string;
   version?: string;
   os?: string[];
@@ -104,6 +110,8 @@ export function parsePnpmLock(
   const meta = lock.packages ?? {};
   const problems = new IntegrityProblems('npm');
   const byArtifact = new Map<string, NpmRequirement>();
+  for (const [where, message] of localProblems(importers, meta))
+    problems.add(where, message, 'lockfile');
   const resolveKey = (name: string, ref: string) => packageKey(name, ref, major, graph);
   for (const {key, optional} of walk(importers, graph, settings.dev, resolveKey)) {
     const entry = {...meta[stripPeers(key)], ...graph[key]};
@@ -135,6 +143,53 @@ export function parsePnpmLock(
 
 function hasDeps(deps: Record<string, DepSpec> | undefined): boolean {
   return Object.keys(deps ?? {}).length > 0;
+}
+
+/**
+ * The app's own packages that would not be the app's: a `link:` or `file:` path (of a project's
+ * dependency, or a package's `resolution.directory` / `file:` tarball) that leaves the lockfile's
+ * directory. pnpm would link or copy it from outside the release.
+ */
+function localProblems(
+  importers: Record<string, Importer>,
+  packages: Record<string, PackageEntry>,
+): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const leaves = (from: string, target: string) => {
+    const joined = path.posix.normalize(path.posix.join(from, target));
+    return target.startsWith('/') || joined === '..' || joined.startsWith('../');
+  };
+  for (const [dir, importer] of Object.entries(importers)) {
+    for (const deps of [
+      importer.dependencies,
+      importer.optionalDependencies,
+      importer.devDependencies,
+    ]) {
+      for (const [name, spec] of Object.entries(deps ?? {})) {
+        const ref = (typeof spec === 'string' ? spec : spec.version) ?? '';
+        const match = /^(link|file):(.*)$/.exec(ref);
+        if (match && leaves(dir, match[2] ?? '')) {
+          out.push([
+            name,
+            `"${name}" of project "${dir}": ${ref} is outside the app; only its own folders can be linked`,
+          ]);
+        }
+      }
+    }
+  }
+  for (const [key, entry] of Object.entries(packages)) {
+    const target = entry.resolution?.directory ?? entry.resolution?.tarball;
+    const local = target?.startsWith('file:')
+      ? target.slice('file:'.length)
+      : entry.resolution?.directory;
+    if (local !== undefined && leaves('.', local)) {
+      out.push([
+        key,
+        `"${key}": ${local} is outside the app; only its own folders and files can be installed`,
+      ]);
+    }
+  }
+  return out;
 }
 
 function loadYaml(text: string, rel: string): PnpmLockfile {

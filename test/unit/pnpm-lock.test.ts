@@ -301,3 +301,37 @@ test('other lockfile versions and pnpm 12 are refused with what to do', t => {
   );
   t.is(pnpmReleaseProblem({version: '10.34.9', field: 'pnpm@10.34.9'}), undefined);
 });
+
+test("link: and file: paths that leave the app are refused, the app's own folders are not", t => {
+  const text = `lockfileVersion: '9.0'
+importers:
+  .:
+    dependencies:
+      member:
+        specifier: workspace:*
+        version: link:packages/member
+      escape:
+        specifier: link:../../etc
+        version: link:../../etc
+      outside:
+        specifier: file:../outside
+        version: file:../outside
+  packages/member:
+    dependencies:
+      sibling:
+        specifier: link:../sibling
+        version: link:../sibling
+packages:
+  outside@file:../outside:
+    resolution: {directory: ../outside, type: directory}
+snapshots:
+  outside@file:../outside: {}
+`;
+  const error = t.throws(() => parsePnpmLock(text, 'pnpm-lock.yaml', prod, linux), {
+    instanceOf: IntegrityError,
+  });
+  t.regex(error.message, /"escape" of project "\.": link:\.\.\/\.\.\/etc is outside the app/);
+  t.regex(error.message, /"outside" of project "\.": file:\.\.\/outside is outside the app/);
+  t.regex(error.message, /"outside@file:\.\.\/outside": \.\.\/outside is outside the app/);
+  t.notRegex(error.message, /member|sibling/);
+});
