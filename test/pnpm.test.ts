@@ -165,7 +165,22 @@ async function writeApp(appDir: string, version: string, managerHex: string): Pr
       member: 'workspace:*',
     },
     devDependencies: {devonly: '1.0.0'},
+    // A patched dependency: pnpm applies the app's patch file as it installs.
+    pnpm: {patchedDependencies: {'left-pad@1.0.0': 'patches/left-pad@1.0.0.patch'}},
   };
+  await fsp.mkdir(path.join(appDir, 'patches'), {recursive: true});
+  await fsp.writeFile(
+    path.join(appDir, 'patches', 'left-pad@1.0.0.patch'),
+    [
+      'diff --git a/index.js b/index.js',
+      '--- a/index.js',
+      '+++ b/index.js',
+      '@@ -1 +1 @@',
+      '-module.exports = "left-pad@1.0.0";',
+      '+module.exports = "left-pad@1.0.0 patched";',
+      '',
+    ].join('\n'),
+  );
   await fsp.writeFile(path.join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
   await fsp.writeFile(
     path.join(appDir, 'packages', 'member', 'package.json'),
@@ -363,7 +378,7 @@ test('pnpm: vendored by vendor-sync, installed with the registry gone as pnpm in
   const {stdout} = await exec(process.execPath, [path.join(world.root, 'current', 'index.js')]);
   t.is(
     stdout.trim(),
-    'left-pad@2.0.0 uses-old@1.0.0 @acme/util@1.2.0 real-name@3.0.0 left-pad@1.0.0',
+    'left-pad@2.0.0 uses-old@1.0.0 @acme/util@1.2.0 real-name@3.0.0 left-pad@1.0.0 patched',
   );
 
   await world.app.write({'change-2.txt': '2\n'});
@@ -538,7 +553,7 @@ test('pnpm 8: its lockfile 6.0 vendored and installed offline as pnpm 8 installs
   const {stdout} = await exec(process.execPath, [path.join(world.root, 'current', 'index.js')]);
   t.is(
     stdout.trim(),
-    'left-pad@2.0.0 uses-old@1.0.0 @acme/util@1.2.0 real-name@3.0.0 left-pad@1.0.0',
+    'left-pad@2.0.0 uses-old@1.0.0 @acme/util@1.2.0 real-name@3.0.0 left-pad@1.0.0 patched',
   );
 });
 

@@ -153,6 +153,16 @@ async function pnpmFetch(
   const appDir = path.join(ctx.releaseDir, settings.directory);
   const text = await fsp.readFile(path.join(appDir, PNPM_LOCKFILE), 'utf8');
   await fsp.writeFile(path.join(dir, PNPM_LOCKFILE), lockfileForFeed(text));
+  // pnpm fetch applies patches as it imports: the patch files, and nothing else of the app.
+  for (const rel of lock.patches) {
+    const patch = await readRegularFile(path.join(appDir, rel), rel);
+    if (patch === undefined)
+      throw new ConfigError(
+        `${PNPM_LOCKFILE} names the patch ${rel}, which the app does not have.`,
+      );
+    await fsp.mkdir(path.dirname(path.join(dir, rel)), {recursive: true});
+    await fsp.writeFile(path.join(dir, rel), patch);
+  }
   if (lock.importers.length > 1 || lock.importers[0] !== '.') {
     await fsp.writeFile(
       path.join(dir, 'pnpm-workspace.yaml'),
@@ -335,6 +345,7 @@ async function pnpmReuseKey(
     PNPM_LOCKFILE,
     ...PNPM_INPUTS,
     ...lock.importers.map(i => path.posix.join(i, 'package.json')),
+    ...lock.patches,
   ]) {
     const text = await readRegularFile(path.join(dir, rel), rel).catch(() => undefined);
     files[rel] = text === undefined ? null : sha256Hex(Buffer.from(text));

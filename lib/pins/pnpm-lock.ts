@@ -51,6 +51,7 @@ type PnpmLockfile = {
   importers?: Record<string, Importer>;
   packages?: Record<string, PackageEntry>;
   snapshots?: Record<string, PackageEntry>;
+  patchedDependencies?: Record<string, string | {path?: string}>;
 } & Importer;
 
 /** What a pnpm install needs from the lockfile: the registry tarballs, and the app's projects. */
@@ -61,6 +62,8 @@ export type PnpmLock = {
   importers: string[];
   /** The importers that get a node_modules of their own: those with dependencies to install. */
   installed: string[];
+  /** The patch files (`patchedDependencies`), relative to the lockfile's directory. */
+  patches: string[];
   /** The lockfile's major version: 6 or 9. */
   major: 6 | 9;
 };
@@ -112,6 +115,7 @@ export function parsePnpmLock(
   const byArtifact = new Map<string, NpmRequirement>();
   for (const [where, message] of localProblems(importers, meta))
     problems.add(where, message, 'lockfile');
+  const patches = patchFiles(lock.patchedDependencies, problems);
   const resolveKey = (name: string, ref: string) => packageKey(name, ref, major, graph);
   for (const {key, optional} of walk(importers, graph, settings.dev, resolveKey)) {
     const entry = {...meta[stripPeers(key)], ...graph[key]};
@@ -134,6 +138,7 @@ export function parsePnpmLock(
     )
     .map(([dir]) => dir);
   return {
+    patches,
     requirements: [...byArtifact.values()],
     importers: Object.keys(importers),
     installed,
@@ -188,6 +193,26 @@ function localProblems(
         `"${key}": ${local} is outside the app; only its own folders and files can be installed`,
       ]);
     }
+  }
+  return out;
+}
+
+/** The patch files pnpm applies, each a relative path inside the app; others are problems. */
+function patchFiles(
+  patched: PnpmLockfile['patchedDependencies'],
+  problems: IntegrityProblems,
+): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(patched ?? {})) {
+    const file = typeof value === 'string' ? value : value.path;
+    const normal = file === undefined ? '' : path.posix.normalize(file);
+    if (!file || file.startsWith('/') || normal === '..' || normal.startsWith('../')) {
+      problems.add(
+        key,
+        `patchedDependencies "${key}": ${file ?? '(no path)'} is not a file inside the app`,
+        'lockfile',
+      );
+    } else out.push(normal);
   }
   return out;
 }

@@ -335,3 +335,21 @@ snapshots:
   t.regex(error.message, /"outside@file:\.\.\/outside": \.\.\/outside is outside the app/);
   t.notRegex(error.message, /member|sibling/);
 });
+
+test('patch files are listed, and one outside the app is refused', t => {
+  const lock = (file: string) => `lockfileVersion: '9.0'
+patchedDependencies:
+  left-pad@1.0.0:
+    hash: 0123
+    path: ${file}
+importers:
+  .: {}
+`;
+  t.deepEqual(parsePnpmLock(lock('patches/left-pad@1.0.0.patch'), 'pnpm-lock.yaml', prod).patches, [
+    'patches/left-pad@1.0.0.patch',
+  ]);
+  t.throws(() => parsePnpmLock(lock('../elsewhere.patch'), 'pnpm-lock.yaml', prod), {
+    instanceOf: IntegrityError,
+    message: /patchedDependencies "left-pad@1\.0\.0": \.\.\/elsewhere\.patch is not a file inside/,
+  });
+});
