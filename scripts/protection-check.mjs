@@ -217,6 +217,12 @@ const checks = [
     tests: [['install-npm.test.js', '*[R18]*']],
   },
   {
+    case: 'R18',
+    removed: 'the npm tarball check before pnpm runs',
+    edits: [['R18-tarball-check-pnpm', 'await checkTarballs(verified);', '']],
+    tests: [['pnpm.test.js', '*[R18]*']],
+  },
+  {
     case: 'R19',
     removed: 'the wheel path check',
     edits: [['R19-record-path', "if (name.split('/').includes('..'))", 'if (false)']],
@@ -259,6 +265,12 @@ const checks = [
     removed: 'the registry check of lockfile entries',
     edits: [['R23-registry', 'if (hostProblem)', 'if (false)']],
     tests: [['install-npm.test.js', '*resolved to another host*']],
+  },
+  {
+    case: 'R23',
+    removed: 'the registry check of pnpm-lock.yaml packages',
+    edits: [['R23-registry-pnpm', 'if (hostProblem)', 'if (false)']],
+    tests: [['unit/pnpm-lock.test.js', '*[R23]*']],
   },
   {
     case: 'R24',

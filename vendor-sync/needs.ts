@@ -10,7 +10,9 @@ import {
   type GithubAsset,
   type NpmInstallSettings,
   type PipInstallSettings,
+  type PnpmInstallSettings,
 } from '../lib/pins/deploy-config.js';
+import {PNPM_LOCKFILE, pnpmReleaseProblem, readPnpmLock} from '../lib/pins/pnpm-lock.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {storeDir} from '../lib/node/layout.js';
 import {readTreeFile} from '../lib/git/export.js';
@@ -90,6 +92,12 @@ export async function readAppNeeds(options: {
     const install = config.install;
     if (install?.type === 'npm')
       wanted.push(path.posix.join(install.directory, 'package-lock.json'));
+    if (install?.type === 'pnpm') {
+      wanted.push(
+        path.posix.join(install.directory, PNPM_LOCKFILE),
+        path.posix.join(install.directory, 'package.json'),
+      );
+    }
     if (install?.type === 'pip') wanted.push(install.requirements);
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
@@ -120,6 +128,8 @@ async function needsFromDir(
   const install = config.install;
   const found = [
     install?.type === 'npm' ? await npmNeeds(dir, install, platforms) : undefined,
+    install?.type === 'pnpm' ? await pnpmNeeds(dir, install, platforms) : undefined,
+    install?.type === 'pnpm' ? await pnpmManagerNeed(dir, install.directory) : undefined,
     install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
     assetNeeds(config),
   ].filter(f => f !== undefined);
@@ -128,7 +138,7 @@ async function needsFromDir(
     config,
     needs: uniqueNeeds(found.flatMap(f => f.needs)),
     entries: found.reduce((sum, f) => sum + f.entries, 0),
-    npmRegistries: install?.type === 'npm' ? install.registries : [],
+    npmRegistries: install?.type === 'npm' || install?.type === 'pnpm' ? install.registries : [],
   };
 }
 
@@ -153,6 +163,35 @@ async function npmNeeds(
       keys: req.keys,
     })),
   };
+}
+
+/** The tarballs pnpm-lock.yaml pins for the nodes' platforms, one need per tarball. */
+async function pnpmNeeds(
+  dir: string,
+  install: PnpmInstallSettings,
+  platforms: Platform[],
+): Promise<Found> {
+  const {requirements} = await readPnpmLock(dir, install, platforms);
+  return {
+    entries: requirements.reduce((sum, req) => sum + req.keys.length, 0),
+    needs: requirements.map(req => ({
+      ecosystem: 'npm',
+      name: req.name,
+      version: req.version,
+      integrity: req.integrity,
+      url: req.resolved,
+      keys: req.keys,
+    })),
+  };
+}
+
+/** The pinned pnpm release, refused early when the nodes could not run it. */
+async function pnpmManagerNeed(dir: string, directory: string): Promise<Found> {
+  const found = await packageManagerNeed(dir, directory, 'pnpm');
+  const pin = found.needs[0]?.ecosystem === 'npm' ? found.needs[0].manager : undefined;
+  const problem = pin ? pnpmReleaseProblem(pin) : undefined;
+  if (problem) throw new ConfigError(problem.message, problem.hint);
+  return found;
 }
 
 async function pipNeeds(dir: string, install: PipInstallSettings): Promise<Found> {

@@ -74,7 +74,10 @@ async function verifyNpmTarballs(
 }
 
 /** The vendored tarball of one lockfile entry, its bytes checked against the lockfile's hash. */
-async function verifyNpmTarball(ctx: InstallContext, req: NpmRequirement): Promise<TarballOutcome> {
+export async function verifyNpmTarball(
+  ctx: InstallContext,
+  req: NpmRequirement,
+): Promise<TarballOutcome> {
   const candidates = ctx.manifest ? findArtifacts(ctx.manifest, 'npm', req.name, req.version) : [];
   const artifact = candidates.find(a => samePin(a.integrity, req.integrity));
   if (!artifact) {
@@ -216,7 +219,7 @@ async function npmEnv(
  * Every tarball npm is about to unpack, checked first (lib/install/tarball-check.ts). Here
  * rather than in verify(): a release that reuses node_modules never unpacks them.
  */
-async function checkTarballs(verified: VerifiedArtifact[]): Promise<void> {
+export async function checkTarballs(verified: VerifiedArtifact[]): Promise<void> {
   const problems = new IntegrityProblems('npm');
   const limit = pLimit(4);
   const failures = await Promise.all(

@@ -29,6 +29,9 @@ const npmInstall = z.strictObject({
   reuse: z.boolean().default(true),
 });
 
+/** pnpm (pnpm-lock.yaml), with the fields and defaults of npm; the pnpm release is the app's packageManager. */
+const pnpmInstall = npmInstall.extend({type: z.literal('pnpm')});
+
 const pipInstall = z.strictObject({
   type: z.literal('pip'),
   /** The requirements file: every line `name==version --hash=sha256:...`. */
@@ -120,14 +123,14 @@ export const deployConfigSchema = z.strictObject({
   /** How the release is installed from the vendor tree: "npm", "pip", or an object. */
   install: z
     .preprocess(
-      // "npm" / "pip" are shorthands, and {"command": [...]} needs no "type".
+      // "npm" / "pnpm" / "pip" are shorthands, and {"command": [...]} needs no "type".
       value =>
         typeof value === 'string'
           ? {type: value}
           : isObject(value) && !('type' in value) && 'command' in value
             ? {type: 'command', ...value}
             : value,
-      z.discriminatedUnion('type', [npmInstall, pipInstall, commandInstall]),
+      z.discriminatedUnion('type', [npmInstall, pnpmInstall, pipInstall, commandInstall]),
     )
     .optional(),
   /** GitHub release assets the app needs, each pinned by sha256. */
@@ -141,6 +144,7 @@ export const deployConfigSchema = z.strictObject({
 
 export type DeployConfig = z.infer<typeof deployConfigSchema>;
 export type NpmInstallSettings = z.output<typeof npmInstall>;
+export type PnpmInstallSettings = z.output<typeof pnpmInstall>;
 export type PipInstallSettings = z.output<typeof pipInstall>;
 export type CommandInstallSettings = z.output<typeof commandInstall>;
 
@@ -158,7 +162,7 @@ const DEPLOY_JSON_KEYS: Record<string, string> = {
   vendor: 'the vendor repository and its pinned commit',
   'vendor.url': 'the vendor repository URL',
   'vendor.rev': 'a commit id',
-  install: '"npm", "pip" or an object',
+  install: '"npm", "pnpm", "pip" or an object',
   assets: 'a list of GitHub release assets',
   shared: 'a list of paths in the release',
   hooks: 'commands by hook name',
@@ -254,7 +258,7 @@ function sharedOverlap(config: DeployConfig): string | undefined {
   }
   const install = config.install;
   const outputs =
-    install?.type === 'npm'
+    install?.type === 'npm' || install?.type === 'pnpm'
       ? [[...components(install.directory), 'node_modules']]
       : install?.type === 'pip'
         ? [components(install.venv)]

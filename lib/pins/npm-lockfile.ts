@@ -194,7 +194,7 @@ function checkEntry(
  * Add one lockfile path to its artifact. The same name@version pinned with two different hashes
  * would need two tarballs for one vendored file: refused.
  */
-function addRequirement(
+export function addRequirement(
   byArtifact: Map<string, NpmRequirement>,
   artifact: Omit<NpmRequirement, 'keys'>,
   key: string,
@@ -218,7 +218,8 @@ function addRequirement(
   );
 }
 
-function resolvedProblem(resolved: string, registries: string[]): string | undefined {
+/** Why a tarball URL may not be vendored (not http(s), not on an allowed registry), or undefined. */
+export function resolvedProblem(resolved: string, registries: string[]): string | undefined {
   let url: URL;
   try {
     url = new URL(resolved);
@@ -241,7 +242,11 @@ function resolvedProblem(resolved: string, registries: string[]): string | undef
   return undefined;
 }
 
-function platformMatches(entry: LockEntry, platform: Platform): boolean {
+/** Whether a package's npm `os` and `cpu` lists (`!x` denies x) admit the platform. */
+export function platformMatches(
+  entry: {os?: string[] | undefined; cpu?: string[] | undefined},
+  platform: Platform,
+): boolean {
   const matches = (list: string[] | undefined, value: string) => {
     if (!list || list.length === 0) return true;
     const denied = list.filter(v => v.startsWith('!')).map(v => v.slice(1));
