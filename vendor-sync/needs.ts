@@ -10,6 +10,7 @@ import {
   type GithubAsset,
   type NpmInstallSettings,
   type PipInstallSettings,
+  type YarnInstallSettings,
 } from '../lib/pins/deploy-config.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {storeDir} from '../lib/node/layout.js';
@@ -27,6 +28,7 @@ import {
   type PackageManagerPin,
 } from '../lib/pins/package-manager.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
+import {readYarnPlan} from '../lib/install/yarn.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
 /** One artifact the app needs, with the hash the app pins for it. */
@@ -89,6 +91,9 @@ export async function readAppNeeds(options: {
     if (install?.type === 'npm')
       wanted.push(path.posix.join(install.directory, 'package-lock.json'));
     if (install?.type === 'pip') wanted.push(install.requirements);
+    if (install?.type === 'yarn') {
+      wanted.push(...['yarn.lock', 'package.json'].map(f => path.posix.join(install.directory, f)));
+    }
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
@@ -121,6 +126,8 @@ async function needsFromDir(
   const found = [
     install?.type === 'npm' ? await npmNeeds(dir, install, platforms) : undefined,
     install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
+    install?.type === 'yarn' ? await yarnNeeds(dir, install) : undefined,
+    install?.type === 'yarn' ? await packageManagerNeed(dir, install.directory, 'yarn') : undefined,
     assetNeeds(config),
   ].filter(f => f !== undefined);
   return {
@@ -128,7 +135,7 @@ async function needsFromDir(
     config,
     needs: uniqueNeeds(found.flatMap(f => f.needs)),
     entries: found.reduce((sum, f) => sum + f.entries, 0),
-    npmRegistries: install?.type === 'npm' ? install.registries : [],
+    npmRegistries: install?.type === 'npm' || install?.type === 'yarn' ? install.registries : [],
   };
 }
 
@@ -145,6 +152,25 @@ async function npmNeeds(
   return {
     entries: tarballs.reduce((sum, req) => sum + req.keys.length, 0),
     needs: tarballs.map(req => ({
+      ecosystem: 'npm',
+      name: req.name,
+      version: req.version,
+      integrity: req.integrity,
+      url: req.resolved,
+      keys: req.keys,
+    })),
+  };
+}
+
+/**
+ * Every tarball yarn.lock pins: Yarn 1 fetches them all, even optional ones for another platform
+ * (it learns `os` and `cpu` from the tarball) and dev ones with --production.
+ */
+async function yarnNeeds(dir: string, install: YarnInstallSettings): Promise<Found> {
+  const {requirements} = await readYarnPlan(dir, install);
+  return {
+    entries: requirements.reduce((sum, req) => sum + req.keys.length, 0),
+    needs: requirements.map(req => ({
       ecosystem: 'npm',
       name: req.name,
       version: req.version,

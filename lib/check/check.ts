@@ -31,6 +31,7 @@ import {
 import {loadSigningPolicy, type SigningPolicy} from '../signing/policy.js';
 import {describeSigner, recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
+import {readYarnPlan} from '../install/yarn.js';
 import {parseRequirements} from '../pins/requirements.js';
 import {installLog, REPOS_DIR} from '../node/layout.js';
 import {keepInstallLog} from './kept-log.js';
@@ -371,6 +372,11 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
     const entries = reqs.reduce((sum, req) => sum + req.keys.length, 0);
     return `package-lock.json: ${plural(reqs.length, 'artifact')} for ${plural(entries, 'lockfile entry', 'lockfile entries')}, each with resolved and a sha512 integrity`;
   }
+  if (install?.type === 'yarn') {
+    const {requirements} = await readYarnPlan(releaseDir, install);
+    const entries = requirements.reduce((sum, req) => sum + req.keys.length, 0);
+    return `yarn.lock: ${plural(requirements.length, 'artifact')} for ${plural(entries, 'lockfile entry', 'lockfile entries')}, each with resolved and a sha512 integrity`;
+  }
   if (install?.type === 'pip') {
     const text = await readRegularFile(
       path.join(releaseDir, install.requirements),
@@ -383,7 +389,7 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
     const reqs = parseRequirements(text, install.requirements);
     return `${install.requirements}: ${reqs.length} requirements, each pinned and hashed`;
   }
-  return 'no npm or pip install declared';
+  return 'no npm, yarn or pip install declared';
 }
 
 function describeSettings(settings: AppSettings): string {

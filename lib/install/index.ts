@@ -2,6 +2,7 @@ import type {InstallSettings} from '../pins/deploy-config.js';
 import {commandInstaller} from './command.js';
 import {npmInstaller} from './npm.js';
 import {pipInstaller} from './pip.js';
+import {yarnInstaller} from './yarn.js';
 import type {Installer} from './types.js';
 
 export type {InstallContext, Installer, VerifiedArtifact} from './types.js';
@@ -11,6 +12,8 @@ export function createInstaller(settings: InstallSettings): Installer {
   switch (settings.type) {
     case 'npm':
       return npmInstaller(settings);
+    case 'yarn':
+      return yarnInstaller(settings);
     case 'pip':
       return pipInstaller(settings);
     case 'command':

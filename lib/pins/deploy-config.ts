@@ -28,6 +28,9 @@ const npmInstall = z.strictObject({
   reuse: z.boolean().default(true),
 });
 
+/** Yarn (classic v1 or Berry, told by yarn.lock): the same fields as npm. */
+const yarnInstall = npmInstall.extend({type: z.literal('yarn')});
+
 const pipInstall = z.strictObject({
   type: z.literal('pip'),
   /** The requirements file: every line `name==version --hash=sha256:...`. */
@@ -126,7 +129,7 @@ export const deployConfigSchema = z.strictObject({
           : isObject(value) && !('type' in value) && 'command' in value
             ? {type: 'command', ...value}
             : value,
-      z.discriminatedUnion('type', [npmInstall, pipInstall, commandInstall]),
+      z.discriminatedUnion('type', [npmInstall, yarnInstall, pipInstall, commandInstall]),
     )
     .optional(),
   /** GitHub release assets the app needs, each pinned by sha256. */
@@ -140,6 +143,7 @@ export const deployConfigSchema = z.strictObject({
 
 export type DeployConfig = z.infer<typeof deployConfigSchema>;
 export type NpmInstallSettings = z.output<typeof npmInstall>;
+export type YarnInstallSettings = z.output<typeof yarnInstall>;
 export type PipInstallSettings = z.output<typeof pipInstall>;
 export type CommandInstallSettings = z.output<typeof commandInstall>;
 
@@ -157,7 +161,7 @@ const DEPLOY_JSON_KEYS: Record<string, string> = {
   vendor: 'the vendor repository and its pinned commit',
   'vendor.url': 'the vendor repository URL',
   'vendor.rev': 'a commit id',
-  install: '"npm", "pip" or an object',
+  install: '"npm", "yarn", "pip" or an object',
   assets: 'a list of GitHub release assets',
   shared: 'a list of paths in the release',
   hooks: 'commands by hook name',
@@ -223,7 +227,7 @@ function sharedOverlap(config: DeployConfig): string | undefined {
   }
   const install = config.install;
   const outputs =
-    install?.type === 'npm'
+    install?.type === 'npm' || install?.type === 'yarn'
       ? [[...components(install.directory), 'node_modules']]
       : install?.type === 'pip'
         ? [components(install.venv)]

@@ -218,7 +218,8 @@ function addRequirement(
   );
 }
 
-function resolvedProblem(resolved: string, registries: string[]): string | undefined {
+/** Why a tarball URL is not one on an allowed registry (git, file, other hosts), or undefined. */
+export function resolvedProblem(resolved: string, registries: string[]): string | undefined {
   let url: URL;
   try {
     url = new URL(resolved);
@@ -241,7 +242,10 @@ function resolvedProblem(resolved: string, registries: string[]): string | undef
   return undefined;
 }
 
-function platformMatches(entry: LockEntry, platform: Platform): boolean {
+export function platformMatches(
+  entry: {os?: string[]; cpu?: string[]},
+  platform: Platform,
+): boolean {
   const matches = (list: string[] | undefined, value: string) => {
     if (!list || list.length === 0) return true;
     const denied = list.filter(v => v.startsWith('!')).map(v => v.slice(1));
