@@ -14,7 +14,8 @@ import {vendorSync} from '../vendor-sync/sync.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
-import {makeWorld, packageRoot, runDeploy, type World} from './helpers/world.js';
+import {makeWorld, packageRoot, runDeploy, testDeps, type World} from './helpers/world.js';
+import {check} from '../lib/check/check.js';
 
 const exec = promisify(execFile);
 
@@ -317,6 +318,13 @@ test.serial(
     // Closed for good: nothing after this test needs it.
     closed = true;
     await t.context.registry.close();
+    // deploy check proves the same changeset deployable, its install run offline in a scratch.
+    const report = await check({rev: 'main', repo: world.appUrl, install: true}, testDeps({env}));
+    t.true(report.deployable, JSON.stringify(report.checks));
+    t.regex(
+      report.checks.find(c => c.id === 'lockfile')?.message ?? '',
+      /^yarn\.lock: 6 artifacts for \d+ lockfile entries/,
+    );
     const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env});
     t.true(await ranYarn(first.releaseDir));
     const current = path.join(world.root, 'current');
