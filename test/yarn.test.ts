@@ -16,6 +16,7 @@ import {git} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
 import {makeWorld, packageRoot, runDeploy, testDeps, type World} from './helpers/world.js';
 import {check} from '../lib/check/check.js';
+import {parseBerryLock} from '../lib/pins/yarn-berry-lock.js';
 
 const exec = promisify(execFile);
 
@@ -309,6 +310,74 @@ test.serial('yarn classic: a packageManager that is not Yarn 1 is refused', asyn
     {instanceOf: ConfigError, message: /Yarn 1 lockfile, but package\.json pins "yarn@4\.5\.3"/},
   );
 });
+
+const BERRY_JS = path.join(packageRoot, 'node_modules', '@yarnpkg', 'cli-dist', 'bin', 'yarn.js');
+
+/** The real Yarn 4 of the devDependencies, online against the registry, in `cwd`. */
+async function berryOnline(registry: Registry, cwd: string): Promise<void> {
+  const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-berry-home-'));
+  try {
+    await fsp.writeFile(
+      path.join(cwd, '.yarnrc.yml'),
+      `npmRegistryServer: "${registry.url}"\nunsafeHttpWhitelist:\n  - "127.0.0.1"\nenableGlobalCache: false\nnodeLinker: node-modules\nenableTelemetry: false\nnpmMinimalAgeGate: 0\n`,
+    );
+    await exec(process.execPath, [BERRY_JS, 'install', '--mode=update-lockfile'], {
+      cwd,
+      env: {PATH: process.env.PATH, HOME: home, YARN_ENABLE_TELEMETRY: '0', CI: '1'},
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } finally {
+    await fsp.rm(home, {recursive: true, force: true});
+  }
+}
+
+test.serial(
+  'yarn berry: a real Yarn 4 lockfile is read, and refused as not installable yet',
+  async t => {
+    const world = await makeWorld(t);
+    const files = appFiles(t.context.yarnSha512);
+    const pkg = JSON.parse(files['package.json'] ?? '{}') as Record<string, unknown>;
+    pkg.packageManager = 'yarn@4.18.1';
+    await writeFiles(world.app.dir, {...files, 'package.json': JSON.stringify(pkg, null, 2)});
+    await berryOnline(t.context.registry, world.app.dir);
+    const text = await fsp.readFile(path.join(world.app.dir, 'yarn.lock'), 'utf8');
+    const entries = parseBerryLock(text, 'yarn.lock');
+    const foreign = entries.find(e => e.name === 'native-other');
+    t.is(foreign?.conditions, `os=${OTHER_OS}`);
+    t.is(foreign?.checksum, undefined, 'Yarn 4 writes no checksum for a package it never fetched');
+    t.deepEqual(
+      entries.map(e => `${e.name}@${e.version}`).sort(),
+      [
+        '@demo/scoped@1.0.0',
+        'dev-tool@1.0.0',
+        'left@1.1.0',
+        'left@2.0.0',
+        'mid@1.0.0',
+        'native-other@1.0.0',
+      ],
+      "npm packages only: the root and the workspace are the app's own",
+    );
+    t.true(
+      entries.every(e => e === foreign || e.checksum?.cacheKey === '10c0'),
+      'Yarn 4 checksums carry the cache key',
+    );
+    t.true(
+      entries.some(e => e.keys.some(k => k.startsWith('aliased@npm:left@'))),
+      'the alias',
+    );
+    await world.app.write({
+      'deploy.json': JSON.stringify({
+        install: {type: 'yarn', registries: [t.context.registry.url]},
+      }),
+    });
+    await world.app.commit('berry app');
+    await world.publish();
+    await t.throwsAsync(
+      runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env: registryDead(t)}),
+      {instanceOf: ConfigError, message: /Yarn 2\+ \(Berry\) lockfile \(6 packages\)/},
+    );
+  },
+);
 
 test.serial(
   'yarn classic: deploys with the registry dead, the tree equal to Yarn online',

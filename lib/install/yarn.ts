@@ -11,6 +11,7 @@ import {
   type YarnClassicRequirement,
 } from '../pins/yarn-lock.js';
 import {ConfigError} from '../support/errors.js';
+import {parseBerryLock} from '../pins/yarn-berry-lock.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {checkTarballs, DEAD_REGISTRY, nodeHeaders, verifyRequirements} from './npm.js';
 import {networkWall} from './no-network.js';
@@ -66,8 +67,10 @@ export async function readYarnPlan(
         'Pin the Yarn release that wrote the lockfile in "packageManager", or regenerate yarn.lock with the pinned Yarn 1.',
       );
     }
+    // Its entries are checked all the same, so that a bad one is named first.
+    const packages = parseBerryLock(lock.text, lock.rel);
     throw new ConfigError(
-      `${lock.rel} is a Yarn 2+ (Berry) lockfile: this repodeploy installs only Yarn 1 (classic) lockfiles.`,
+      `${lock.rel} is a Yarn 2+ (Berry) lockfile (${packages.length} packages): this repodeploy installs only Yarn 1 (classic) lockfiles so far.`,
       'Deploy with Yarn 1 (yarn@1.22.22 in "packageManager" and its yarn.lock), or with npm (package-lock.json).',
     );
   }
