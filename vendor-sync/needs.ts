@@ -11,6 +11,7 @@ import {
   type NpmInstallSettings,
   type PipInstallSettings,
   type PnpmInstallSettings,
+  type YarnInstallSettings,
 } from '../lib/pins/deploy-config.js';
 import {PNPM_LOCKFILE, pnpmReleaseProblem, readPnpmLock} from '../lib/pins/pnpm-lock.js';
 import {ConfigError} from '../lib/support/errors.js';
@@ -19,7 +20,7 @@ import {readTreeFile} from '../lib/git/export.js';
 import {openRemote, type Credentials} from '../lib/git/remote.js';
 import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
-import {readLockfile, type Platform} from '../lib/pins/npm-lockfile.js';
+import {readLockfile, type NpmRequirement, type Platform} from '../lib/pins/npm-lockfile.js';
 import {parseRequirements} from '../lib/pins/requirements.js';
 import {pinFromSha256} from '../lib/pins/integrity.js';
 import {markerFilesIn} from '../lib/pins/detect-install.js';
@@ -31,6 +32,7 @@ import {
   type PackageManagerPin,
 } from '../lib/pins/package-manager.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
+import {readYarnPlan} from '../lib/install/yarn.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
 /** One artifact the app needs, with the hash the app pins for it. */
@@ -99,6 +101,9 @@ export async function readAppNeeds(options: {
       );
     }
     if (install?.type === 'pip') wanted.push(install.requirements);
+    if (install?.type === 'yarn') {
+      wanted.push(...['yarn.lock', 'package.json'].map(f => path.posix.join(install.directory, f)));
+    }
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
@@ -131,6 +136,8 @@ async function needsFromDir(
     install?.type === 'pnpm' ? await pnpmNeeds(dir, install, platforms) : undefined,
     install?.type === 'pnpm' ? await pnpmManagerNeed(dir, install.directory) : undefined,
     install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
+    install?.type === 'yarn' ? await yarnNeeds(dir, install) : undefined,
+    install?.type === 'yarn' ? await packageManagerNeed(dir, install.directory, 'yarn') : undefined,
     assetNeeds(config),
   ].filter(f => f !== undefined);
   return {
@@ -138,7 +145,10 @@ async function needsFromDir(
     config,
     needs: uniqueNeeds(found.flatMap(f => f.needs)),
     entries: found.reduce((sum, f) => sum + f.entries, 0),
-    npmRegistries: install?.type === 'npm' || install?.type === 'pnpm' ? install.registries : [],
+    npmRegistries:
+      install?.type === 'npm' || install?.type === 'pnpm' || install?.type === 'yarn'
+        ? install.registries
+        : [],
   };
 }
 
@@ -151,10 +161,14 @@ async function npmNeeds(
   platforms: Platform[],
 ): Promise<Found> {
   // One need per tarball: readLockfile already merged the paths that install the same one.
-  const tarballs = await readLockfile(dir, install, platforms);
+  return tarballNeeds(await readLockfile(dir, install, platforms));
+}
+
+/** One npm need per registry tarball a lockfile pins (npm, pnpm and Yarn alike). */
+function tarballNeeds(requirements: NpmRequirement[]): Found {
   return {
-    entries: tarballs.reduce((sum, req) => sum + req.keys.length, 0),
-    needs: tarballs.map(req => ({
+    entries: requirements.reduce((sum, req) => sum + req.keys.length, 0),
+    needs: requirements.map(req => ({
       ecosystem: 'npm',
       name: req.name,
       version: req.version,
@@ -172,17 +186,16 @@ async function pnpmNeeds(
   platforms: Platform[],
 ): Promise<Found> {
   const {requirements} = await readPnpmLock(dir, install, platforms);
-  return {
-    entries: requirements.reduce((sum, req) => sum + req.keys.length, 0),
-    needs: requirements.map(req => ({
-      ecosystem: 'npm',
-      name: req.name,
-      version: req.version,
-      integrity: req.integrity,
-      url: req.resolved,
-      keys: req.keys,
-    })),
-  };
+  return tarballNeeds(requirements);
+}
+
+/**
+ * Every tarball yarn.lock pins: Yarn 1 fetches them all, even optional ones for another platform
+ * (it learns `os` and `cpu` from the tarball) and dev ones with --production.
+ */
+async function yarnNeeds(dir: string, install: YarnInstallSettings): Promise<Found> {
+  const {requirements} = await readYarnPlan(dir, install);
+  return tarballNeeds(requirements);
 }
 
 /** The pinned pnpm release, refused early when the nodes could not run it. */

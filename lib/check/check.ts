@@ -32,6 +32,7 @@ import {loadSigningPolicy, type SigningPolicy} from '../signing/policy.js';
 import {describeSigner, recordSigners, type RecordedSigners} from '../signing/recorded.js';
 import {readLockfile} from '../pins/npm-lockfile.js';
 import {readPnpmLock} from '../pins/pnpm-lock.js';
+import {readYarnPlan} from '../install/yarn.js';
 import {parseRequirements} from '../pins/requirements.js';
 import {installLog, REPOS_DIR} from '../node/layout.js';
 import {keepInstallLog} from './kept-log.js';
@@ -377,6 +378,11 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
     const entries = requirements.reduce((sum, req) => sum + req.keys.length, 0);
     return `pnpm-lock.yaml: ${plural(requirements.length, 'artifact')} for ${plural(entries, 'lockfile package', 'lockfile packages')}, each a registry tarball with a sha512 integrity`;
   }
+  if (install?.type === 'yarn') {
+    const {requirements} = await readYarnPlan(releaseDir, install);
+    const entries = requirements.reduce((sum, req) => sum + req.keys.length, 0);
+    return `yarn.lock: ${plural(requirements.length, 'artifact')} for ${plural(entries, 'lockfile entry', 'lockfile entries')}, each with resolved and a sha512 integrity`;
+  }
   if (install?.type === 'pip') {
     const text = await readRegularFile(
       path.join(releaseDir, install.requirements),
@@ -389,7 +395,7 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
     const reqs = parseRequirements(text, install.requirements);
     return `${install.requirements}: ${reqs.length} requirements, each pinned and hashed`;
   }
-  return 'no npm, pnpm or pip install declared';
+  return 'no npm, pnpm, yarn or pip install declared';
 }
 
 function describeSettings(settings: AppSettings): string {

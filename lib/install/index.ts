@@ -3,6 +3,7 @@ import {commandInstaller} from './command.js';
 import {npmInstaller} from './npm.js';
 import {pipInstaller} from './pip.js';
 import {pnpmInstaller} from './pnpm.js';
+import {yarnInstaller} from './yarn.js';
 import type {Installer} from './types.js';
 
 export type {InstallContext, Installer, VerifiedArtifact} from './types.js';
@@ -14,6 +15,8 @@ export function createInstaller(settings: InstallSettings): Installer {
       return npmInstaller(settings);
     case 'pnpm':
       return pnpmInstaller(settings);
+    case 'yarn':
+      return yarnInstaller(settings);
     case 'pip':
       return pipInstaller(settings);
     case 'command':

@@ -49,7 +49,18 @@ async function verifyNpmTarballs(
   settings: NpmInstallSettings,
 ): Promise<VerifiedArtifact[]> {
   const requirements = await readLockfile(ctx.releaseDir, settings);
-  const problems = new IntegrityProblems('npm');
+  return verifyRequirements(ctx, requirements, new IntegrityProblems('npm'));
+}
+
+/**
+ * Each requirement's vendored tarball, checked against its pinned integrity; every problem is
+ * thrown together in one IntegrityError (shared with the other Node installers).
+ */
+export async function verifyRequirements(
+  ctx: InstallContext,
+  requirements: NpmRequirement[],
+  problems: IntegrityProblems,
+): Promise<VerifiedArtifact[]> {
   // Hashed in parallel (the reads overlap); problems are reported in lockfile order.
   const limit = pLimit(8);
   const outcomes = await Promise.all(
@@ -421,7 +432,7 @@ export const DEAD_REGISTRY = 'http://127.0.0.1:9/';
  * Native addons build offline only against local Node headers: point node-gyp at the headers of
  * the Node running us, when they are installed beside it.
  */
-function nodeHeaders(): Record<string, string> {
+export function nodeHeaders(): Record<string, string> {
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   return existsSync(path.join(prefix, 'include', 'node', 'node.h'))
     ? {npm_config_nodedir: prefix}

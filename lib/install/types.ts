@@ -32,7 +32,7 @@ export type VerifiedArtifact = {
 
 /** One kind of installer: npm, pip or a command. */
 export interface Installer {
-  readonly kind: 'npm' | 'pnpm' | 'pip' | 'command';
+  readonly kind: 'npm' | 'pnpm' | 'yarn' | 'pip' | 'command';
   readonly describe: string;
   /**
    * Check every artifact the install will use against the hash pinned in git (lockfile,
@@ -74,7 +74,11 @@ type ProblemKind = 'missing' | 'tampered' | 'lockfile' | 'hostile';
 export class IntegrityProblems {
   private readonly items: Array<{name: string; message: string; kind: ProblemKind}> = [];
 
-  constructor(private readonly ecosystem: 'npm' | 'pypi' | 'github') {}
+  /** `lockfileHint` says how to fix a lockfile other than package-lock.json or requirements. */
+  constructor(
+    private readonly ecosystem: 'npm' | 'pypi' | 'github',
+    private readonly lockfileHint?: string,
+  ) {}
 
   add(name: string, message: string, kind: ProblemKind): void {
     this.items.push({name, message, kind});
@@ -92,9 +96,10 @@ export class IntegrityProblems {
     const hints: string[] = [];
     if (kinds.has('lockfile')) {
       hints.push(
-        this.ecosystem === 'npm'
-          ? 'Fix package-lock.json: every entry needs "resolved" on an allowed registry (deploy.json install.registries) and a sha512 "integrity"; regenerate it with `npm install --package-lock-only`.'
-          : 'Pin every requirement with == and at least one --hash=sha256:...; `pip-compile --generate-hashes` writes such a file.',
+        this.lockfileHint ??
+          (this.ecosystem === 'npm'
+            ? 'Fix package-lock.json: every entry needs "resolved" on an allowed registry (deploy.json install.registries) and a sha512 "integrity"; regenerate it with `npm install --package-lock-only`.'
+            : 'Pin every requirement with == and at least one --hash=sha256:...; `pip-compile --generate-hashes` writes such a file.'),
       );
     }
     if (kinds.has('missing')) {

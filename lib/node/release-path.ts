@@ -76,7 +76,7 @@ export function namedPath(key: string, declared: string, allowRoot = false): Nam
 export function namedPaths(config: DeployConfig): NamedPath[] {
   const out = (config.shared ?? []).map((entry, i) => namedPath(`shared[${i}]`, entry));
   const install = config.install;
-  if (install?.type === 'npm' || install?.type === 'pnpm') {
+  if (install?.type === 'npm' || install?.type === 'pnpm' || install?.type === 'yarn') {
     const dir = namedPath('install.directory', install.directory, true);
     out.push(dir, {...dir, parts: [...dir.parts, 'node_modules']});
   } else if (install?.type === 'pip') {

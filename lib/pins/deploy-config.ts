@@ -31,6 +31,8 @@ const npmInstall = z.strictObject({
 
 /** pnpm (pnpm-lock.yaml), with the fields and defaults of npm; the pnpm release is the app's packageManager. */
 const pnpmInstall = npmInstall.extend({type: z.literal('pnpm')});
+/** Yarn (classic v1 or Berry, told by yarn.lock): the same fields as npm. */
+const yarnInstall = npmInstall.extend({type: z.literal('yarn')});
 
 const pipInstall = z.strictObject({
   type: z.literal('pip'),
@@ -130,7 +132,13 @@ export const deployConfigSchema = z.strictObject({
           : isObject(value) && !('type' in value) && 'command' in value
             ? {type: 'command', ...value}
             : value,
-      z.discriminatedUnion('type', [npmInstall, pnpmInstall, pipInstall, commandInstall]),
+      z.discriminatedUnion('type', [
+        npmInstall,
+        pnpmInstall,
+        yarnInstall,
+        pipInstall,
+        commandInstall,
+      ]),
     )
     .optional(),
   /** GitHub release assets the app needs, each pinned by sha256. */
@@ -145,6 +153,7 @@ export const deployConfigSchema = z.strictObject({
 export type DeployConfig = z.infer<typeof deployConfigSchema>;
 export type NpmInstallSettings = z.output<typeof npmInstall>;
 export type PnpmInstallSettings = z.output<typeof pnpmInstall>;
+export type YarnInstallSettings = z.output<typeof yarnInstall>;
 export type PipInstallSettings = z.output<typeof pipInstall>;
 export type CommandInstallSettings = z.output<typeof commandInstall>;
 
@@ -162,7 +171,7 @@ const DEPLOY_JSON_KEYS: Record<string, string> = {
   vendor: 'the vendor repository and its pinned commit',
   'vendor.url': 'the vendor repository URL',
   'vendor.rev': 'a commit id',
-  install: '"npm", "pnpm", "pip" or an object',
+  install: '"npm", "pnpm", "yarn", "pip" or an object',
   assets: 'a list of GitHub release assets',
   shared: 'a list of paths in the release',
   hooks: 'commands by hook name',
@@ -258,7 +267,7 @@ function sharedOverlap(config: DeployConfig): string | undefined {
   }
   const install = config.install;
   const outputs =
-    install?.type === 'npm' || install?.type === 'pnpm'
+    install?.type === 'npm' || install?.type === 'pnpm' || install?.type === 'yarn'
       ? [[...components(install.directory), 'node_modules']]
       : install?.type === 'pip'
         ? [components(install.venv)]

@@ -99,7 +99,15 @@ test('deploy.json install forms and their defaults', t => {
   t.throws(() => parseDeployConfig('{"install": {"type": "pip", "venv": "../../etc"}}', 'd'), {
     message: /"install\.venv" must be a relative path/,
   });
-  t.throws(() => parseDeployConfig('{"install": "yarn"}', 'd'), {message: /"install\.type"/});
+  t.throws(() => parseDeployConfig('{"install": "bundler"}', 'd'), {message: /"install\.type"/});
+  t.deepEqual(parseDeployConfig('{"install": "yarn"}', 'd').install, {
+    type: 'yarn',
+    directory: '.',
+    scripts: true,
+    dev: false,
+    registries: ['https://registry.npmjs.org/'],
+    reuse: true,
+  });
   t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {
     message: /unknown key "install\.registry"/,
   });
