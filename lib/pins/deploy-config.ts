@@ -227,8 +227,7 @@ function withInstallKind(
 ): unknown {
   if (!isObject(data)) return data;
   if (data.install === 'none') {
-    const {install: _none, ...rest} = data;
-    return rest;
+    return Object.fromEntries(Object.entries(data).filter(([key]) => key !== 'install'));
   }
   const {install} = data;
   // An object without "type" (and not a command) takes its kind from the tree too: settings such
