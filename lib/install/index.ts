@@ -2,6 +2,7 @@ import type {InstallSettings} from '../pins/deploy-config.js';
 import {commandInstaller} from './command.js';
 import {npmInstaller} from './npm.js';
 import {pipInstaller} from './pip.js';
+import {pythonLockInstaller} from './python-lock.js';
 import type {Installer} from './types.js';
 
 export type {InstallContext, Installer, VerifiedArtifact} from './types.js';
@@ -13,6 +14,9 @@ export function createInstaller(settings: InstallSettings): Installer {
       return npmInstaller(settings);
     case 'pip':
       return pipInstaller(settings);
+    case 'uv':
+    case 'poetry':
+      return pythonLockInstaller(settings);
     case 'command':
       return commandInstaller(settings);
   }

@@ -32,7 +32,7 @@ export type VerifiedArtifact = {
 
 /** One kind of installer: npm, pip or a command. */
 export interface Installer {
-  readonly kind: 'npm' | 'pip' | 'command';
+  readonly kind: 'npm' | 'pip' | 'uv' | 'poetry' | 'command';
   readonly describe: string;
   /**
    * Check every artifact the install will use against the hash pinned in git (lockfile,
