@@ -10,7 +10,9 @@ import {
   type GithubAsset,
   type NpmInstallSettings,
   type PipInstallSettings,
+  type PythonLockInstallSettings,
 } from '../lib/pins/deploy-config.js';
+import {readLockRequirements} from '../lib/install/python-lock.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {storeDir} from '../lib/node/layout.js';
 import {readTreeFile} from '../lib/git/export.js';
@@ -34,7 +36,14 @@ export type Need =
       /** The lockfile paths installed from this one tarball. */
       keys: string[];
     }
-  | {ecosystem: 'pypi'; name: string; version: string; integrity: string}
+  | {
+      ecosystem: 'pypi';
+      name: string;
+      version: string;
+      integrity: string;
+      /** A lock's environment marker: no file for the nodes' platform is then no error. */
+      marker?: string | undefined;
+    }
   | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset};
 
 export type AppNeeds = {
@@ -49,8 +58,8 @@ export type AppNeeds = {
 };
 
 /**
- * What the app needs at a changeset: the npm lockfile or the hashed requirements file its
- * `install` uses, and the GitHub release assets its `deploy.json` declares.
+ * What the app needs at a changeset: the npm lockfile, the hashed requirements file, or the uv or
+ * Poetry lock its `install` uses, and the GitHub release assets its `deploy.json` declares.
  * A work-tree path without `rev` is read as it stands (before the maintainer commits).
  */
 export async function readAppNeeds(options: {
@@ -77,6 +86,7 @@ export async function readAppNeeds(options: {
     if (install?.type === 'npm')
       wanted.push(path.posix.join(install.directory, 'package-lock.json'));
     if (install?.type === 'pip') wanted.push(install.requirements);
+    if (install?.type === 'uv' || install?.type === 'poetry') wanted.push(install.lockfile);
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
@@ -109,6 +119,9 @@ async function needsFromDir(
   const found = [
     install?.type === 'npm' ? await npmNeeds(dir, install, platforms) : undefined,
     install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
+    install?.type === 'uv' || install?.type === 'poetry'
+      ? await lockNeeds(dir, install)
+      : undefined,
     assetNeeds(config),
   ].filter(f => f !== undefined);
   return {
@@ -158,6 +171,21 @@ async function pipNeeds(dir: string, install: PipInstallSettings): Promise<Found
       name: req.name,
       version: req.version,
       integrity: req.integrity,
+    })),
+  };
+}
+
+/** uv.lock or poetry.lock: one need per package the app needs, with every file hash of it. */
+async function lockNeeds(dir: string, install: PythonLockInstallSettings): Promise<Found> {
+  const requirements = await readLockRequirements(dir, install);
+  return {
+    entries: requirements.length,
+    needs: requirements.map(req => ({
+      ecosystem: 'pypi',
+      name: req.name,
+      version: req.version,
+      integrity: req.integrity,
+      marker: req.marker,
     })),
   };
 }
