@@ -20,7 +20,8 @@ import {Http} from '../vendor-sync/http.js';
 import {vendorSync} from '../vendor-sync/sync.js';
 import {startPypiIndex, type PypiIndex} from './helpers/pypi-index.js';
 import {tempDir} from './helpers/tmp.js';
-import {makeWorld, pinVendor, runDeploy, type World} from './helpers/world.js';
+import {makeWorld, pinVendor, runDeploy, testDeps, type World} from './helpers/world.js';
+import {check} from '../lib/check/check.js';
 
 const exec = promisify(execFile);
 type T = ExecutionContext;
@@ -519,6 +520,16 @@ async function deploysOffline(t: T, app: LockedApp): Promise<void> {
     lost.some(n => n.startsWith('requirements')),
     'no derived file in the release',
   );
+
+  const report = await check({rev: 'main', repo: world.appUrl, install: true}, testDeps({env}));
+  t.true(report.deployable, JSON.stringify(report.checks));
+  t.regex(
+    report.checks.find(c => c.id === 'lockfile')?.message ?? '',
+    new RegExp(
+      `^${lockfile.replace('.', '\\.')}: ${reqs.length} packages the app needs, each from an allowed index`,
+    ),
+  );
+  t.is(report.checks.find(c => c.id === 'install')?.status, 'pass');
 
   await world.app.write({'change.txt': '2\n'});
   await world.app.commit('change');
