@@ -20,7 +20,14 @@ import {Http} from '../vendor-sync/http.js';
 import {vendorSync} from '../vendor-sync/sync.js';
 import {startPypiIndex, type PypiIndex} from './helpers/pypi-index.js';
 import {tempDir} from './helpers/tmp.js';
-import {makeWorld, pinVendor, runDeploy, testDeps, type World} from './helpers/world.js';
+import {
+  makeWorld,
+  pinVendor,
+  runDeploy,
+  runDeployBin,
+  testDeps,
+  type World,
+} from './helpers/world.js';
 import {check} from '../lib/check/check.js';
 
 const exec = promisify(execFile);
@@ -466,7 +473,35 @@ type LockedApp = {
     appDir: string,
   ) => Promise<Record<string, string>>;
   read: (text: string, index: PypiIndex) => LockRequirement[];
+  /** Also make a bundle of the changeset and deploy it on a node without git. */
+  bundle?: boolean;
 };
+
+/** `deploy bundle`, then `deploy --bundle` on another node root: the same installed set. */
+async function bundleDeploys(t: T, world: World, online: unknown): Promise<void> {
+  const out = path.join(world.dir, 'dist', 'app.tar.gz');
+  const made = await runDeployBin([
+    'bundle',
+    '--rev',
+    'main',
+    '--repo',
+    world.appUrl,
+    '--out',
+    out,
+  ]);
+  t.is(made.code, 0, made.stderr);
+  const root = path.join(world.dir, 'bundle-node');
+  const run = await runDeployBin([
+    '--bundle',
+    out,
+    '--sha256-file',
+    `${out}.sha256`,
+    '--root',
+    root,
+  ]);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(await pipList(path.join(root, 'current', 'venv')), online);
+}
 
 /**
  * vendor-sync of a locked app, then its deploy with the index closed, compared with pip online;
@@ -530,6 +565,7 @@ async function deploysOffline(t: T, app: LockedApp): Promise<void> {
     ),
   );
   t.is(report.checks.find(c => c.id === 'install')?.status, 'pass');
+  if (app.bundle) await bundleDeploys(t, world, online);
 
   await world.app.write({'change.txt': '2\n'});
   await world.app.commit('change');
@@ -564,9 +600,10 @@ async function deploysOffline(t: T, app: LockedApp): Promise<void> {
   }
 }
 
-test('uv app: vendored by vendor-sync, deployed with the index dead, equal to pip online; reused; a flipped byte refused', async t => {
+test('uv app: vendored by vendor-sync, deployed with the index dead (from git and from a bundle), equal to pip online; reused; a flipped byte refused', async t => {
   await deploysOffline(t, {
     kind: 'uv',
+    bundle: true,
     files: (index, wheels) => Promise.resolve({'uv.lock': uvLock(index.url, wheels)}),
     read: (text, index) => parseUvLock(text, {file: 'uv.lock', dev: false, indexes: [index.url]}),
   });
