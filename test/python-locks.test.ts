@@ -662,3 +662,53 @@ test('poetry app locked by the real `poetry lock`: vendored, deployed with the i
       parsePoetryLock(text, {file: 'poetry.lock', dev: false, indexes: [index.url]}),
   });
 });
+
+test('poetry.lock of Poetry 1.5 to 1.8 (no groups, no category): walked from pyproject.toml, markers carried', async t => {
+  const wheels = await buildWheels(path.join(await tempDir(t), 'w'));
+  const lock = poetry2Lock(PYPI, wheels)
+    .replace(/^groups = .*\n/gm, '')
+    .replace(/^markers = .*\n/gm, '')
+    .replace('lock-version = "2.1"', 'lock-version = "2.0"')
+    .replace(
+      'dep-mod = "2.0"\n',
+      'dep-mod = "2.0"\ntyping-extensions = {version = ">=4", markers = "python_version < \\"3.8\\""}\n',
+    );
+  const project = `[tool.poetry]
+name = "hello-app"
+version = "0.1.0"
+
+[tool.poetry.dependencies]
+python = "^3.9"
+hello-mod = "1.0"
+winonly-mod = {version = "1.0", markers = "sys_platform == 'win32'"}
+
+[tool.poetry.group.dev.dependencies]
+devtool-mod = "0.5"
+`;
+  const options = {file: 'poetry.lock', dev: false, indexes: [PYPI], pyproject: project};
+  t.deepEqual(pins(parsePoetryLock(lock, options)), [
+    'dep-mod==2.0 1',
+    'hello-mod==1.0 1',
+    "winonly-mod==1.0 ; sys_platform == 'win32' 1",
+  ]);
+  t.deepEqual(
+    pins(parsePoetryLock(lock, {...options, dev: true})).map(p => p.split(' ')[0]),
+    ['dep-mod==2.0', 'devtool-mod==0.5', 'hello-mod==1.0', 'winonly-mod==1.0'],
+  );
+  t.throws(() => parsePoetryLock(lock, {...options, pyproject: undefined}), {
+    instanceOf: IntegrityError,
+    message:
+      /neither "groups" nor "category" \(Poetry 1\.5 to 1\.8\), and there is no pyproject\.toml/,
+  });
+  t.throws(
+    () =>
+      parsePoetryLock(lock, {
+        ...options,
+        pyproject: project.replace('hello-mod = "1.0"\n', 'hello-mod = "1.0"\ngone-mod = "1.0"\n'),
+      }),
+    {
+      message:
+        /gone-mod is a dependency in pyproject\.toml, but the lock has no package of that name/,
+    },
+  );
+});

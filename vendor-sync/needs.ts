@@ -12,7 +12,7 @@ import {
   type PipInstallSettings,
   type PythonLockInstallSettings,
 } from '../lib/pins/deploy-config.js';
-import {readLockRequirements} from '../lib/install/python-lock.js';
+import {projectFile, readLockRequirements} from '../lib/install/python-lock.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {storeDir} from '../lib/node/layout.js';
 import {readTreeFile} from '../lib/git/export.js';
@@ -87,6 +87,7 @@ export async function readAppNeeds(options: {
       wanted.push(path.posix.join(install.directory, 'package-lock.json'));
     if (install?.type === 'pip') wanted.push(install.requirements);
     if (install?.type === 'uv' || install?.type === 'poetry') wanted.push(install.lockfile);
+    if (install?.type === 'poetry') wanted.push(projectFile(install));
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;

@@ -38,6 +38,8 @@ export type PipSource = {
   describe: string;
   /** The pinning file in the release: the requirements file or the lock. */
   file: string;
+  /** Other files of the release the requirements are read from, when there. */
+  also?: string[];
   python: string;
   venv: string;
   reuse: boolean;
@@ -76,7 +78,12 @@ export function pythonInstaller(source: PipSource): Installer {
     verify: ctx => verifyPipArtifacts(ctx, source),
     reuse: source.reuse ? (ctx, verified) => pipReuseKey(ctx, source, verified) : undefined,
     early: {
-      inputs: tree => pipInputs(tree, {requirements: source.file, venv: source.venv}),
+      inputs: tree => {
+        const inputs = pipInputs(tree, {requirements: source.file, venv: source.venv});
+        const also = new Set((source.also ?? []).map(p => path.posix.normalize(p)));
+        for (const entry of tree) if (also.has(entry.path)) inputs?.add(entry.path);
+        return inputs;
+      },
       // pip reads the requirements file and the wheelhouse only; nothing of the app runs.
       blocker: () => Promise.resolve(undefined),
     },
@@ -308,6 +315,12 @@ async function pipReuseKey(
 ): Promise<ReuseSpec | {reason: string}> {
   // The lock's bytes (or the requirements file's): what pip is told to install comes from them.
   const requirements = await fsp.readFile(path.join(ctx.releaseDir, source.file));
+  const also = await Promise.all(
+    (source.also ?? []).map(async rel => {
+      const text = await readRegularFile(path.join(ctx.releaseDir, rel), rel);
+      return `${rel} ${text === undefined ? '-' : sha256Hex(text)}`;
+    }),
+  );
   const python = await pythonFacts(ctx, source);
   if (typeof python === 'string') return {reason: python};
   const limit = pLimit(4);
@@ -321,6 +334,8 @@ async function pipReuseKey(
       installer: source.kind,
       settings: source.settings,
       requirements: sha256Hex(requirements),
+      // Absent for pip: its keys stay those of the releases before.
+      ...(also.length > 0 ? {also} : {}),
       artifacts: artifacts.sort(),
       python,
       platform: `${process.platform}-${process.arch}`,

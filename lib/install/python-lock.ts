@@ -21,6 +21,8 @@ export function pythonLockInstaller(settings: PythonLockInstallSettings): Instal
     kind: settings.type,
     describe: `pip install from ${settings.lockfile} into ${settings.venv}/`,
     file: settings.lockfile,
+    // pyproject.toml is read (and keyed) with a Poetry lock; uv's lock says all it needs.
+    also: settings.type === 'poetry' ? [projectFile(settings)] : [],
     python: settings.python,
     venv: settings.venv,
     reuse: settings.reuse,
@@ -47,11 +49,25 @@ export async function readLockRequirements(
       `Commit the lock (${settings.type === 'uv' ? '`uv lock`' : '`poetry lock`'}), or set install.lockfile.`,
     );
   }
-  const options = {file: settings.lockfile, dev: settings.dev, indexes: settings.indexes};
+  const pyproject =
+    settings.type === 'poetry'
+      ? await readRegularFile(path.join(dir, projectFile(settings)), projectFile(settings))
+      : undefined;
+  const options = {
+    file: settings.lockfile,
+    dev: settings.dev,
+    indexes: settings.indexes,
+    pyproject,
+  };
   const reqs = settings.type === 'uv' ? parseUvLock(text, options) : parsePoetryLock(text, options);
   // Derived once here too, so a lock pip could not be given is refused before anything runs.
   requirementsText(reqs, settings.lockfile, lockFix(settings));
   return reqs;
+}
+
+/** pyproject.toml beside the lock: a Poetry lock without groups is read with it. */
+export function projectFile(settings: PythonLockInstallSettings): string {
+  return path.posix.join(path.posix.dirname(settings.lockfile), 'pyproject.toml');
 }
 
 function lockFix(settings: PythonLockInstallSettings): string {

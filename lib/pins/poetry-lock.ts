@@ -3,11 +3,13 @@ import {
   isTable,
   lockRequirements,
   markerOf,
+  neededMarkers,
   normalName,
   pipHash,
   readLockToml,
   sameIndex,
   tables,
+  type LockEdge,
   type LockNode,
   type LockRequirement,
 } from './python-lock.js';
@@ -15,11 +17,19 @@ import {
 /**
  * poetry.lock read into the requirements pip installs. Lock version 2.1 (Poetry 2) says per
  * package which `groups` need it and under which `markers`; versions 1.1 and 2.0 (Poetry 1) give
- * a `category` ("main" or "dev") and no marker a package needs: each is needed everywhere. Packages of the main group only, unless dev; extras-only (`optional = true`) packages are
+ * a `category` ("main" or "dev") and no marker a package needs: each is needed everywhere.
+ * Poetry 1.5 to 1.8 write neither: the packages are then those reached from the project's
+ * dependencies in pyproject.toml, with the markers on the way. Packages of the main group only, unless dev; extras-only (`optional = true`) packages are
  * left out. Every package pinned to its version with every hash of its `files`.
  */
 
-export type PoetryLockOptions = {file: string; dev: boolean; indexes: string[]};
+export type PoetryLockOptions = {
+  file: string;
+  dev: boolean;
+  indexes: string[];
+  /** pyproject.toml beside the lock: the project's own dependencies, for a lock without groups. */
+  pyproject?: string | undefined;
+};
 
 export const POETRY_FIX =
   'Lock with Poetry from the allowed indexes (deploy.json install.indexes), so every package has hashed files: `poetry lock`.';
@@ -41,6 +51,9 @@ export function parsePoetryLock(text: string, options: PoetryLockOptions): LockR
     problems.throwIfAny();
   }
   const packages = poetryPackages(toml, problems);
+  // Poetry 1.5 to 1.8 write neither groups nor category: the walk from pyproject.toml says.
+  const unsorted = packages.length > 0 && packages.every(p => !('groups' in p || 'category' in p));
+  if (unsorted) return walkedFromProject(packages, metadata, options, problems);
   const chosen = packages.filter(pkg => isChosen(pkg, options.dev, problems));
   const nodes = new Map<string, LockNode>();
   for (const pkg of chosen) {
@@ -52,6 +65,93 @@ export function parsePoetryLock(text: string, options: PoetryLockOptions): LockR
     lockVersion === '2.1' ? groupMarkers(chosen, options.dev, problems) : everywhere(nodes);
   problems.throwIfAny();
   return lockRequirements(nodes, markers);
+}
+
+const PROJECT = '\0project';
+
+/**
+ * A lock that does not sort its packages into groups: from the project's dependencies in
+ * pyproject.toml (`[tool.poetry.dependencies]`, with dev the groups' and the old
+ * `dev-dependencies`) along each package's `[package.dependencies]`, with the markers of each
+ * edge. A dependency's `python` or `platform` constraint is not turned into a marker: the package
+ * is then needed everywhere, which asks for more, never less.
+ */
+function walkedFromProject(
+  packages: PoetryPackage[],
+  metadata: Record<string, unknown>,
+  options: PoetryLockOptions,
+  problems: LockProblems,
+): LockRequirement[] {
+  if (options.pyproject === undefined) {
+    problems.add(
+      'has neither "groups" nor "category" (Poetry 1.5 to 1.8), and there is no pyproject.toml beside it to tell the packages the app needs',
+    );
+    problems.throwIfAny();
+  }
+  const project = readLockToml(options.pyproject ?? '', 'pyproject.toml', POETRY_FIX);
+  const nodes = new Map<string, LockNode>();
+  for (const pkg of packages) {
+    nodes.set(pkg.name, {
+      ...pkg,
+      hashes: [],
+      edges: dependencyEdges(pkg.dependencies, problems, pkg.name),
+      artifact: true,
+    });
+  }
+  const edges = projectTables(project, options.dev).flatMap(t =>
+    dependencyEdges(t, problems, 'pyproject.toml'),
+  );
+  nodes.set(PROJECT, {name: 'project', version: '', hashes: [], edges, artifact: false});
+  // Poetry leaves out what no Python the project allows would install: such edges lead nowhere.
+  for (const node of nodes.values()) node.edges = node.edges.filter(e => nodes.has(e.to));
+  for (const edge of edges) {
+    if (edge.to !== 'python' && edge.marker === undefined && !nodes.has(edge.to))
+      missing(edge.to, problems);
+  }
+  const markers = neededMarkers(nodes, [PROJECT]);
+  for (const pkg of packages) {
+    const node = nodes.get(pkg.name);
+    if (node && markers.has(pkg.name)) node.hashes = checkPackage(pkg, metadata, options, problems);
+  }
+  problems.throwIfAny();
+  return lockRequirements(nodes, markers);
+}
+
+function missing(name: string, problems: LockProblems): false {
+  problems.add(
+    `${name} is a dependency in pyproject.toml, but the lock has no package of that name: lock again`,
+  );
+  return false;
+}
+
+/** The dependency tables of pyproject.toml the install takes. */
+function projectTables(project: Record<string, unknown>, dev: boolean): unknown[] {
+  const tool = isTable(project.tool) ? project.tool : {};
+  const poetry = isTable(tool.poetry) ? tool.poetry : {};
+  const groups = isTable(poetry.group) ? Object.values(poetry.group) : [];
+  return [
+    poetry.dependencies,
+    ...(dev
+      ? [poetry['dev-dependencies'], ...groups.map(g => (isTable(g) ? g.dependencies : undefined))]
+      : []),
+  ];
+}
+
+/** `name = "spec"`, `{version, markers, optional}`, or a list of those: the edges, not optional ones. */
+function dependencyEdges(deps: unknown, problems: LockProblems, from: string): LockEdge[] {
+  const edges: LockEdge[] = [];
+  for (const [name, spec] of Object.entries(isTable(deps) ? deps : {})) {
+    for (const one of Array.isArray(spec) ? spec : [spec]) {
+      if (isTable(one) && one.optional === true) continue;
+      const marker = isTable(one) ? markerOf(one.markers) : undefined;
+      if (marker === null) {
+        problems.add(`${from}: the markers of its dependency ${name} are not plain text pip reads`);
+        continue;
+      }
+      edges.push({to: normalName(name), marker});
+    }
+  }
+  return edges;
 }
 
 function poetryPackages(toml: Record<string, unknown>, problems: LockProblems): PoetryPackage[] {
