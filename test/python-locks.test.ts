@@ -430,6 +430,8 @@ async function sync(world: World, index: PypiIndex) {
   return vendorSync(
     {
       app: world.app.dir,
+      // The committed app, read from git as in CI: the lock (and pyproject.toml) fetched by path.
+      rev: 'main',
       vendor: world.vendor.dir,
       keepUnused: false,
       dryRun: false,
