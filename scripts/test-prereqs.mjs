@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // First step of `npm test`: the programs the suite runs for real must be on this machine. The
 // tests serve fixture repositories with native git (git http-backend), run Debian's
-// ansible-playbook, nginx and systemd-analyze on the examples, build virtualenvs with python3, and
-// sign commits with ssh-keygen and gpg.
+// ansible-playbook, nginx and systemd-analyze on the examples, build virtualenvs with python3,
+// sign commits with ssh-keygen and gpg, and lock a Poetry app with poetry.
 // Whatever is missing is installed with apt-get when we are root and apt-get exists (said on
 // stderr); otherwise the run stops at once, naming the packages to install.
 import {execFileSync, spawnSync} from 'node:child_process';
@@ -64,6 +64,8 @@ const needs = [
   // The signing tests sign commits and tags with real keys, as developers do (test/signing.test.ts).
   {what: 'ssh-keygen', pkg: 'openssh-client', present: env => !!findCommand('ssh-keygen', env)},
   {what: 'gpg', pkg: 'gnupg', present: env => !!findCommand('gpg', env)},
+  // A Poetry app's lock is made by the real `poetry lock` against a local index (test/python-locks.test.ts).
+  {what: 'poetry', pkg: 'python3-poetry', present: env => !!findCommand('poetry', env)},
 ];
 
 export function missingPrereqs(env = process.env) {

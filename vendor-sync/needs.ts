@@ -12,8 +12,10 @@ import {
   type PipInstallSettings,
   type PnpmInstallSettings,
   type YarnInstallSettings,
+  type PythonLockInstallSettings,
 } from '../lib/pins/deploy-config.js';
 import {PNPM_LOCKFILE, pnpmReleaseProblem, readPnpmLock} from '../lib/pins/pnpm-lock.js';
+import {projectFile, readLockRequirements} from '../lib/install/python-lock.js';
 import {ConfigError} from '../lib/support/errors.js';
 import {storeDir} from '../lib/node/layout.js';
 import {readTreeFile} from '../lib/git/export.js';
@@ -52,7 +54,14 @@ export type Need =
        */
       manager?: PackageManagerPin;
     }
-  | {ecosystem: 'pypi'; name: string; version: string; integrity: string}
+  | {
+      ecosystem: 'pypi';
+      name: string;
+      version: string;
+      integrity: string;
+      /** A lock's environment marker: no file for the nodes' platform is then no error. */
+      marker?: string | undefined;
+    }
   | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset};
 
 export type AppNeeds = {
@@ -67,8 +76,8 @@ export type AppNeeds = {
 };
 
 /**
- * What the app needs at a changeset: the npm lockfile or the hashed requirements file its
- * `install` uses, and the GitHub release assets its `deploy.json` declares.
+ * What the app needs at a changeset: the npm lockfile, the hashed requirements file, or the uv or
+ * Poetry lock its `install` uses, and the GitHub release assets its `deploy.json` declares.
  * A work-tree path without `rev` is read as it stands (before the maintainer commits).
  */
 export async function readAppNeeds(options: {
@@ -104,6 +113,8 @@ export async function readAppNeeds(options: {
     if (install?.type === 'yarn') {
       wanted.push(...['yarn.lock', 'package.json'].map(f => path.posix.join(install.directory, f)));
     }
+    if (install?.type === 'uv' || install?.type === 'poetry') wanted.push(install.lockfile);
+    if (install?.type === 'poetry') wanted.push(projectFile(install));
     for (const rel of wanted) {
       const entry = await readTreeFile(store, sha, rel);
       if (!entry || (entry.kind !== 'file' && entry.kind !== 'executable')) continue;
@@ -138,6 +149,9 @@ async function needsFromDir(
     install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
     install?.type === 'yarn' ? await yarnNeeds(dir, install) : undefined,
     install?.type === 'yarn' ? await packageManagerNeed(dir, install.directory, 'yarn') : undefined,
+    install?.type === 'uv' || install?.type === 'poetry'
+      ? await lockNeeds(dir, install)
+      : undefined,
     assetNeeds(config),
   ].filter(f => f !== undefined);
   return {
@@ -249,6 +263,21 @@ export async function packageManagerNeed(
         manager: pin,
       },
     ],
+  };
+}
+
+/** uv.lock or poetry.lock: one need per package the app needs, with every file hash of it. */
+async function lockNeeds(dir: string, install: PythonLockInstallSettings): Promise<Found> {
+  const requirements = await readLockRequirements(dir, install);
+  return {
+    entries: requirements.length,
+    needs: requirements.map(req => ({
+      ecosystem: 'pypi',
+      name: req.name,
+      version: req.version,
+      integrity: req.integrity,
+      marker: req.marker,
+    })),
   };
 }
 

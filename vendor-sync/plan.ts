@@ -206,13 +206,15 @@ async function pypiDownloads(
   }
   const target = upstreams.pypiTarget;
   const chosen = target ? filesForTarget(allowed, target) : allowed;
+  const found: Found = {download: [], republished: []};
+  // A lock's package behind a marker may be for another platform than the nodes': pip decides.
+  if (chosen.length === 0 && need.marker !== undefined) return found;
   if (chosen.length === 0 && target) {
     throw new SourceError(
       `pypi ${need.name}==${need.version}: of its hashed files (${allowed.map(f => f.filename).join(', ')}) none installs on ${target.platforms.join(', ')} with Python ${target.version}, and there is no sdist.`,
       'Hash a wheel for the nodes (or the sdist) in the requirements file: see docs/python.md.',
     );
   }
-  const found: Found = {download: [], republished: []};
   for (const file of chosen) {
     const rel = `pypi/${file.filename}`;
     const clash = manifest.artifacts.find(

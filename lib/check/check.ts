@@ -19,6 +19,7 @@ import type {ResolvedRev} from '../git/resolve.js';
 import type {GitStore} from '../git/store.js';
 import {writeTrees} from '../deploy/writer.js';
 import {plural} from '../support/format.js';
+import {readLockRequirements} from '../install/python-lock.js';
 import type {Deps} from '../support/deps.js';
 import {detailsOnly} from '../support/reporter.js';
 import {
@@ -292,7 +293,7 @@ const CHECKS: Check[] = [
       error instanceof ReleasePathError
         ? {status: 'fail', fix: 'Fix the path in deploy.json (docs/deploy-json.md), and commit.'}
         : notDeployable(
-            'Regenerate the lockfile (npm install --package-lock-only) or the requirements file (pip-compile --generate-hashes), or allow the registry in deploy.json install.registries.',
+            'Regenerate the lockfile (npm install --package-lock-only, uv lock, poetry lock) or the requirements file (pip-compile --generate-hashes), or allow the registry in deploy.json install.registries (install.indexes for uv and poetry).',
           )(),
   },
   {
@@ -395,7 +396,11 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
     const reqs = parseRequirements(text, install.requirements);
     return `${install.requirements}: ${reqs.length} requirements, each pinned and hashed`;
   }
-  return 'no npm, pnpm, yarn or pip install declared';
+  if (install?.type === 'uv' || install?.type === 'poetry') {
+    const reqs = await readLockRequirements(releaseDir, install);
+    return `${install.lockfile}: ${plural(reqs.length, 'package')} the app needs${install.dev ? ' (with dev groups)' : ''}, each from an allowed index with every file hashed`;
+  }
+  return 'no npm, pnpm, yarn, pip, uv or poetry install declared';
 }
 
 function describeSettings(settings: AppSettings): string {

@@ -4,6 +4,7 @@ import {npmInstaller} from './npm.js';
 import {pipInstaller} from './pip.js';
 import {pnpmInstaller} from './pnpm.js';
 import {yarnInstaller} from './yarn.js';
+import {pythonLockInstaller} from './python-lock.js';
 import type {Installer} from './types.js';
 
 export type {InstallContext, Installer, VerifiedArtifact} from './types.js';
@@ -19,6 +20,9 @@ export function createInstaller(settings: InstallSettings): Installer {
       return yarnInstaller(settings);
     case 'pip':
       return pipInstaller(settings);
+    case 'uv':
+    case 'poetry':
+      return pythonLockInstaller(settings);
     case 'command':
       return commandInstaller(settings);
   }

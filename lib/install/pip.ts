@@ -30,31 +30,73 @@ import {
 export {parseRequirements, type PipRequirement} from '../pins/requirements.js';
 
 /**
+ * What a pip install reads: the file that pins the requirements (a requirements file, or a lock
+ * they are derived from), and the requirements pip gets.
+ */
+export type PipSource = {
+  kind: 'pip' | 'uv' | 'poetry';
+  describe: string;
+  /** The pinning file in the release: the requirements file or the lock. */
+  file: string;
+  /** Other files of the release the requirements are read from, when there. */
+  also?: string[];
+  python: string;
+  venv: string;
+  reuse: boolean;
+  /** Every setting of the install, for its reuse key. */
+  settings: unknown;
+  /** The requirements, checked; a ConfigError when the app lacks the file. */
+  read(ctx: InstallContext): Promise<PipRequirement[]>;
+  /** The requirements file `pip install -r` reads, written into `scratchDir` when derived. */
+  requirementsFile(ctx: InstallContext, scratchDir: string): Promise<string>;
+};
+
+/**
  * The pip installer: a virtualenv inside the release, then
  * `pip install --no-index --find-links <verified wheels> --require-hashes -r <requirements>`,
  * with every pip configuration file and PIP_* variable of the node shut out.
  */
 export function pipInstaller(settings: PipInstallSettings): Installer {
-  return {
+  return pythonInstaller({
     kind: 'pip',
     describe: `pip install -r ${settings.requirements} into ${settings.venv}/`,
-    verify: ctx => verifyPipArtifacts(ctx, settings),
-    reuse: settings.reuse ? (ctx, verified) => pipReuseKey(ctx, settings, verified) : undefined,
+    file: settings.requirements,
+    python: settings.python,
+    venv: settings.venv,
+    reuse: settings.reuse,
+    settings,
+    read: ctx => readPipRequirements(ctx, settings),
+    requirementsFile: ctx => Promise.resolve(path.join(ctx.releaseDir, settings.requirements)),
+  });
+}
+
+/** An installer over one source of requirements: verify, reuse, install as pip does. */
+export function pythonInstaller(source: PipSource): Installer {
+  return {
+    kind: source.kind,
+    describe: source.describe,
+    verify: ctx => verifyPipArtifacts(ctx, source),
+    reuse: source.reuse ? (ctx, verified) => pipReuseKey(ctx, source, verified) : undefined,
     early: {
-      inputs: tree => pipInputs(tree, settings),
+      inputs: tree => {
+        const inputs = pipInputs(tree, {requirements: source.file, venv: source.venv});
+        const also = new Set((source.also ?? []).map(p => path.posix.normalize(p)));
+        for (const entry of tree) if (also.has(entry.path)) inputs?.add(entry.path);
+        return inputs;
+      },
       // pip reads the requirements file and the wheelhouse only; nothing of the app runs.
       blocker: () => Promise.resolve(undefined),
     },
-    install: (ctx, verified, alongside) => pipInstall(ctx, settings, verified, alongside),
+    install: (ctx, verified, alongside) => pipInstall(ctx, source, verified, alongside),
   };
 }
 
 /** Every file the requirements file pins, found in the vendor tree and checked. */
 async function verifyPipArtifacts(
   ctx: InstallContext,
-  settings: PipInstallSettings,
+  source: PipSource,
 ): Promise<VerifiedArtifact[]> {
-  const requirements = await readPipRequirements(ctx, settings);
+  const requirements = await source.read(ctx);
   const problems = new IntegrityProblems('pypi');
   const verified: VerifiedArtifact[] = [];
   for (const req of requirements) {
@@ -66,11 +108,12 @@ async function verifyPipArtifacts(
       // A requirement behind an environment marker may not apply to this node: pip decides.
       if (req.marker) continue;
       const sameVersion = candidates.filter(a => a.version === req.version);
+      const where = req.line > 0 ? `${source.file}:${req.line}` : source.file;
       problems.add(
         req.name,
         sameVersion.length > 0
-          ? `${req.name}==${req.version} (${settings.requirements}:${req.line}): the vendor repo has files for it, but none with a hash the requirements file allows`
-          : `${req.name}==${req.version} (${settings.requirements}:${req.line}): not in the vendor repo`,
+          ? `${req.name}==${req.version} (${where}): the vendor repo has files for it, but none with a hash the ${source.kind === 'pip' ? 'requirements file' : 'lock'} allows`
+          : `${req.name}==${req.version} (${where}): not in the vendor repo`,
         'missing',
       );
       continue;
@@ -134,7 +177,7 @@ async function verifyPipArtifact(
  */
 async function pipInstall(
   ctx: InstallContext,
-  settings: PipInstallSettings,
+  source: PipSource,
   verified: VerifiedArtifact[],
   alongside: (() => Promise<void>) | undefined,
 ): Promise<void> {
@@ -144,17 +187,18 @@ async function pipInstall(
   writing?.catch(() => undefined);
   try {
     const wheelhouse = await fillWheelhouse(scratch.dir, verified);
+    const requirements = await source.requirementsFile(ctx, scratch.dir);
     // Behind the check, a second wall: pip cannot reach any network (lib/install/no-network.ts).
     const wall = await networkWall(ctx.env);
     await appendLog(ctx.logFile, `${wall.describe}\n`);
     const env = pipEnv(ctx, scratch.home, wall.env);
-    const venv = path.join(ctx.releaseDir, settings.venv);
-    const [python, venvArgs] = wall.wrap(settings.python, ['-m', 'venv', venv]);
+    const venv = path.join(ctx.releaseDir, source.venv);
+    const [python, venvArgs] = wall.wrap(source.python, ['-m', 'venv', venv]);
     await runLogged(python, venvArgs, {
       cwd: ctx.releaseDir,
       env,
       logFile: ctx.logFile,
-      label: `${settings.python} -m venv`,
+      label: `${source.python} -m venv`,
       timeoutMs: ctx.timeoutMs,
     });
     const [pip, pipArgs] = wall.wrap(path.join(venv, 'bin', 'python'), [
@@ -170,7 +214,7 @@ async function pipInstall(
       '--retries',
       '0',
       '-r',
-      path.join(ctx.releaseDir, settings.requirements),
+      requirements,
     ]);
     await runLogged(pip, pipArgs, {
       cwd: ctx.releaseDir,
@@ -224,7 +268,10 @@ function pipEnv(
  * directories above the virtualenv, which it creates. Undefined when the app commits something
  * where the virtualenv goes (the order would matter).
  */
-export function pipInputs(tree: TreeFile[], settings: PipInstallSettings): Set<string> | undefined {
+export function pipInputs(
+  tree: TreeFile[],
+  settings: Pick<PipInstallSettings, 'requirements' | 'venv'>,
+): Set<string> | undefined {
   const requirements = path.posix.normalize(settings.requirements);
   const venv = path.posix.normalize(settings.venv).replace(/\/$/, '');
   const inTheWay = (entry: TreeFile) =>
@@ -263,11 +310,18 @@ const PYTHON_FACTS = [
  */
 async function pipReuseKey(
   ctx: InstallContext,
-  settings: PipInstallSettings,
+  source: PipSource,
   verified: VerifiedArtifact[],
 ): Promise<ReuseSpec | {reason: string}> {
-  const requirements = await fsp.readFile(path.join(ctx.releaseDir, settings.requirements));
-  const python = await pythonFacts(ctx, settings);
+  // The lock's bytes (or the requirements file's): what pip is told to install comes from them.
+  const requirements = await fsp.readFile(path.join(ctx.releaseDir, source.file));
+  const also = await Promise.all(
+    (source.also ?? []).map(async rel => {
+      const text = await readRegularFile(path.join(ctx.releaseDir, rel), rel);
+      return `${rel} ${text === undefined ? '-' : sha256Hex(text)}`;
+    }),
+  );
+  const python = await pythonFacts(ctx, source);
   if (typeof python === 'string') return {reason: python};
   const limit = pLimit(4);
   const artifacts = await Promise.all(
@@ -277,19 +331,21 @@ async function pipReuseKey(
   );
   const key = sha256Hex(
     JSON.stringify({
-      installer: 'pip',
-      settings,
+      installer: source.kind,
+      settings: source.settings,
       requirements: sha256Hex(requirements),
+      // Absent for pip: its keys stay those of the releases before.
+      ...(also.length > 0 ? {also} : {}),
       artifacts: artifacts.sort(),
       python,
       platform: `${process.platform}-${process.arch}`,
     }),
   );
-  const venv = (dir: string) => path.join(dir, settings.venv);
+  const venv = (dir: string) => path.join(dir, source.venv);
   return {
     key,
-    outputs: [path.posix.normalize(settings.venv)],
-    inputs: 'requirements, wheels, Python, pip and install settings',
+    outputs: [path.posix.normalize(source.venv)],
+    inputs: `${source.kind === 'pip' ? 'requirements' : source.file}, wheels, Python, pip and install settings`,
     // bin/python3 links to the interpreter the venv was made with, outside every release.
     outsideLinks: true,
     relocate: (previousDir, releaseDir) => relocateVenv(venv(previousDir), venv(releaseDir)),
@@ -301,7 +357,7 @@ const execFileAsync = promisify(execFile);
 /** What PYTHON_FACTS prints for the interpreter the install would run, or why it cannot tell. */
 async function pythonFacts(
   ctx: InstallContext,
-  settings: PipInstallSettings,
+  settings: Pick<PipSource, 'python'>,
 ): Promise<Record<string, unknown> | string> {
   const scratch = await makeScratch('repodeploy-python-', ctx.scratchDir);
   try {

@@ -32,7 +32,7 @@ export type VerifiedArtifact = {
 
 /** One kind of installer: npm, pip or a command. */
 export interface Installer {
-  readonly kind: 'npm' | 'pnpm' | 'yarn' | 'pip' | 'command';
+  readonly kind: 'npm' | 'pnpm' | 'yarn' | 'pip' | 'uv' | 'poetry' | 'command';
   readonly describe: string;
   /**
    * Check every artifact the install will use against the hash pinned in git (lockfile,

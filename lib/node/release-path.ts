@@ -84,6 +84,11 @@ export function namedPaths(config: DeployConfig): NamedPath[] {
       ...namedPath('install.venv', install.venv),
       below: true,
     });
+  } else if (install?.type === 'uv' || install?.type === 'poetry') {
+    out.push(namedPath('install.lockfile', install.lockfile), {
+      ...namedPath('install.venv', install.venv),
+      below: true,
+    });
   }
   return out;
 }

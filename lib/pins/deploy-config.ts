@@ -49,6 +49,25 @@ const pipInstall = z.strictObject({
   reuse: z.boolean().default(true),
 });
 
+/** A Python app pinned by a lock (uv.lock, poetry.lock), installed by pip as a pip app is. */
+function pythonLockInstall<T extends 'uv' | 'poetry'>(type: T, lockfile: string) {
+  return z.strictObject({
+    type: z.literal(type),
+    /** The lock: packages, versions and the hash of every file (docs/deploy-json.md). */
+    lockfile: releasePath.default(lockfile),
+    python: z.string().min(1).default('python3'),
+    venv: releasePath.default('venv'),
+    reuse: z.boolean().default(true),
+    /** Install the dev groups (and, for uv, the project's extras) too. */
+    dev: z.boolean().default(false),
+    /** Package indexes the lock's packages may come from (simple API URLs). */
+    indexes: z.array(z.url()).min(1).default(['https://pypi.org/simple']),
+  });
+}
+
+const uvInstall = pythonLockInstall('uv', 'uv.lock');
+const poetryInstall = pythonLockInstall('poetry', 'poetry.lock');
+
 const commandInstall = z.strictObject({
   type: z.literal('command'),
   /** argv of the command, run in the release directory without a shell. */
@@ -122,10 +141,10 @@ export const deployConfigSchema = z.strictObject({
       rev: z.string().optional(),
     })
     .optional(),
-  /** How the release is installed from the vendor tree: "npm", "pip", or an object. */
+  /** How the release is installed from the vendor tree: "npm", "pip", "uv", "poetry", or an object. */
   install: z
     .preprocess(
-      // "npm" / "pnpm" / "pip" are shorthands, and {"command": [...]} needs no "type".
+      // "npm" / "pnpm" / "yarn" / "pip" / "uv" / "poetry" are shorthands, and {"command": [...]} needs no "type".
       value =>
         typeof value === 'string'
           ? {type: value}
@@ -137,6 +156,8 @@ export const deployConfigSchema = z.strictObject({
         pnpmInstall,
         yarnInstall,
         pipInstall,
+        uvInstall,
+        poetryInstall,
         commandInstall,
       ]),
     )
@@ -155,6 +176,7 @@ export type NpmInstallSettings = z.output<typeof npmInstall>;
 export type PnpmInstallSettings = z.output<typeof pnpmInstall>;
 export type YarnInstallSettings = z.output<typeof yarnInstall>;
 export type PipInstallSettings = z.output<typeof pipInstall>;
+export type PythonLockInstallSettings = z.output<typeof uvInstall> | z.output<typeof poetryInstall>;
 export type CommandInstallSettings = z.output<typeof commandInstall>;
 
 /** The install settings with the shorthands expanded and defaults filled in. */
@@ -171,7 +193,7 @@ const DEPLOY_JSON_KEYS: Record<string, string> = {
   vendor: 'the vendor repository and its pinned commit',
   'vendor.url': 'the vendor repository URL',
   'vendor.rev': 'a commit id',
-  install: '"npm", "pnpm", "yarn", "pip" or an object',
+  install: 'an install kind ("npm", "pnpm", "yarn", "pip", "uv", "poetry") or an object',
   assets: 'a list of GitHub release assets',
   shared: 'a list of paths in the release',
   hooks: 'commands by hook name',
@@ -268,7 +290,7 @@ function sharedOverlap(config: DeployConfig): string | undefined {
   const outputs =
     install?.type === 'npm' || install?.type === 'pnpm' || install?.type === 'yarn'
       ? [[...components(install.directory), 'node_modules']]
-      : install?.type === 'pip'
+      : install?.type === 'pip' || install?.type === 'uv' || install?.type === 'poetry'
         ? [components(install.venv)]
         : [];
   for (const out of outputs) {
