@@ -76,7 +76,7 @@ test('deploy.json: a shorthand is judged as expanded, and list entries are named
     t.throws(() => parseDeployConfig(text, 'deploy.json'), {instanceOf: ConfigError}).message;
   t.is(
     message('{"install": "bundler"}'),
-    'deploy.json is invalid: "install.type" must be "npm", "pnpm", "yarn", "pip" or "command"; it is the string "bundler".',
+    'deploy.json is invalid: "install.type" must be "npm", "pnpm", "yarn", "pip", "uv", "poetry" or "command"; it is the string "bundler".',
   );
   t.regex(message('{"install": {"command": []}}'), /"install\.command" must not be empty/);
   t.regex(message('{"shared": ["ok", 7]}'), /"shared\[1\]" must be a string; it is the number 7/);
