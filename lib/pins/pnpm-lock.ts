@@ -111,22 +111,39 @@ export function parsePnpmLock(
   const importers = lock.importers ?? {'.': lock};
   const graph = (major === 9 ? lock.snapshots : lock.packages) ?? {};
   const meta = lock.packages ?? {};
+  checkShape(lock, importers, rel);
   const problems = new IntegrityProblems('npm');
   const byArtifact = new Map<string, NpmRequirement>();
-  for (const [where, message] of localProblems(importers, meta))
+  for (const [where, message] of [
+    ...importerProblems(importers),
+    ...localProblems(importers, meta),
+    ...graphProblems(graph, major),
+  ])
     problems.add(where, message, 'lockfile');
   const patches = patchFiles(lock.patchedDependencies, problems);
-  const resolveKey = (name: string, ref: string) => packageKey(name, ref, major, graph);
+  // Every package entry, reached or not, must be one that can only come from the vendor tree:
+  // which entries pnpm walks to is pnpm's to decide, and one it fetched unchecked would be
+  // installed unchecked. Only the reached ones are vendored.
+  const checked = new Map<string, ReturnType<typeof checkPackage>>();
+  for (const [key, entry] of Object.entries(meta)) {
+    const result = checkPackage(key, entry, major, rel, settings.registries);
+    checked.set(key, result);
+    if (typeof result === 'string') problems.add(key, result, 'lockfile');
+  }
+  const resolveKey = (name: string, ref: string) => packageKey(name, ref, major);
   for (const {key, optional} of walk(importers, graph, settings.dev, resolveKey)) {
-    const entry = {...meta[stripPeers(key)], ...graph[key]};
+    // As pnpm merges them: the `packages` entry (resolution, name, os, cpu) over the snapshot.
+    // Lockfile 6 keys its packages with the peer suffix; lockfile 9 only its snapshots.
+    const metaKey = major === 9 ? stripPeers(key) : key;
+    const entry = {...graph[key], ...meta[metaKey]};
     if (optional && !platforms.some(platform => platformOk(entry, platform))) continue;
-    const checked = checkPackage(key, entry, major, rel, settings.registries);
-    if (checked === undefined) continue;
-    if (typeof checked === 'string') {
-      problems.add(key, checked, 'lockfile');
+    const result = checked.get(metaKey);
+    if (!(metaKey in meta)) {
+      problems.add(key, `"${key}" in ${rel}: no such entry in "packages"`, 'lockfile');
       continue;
     }
-    addRequirement(byArtifact, checked, key, rel, problems);
+    if (result === undefined || typeof result === 'string') continue;
+    addRequirement(byArtifact, result, key, rel, problems);
   }
   problems.throwIfAny(false);
   const installed = Object.entries(importers)
@@ -197,6 +214,54 @@ function localProblems(
   return out;
 }
 
+/**
+ * Importers (workspace projects) pnpm would install into: each must be a folder inside the app,
+ * named by a relative path with no `..` (whether a folder on the way is a symlink is checked on
+ * disk by the installer).
+ */
+function importerProblems(importers: Record<string, Importer>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const dir of Object.keys(importers)) {
+    const normal = path.posix.normalize(dir);
+    if (dir.startsWith('/') || normal === '..' || normal.startsWith('../') || dir.includes('\\')) {
+      out.push([
+        dir,
+        `project "${dir}" is outside the app; workspace projects are its own folders`,
+      ]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Snapshot entries (lockfile 9) that say what a package is, which pnpm takes from `packages`
+ * only, and `link:` references of packages that leave the app.
+ */
+function graphProblems(graph: Record<string, PackageEntry>, major: 6 | 9): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const own = ['resolution', 'name', 'version', 'os', 'cpu', 'libc'] as const;
+  for (const [key, entry] of Object.entries(graph)) {
+    const extra = major === 9 ? own.filter(field => field in entry) : [];
+    if (extra.length > 0) {
+      out.push([key, `snapshot "${key}" carries ${extra.join(', ')}, which belong in "packages"`]);
+    }
+    for (const [name, ref] of Object.entries({
+      ...entry.dependencies,
+      ...entry.optionalDependencies,
+    })) {
+      const target = ref.startsWith('link:') ? ref.slice('link:'.length) : undefined;
+      const normal = target === undefined ? '' : path.posix.normalize(target);
+      if (
+        target !== undefined &&
+        (target.startsWith('/') || normal === '..' || normal.startsWith('../'))
+      ) {
+        out.push([key, `"${key}" links "${name}" to ${target}, outside the app`]);
+      }
+    }
+  }
+  return out;
+}
+
 /** The patch files pnpm applies, each a relative path inside the app; others are problems. */
 function patchFiles(
   patched: PnpmLockfile['patchedDependencies'],
@@ -215,6 +280,44 @@ function patchFiles(
     } else out.push(normal);
   }
   return out;
+}
+
+/**
+ * The shapes the rest of this file reads: mappings of mappings, references as strings. A
+ * lockfile pnpm wrote always has them; anything else is refused as a config error rather than
+ * failing deep inside the walk.
+ */
+function checkShape(lock: PnpmLockfile, importers: Record<string, Importer>, rel: string): void {
+  const bad = (what: string) =>
+    new ConfigError(
+      `${rel} is not a lockfile pnpm writes: ${what}.`,
+      'Regenerate it with the pnpm release package.json pins: pnpm install --lockfile-only.',
+    );
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  for (const [field, value] of Object.entries({
+    importers: lock.importers,
+    packages: lock.packages,
+    snapshots: lock.snapshots,
+  })) {
+    if (value === undefined) continue;
+    if (!isMap(value)) throw bad(`"${field}" is not a mapping`);
+    for (const [key, entry] of Object.entries(value)) {
+      if (!isMap(entry)) throw bad(`${field} "${key}" is not a mapping`);
+      const groups = ['dependencies', 'optionalDependencies', 'devDependencies'];
+      for (const group of groups) {
+        const deps = entry[group];
+        if (deps === undefined) continue;
+        if (!isMap(deps)) throw bad(`${field} "${key}" ${group} is not a mapping`);
+        for (const [name, spec] of Object.entries(deps)) {
+          const ref = isMap(spec) ? spec.version : spec;
+          if (typeof ref !== 'string')
+            throw bad(`${field} "${key}" ${group} "${name}" names no version`);
+        }
+      }
+    }
+  }
+  if (!isMap(importers)) throw bad('no importers');
 }
 
 function loadYaml(text: string, rel: string): PnpmLockfile {
@@ -285,16 +388,18 @@ function walk(
  * 9 writes `1.0.0` (key `name@1.0.0`) or `real@1.0.0` for an `npm:` alias; lockfile 6 writes
  * `1.0.0` (key `/name@1.0.0`) or `/real@1.0.0`. Keys of other sources are taken as written.
  */
-function packageKey(
-  name: string,
-  ref: string,
-  major: 6 | 9,
-  graph: Record<string, PackageEntry>,
-): string | undefined {
+function packageKey(name: string, ref: string, major: 6 | 9): string | undefined {
   if (ref.startsWith('link:')) return undefined;
-  const candidates =
-    major === 9 ? [`${name}@${ref}`, ref] : [`/${name}@${ref}`, ref, `/${name}/${ref}`];
-  return candidates.find(key => key in graph) ?? candidates[0];
+  // pnpm's own rule (refToRelative), not a guess against the keys present: a key chosen any
+  // other way could be one pnpm does not install, and the one it does would go unwalked.
+  if (major === 6) return ref.startsWith('/') || ref.startsWith('file:') ? ref : `/${name}@${ref}`;
+  if (ref.startsWith('@')) return ref;
+  const at = ref.indexOf('@');
+  if (at === -1) return `${name}@${ref}`;
+  const colon = ref.indexOf(':');
+  const paren = ref.indexOf('(');
+  const aliased = (colon === -1 || at < colon) && (paren === -1 || at < paren);
+  return aliased ? ref : `${name}@${ref}`;
 }
 
 /** `react-dom@18.2.0(react@18.2.0)` without its peer suffix. */

@@ -353,3 +353,90 @@ importers:
     message: /patchedDependencies "left-pad@1\.0\.0": \.\.\/elsewhere\.patch is not a file inside/,
   });
 });
+
+/** A lockfile 9 with one root dependency `a` and the given `packages` / `snapshots` sections. */
+const hostile = (ref: string, packages: string, snapshots: string) => `lockfileVersion: '9.0'
+importers:
+  .:
+    dependencies:
+      a:
+        specifier: '*'
+        version: ${ref}
+packages:
+${packages}
+snapshots:
+${snapshots}
+`;
+
+test('a snapshot cannot say what a package is: pnpm takes resolution and name from "packages"', t => {
+  const text = hostile(
+    '1.0.0',
+    `  a@1.0.0:\n    resolution: {type: git, repo: 'git://evil.example/x.git', commit: abc}\n`,
+    `  a@1.0.0:\n    resolution: {integrity: ${sha(1)}}\n    name: lodash\n    version: 4.17.21\n`,
+  );
+  const error = t.throws(() => parsePnpmLock(text, 'pnpm-lock.yaml', prod, linux), {
+    instanceOf: IntegrityError,
+  });
+  t.regex(error.message, /a git source/);
+  t.regex(error.message, /snapshot "a@1\.0\.0" carries resolution, name, version/);
+});
+
+test('every "packages" entry is checked, not only those a walk reaches: a key pnpm picks is never unchecked', t => {
+  // `a: b@1.0.0` is pnpm's alias form: the key is b@1.0.0. A benign a@b@1.0.0 beside it must not
+  // stand in for the git b@1.0.0 pnpm would fetch.
+  const text = hostile(
+    'b@1.0.0',
+    `  a@b@1.0.0:\n    resolution: {integrity: ${sha(1)}}\n  b@1.0.0:\n    resolution: {type: git, repo: 'git://evil.example/x.git', commit: abc}\n`,
+    `  a@b@1.0.0: {}\n  b@1.0.0: {}\n`,
+  );
+  const error = t.throws(() => parsePnpmLock(text, 'pnpm-lock.yaml', prod, linux), {
+    instanceOf: IntegrityError,
+  });
+  t.regex(error.message, /"b@1\.0\.0" in pnpm-lock\.yaml: a git source/);
+  // An unreached entry with no integrity is refused too.
+  const unreached = hostile(
+    '1.0.0',
+    `  a@1.0.0:\n    resolution: {integrity: ${sha(1)}}\n  x@1.0.0:\n    resolution: {tarball: 'http://127.0.0.1:6379/x.tgz'}\n`,
+    `  a@1.0.0: {}\n`,
+  );
+  t.throws(() => parsePnpmLock(unreached, 'pnpm-lock.yaml', prod, linux), {
+    instanceOf: IntegrityError,
+    message: /x@1\.0\.0/,
+  });
+});
+
+test('workspace projects outside the app, and package links leaving it, are refused', t => {
+  const outside = `lockfileVersion: '9.0'
+importers:
+  .: {}
+  ../../../../srv/other:
+    dependencies:
+      a: {specifier: '1.0.0', version: 1.0.0}
+  /etc:
+    dependencies:
+      a: {specifier: '1.0.0', version: 1.0.0}
+packages:
+  a@1.0.0:
+    resolution: {integrity: ${sha(1)}}
+snapshots:
+  a@1.0.0:
+    dependencies:
+      x: link:../../../../etc
+`;
+  const error = t.throws(() => parsePnpmLock(outside, 'pnpm-lock.yaml', prod, linux), {
+    instanceOf: IntegrityError,
+  });
+  t.regex(error.message, /project "\.\.\/\.\.\/\.\.\/\.\.\/srv\/other" is outside the app/);
+  t.regex(error.message, /project "\/etc" is outside the app/);
+  t.regex(error.message, /links "x" to \.\.\/\.\.\/\.\.\/\.\.\/etc, outside the app/);
+});
+
+test('a lockfile of the wrong shapes is a config error, not a crash', t => {
+  for (const deps of ['{a: null}', '{a: {version: 5}}', '[1, 2]']) {
+    const text = `lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies: ${deps}\n`;
+    t.throws(() => parsePnpmLock(text, 'pnpm-lock.yaml', prod, linux), {
+      instanceOf: ConfigError,
+      message: /is not a lockfile pnpm writes/,
+    });
+  }
+});
