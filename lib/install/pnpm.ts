@@ -16,6 +16,7 @@ import {
 } from '../pins/pnpm-lock.js';
 import {readRegularFile} from '../pins/vendor-manifest.js';
 import {ConfigError, IntegrityError} from '../support/errors.js';
+import {linkOnPath} from '../support/fs.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {networkWall} from './no-network.js';
 import {checkTarballs, DEAD_REGISTRY, verifyNpmTarball} from './npm.js';
@@ -44,6 +45,27 @@ export function pnpmInstaller(settings: PnpmInstallSettings): Installer {
   };
 }
 
+/**
+ * A workspace project reached through a symlink the app committed would have pnpm write its
+ * node_modules (and run its scripts) wherever the link points: refused.
+ */
+async function refuseLinkedProjects(
+  releaseDir: string,
+  directory: string,
+  importers: string[],
+): Promise<void> {
+  for (const project of importers) {
+    const rel = path.posix.join(directory, project);
+    const link = await linkOnPath(releaseDir, rel);
+    if (link !== undefined) {
+      throw new ConfigError(
+        `${PNPM_LOCKFILE} names the workspace project "${project}", reached through the symlink ${link} in the app.`,
+        'Workspace projects must be folders of the app itself: commit them, not links to them.',
+      );
+    }
+  }
+}
+
 /** The app's pnpm pin, refused when it names a release this installer cannot run. */
 async function pnpmPin(
   releaseDir: string,
@@ -65,6 +87,7 @@ async function verifyPnpm(
 ): Promise<VerifiedArtifact[]> {
   const lock = await readPnpmLock(ctx.releaseDir, settings);
   const pin = await pnpmPin(ctx.releaseDir, settings);
+  await refuseLinkedProjects(ctx.releaseDir, settings.directory, lock.importers);
   const problems = new IntegrityProblems('npm');
   const limit = pLimit(8);
   const outcomes = await Promise.all(
@@ -118,6 +141,8 @@ async function pnpmInstall(
     const env = await pnpmEnv(ctx, scratch);
     const started = Date.now();
     await pnpmFetch(ctx, settings, lock, {scratch: scratch.dir, store, env, feed: feed.url, pnpm});
+    // Closed before anything of the app runs: its scripts find no feed on the loopback.
+    await feed.close();
     const fetched = Date.now();
     await pnpmOffline(ctx, settings, {store, env, pnpm});
     await appendLog(
@@ -174,6 +199,8 @@ async function pnpmFetch(
     [
       ...run.pnpm.args,
       'fetch',
+      '--ignore-scripts',
+      '--ignore-pnpmfile',
       ...(settings.dev ? [] : ['--prod']),
       ...commonFlags(run.store),
       `--config.registry=${run.feed}`,
@@ -218,7 +245,8 @@ async function pnpmOffline(
     '--offline',
     '--frozen-lockfile',
     ...(settings.dev ? [] : ['--prod']),
-    ...(settings.scripts ? [] : ['--ignore-scripts']),
+    // The app's .pnpmfile.cjs is code: it runs only where the app's scripts may run.
+    ...(settings.scripts ? [] : ['--ignore-scripts', '--ignore-pnpmfile']),
     ...commonFlags(run.store),
     `--config.registry=${DEAD_REGISTRY}`,
     '--config.virtual-store-dir=node_modules/.pnpm',

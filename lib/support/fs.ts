@@ -143,3 +143,20 @@ export async function syncTree(dir: string): Promise<void> {
   };
   await walk(dir);
 }
+
+/**
+ * The first entry on the way from `root` to `root/rel` (rel itself included) that is a symlink,
+ * as a path relative to `root`; undefined when there is none (or the path stops existing first).
+ * An installer told to work in a folder of the app must not be led out of the release by a link
+ * the app committed on the way.
+ */
+export async function linkOnPath(root: string, rel: string): Promise<string | undefined> {
+  const parts = rel.split(/[\\/]+/).filter(part => part !== '' && part !== '.');
+  for (let i = 1; i <= parts.length; i++) {
+    const sub = parts.slice(0, i).join('/');
+    const stat = await lstatOrUndefined(path.join(root, sub));
+    if (stat === undefined) return undefined;
+    if (stat.isSymbolicLink()) return sub;
+  }
+  return undefined;
+}
