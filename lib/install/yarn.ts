@@ -1,5 +1,6 @@
 import {constants, promises as fsp} from 'node:fs';
 import path from 'node:path';
+import {linkOnPath} from '../support/fs.js';
 import * as fse from 'fs-extra/esm';
 import type {YarnInstallSettings} from '../pins/deploy-config.js';
 import {sha256Hex} from '../pins/integrity.js';
@@ -272,11 +273,9 @@ export async function workspaceMembers(
       : [base];
     for (const candidate of candidates) {
       // A member reached through a link could put its node_modules outside the release.
-      const linked = await fsp
-        .lstat(path.join(dir, candidate))
-        .then(st => st.isSymbolicLink())
-        .catch(() => false);
-      if (linked) return `the workspace member ${candidate} is a symlink`;
+      const link = await linkOnPath(dir, candidate);
+      if (link !== undefined)
+        return `the workspace member ${candidate} is reached through the symlink ${link}`;
       const isPackage = await fsp
         .stat(path.join(dir, candidate, 'package.json'))
         .then(st => st.isFile())
