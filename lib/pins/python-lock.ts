@@ -29,6 +29,16 @@ export type LockRequirement = PipRequirement & {hashes: string[]};
 /** The most marker alternatives kept for one package; past it the package is needed everywhere. */
 const MAX_ALTERNATIVES = 32;
 
+/** Steps of the marker walk before a lock is refused (a real lock of thousands needs far fewer). */
+export const MAX_MARKER_STEPS = 250_000;
+
+function markersTooComplex(): IntegrityError {
+  return new IntegrityError(
+    `The lock's environment markers take more than ${MAX_MARKER_STEPS} steps to combine; no lock a resolver writes is that tangled.`,
+    'Regenerate the lock with uv lock or poetry lock; if it is really that large, say so in an issue.',
+  );
+}
+
 /** Problems of one lock, reported together as one IntegrityError. */
 export class LockProblems {
   private readonly items: string[] = [];
@@ -77,8 +87,11 @@ export function neededMarkers(
   // Per node, the alternatives found so far: each a sorted set of markers that must all hold.
   const found = new Map<string, string[][]>();
   const queue: Array<[string, string[]]> = roots.map(root => [root, []]);
-  while (queue.length > 0) {
-    const [key, conj] = queue.shift() ?? ['', []];
+  // Read by index (shift() is linear), and bounded: a lock whose markers would take longer than
+  // any real one is refused rather than left to hold the deploy.
+  for (let head = 0; head < queue.length; head++) {
+    if (queue.length > MAX_MARKER_STEPS) throw markersTooComplex();
+    const [key, conj] = queue[head] ?? ['', []];
     const known = found.get(key) ?? [];
     // An alternative implied by a weaker one adds nothing.
     if (known.some(k => k.every(m => conj.includes(m)))) continue;
