@@ -69,7 +69,9 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   logLevel: 'warning',
-  // CommonJS dependencies inside an ES module bundle still call require().
+  // CommonJS dependencies inside an ES module bundle read __filename and __dirname...
+  inject: [path.join(root, 'scripts', 'cjs-paths.mjs')],
+  // ...and still call require().
   banner: {
     js: "import {createRequire as __repodeployRequire} from 'node:module'; const require = __repodeployRequire(import.meta.url);",
   },

@@ -14,7 +14,14 @@ import {vendorSync} from '../vendor-sync/sync.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
-import {makeWorld, packageRoot, runDeploy, testDeps, type World} from './helpers/world.js';
+import {
+  makeWorld,
+  packageRoot,
+  runDeploy,
+  runVendorSyncBin,
+  testDeps,
+  type World,
+} from './helpers/world.js';
 import {check} from '../lib/check/check.js';
 import {parseBerryLock} from '../lib/pins/yarn-berry-lock.js';
 
@@ -296,6 +303,30 @@ test.serial('yarn classic: bad lockfile entries are refused, each named', async 
   );
   t.regex(error.hint ?? '', /yarn\.lock/);
 });
+
+test.serial(
+  'yarn classic: the bundled vendor-sync command reads yarn.lock as the library does',
+  async t => {
+    // The commands run from one esbuild bundle, where a CommonJS parser that reads __dirname as it
+    // loads broke while the in-process tests passed.
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-yarn-bin-'));
+    t.teardown(() => fsp.rm(dir, {recursive: true, force: true}));
+    await fsp.cp(t.context.app, path.join(dir, 'app'), {recursive: true});
+    await writeFiles(path.join(dir, 'app'), {
+      'deploy.json': JSON.stringify({
+        install: {type: 'yarn', registries: [t.context.registry.url]},
+      }),
+    });
+    await fsp.mkdir(path.join(dir, 'vendor'));
+    await git(path.join(dir, 'vendor'), ['init', '-q']);
+    const run = await runVendorSyncBin(
+      ['--app', 'app', '--vendor', 'vendor', '--npm-registry', t.context.registry.url, '--dry-run'],
+      dir,
+    );
+    t.is(run.code, 0, run.stderr);
+    t.regex(run.stdout + run.stderr, /artifacts? for \d+ lockfile entr/);
+  },
+);
 
 test.serial('yarn classic: a packageManager that is not Yarn 1 is refused', async t => {
   const world = await syncedWorld(t);
