@@ -32,7 +32,14 @@ const npmInstall = z.strictObject({
 /** pnpm (pnpm-lock.yaml), with the fields and defaults of npm; the pnpm release is the app's packageManager. */
 const pnpmInstall = npmInstall.extend({type: z.literal('pnpm')});
 /** Yarn (classic v1 or Berry, told by yarn.lock): the same fields as npm. */
-const yarnInstall = npmInstall.extend({type: z.literal('yarn')});
+const yarnInstall = npmInstall.extend({
+  type: z.literal('yarn'),
+  // Yarn 1 writes its own public registry into yarn.lock: the same packages and bytes as npm's.
+  registries: z
+    .array(z.url())
+    .min(1)
+    .default(['https://registry.npmjs.org/', 'https://registry.yarnpkg.com/']),
+});
 
 const pipInstall = z.strictObject({
   type: z.literal('pip'),
