@@ -62,7 +62,6 @@ class TarballScan {
   private unpacked = 0;
   private declared = 0;
   private accounted = 0;
-  private readonly seen = new Set<string>();
   private readonly parser: Parser;
 
   constructor(private readonly refuse: (why: string) => IntegrityError) {
@@ -116,7 +115,7 @@ class TarballScan {
         ? `more than ${TARBALL_LIMITS.maxEntries} entries`
         : this.declared > TARBALL_LIMITS.maxUnpackedBytes
           ? `its entries declare more than ${TARBALL_LIMITS.maxUnpackedBytes} bytes`
-          : entryProblem(entry, this.seen);
+          : entryProblem(entry);
     if (why) this.problem = this.refuse(why);
   }
 
@@ -159,7 +158,7 @@ async function inflateSmall(file: string): Promise<Buffer | undefined> {
   }
 }
 
-function entryProblem(entry: ReadEntry, seen: Set<string>): string | undefined {
+function entryProblem(entry: ReadEntry): string | undefined {
   const name = entry.path;
   const shown = JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}...` : name);
   if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'Directory') {
@@ -177,10 +176,8 @@ function entryProblem(entry: ReadEntry, seen: Set<string>): string | undefined {
   if (parts.length > TARBALL_LIMITS.maxDepth) {
     return `entry ${shown} is more than ${TARBALL_LIMITS.maxDepth} directories deep`;
   }
-  const key = parts.filter(p => p !== '.' && p !== '').join('/');
-  if (entry.type !== 'Directory') {
-    if (seen.has(key)) return `entry ${shown} appears twice`;
-    seen.add(key);
-  }
+  // A file listed twice is not refused: real packages have it (agent-base 7.1.4 lists both
+  // package/./dist/index.js and package/dist/index.js), npm writes the last, and with links
+  // refused above a second copy can only be more bytes under the hash the app pins.
   return undefined;
 }
