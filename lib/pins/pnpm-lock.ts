@@ -445,8 +445,8 @@ function checkPackage(
     tarball === undefined
       ? standardTarballUrl(registry, name, version)
       : new URL(tarball, registry).href;
-  // protection R23-registry-pnpm: pnpm tarballs resolve to the registries deploy.json names
   const hostProblem = resolvedProblem(resolved, registries);
+  // protection R23-registry-pnpm: pnpm tarballs resolve to the registries deploy.json names
   if (hostProblem) return `${where}: ${hostProblem.replace('"resolved"', 'resolution.tarball')}`;
   if (!resolution.integrity) return `${where}: no resolution.integrity`;
   if (!hasSha512(resolution.integrity)) {
