@@ -105,7 +105,8 @@ test('deploy.json install forms and their defaults', t => {
     directory: '.',
     scripts: true,
     dev: false,
-    registries: ['https://registry.npmjs.org/'],
+    // Yarn 1 writes its own registry into yarn.lock: allowed beside npm's by default.
+    registries: ['https://registry.npmjs.org/', 'https://registry.yarnpkg.com/'],
     reuse: true,
   });
   t.throws(() => parseDeployConfig('{"install": {"type": "npm", "registry": "x"}}', 'd'), {
