@@ -520,6 +520,21 @@ test("pnpm: the app's own pnpm config cannot move the store, link files or leave
   await t.throwsAsync(fsp.access(elsewhere), undefined, 'nothing written outside the release');
 });
 
+test('pnpm: a workspace project reached through a symlink the app commits is refused before pnpm runs', async t => {
+  // packages/ is a link to another folder: pnpm would follow it and write node_modules (and run
+  // scripts) wherever it points.
+  const world = await pnpmWorld(t, {}, async ({appDir}) => {
+    await fsp.rename(path.join(appDir, 'packages'), path.join(appDir, 'real-packages'));
+    await fsp.symlink('real-packages', path.join(appDir, 'packages'));
+  });
+  const error = await t.throwsAsync(runDeploy({root: world.root, rev: 'main', repo: world.appUrl}));
+  t.regex(
+    error.message,
+    /workspace project "packages\/member", reached through the symlink packages/,
+  );
+  await t.throwsAsync(fsp.access(path.join(world.root, 'current')), undefined, 'nothing deployed');
+});
+
 test('pnpm: deploy check reads pnpm-lock.yaml and proves the install offline', async t => {
   const world = await pnpmWorld(t);
   const sha = (await git(world.app.dir, ['rev-parse', 'HEAD'])).trim();

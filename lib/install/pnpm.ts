@@ -180,6 +180,13 @@ async function pnpmFetch(
   await fsp.writeFile(path.join(dir, PNPM_LOCKFILE), lockfileForFeed(text));
   // pnpm fetch applies patches as it imports: the patch files, and nothing else of the app.
   for (const rel of lock.patches) {
+    const link = await linkOnPath(appDir, rel);
+    if (link !== undefined) {
+      throw new ConfigError(
+        `${PNPM_LOCKFILE} names the patch ${rel}, reached through the symlink ${link} in the app.`,
+        'Commit patch files as files of the app, not links to them.',
+      );
+    }
     const patch = await readRegularFile(path.join(appDir, rel), rel);
     if (patch === undefined)
       throw new ConfigError(
@@ -375,6 +382,9 @@ async function pnpmReuseKey(
     ...lock.importers.map(i => path.posix.join(i, 'package.json')),
     ...lock.patches,
   ]) {
+    // pnpm follows a link the app commits; the key must not call its target absent.
+    const link = await linkOnPath(dir, rel);
+    if (link !== undefined) return {reason: `${rel} is reached through the symlink ${link}`};
     const text = await readRegularFile(path.join(dir, rel), rel).catch(() => undefined);
     files[rel] = text === undefined ? null : sha256Hex(Buffer.from(text));
   }
