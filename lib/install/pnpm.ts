@@ -2,7 +2,6 @@ import {createReadStream, promises as fsp} from 'node:fs';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import path from 'node:path';
-import pLimit from 'p-limit';
 import {parse as parseYaml, stringify as stringifyYaml} from 'yaml';
 import type {PnpmInstallSettings} from '../pins/deploy-config.js';
 import {sha256Hex} from '../pins/integrity.js';
@@ -19,7 +18,7 @@ import {ConfigError, IntegrityError} from '../support/errors.js';
 import {linkOnPath} from '../support/fs.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {networkWall} from './no-network.js';
-import {checkTarballs, DEAD_REGISTRY, verifyNpmTarball} from './npm.js';
+import {checkTarballs, DEAD_REGISTRY, verifyRequirements} from './npm.js';
 import {unpackPackageManager, verifyPackageManager} from './package-manager.js';
 import {hermeticEnv, makeScratch} from './run.js';
 import {
@@ -89,32 +88,16 @@ async function verifyPnpm(
   const pin = await pnpmPin(ctx.releaseDir, settings);
   await refuseLinkedProjects(ctx.releaseDir, settings.directory, lock.importers);
   const problems = new IntegrityProblems('npm');
-  const limit = pLimit(8);
-  const outcomes = await Promise.all(
-    lock.requirements.map(req => limit(() => verifyNpmTarball(ctx, req))),
-  );
-  const verified: VerifiedArtifact[] = [];
-  for (const outcome of outcomes) {
-    const {req} = outcome;
-    if (!outcome.ok) problems.add(req.name, outcome.message, outcome.kind);
-    else {
-      verified.push({
-        name: req.name,
-        version: req.version,
-        integrity: req.integrity,
-        file: outcome.file,
-        label: `${req.name}@${req.version} (${outcome.path})`,
-      });
-    }
-  }
+  // The release first, so that its problem is listed with the tarballs' in one error.
+  let manager: VerifiedArtifact | undefined;
   try {
-    verified.push(await verifyPackageManager(ctx, pin));
+    manager = await verifyPackageManager(ctx, pin);
   } catch (error) {
     if (!(error instanceof IntegrityError)) throw error;
     problems.add(pin.packageName, error.message, 'tampered');
   }
-  problems.throwIfAny(ctx.manifest === undefined);
-  return verified;
+  const verified = await verifyRequirements(ctx, lock.requirements, problems);
+  return manager ? [...verified, manager] : verified;
 }
 
 /**
