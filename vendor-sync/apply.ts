@@ -1,4 +1,6 @@
-import {promises as fsp} from 'node:fs';
+import {createReadStream, createWriteStream, promises as fsp} from 'node:fs';
+import {pipeline} from 'node:stream/promises';
+import {checkingStream} from '../lib/pins/integrity.js';
 import path from 'node:path';
 import * as fse from 'fs-extra/esm';
 import pLimit from 'p-limit';
@@ -74,12 +76,10 @@ async function downloadAll(
     return await Promise.all(
       options.plan.download.map(item =>
         limit(async () => {
-          const size = await options.http.download(
-            item.url,
-            path.join(dir, ...item.path.split('/')),
-            item.integrity,
-            item.headers,
-          );
+          const dest = path.join(dir, ...item.path.split('/'));
+          const size = item.from
+            ? await copyVerified(item.from, dest, item.integrity)
+            : await options.http.download(item.url, dest, item.integrity, item.headers);
           options.progress.tick(`${item.ecosystem} ${item.name} ${item.version}`);
           const {ecosystem, name, version, path: rel, integrity, source} = item;
           return {ecosystem, name, version, path: rel, integrity, source, size};
@@ -89,6 +89,13 @@ async function downloadAll(
   } finally {
     options.progress.stop();
   }
+}
+
+/** Copy a file made by this run (a Yarn cache zip) to `dest`, checked against `integrity`. */
+async function copyVerified(from: string, dest: string, integrity: string): Promise<number> {
+  await fse.ensureDir(path.dirname(dest));
+  await pipeline(createReadStream(from), checkingStream(integrity), createWriteStream(dest));
+  return (await fsp.stat(dest)).size;
 }
 
 function nextManifest(plan: Plan, downloaded: Artifact[]): VendorManifest {

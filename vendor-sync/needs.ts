@@ -24,7 +24,7 @@ import {resolveRev} from '../lib/git/resolve.js';
 import {GitStore} from '../lib/git/store.js';
 import {readLockfile, type NpmRequirement, type Platform} from '../lib/pins/npm-lockfile.js';
 import {parseRequirements} from '../lib/pins/requirements.js';
-import {pinFromSha256} from '../lib/pins/integrity.js';
+import {pinFromSha256, pinFromSha512Hex} from '../lib/pins/integrity.js';
 import {markerFilesIn} from '../lib/pins/detect-install.js';
 import {markerFilesAt} from '../lib/pins/vendor-pin.js';
 import {
@@ -35,6 +35,8 @@ import {
 } from '../lib/pins/package-manager.js';
 import {readRegularFile} from '../lib/pins/vendor-manifest.js';
 import {readYarnPlan} from '../lib/install/yarn.js';
+import {berryConditionsMatch, berryReference} from '../lib/pins/yarn-berry-lock.js';
+import {berryProjectFiles, berryTreeFiles, type BerryProject} from './sources/yarn-berry.js';
 import {formatLocation, parseRepoLocation} from '../lib/git/location.js';
 
 /** One artifact the app needs, with the hash the app pins for it. */
@@ -62,7 +64,19 @@ export type Need =
       /** A lock's environment marker: no file for the nodes' platform is then no error. */
       marker?: string | undefined;
     }
-  | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset};
+  | {ecosystem: 'github'; name: string; version: string; integrity: string; asset: GithubAsset}
+  | {
+      ecosystem: 'yarn';
+      name: string;
+      /** The lockfile resolution after `name@`: `npm:1.0.0`, `patch:...`. */
+      version: string;
+      /** The lockfile's checksum as SRI; '' for an entry with `conditions` Yarn wrote none for. */
+      integrity: string;
+      checksum: {cacheKey: string; sha512Hex: string} | undefined;
+      /** The lockfile's `__metadata.cacheKey`. */
+      cacheKey: string;
+      kind: 'npm' | 'patch';
+    };
 
 export type AppNeeds = {
   /** The app commit read, or undefined for a work tree read as it is. */
@@ -73,6 +87,8 @@ export type AppNeeds = {
   entries: number;
   /** Registries the lockfile may use (deploy.json install.registries). */
   npmRegistries: string[];
+  /** For a Yarn 2+ app: what vendor-sync needs to run the pinned Yarn for its cache zips. */
+  berry?: BerryProject | undefined;
 };
 
 /**
@@ -112,6 +128,7 @@ export async function readAppNeeds(options: {
     if (install?.type === 'pip') wanted.push(install.requirements);
     if (install?.type === 'yarn') {
       wanted.push(...['yarn.lock', 'package.json'].map(f => path.posix.join(install.directory, f)));
+      wanted.push(...(await berryTreeFiles(store, sha, install.directory)));
     }
     if (install?.type === 'uv' || install?.type === 'poetry') wanted.push(install.lockfile);
     if (install?.type === 'poetry') wanted.push(projectFile(install));
@@ -147,16 +164,18 @@ async function needsFromDir(
     install?.type === 'pnpm' ? await pnpmNeeds(dir, install, platforms) : undefined,
     install?.type === 'pnpm' ? await pnpmManagerNeed(dir, install.directory) : undefined,
     install?.type === 'pip' ? await pipNeeds(dir, install) : undefined,
-    install?.type === 'yarn' ? await yarnNeeds(dir, install) : undefined,
+    install?.type === 'yarn' ? await yarnNeeds(dir, install, platforms) : undefined,
     install?.type === 'yarn' ? await packageManagerNeed(dir, install.directory, 'yarn') : undefined,
     install?.type === 'uv' || install?.type === 'poetry'
       ? await lockNeeds(dir, install)
       : undefined,
     assetNeeds(config),
   ].filter(f => f !== undefined);
+  const berry = found.find(f => f.berry)?.berry;
   return {
     sha,
     config,
+    berry,
     needs: uniqueNeeds(found.flatMap(f => f.needs)),
     entries: found.reduce((sum, f) => sum + f.entries, 0),
     npmRegistries:
@@ -167,7 +186,7 @@ async function needsFromDir(
 }
 
 /** Needs of one kind, and how many lockfile entries, requirement lines or assets named them. */
-export type Found = {needs: Need[]; entries: number};
+export type Found = {needs: Need[]; entries: number; berry?: BerryProject};
 
 async function npmNeeds(
   dir: string,
@@ -205,11 +224,38 @@ async function pnpmNeeds(
 
 /**
  * Every tarball yarn.lock pins: Yarn 1 fetches them all, even optional ones for another platform
- * (it learns `os` and `cpu` from the tarball) and dev ones with --production.
+ * (it learns `os` and `cpu` from the tarball) and dev ones with --production. A Yarn 2+ lockfile
+ * pins Yarn's cache zips instead: one need per zip Yarn fetches on the nodes' platforms.
  */
-async function yarnNeeds(dir: string, install: YarnInstallSettings): Promise<Found> {
-  const {requirements} = await readYarnPlan(dir, install);
-  return tarballNeeds(requirements);
+async function yarnNeeds(
+  dir: string,
+  install: YarnInstallSettings,
+  platforms: Platform[],
+): Promise<Found> {
+  const plan = await readYarnPlan(dir, install);
+  if (plan.flavor === 'classic') return tarballNeeds(plan.requirements);
+  const {cacheKey, entries} = plan.lock;
+  const fetched = entries.filter(e =>
+    platforms.some(p => berryConditionsMatch(e.conditions, {...p, libc: undefined})),
+  );
+  return {
+    entries: entries.length,
+    needs: fetched.map(e => ({
+      ecosystem: 'yarn',
+      name: e.name,
+      version: berryReference(e),
+      integrity: e.checksum ? pinFromSha512Hex(e.checksum.sha512Hex) : '',
+      checksum: e.checksum,
+      cacheKey,
+      kind: e.kind,
+    })),
+    berry: {
+      directory: install.directory,
+      pin: plan.pin,
+      files: await berryProjectFiles(dir, install.directory),
+      platforms,
+    },
+  };
 }
 
 /** The pinned pnpm release, refused early when the nodes could not run it. */

@@ -52,7 +52,7 @@ export async function outdated(options: OutdatedOptions): Promise<OutdatedRow[]>
       name: a.name,
       versions: new Set<string>(),
     };
-    entry.versions.add(a.version);
+    entry.versions.add(a.ecosystem === 'yarn' ? berryNpmVersion(a.version) : a.version);
     seen.set(key, entry);
   }
   const limit = pLimit(8);
@@ -74,7 +74,7 @@ async function row(
 ): Promise<OutdatedRow> {
   let latest: string | undefined;
   try {
-    if (ecosystem === 'npm')
+    if (ecosystem === 'npm' || ecosystem === 'yarn')
       latest = await npmLatest(options.http, name, options.npm, options.npmDefaultRegistry);
     else if (ecosystem === 'pypi')
       latest = await pypiLatest(options.http, options.pypiIndex, name, {
@@ -108,6 +108,15 @@ async function row(
     outdated: isNewer(ecosystem, latest, current),
     unknown: null,
   };
+}
+
+/**
+ * The npm version of a vendored Yarn cache zip, from its reference: `npm:1.2.3`, or a patch of
+ * one (`patch:resolve@npm%3A1.22.8#...::version=1.22.8&hash=...`).
+ */
+function berryNpmVersion(reference: string): string {
+  if (reference.startsWith('npm:')) return reference.slice(4);
+  return /::version=([^&]+)/.exec(reference)?.[1] ?? reference;
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import {applyEdits, modify} from 'jsonc-parser';
 import {DEPLOY_JSON, parseDeployConfig} from '../lib/pins/deploy-config.js';
+import {markerFilesIn} from '../lib/pins/detect-install.js';
 import {ConfigError, UsageError} from '../lib/support/errors.js';
 import {writeFileAtomic} from '../lib/support/fs.js';
 import {gitFs} from '../lib/git/isomorphic-hooks.js';
@@ -36,7 +37,8 @@ export async function updatePin(
   const file = path.join(appDir, DEPLOY_JSON);
   const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
   if (text !== undefined) {
-    const config = parseDeployConfig(text, DEPLOY_JSON);
+    // The root files decide an install given without "type", as everywhere else.
+    const config = parseDeployConfig(text, DEPLOY_JSON, await markerFilesIn(appDir));
     if (config.vendor) {
       await writeFileAtomic(file, withVendorRev(text, vendorSha));
       return 'deploy.json';

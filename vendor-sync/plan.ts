@@ -1,4 +1,5 @@
 import {promises as fsp} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {IntegrityError, SourceError} from '../lib/support/errors.js';
 import {pinFromSha256, samePin, shortIntegrity} from '../lib/pins/integrity.js';
@@ -13,6 +14,8 @@ import {
 import type {Http} from './http.js';
 import {managerTarball} from './sources/package-manager.js';
 import type {Need} from './needs.js';
+import {fetchBerryZips, type BerryProject, type YarnNeed} from './sources/yarn-berry.js';
+import {findBerryZip} from '../lib/pins/yarn-berry-lock.js';
 import type {GithubClient} from '../lib/http/github.js';
 import {assetDownloadUrl} from './sources/github.js';
 import {npmDownloadUrl, type NpmUpstream} from './sources/npm.js';
@@ -20,7 +23,12 @@ import {listProjectFiles} from './sources/pypi.js';
 import {filesForTarget, type PythonTarget} from './sources/wheel-tags.js';
 
 /** An artifact to download: where from, and with which headers. */
-export type Download = Artifact & {url: string; headers: Record<string, string>};
+export type Download = Artifact & {
+  url: string;
+  headers: Record<string, string>;
+  /** A file made here (a Yarn cache zip) to copy in, checked, instead of downloading `url`. */
+  from?: string;
+};
 
 export type Change =
   | {kind: 'added'; artifact: Artifact}
@@ -42,6 +50,8 @@ export type Plan = {
   download: Download[];
   remove: Artifact[];
   changes: Change[];
+  /** Removes what making the plan left for applying it (the Yarn cache zips); call once. */
+  dispose: () => Promise<void>;
 };
 
 export type Upstreams = {
@@ -65,15 +75,25 @@ export async function makePlan(options: {
   http: Http;
   upstreams: Upstreams;
   keepUnused: boolean;
+  /** A Yarn 2+ app's project, to run its Yarn for the cache zips not vendored yet. */
+  berry?: BerryProject | undefined;
 }): Promise<Plan> {
   const {vendorDir, http, upstreams} = options;
   const manifest = await readManifestOrEmpty(vendorDir);
   const keep: Artifact[] = [];
   const download: Download[] = [];
   const republished: string[] = [];
+  const zips: {kept: Artifact[]; missing: YarnNeed[]; manager?: Need} = {kept: [], missing: []};
 
   for (const asked of options.needs) {
+    if (asked.ecosystem === 'yarn') {
+      const zip = await keptZip(vendorDir, manifest, asked);
+      if (zip) zips.kept.push(zip);
+      else zips.missing.push(asked);
+      continue;
+    }
     const need = await withManagerTarball(asked, http, upstreams, manifest);
+    if (need.ecosystem === 'npm' && need.manager) zips.manager = need;
     const same = findArtifacts(manifest, need.ecosystem, need.name, need.version);
     const matching = same.filter(a => samePin(a.integrity, need.integrity));
     // protection R26-no-overwrite: a vendored version is never overwritten with other bytes
@@ -93,6 +113,9 @@ export async function makePlan(options: {
     republished.push(...found.republished);
   }
   refuseRepublished(republished);
+  keep.push(...zips.kept);
+  const berry = await berryDownloads(options, manifest, zips);
+  download.push(...berry.download);
 
   const unique = onePerPath(download);
   const wanted = new Set([...keep, ...unique].map(a => a.path));
@@ -103,7 +126,81 @@ export async function makePlan(options: {
     download: unique,
     remove,
     changes: describeChanges(unique, remove, manifest),
+    dispose: berry.dispose,
   };
+}
+
+/** A need's cache zip as vendored, when it is there and intact. */
+async function keptZip(
+  vendorDir: string,
+  manifest: VendorManifest,
+  need: YarnNeed,
+): Promise<Artifact | undefined> {
+  const same = findArtifacts(manifest, 'yarn', need.name, need.version);
+  const artifact = findBerryZip(same, need, need.cacheKey);
+  return artifact ? (await intactCopies(vendorDir, [artifact]))[0] : undefined;
+}
+
+/**
+ * The cache zips not vendored yet, made by running the app's pinned Yarn (from the vendor tree
+ * when it is there, else downloaded and checked) in a scratch directory of its own.
+ */
+async function berryDownloads(
+  options: {vendorDir: string; http: Http; upstreams: Upstreams; berry?: BerryProject | undefined},
+  manifest: VendorManifest,
+  zips: {kept: Artifact[]; missing: YarnNeed[]; manager?: Need},
+): Promise<{download: Download[]; dispose: () => Promise<void>}> {
+  const none = {download: [], dispose: () => Promise.resolve()};
+  if (zips.missing.length === 0) return none;
+  const {berry, upstreams} = options;
+  const manager = zips.manager;
+  if (!berry || manager?.ecosystem !== 'npm')
+    throw new Error('Yarn zips needed without a Yarn project');
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-vendor-sync-yarn-'));
+  const dispose = () => fsp.rm(scratch, {recursive: true, force: true});
+  try {
+    const yarnTarball = await managerFile(options, manifest, manager, scratch);
+    const registry =
+      upstreams.npm.registry ?? upstreams.npmRegistries[0] ?? 'https://registry.npmjs.org/';
+    const fetched = await fetchBerryZips({
+      project: berry,
+      missing: zips.missing,
+      known: zips.kept.map(a => path.join(options.vendorDir, ...a.path.split('/'))),
+      yarnTarball,
+      registry,
+      scopes: upstreams.npm.scopes,
+      scratch,
+      env: process.env,
+    });
+    const source = `${registry} via ${berry.pin.packageName}@${berry.pin.version}`;
+    const download = fetched.map(zip =>
+      Object.assign(
+        downloadOf(zip.need, {path: zip.path, integrity: zip.integrity, source, url: ''}),
+        {from: zip.file},
+      ),
+    );
+    return {download, dispose};
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** The pinned Yarn release's tarball: the vendored copy if intact, else downloaded and checked. */
+async function managerFile(
+  options: {vendorDir: string; http: Http},
+  manifest: VendorManifest,
+  need: Extract<Need, {ecosystem: 'npm'}>,
+  scratch: string,
+): Promise<string> {
+  const same = findArtifacts(manifest, 'npm', need.name, need.version).filter(a =>
+    samePin(a.integrity, need.integrity),
+  );
+  const [good] = await intactCopies(options.vendorDir, same);
+  if (good) return path.join(options.vendorDir, ...good.path.split('/'));
+  const file = path.join(scratch, 'yarn.tgz');
+  await options.http.download(need.url, file, need.integrity);
+  return file;
 }
 
 /**
@@ -152,6 +249,7 @@ async function downloadsFor(
 ): Promise<Found> {
   if (need.ecosystem === 'npm') return {download: [npmDownload(need, upstreams)], republished: []};
   if (need.ecosystem === 'pypi') return pypiDownloads(need, http, upstreams, manifest);
+  if (need.ecosystem === 'yarn') throw new Error('Yarn cache zips are made by berryDownloads');
   return {download: [await githubDownload(need, upstreams)], republished: []};
 }
 

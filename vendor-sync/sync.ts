@@ -87,6 +87,25 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
   });
   try {
     const plan = await comparePlan(app, repo, options, deps);
+    try {
+      return await carryOut(plan, app, repo, options, deps);
+    } finally {
+      await plan.dispose();
+    }
+  } finally {
+    await repo.cleanup();
+  }
+}
+
+/** Commit, push, open a pull request and pin, as the options ask (or report, for --dry-run). */
+async function carryOut(
+  plan: Plan,
+  app: AppNeeds,
+  repo: VendorRepo,
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<SyncResult> {
+  {
     const result: SyncResult = {
       dryRun: options.dryRun,
       appSha: app.sha ?? null,
@@ -118,8 +137,6 @@ export async function vendorSync(options: SyncOptions, deps: SyncDeps): Promise<
       result.pullRequest = await pullRequest(plan, app.sha, options.pr, deps);
     if (options.updatePin && result.vendorCommit) result.pin = await pin(result, options, deps);
     return result;
-  } finally {
-    await repo.cleanup();
   }
 }
 
@@ -157,6 +174,7 @@ async function comparePlan(
         http: deps.http,
         upstreams: {...deps.upstreams, npmRegistries: app.npmRegistries},
         keepUnused: options.keepUnused,
+        berry: app.berry,
       }),
     found =>
       `${found.keep.length} already vendored and verified; ${found.download.length} to download; ${found.remove.length} to remove`,

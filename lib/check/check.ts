@@ -380,7 +380,12 @@ async function checkPins(releaseDir: string, settings: AppSettings): Promise<str
     return `pnpm-lock.yaml: ${plural(requirements.length, 'artifact')} for ${plural(entries, 'lockfile package', 'lockfile packages')}, each a registry tarball with a sha512 integrity`;
   }
   if (install?.type === 'yarn') {
-    const {requirements} = await readYarnPlan(releaseDir, install);
+    const plan = await readYarnPlan(releaseDir, install);
+    if (plan.flavor === 'berry') {
+      const checked = plan.lock.entries.filter(e => e.checksum).length;
+      return `yarn.lock (Yarn 2+): ${plural(plan.lock.entries.length, 'package')}, ${checked} with a sha512 checksum (the rest have os/cpu conditions: Yarn writes none for them)`;
+    }
+    const {requirements} = plan;
     const entries = requirements.reduce((sum, req) => sum + req.keys.length, 0);
     return `yarn.lock: ${plural(requirements.length, 'artifact')} for ${plural(entries, 'lockfile entry', 'lockfile entries')}, each with resolved and a sha512 integrity`;
   }

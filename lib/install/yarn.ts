@@ -1,6 +1,6 @@
 import {constants, promises as fsp} from 'node:fs';
 import path from 'node:path';
-import {linkOnPath} from '../support/fs.js';
+import {workspaceMembers} from '../pins/workspaces.js';
 import * as fse from 'fs-extra/esm';
 import type {YarnInstallSettings} from '../pins/deploy-config.js';
 import {sha256Hex} from '../pins/integrity.js';
@@ -12,7 +12,9 @@ import {
   type YarnClassicRequirement,
 } from '../pins/yarn-lock.js';
 import {ConfigError} from '../support/errors.js';
-import {parseBerryLock} from '../pins/yarn-berry-lock.js';
+import {readBerryLock} from '../pins/yarn-berry-lock.js';
+import {berryInstall, verifyBerry, type BerryPlan} from './yarn-berry.js';
+import {readAppYarnrc} from '../pins/yarnrc.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {checkTarballs, DEAD_REGISTRY, nodeHeaders, verifyRequirements} from './npm.js';
 import {networkWall} from './no-network.js';
@@ -41,8 +43,11 @@ export function yarnInstaller(settings: YarnInstallSettings): Installer {
   };
 }
 
-/** What a Yarn install uses, read from the app: the lockfile's tarballs and the Yarn pin. */
+/** What a Yarn 1 install uses, read from the app: the lockfile's tarballs and the Yarn pin. */
 export type YarnPlan = {pin: PackageManagerPin; requirements: YarnClassicRequirement[]};
+
+/** A Yarn install of either kind: Yarn 1 (classic) or Yarn 2+ (Berry). */
+export type AnyYarnPlan = ({flavor: 'classic'} & YarnPlan) | ({flavor: 'berry'} & BerryPlan);
 
 /**
  * yarn.lock and package.json `packageManager`, which must agree: a classic lockfile with Yarn 1,
@@ -51,7 +56,7 @@ export type YarnPlan = {pin: PackageManagerPin; requirements: YarnClassicRequire
 export async function readYarnPlan(
   releaseDir: string,
   settings: YarnInstallSettings,
-): Promise<YarnPlan> {
+): Promise<AnyYarnPlan> {
   const lock = await readYarnLock(releaseDir, settings);
   const pin = await readPackageManager(releaseDir, settings.directory, 'yarn');
   const classicPin = pin.packageName === 'yarn';
@@ -68,14 +73,11 @@ export async function readYarnPlan(
         'Pin the Yarn release that wrote the lockfile in "packageManager", or regenerate yarn.lock with the pinned Yarn 1.',
       );
     }
-    // Its entries are checked all the same, so that a bad one is named first.
-    const packages = parseBerryLock(lock.text, lock.rel);
-    throw new ConfigError(
-      `${lock.rel} is a Yarn 2+ (Berry) lockfile (${packages.length} packages): this repodeploy installs only Yarn 1 (classic) lockfiles so far.`,
-      'Deploy with Yarn 1 (yarn@1.22.22 in "packageManager" and its yarn.lock), or with npm (package-lock.json).',
-    );
+    const berry = readBerryLock(lock.text, lock.rel, settings.registries);
+    return {flavor: 'berry', pin, lock: berry, rel: lock.rel};
   }
-  return {pin, requirements: parseYarnClassicLock(lock.text, lock.rel, settings.registries)};
+  const requirements = parseYarnClassicLock(lock.text, lock.rel, settings.registries);
+  return {flavor: 'classic', pin, requirements};
 }
 
 /**
@@ -86,7 +88,9 @@ async function verifyYarn(
   ctx: InstallContext,
   settings: YarnInstallSettings,
 ): Promise<VerifiedArtifact[]> {
-  const {pin, requirements} = await readYarnPlan(ctx.releaseDir, settings);
+  const plan = await readYarnPlan(ctx.releaseDir, settings);
+  if (plan.flavor === 'berry') return verifyBerry(ctx, plan);
+  const {pin, requirements} = plan;
   const verified = await verifyRequirements(
     ctx,
     requirements,
@@ -105,7 +109,15 @@ async function yarnInstall(
   settings: YarnInstallSettings,
   verified: VerifiedArtifact[],
 ): Promise<void> {
-  const {pin, requirements} = await readYarnPlan(ctx.releaseDir, settings);
+  const plan = await readYarnPlan(ctx.releaseDir, settings);
+  if (plan.flavor === 'berry') {
+    const linker = await berryInstall(ctx, settings, plan, verified);
+    if (linker === 'node-modules') {
+      await ensureMemberModules(path.join(ctx.releaseDir, settings.directory));
+    }
+    return;
+  }
+  const {pin, requirements} = plan;
   const manager = verified.at(-1);
   const tarballs = verified.slice(0, -1);
   if (manager?.name !== pin.packageName || manager.version !== pin.version) {
@@ -226,6 +238,13 @@ async function yarnReuseKey(
   if (own.length > 0) {
     return {reason: `package.json has its own ${own.join(', ')} script (it may write anywhere)`};
   }
+  const berry = verified.at(-1)?.name === '@yarnpkg/cli-dist';
+  const rc = berry ? await readAppYarnrc(ctx.releaseDir, settings.directory) : undefined;
+  if (rc && rc.nodeLinker !== 'node-modules') {
+    return {
+      reason: `Yarn's ${rc.nodeLinker} layout is not reused (only nodeLinker: node-modules is)`,
+    };
+  }
   const members = await workspaceMembers(dir, pkg.workspaces);
   if (typeof members === 'string') return {reason: members};
   const memberFiles = await Promise.all(
@@ -238,6 +257,7 @@ async function yarnReuseKey(
       packageJson: sha256Hex(packageJson),
       members: members.map((m, i) => `${m}:${memberFiles[i] ?? ''}`),
       lockfile: sha256Hex(lockfile),
+      yarnrc: rc?.kept,
       artifacts: verified.map(a => a.integrity).sort(),
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
@@ -246,44 +266,11 @@ async function yarnReuseKey(
   const outputs = ['.', ...members].map(m =>
     path.posix.join(settings.directory, m, 'node_modules'),
   );
-  return {key, outputs, inputs: 'package.json files, yarn.lock, artifacts and install settings'};
-}
-
-/**
- * The workspace members (paths under the install directory holding a package.json), sorted; or
- * why they cannot be told: only `dir` and `dir/*` patterns are read.
- */
-export async function workspaceMembers(
-  dir: string,
-  workspaces: unknown,
-): Promise<string[] | string> {
-  const patterns = Array.isArray(workspaces)
-    ? (workspaces as unknown[])
-    : ((workspaces as {packages?: unknown[]} | undefined)?.packages ?? []);
-  const members: string[] = [];
-  for (const pattern of patterns) {
-    if (typeof pattern !== 'string' || !/^[\w.@-]+(\/[\w.@-]+)*(\/\*)?$/.test(pattern)) {
-      return `the workspaces pattern ${JSON.stringify(pattern)} is not a plain "dir" or "dir/*"`;
-    }
-    if (pattern.split('/').includes('..'))
-      return `the workspaces pattern "${pattern}" leaves the app`;
-    const base = pattern.replace(/\/\*$/, '');
-    const candidates = pattern.endsWith('/*')
-      ? (await fsp.readdir(path.join(dir, base)).catch(() => [])).map(n => `${base}/${n}`)
-      : [base];
-    for (const candidate of candidates) {
-      // A member reached through a link could put its node_modules outside the release.
-      const link = await linkOnPath(dir, candidate);
-      if (link !== undefined)
-        return `the workspace member ${candidate} is reached through the symlink ${link}`;
-      const isPackage = await fsp
-        .stat(path.join(dir, candidate, 'package.json'))
-        .then(st => st.isFile())
-        .catch(() => false);
-      if (isPackage) members.push(candidate);
-    }
-  }
-  return [...new Set(members)].sort();
+  return {
+    key,
+    outputs,
+    inputs: `package.json files, yarn.lock${rc ? ', .yarnrc.yml' : ''}, artifacts and install settings`,
+  };
 }
 
 /** Each workspace member gets a node_modules, so that a reusable install has every output. */

@@ -31,6 +31,11 @@ export function pinFromSha256(hex: string): string {
   return ssri.fromHex(hex, 'sha256').toString();
 }
 
+/** An SRI integrity string for a sha512 given in hex (a Yarn 2+ lockfile `checksum`). */
+export function pinFromSha512Hex(hex: string): string {
+  return ssri.fromHex(hex, 'sha512').toString();
+}
+
 /** The hashes pip's `--hash=<alg>:<hex>` accepts, with their hex lengths. */
 const PIP_HASH_LENGTHS: Record<string, number> = {sha256: 64, sha384: 96, sha512: 128};
 

@@ -8,7 +8,7 @@ import {fileMatches, vendoredMismatch} from './integrity.js';
 /** The manifest at the vendor repository root; `docs/vendor-format.md` documents it. */
 export const MANIFEST_FILE = 'vendor-manifest.json';
 
-export const ecosystems = ['npm', 'pypi', 'github'] as const;
+export const ecosystems = ['npm', 'pypi', 'github', 'yarn'] as const;
 export type Ecosystem = (typeof ecosystems)[number];
 
 const artifactSchema = z.strictObject({

@@ -3,6 +3,9 @@ import validateName from 'validate-npm-package-name';
 import YAML from 'yaml';
 import {ConfigError} from '../support/errors.js';
 import {IntegrityProblems} from '../install/types.js';
+import path from 'node:path';
+import {pinFromSha512Hex, samePin} from './integrity.js';
+import type {Artifact} from './vendor-manifest.js';
 
 /**
  * One package of a Yarn 2+ (Berry) lockfile that Yarn fetches: an npm package (`left@npm:1.1.0`)
@@ -37,7 +40,18 @@ type Raw = Record<string, unknown>;
  * other entry must resolve to an npm package (or a patch of one) and carry a sha512 checksum:
  * anything else is refused, every entry named.
  */
-export function parseBerryLock(text: string, rel: string): BerryEntry[] {
+export function parseBerryLock(text: string, rel: string, registries?: string[]): BerryEntry[] {
+  return readBerryLock(text, rel, registries).entries;
+}
+
+/** A Berry yarn.lock: its cache key (`10c0`, ...) and the packages Yarn fetches. */
+export type BerryLock = {cacheKey: string; entries: BerryEntry[]};
+
+/**
+ * {@link parseBerryLock} with the lockfile's cache key. With `registries`, a package whose
+ * resolution names a tarball URL of its own (`::__archiveUrl=`) must have it on one of them.
+ */
+export function readBerryLock(text: string, rel: string, registries?: string[]): BerryLock {
   let data: unknown;
   try {
     data = YAML.parse(text, {schema: 'failsafe', uniqueKeys: true});
@@ -59,12 +73,12 @@ export function parseBerryLock(text: string, rel: string): BerryEntry[] {
   const entries: BerryEntry[] = [];
   for (const [key, value] of Object.entries(lock)) {
     if (key === '__metadata') continue;
-    const checked = checkBerryEntry(key, value, cacheKey);
+    const checked = checkBerryEntry(key, value, cacheKey, registries);
     if (typeof checked === 'string') problems.add(key, `${checked} in ${rel}`, 'lockfile');
     else if (checked) entries.push(checked);
   }
   problems.throwIfAny(false);
-  return entries;
+  return {cacheKey, entries};
 }
 
 /** An entry as a package Yarn fetches, undefined for a workspace, or why it cannot be vendored. */
@@ -72,6 +86,7 @@ function checkBerryEntry(
   key: string,
   value: unknown,
   cacheKey: string,
+  registries: string[] | undefined,
 ): BerryEntry | undefined | string {
   const entry = (typeof value === 'object' && value !== null ? value : {}) as Raw;
   const resolution = typeof entry.resolution === 'string' ? entry.resolution : '';
@@ -85,6 +100,8 @@ function checkBerryEntry(
     return `${where}: a ${protocol}: source cannot be vendored (only npm: packages and patches of them)`;
   }
   if (!validateName(name).validForOldPackages) return `${where}: "${name}" is not a package name`;
+  const archive = archiveUrlProblem(resolution, registries);
+  if (archive) return `${where}: ${archive}`;
   const version = typeof entry.version === 'string' ? entry.version : '';
   if (semver.valid(version) !== version) return `${where}: "${version}" is not a version`;
   const checksum = parseChecksum(entry.checksum, cacheKey);
@@ -103,6 +120,31 @@ function checkBerryEntry(
   };
 }
 
+/**
+ * Yarn keeps a tarball URL that is not the registry's standard one in the resolution
+ * (`left@npm:1.0.0::__archiveUrl=https%3A%2F%2F...`, percent-encoded once more inside a patch):
+ * Yarn fetches from there, so it must be on an allowed registry.
+ */
+function archiveUrlProblem(
+  resolution: string,
+  registries: string[] | undefined,
+): string | undefined {
+  let decoded = resolution;
+  for (let i = 0; i < 3 && /%[0-9a-f]{2}/i.test(decoded); i++) {
+    try {
+      decoded = decodeURIComponent(decoded);
+    } catch {
+      return 'a resolution that does not decode';
+    }
+  }
+  const match = /__archiveUrl=([^&#]*)/.exec(decoded);
+  if (!match) return undefined;
+  const url = match[1] ?? '';
+  if (registries === undefined) return undefined;
+  if (registries.some(r => url.startsWith(r.endsWith('/') ? r : `${r}/`))) return undefined;
+  return `its tarball ${url} is not on an allowed registry (install.registries)`;
+}
+
 /** A patch whose source is an npm package (`resolve@npm%3A1.22.8#...`). */
 function isNpmPatch(reference: string): boolean {
   return /^(@[^/@]+\/[^/@]+|[^/@]+)@npm%3A/.test(reference);
@@ -119,16 +161,62 @@ function parseChecksum(
   return {cacheKey: match[1] ?? cacheKey, sha512Hex: match[2]};
 }
 
-/** Whether Yarn fetches an entry with these `conditions` on a node of this OS and CPU. */
+/** Whether Yarn fetches an entry with these `conditions` on a node of this OS, CPU and libc. */
 export function berryConditionsMatch(
   conditions: string | undefined,
-  platform: {os: string; cpu: string},
+  platform: {os: string; cpu: string; libc?: string | undefined},
 ): boolean {
   if (!conditions) return true;
   return conditions.split('&').every(part => {
     const [field = '', wanted = ''] = part.trim().split('=');
     if (field === 'os') return wanted === platform.os;
     if (field === 'cpu') return platform.cpu === '*' || wanted === platform.cpu;
+    if (field === 'libc') return platform.libc === undefined || wanted === platform.libc;
     return true;
   });
+}
+
+/** The C library Yarn sees on this node (`glibc` or `musl` on Linux), as its `libc` condition. */
+export function currentLibc(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const report = process.report.getReport() as {header?: {glibcVersionRuntime?: string}};
+  return report.header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+/**
+ * The name Yarn looks for project settings under while repodeploy runs it: no app has such a
+ * file, so Yarn reads only the settings we write (into its HOME's `.yarnrc.yml`).
+ */
+export const NO_PROJECT_RC = '.yarnrc.repodeploy-unused.yml';
+
+/** A Yarn cache file name as Yarn writes it (`left-npm-1.0.0-812ad14604-4041b37c8f.zip`). */
+const ZIP_NAME = /^[A-Za-z0-9@][A-Za-z0-9@._+-]*\.zip$/;
+
+/** The part of a resolution after `name@` (`npm:1.0.0`, `patch:...`): the vendored version. */
+export function berryReference(entry: Pick<BerryEntry, 'name' | 'resolution'>): string {
+  return entry.resolution.slice(entry.name.length + 1);
+}
+
+/** The vendor path of a cache zip: `yarn/<cacheKey>/<Yarn's file name>`. */
+export function berryZipPath(cacheKey: string, fileName: string): string {
+  return `yarn/${cacheKey}/${fileName}`;
+}
+
+/**
+ * The vendored cache zip of one entry: in `yarn/<cacheKey>/`, with the lockfile's checksum as
+ * its sha512 (or, for an entry Yarn wrote no checksum for, the vendor manifest's).
+ */
+export function findBerryZip(
+  artifacts: Artifact[] | undefined,
+  entry: Pick<BerryEntry, 'checksum'>,
+  cacheKey: string,
+): Artifact | undefined {
+  const key = entry.checksum?.cacheKey ?? cacheKey;
+  const wanted = entry.checksum ? pinFromSha512Hex(entry.checksum.sha512Hex) : undefined;
+  return artifacts?.find(
+    a =>
+      path.posix.dirname(a.path) === `yarn/${key}` &&
+      ZIP_NAME.test(path.posix.basename(a.path)) &&
+      (wanted === undefined || samePin(a.integrity, wanted)),
+  );
 }

@@ -1,0 +1,297 @@
+import {constants, promises as fsp} from 'node:fs';
+import path from 'node:path';
+import * as fse from 'fs-extra/esm';
+import pLimit from 'p-limit';
+import semver from 'semver';
+import YAML from 'yaml';
+import type {YarnInstallSettings} from '../pins/deploy-config.js';
+import type {PackageManagerPin} from '../pins/package-manager.js';
+import {findArtifacts, verifyArtifactFile} from '../pins/vendor-manifest.js';
+import {
+  BERRY_LOCK_HINT,
+  berryConditionsMatch,
+  currentLibc,
+  findBerryZip,
+  NO_PROJECT_RC,
+  berryReference,
+  type BerryEntry,
+  type BerryLock,
+} from '../pins/yarn-berry-lock.js';
+import {readAppYarnrc, type AppYarnrc} from '../pins/yarnrc.js';
+import {ConfigError} from '../support/errors.js';
+import {linkOnPath} from '../support/fs.js';
+import {appendLog, runLogged} from '../node/run-logged.js';
+import {DEAD_REGISTRY, nodeHeaders} from './npm.js';
+import {networkWall} from './no-network.js';
+import {unpackPackageManager, verifyPackageManager} from './package-manager.js';
+import {hermeticEnv, makeScratch} from './run.js';
+import {IntegrityProblems, type InstallContext, type VerifiedArtifact} from './types.js';
+
+/** What a Yarn 2+ install uses, read from the app: the lockfile's packages and the Yarn pin. */
+export type BerryPlan = {pin: PackageManagerPin; lock: BerryLock; rel: string};
+
+/** The entries Yarn fetches on a node of this platform: no `conditions`, or ones that hold. */
+export function berryFetched(
+  entries: BerryEntry[],
+  platform: {os: string; cpu: string; libc?: string | undefined} = {
+    os: process.platform,
+    cpu: process.arch,
+    libc: currentLibc(),
+  },
+): BerryEntry[] {
+  return entries.filter(e => berryConditionsMatch(e.conditions, platform));
+}
+
+/**
+ * Every cache zip Yarn will read on this node, found in the vendor tree and checked against the
+ * lockfile's checksum before Yarn runs; then the Yarn release. Every problem in one error.
+ */
+export async function verifyBerry(
+  ctx: InstallContext,
+  plan: BerryPlan,
+): Promise<VerifiedArtifact[]> {
+  const problems = new IntegrityProblems('npm', BERRY_LOCK_HINT);
+  const limit = pLimit(8);
+  const entries = berryFetched(plan.lock.entries);
+  const outcomes = await Promise.all(
+    entries.map(entry => limit(() => verifyZip(ctx, entry, plan.lock.cacheKey))),
+  );
+  const verified: VerifiedArtifact[] = [];
+  outcomes.forEach((outcome, i) => {
+    const entry = entries[i];
+    if (typeof outcome === 'string') problems.add(entry?.name ?? '', outcome, 'missing');
+    else if ('tampered' in outcome) problems.add(entry?.name ?? '', outcome.tampered, 'tampered');
+    else verified.push(outcome);
+  });
+  problems.throwIfAny(ctx.manifest === undefined);
+  return [...verified, await verifyPackageManager(ctx, plan.pin)];
+}
+
+async function verifyZip(
+  ctx: InstallContext,
+  entry: BerryEntry,
+  cacheKey: string,
+): Promise<VerifiedArtifact | string | {tampered: string}> {
+  const reference = berryReference(entry);
+  const label = entry.resolution;
+  const candidates = ctx.manifest
+    ? findArtifacts(ctx.manifest, 'yarn', entry.name, reference)
+    : undefined;
+  const artifact = findBerryZip(candidates, entry, cacheKey);
+  if (!artifact) {
+    return candidates && candidates.length > 0
+      ? `${label}: the vendor repo has its cache zip only with another checksum or cache key (${candidates[0]?.path ?? ''})`
+      : `${label}: no Yarn cache zip for it in the vendor repo`;
+  }
+  try {
+    const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, artifact.integrity);
+    return {
+      name: entry.name,
+      version: reference,
+      integrity: artifact.integrity,
+      file,
+      label: `${label} (${artifact.path})`,
+    };
+  } catch (error) {
+    return {tampered: (error as Error).message};
+  }
+}
+
+/**
+ * The Yarn 2+ install, with the vendored Yarn and only the verified zips as its cache: our own
+ * settings (the app's layout settings kept, nothing else), no network, no global cache, no
+ * `yarnPath` or plugins of the app's. `install --immutable --immutable-cache` with dev
+ * dependencies, else `workspaces focus --all --production` (Yarn 4 and later). Returns the
+ * app's nodeLinker.
+ */
+export async function berryInstall(
+  ctx: InstallContext,
+  settings: YarnInstallSettings,
+  plan: BerryPlan,
+  verified: VerifiedArtifact[],
+): Promise<string> {
+  const manager = verified.at(-1);
+  const zips = verified.slice(0, -1);
+  if (manager?.name !== plan.pin.packageName || manager.version !== plan.pin.version) {
+    throw new Error('yarn install: the verified artifacts do not end with the Yarn release');
+  }
+  const dir = path.join(ctx.releaseDir, settings.directory);
+  const rc = await readAppYarnrc(ctx.releaseDir, settings.directory);
+  await refuseOwnRcName(ctx.releaseDir, settings.directory);
+  const args = await berryArgs(dir, settings, plan.pin);
+  const scratch = await makeScratch('repodeploy-yarn-', ctx.scratchDir);
+  try {
+    const cache = await cacheFolder(ctx.releaseDir, settings.directory, rc, scratch.dir);
+    for (const zip of zips) {
+      const name = path.basename(zip.file);
+      await fsp.copyFile(zip.file, path.join(cache, name), constants.COPYFILE_FICLONE);
+    }
+    const yarn = await unpackPackageManager(manager, 'yarn', path.join(scratch.dir, 'yarn'));
+    await fsp.writeFile(
+      path.join(scratch.home, '.yarnrc.yml'),
+      YAML.stringify({...rc.kept, ...ourSettings(settings, cache, scratch.dir)}),
+    );
+    const wall = await networkWall(ctx.env);
+    await appendLog(ctx.logFile, berryLogLines(wall.describe, yarn.version, zips.length, rc));
+    const [command, commandArgs] = wall.wrap(yarn.command, [...yarn.args, ...args]);
+    await runLogged(command, commandArgs, {
+      cwd: dir,
+      env: {...berryEnv(ctx, settings, scratch.home, cache, scratch.dir), ...wall.env},
+      logFile: ctx.logFile,
+      label: 'yarn install',
+      timeoutMs: ctx.timeoutMs,
+    });
+  } finally {
+    await scratch.cleanup();
+  }
+  return rc.nodeLinker;
+}
+
+function berryLogLines(wall: string, version: string, zips: number, rc: AppYarnrc): string {
+  const lines = [
+    wall,
+    `yarn ${version}: cache of ${zips} verified zips, nodeLinker ${rc.nodeLinker}`,
+  ];
+  if (rc.dropped.length > 0) {
+    lines.push(`.yarnrc.yml settings not used (repodeploy sets these): ${rc.dropped.join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Lifecycle scripts Yarn 2+ runs for the app's own workspaces. */
+const WORKSPACE_SCRIPTS = ['preinstall', 'install', 'postinstall'];
+
+/**
+ * Yarn's command: a full immutable install with dev dependencies, else a production focus of
+ * every workspace, which only Yarn 4 has built in and which runs the app's own install scripts
+ * whatever `enableScripts` says: refused then unless scripts are on.
+ */
+async function berryArgs(
+  dir: string,
+  settings: YarnInstallSettings,
+  pin: PackageManagerPin,
+): Promise<string[]> {
+  if (settings.dev) {
+    return [
+      'install',
+      '--immutable',
+      '--immutable-cache',
+      ...(settings.scripts ? [] : ['--mode=skip-build']),
+    ];
+  }
+  if (semver.major(pin.version) < 4) {
+    throw new ConfigError(
+      `Yarn ${pin.version} cannot install without dev dependencies (yarn workspaces focus --production is built into Yarn 4 and later).`,
+      'Pin Yarn 4 in "packageManager", or set deploy.json install.dev to true.',
+    );
+  }
+  if (!settings.scripts) {
+    const pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as {
+      scripts?: Record<string, unknown>;
+    };
+    const own = WORKSPACE_SCRIPTS.filter(name => pkg.scripts?.[name] !== undefined);
+    if (own.length > 0) {
+      throw new ConfigError(
+        `package.json has its own ${own.join(', ')} script, which a production Yarn 2+ install runs even with scripts off.`,
+        'Set deploy.json install.scripts to true, or install.dev to true (a full install skips every build script).',
+      );
+    }
+  }
+  return ['workspaces', 'focus', '--all', '--production'];
+}
+
+/**
+ * Where Yarn's cache goes: a scratch directory, except for Plug'n'Play, whose `.pnp.cjs` reads the
+ * zips at run time from `<directory>/.yarn/cache` in the release. A cache the app committed there
+ * (zero-installs) is replaced by the verified zips, and a link on its path is refused.
+ */
+async function cacheFolder(
+  releaseDir: string,
+  directory: string,
+  rc: AppYarnrc,
+  scratch: string,
+): Promise<string> {
+  if (rc.nodeLinker !== 'pnp') {
+    const cache = path.join(scratch, 'cache');
+    await fse.ensureDir(cache);
+    return cache;
+  }
+  const rel = path.posix.join(directory, '.yarn', 'cache');
+  const link = await linkOnPath(releaseDir, rel);
+  if (link !== undefined) {
+    throw new ConfigError(
+      `The app's ${rel} is reached through the symlink ${link}.`,
+      'Commit .yarn as a plain folder.',
+    );
+  }
+  const cache = path.join(releaseDir, ...rel.split('/'));
+  await fse.remove(cache);
+  await fse.ensureDir(cache);
+  return cache;
+}
+
+/** A file of our settings' name in the app would be read as project settings: refused. */
+async function refuseOwnRcName(releaseDir: string, directory: string): Promise<void> {
+  const parts = directory === '.' ? [] : directory.split('/');
+  for (let i = parts.length; i >= 0; i--) {
+    const rel = path.posix.join(...parts.slice(0, i), NO_PROJECT_RC);
+    const there = await fsp.lstat(path.join(releaseDir, rel)).then(
+      () => true,
+      () => false,
+    );
+    if (there)
+      throw new ConfigError(
+        `The app has a file ${rel}, a name repodeploy keeps for itself.`,
+        'Remove it.',
+      );
+  }
+}
+
+/** Settings repodeploy decides, written over the app's kept ones. */
+function ourSettings(
+  settings: YarnInstallSettings,
+  cache: string,
+  scratch: string,
+): Record<string, unknown> {
+  return {
+    cacheFolder: cache,
+    enableGlobalCache: false,
+    globalFolder: path.join(scratch, 'global'),
+    enableNetwork: false,
+    enableTelemetry: false,
+    enableHardenedMode: false,
+    enableImmutableInstalls: true,
+    checksumBehavior: 'throw',
+    enableScripts: settings.scripts,
+    npmRegistryServer: DEAD_REGISTRY,
+    enableProgressBars: false,
+  };
+}
+
+/**
+ * The environment: clean (lib/install/run.ts), with the settings that matter most also as YARN_*
+ * variables, which outrank every settings file, and `yarnPath` ignored (the vendored Yarn runs).
+ */
+function berryEnv(
+  ctx: InstallContext,
+  settings: YarnInstallSettings,
+  home: string,
+  cache: string,
+  scratch: string,
+): Record<string, string> {
+  return hermeticEnv(ctx.env, home, {
+    YARN_RC_FILENAME: NO_PROJECT_RC,
+    YARN_IGNORE_PATH: '1',
+    YARN_ENABLE_NETWORK: '0',
+    YARN_CACHE_FOLDER: cache,
+    YARN_ENABLE_GLOBAL_CACHE: '0',
+    YARN_GLOBAL_FOLDER: path.join(scratch, 'global'),
+    YARN_ENABLE_TELEMETRY: '0',
+    YARN_ENABLE_SCRIPTS: settings.scripts ? '1' : '0',
+    YARN_ENABLE_HARDENED_MODE: '0',
+    YARN_NPM_REGISTRY_SERVER: DEAD_REGISTRY,
+    npm_config_registry: DEAD_REGISTRY,
+    ...nodeHeaders(),
+    RELEASE_DIR: ctx.releaseDir,
+  });
+}
