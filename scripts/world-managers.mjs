@@ -59,6 +59,12 @@ const onlineEnv = {
   YARN_ENABLE_TELEMETRY: '0',
   YARN_ENABLE_GLOBAL_CACHE: '0',
   npm_config_registry: 'https://registry.npmjs.org/',
+  // The machine's CA and proxy settings: Yarn 2+ reads no npm config for them.
+  ...Object.fromEntries(
+    ['NODE_EXTRA_CA_CERTS', 'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'NO_PROXY']
+      .filter(k => process.env[k] !== undefined)
+      .map(k => [k, process.env[k]]),
+  ),
 };
 const dead = {
   npm_config_registry: 'http://127.0.0.1:9/',
