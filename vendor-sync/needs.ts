@@ -76,6 +76,8 @@ export type Need =
       /** The lockfile's `__metadata.cacheKey`. */
       cacheKey: string;
       kind: 'npm' | 'patch';
+      /** For other platforms only: vendored if Yarn fetches it here, else left out. */
+      optional: boolean;
     };
 
 export type AppNeeds = {
@@ -235,12 +237,14 @@ async function yarnNeeds(
   const plan = await readYarnPlan(dir, install);
   if (plan.flavor === 'classic') return tarballNeeds(plan.requirements);
   const {cacheKey, entries} = plan.lock;
-  const fetched = entries.filter(e =>
-    platforms.some(p => berryConditionsMatch(e.conditions, {...p, libc: undefined})),
-  );
+  const onPlatforms = (e: (typeof entries)[number]) =>
+    platforms.some(p => berryConditionsMatch(e.conditions, {...p, libc: undefined}));
+  // A checksummed entry for other platforms is vendored when Yarn fetches it all the same (Yarn
+  // 3 fetches the npm source of a conditional builtin patch, fsevents on Linux: measured).
+  const wanted = entries.filter(e => onPlatforms(e) || e.checksum);
   return {
     entries: entries.length,
-    needs: fetched.map(e => ({
+    needs: wanted.map(e => ({
       ecosystem: 'yarn',
       name: e.name,
       version: berryReference(e),
@@ -248,6 +252,7 @@ async function yarnNeeds(
       checksum: e.checksum,
       cacheKey,
       kind: e.kind,
+      optional: !onPlatforms(e),
     })),
     berry: {
       directory: install.directory,

@@ -151,7 +151,8 @@ async function berryDownloads(
   zips: {kept: Artifact[]; missing: YarnNeed[]; manager?: Need},
 ): Promise<{download: Download[]; dispose: () => Promise<void>}> {
   const none = {download: [], dispose: () => Promise.resolve()};
-  if (zips.missing.length === 0) return none;
+  // Zips only for other platforms do not start Yarn: it fetches them only if it needs them here.
+  if (zips.missing.every(need => need.optional)) return none;
   const {berry, upstreams} = options;
   const manager = zips.manager;
   if (!berry || manager?.ecosystem !== 'npm')

@@ -13,12 +13,13 @@ import {
   currentLibc,
   findBerryZip,
   NO_PROJECT_RC,
+  writeHomeRc,
   berryReference,
   type BerryEntry,
   type BerryLock,
 } from '../pins/yarn-berry-lock.js';
 import {readAppYarnrc, type AppYarnrc} from '../pins/yarnrc.js';
-import {ConfigError} from '../support/errors.js';
+import {ConfigError, InstallError} from '../support/errors.js';
 import {linkOnPath} from '../support/fs.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {DEAD_REGISTRY, nodeHeaders} from './npm.js';
@@ -53,6 +54,13 @@ export async function verifyBerry(
   const problems = new IntegrityProblems('npm', BERRY_LOCK_HINT);
   const limit = pLimit(8);
   const entries = berryFetched(plan.lock.entries);
+  // Zips for other platforms that Yarn fetched where vendor-sync ran (Yarn 3 asks for the npm
+  // source of a conditional patch everywhere) are checked too, when vendored: Yarn reads them.
+  const fetched = new Set(entries);
+  const extra = plan.lock.entries.filter(
+    e => !fetched.has(e) && e.checksum && vendoredZip(ctx, e, plan.lock.cacheKey),
+  );
+  entries.push(...extra);
   const outcomes = await Promise.all(
     entries.map(entry => limit(() => verifyZip(ctx, entry, plan.lock.cacheKey))),
   );
@@ -65,6 +73,13 @@ export async function verifyBerry(
   });
   problems.throwIfAny(ctx.manifest === undefined);
   return [...verified, await verifyPackageManager(ctx, plan.pin)];
+}
+
+function vendoredZip(ctx: InstallContext, entry: BerryEntry, cacheKey: string): boolean {
+  const candidates = ctx.manifest
+    ? findArtifacts(ctx.manifest, 'yarn', entry.name, berryReference(entry))
+    : undefined;
+  return findBerryZip(candidates, entry, cacheKey) !== undefined;
 }
 
 async function verifyZip(
@@ -127,24 +142,46 @@ export async function berryInstall(
       await fsp.copyFile(zip.file, path.join(cache, name), constants.COPYFILE_FICLONE);
     }
     const yarn = await unpackPackageManager(manager, 'yarn', path.join(scratch.dir, 'yarn'));
-    await fsp.writeFile(
-      path.join(scratch.home, '.yarnrc.yml'),
-      YAML.stringify({...rc.kept, ...ourSettings(settings, cache, scratch.dir)}),
+    await writeHomeRc(
+      scratch.home,
+      YAML.stringify({...rc.kept, ...ourSettings(settings, cache, scratch.dir, plan.pin)}),
     );
     const wall = await networkWall(ctx.env);
     await appendLog(ctx.logFile, berryLogLines(wall.describe, yarn.version, zips.length, rc));
     const [command, commandArgs] = wall.wrap(yarn.command, [...yarn.args, ...args]);
     await runLogged(command, commandArgs, {
       cwd: dir,
-      env: {...berryEnv(ctx, settings, scratch.home, cache, scratch.dir), ...wall.env},
+      env: {...berryEnv(ctx, settings, scratch, cache, plan.pin), ...wall.env},
       logFile: ctx.logFile,
       label: 'yarn install',
       timeoutMs: ctx.timeoutMs,
     });
+    await checkLayout(dir, rc.nodeLinker);
   } finally {
     await scratch.cleanup();
   }
   return rc.nodeLinker;
+}
+
+/**
+ * Yarn laid out what the settings asked for: a Yarn that read other settings (another linker,
+ * a cache elsewhere) would leave a release that cannot start.
+ */
+async function checkLayout(dir: string, linker: string): Promise<void> {
+  const wanted = linker === 'pnp' ? '.pnp.cjs' : 'node_modules';
+  const other = linker === 'pnp' ? 'node_modules' : '.pnp.cjs';
+  const has = (name: string) =>
+    fsp.lstat(path.join(dir, name)).then(
+      () => true,
+      () => false,
+    );
+  const [hasWanted, hasOther] = [await has(wanted), await has(other)];
+  if (!hasWanted || hasOther) {
+    throw new InstallError(
+      `yarn install did not lay out the app as nodeLinker ${linker} asks (${wanted} ${hasWanted ? 'there' : 'missing'}, ${other} ${hasOther ? 'there' : 'absent'}): Yarn did not read repodeploy's settings.`,
+      'Report this with the Yarn version pinned in packageManager; nothing was switched.',
+    );
+  }
 }
 
 function berryLogLines(wall: string, version: string, zips: number, rc: AppYarnrc): string {
@@ -252,14 +289,15 @@ function ourSettings(
   settings: YarnInstallSettings,
   cache: string,
   scratch: string,
+  pin: PackageManagerPin,
 ): Record<string, unknown> {
   return {
+    ...hardened(pin),
     cacheFolder: cache,
     enableGlobalCache: false,
     globalFolder: path.join(scratch, 'global'),
     enableNetwork: false,
     enableTelemetry: false,
-    enableHardenedMode: false,
     enableImmutableInstalls: true,
     checksumBehavior: 'throw',
     enableScripts: settings.scripts,
@@ -269,26 +307,34 @@ function ourSettings(
 }
 
 /**
+ * Hardened mode off (it asks the registry for metadata): Yarn 4 has the setting, and Yarn 2/3
+ * refuse a settings key or YARN_ variable they do not know, so it is set only for Yarn 4 on.
+ */
+function hardened(pin: PackageManagerPin): {enableHardenedMode?: false} {
+  return semver.major(pin.version) >= 4 ? {enableHardenedMode: false} : {};
+}
+
+/**
  * The environment: clean (lib/install/run.ts), with the settings that matter most also as YARN_*
  * variables, which outrank every settings file, and `yarnPath` ignored (the vendored Yarn runs).
  */
 function berryEnv(
   ctx: InstallContext,
   settings: YarnInstallSettings,
-  home: string,
+  scratch: {dir: string; home: string},
   cache: string,
-  scratch: string,
+  pin: PackageManagerPin,
 ): Record<string, string> {
-  return hermeticEnv(ctx.env, home, {
+  return hermeticEnv(ctx.env, scratch.home, {
+    ...(hardened(pin).enableHardenedMode === false ? {YARN_ENABLE_HARDENED_MODE: '0'} : {}),
     YARN_RC_FILENAME: NO_PROJECT_RC,
     YARN_IGNORE_PATH: '1',
     YARN_ENABLE_NETWORK: '0',
     YARN_CACHE_FOLDER: cache,
     YARN_ENABLE_GLOBAL_CACHE: '0',
-    YARN_GLOBAL_FOLDER: path.join(scratch, 'global'),
+    YARN_GLOBAL_FOLDER: path.join(scratch.dir, 'global'),
     YARN_ENABLE_TELEMETRY: '0',
     YARN_ENABLE_SCRIPTS: settings.scripts ? '1' : '0',
-    YARN_ENABLE_HARDENED_MODE: '0',
     YARN_NPM_REGISTRY_SERVER: DEAD_REGISTRY,
     npm_config_registry: DEAD_REGISTRY,
     ...nodeHeaders(),

@@ -3,6 +3,7 @@ import validateName from 'validate-npm-package-name';
 import YAML from 'yaml';
 import {ConfigError} from '../support/errors.js';
 import {IntegrityProblems} from '../install/types.js';
+import {promises as fsp} from 'node:fs';
 import path from 'node:path';
 import {pinFromSha512Hex, samePin} from './integrity.js';
 import type {Artifact} from './vendor-manifest.js';
@@ -184,10 +185,18 @@ export function currentLibc(): string | undefined {
 }
 
 /**
- * The name Yarn looks for project settings under while repodeploy runs it: no app has such a
- * file, so Yarn reads only the settings we write (into its HOME's `.yarnrc.yml`).
+ * The settings file name Yarn is told to use while repodeploy runs it (`YARN_RC_FILENAME`): no
+ * app has such a file (one that does is refused), so no project settings file is read as such.
+ * Ours is written into Yarn's empty HOME under this name (Yarn 2/3 read `~/<that name>`) and as
+ * `~/.yarnrc.yml` (Yarn 4 reads that one whatever the name).
  */
-export const NO_PROJECT_RC = '.yarnrc.repodeploy-unused.yml';
+export const NO_PROJECT_RC = '.yarnrc.repodeploy.yml';
+
+/** Write Yarn's settings into its HOME under both names it may read them by. */
+export async function writeHomeRc(home: string, text: string): Promise<void> {
+  for (const name of ['.yarnrc.yml', NO_PROJECT_RC])
+    await fsp.writeFile(path.join(home, name), text);
+}
 
 /** A Yarn cache file name as Yarn writes it (`left-npm-1.0.0-812ad14604-4041b37c8f.zip`). */
 const ZIP_NAME = /^[A-Za-z0-9@][A-Za-z0-9@._+-]*\.zip$/;

@@ -8,7 +8,7 @@ import type {GitStore} from '../../lib/git/store.js';
 import {unpackPackageManager} from '../../lib/install/package-manager.js';
 import {checkNpmTarball} from '../../lib/install/tarball-check.js';
 import {workspaceMembers} from '../../lib/pins/workspaces.js';
-import {berryZipPath, NO_PROJECT_RC} from '../../lib/pins/yarn-berry-lock.js';
+import {berryZipPath, NO_PROJECT_RC, writeHomeRc} from '../../lib/pins/yarn-berry-lock.js';
 import {runLogged} from '../../lib/node/run-logged.js';
 import type {Platform} from '../../lib/pins/npm-lockfile.js';
 import type {PackageManagerPin} from '../../lib/pins/package-manager.js';
@@ -96,7 +96,7 @@ export type FetchedZip = {need: YarnNeed; path: string; integrity: string; file:
  * Run the pinned Yarn online in `scratch` over a copy of the app's project files, with a cache of
  * our own (prefilled with `known` zips), fetching for the nodes' platforms; then match each zip
  * Yarn wrote to the needs: by the lockfile's checksum, or (an entry with `conditions`, which has
- * none) by Yarn's file name for it. Every missing need must be matched.
+ * none) by Yarn's file name for it. Every missing need must be matched, but for optional ones.
  */
 export async function fetchBerryZips(options: {
   project: BerryProject;
@@ -134,10 +134,7 @@ export async function fetchBerryZips(options: {
   const home = path.join(scratch, 'home');
   await fse.ensureDir(path.join(home, 'tmp'));
   const rc = await readAppYarnrc(projectDir, '.');
-  await fsp.writeFile(
-    path.join(home, '.yarnrc.yml'),
-    YAML.stringify({...rc.kept, ...fetchSettings(options, cache, scratch)}),
-  );
+  await writeHomeRc(home, YAML.stringify({...rc.kept, ...fetchSettings(options, cache, scratch)}));
   await runLogged(yarn.command, [...yarn.args, 'install', '--immutable', '--mode=skip-build'], {
     cwd: projectDir,
     env: fetchEnv(options.env, home, cache),
@@ -230,7 +227,7 @@ async function matchZips(missing: YarnNeed[], cache: string): Promise<FetchedZip
   for (const need of missing) {
     const name = need.integrity ? bySha.get(need.integrity) : conditionalZipName(need, names);
     if (name === undefined) {
-      unmatched.push(`${need.name}@${need.version}`);
+      if (!need.optional) unmatched.push(`${need.name}@${need.version}`);
       continue;
     }
     const key = need.checksum?.cacheKey ?? need.cacheKey;
