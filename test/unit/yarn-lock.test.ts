@@ -6,7 +6,12 @@ import {
   patternPackage,
   yarnFlavor,
 } from '../../lib/pins/yarn-lock.js';
-import {berryConditionsMatch, parseBerryLock} from '../../lib/pins/yarn-berry-lock.js';
+import {
+  berryConditionsMatch,
+  findBerryZip,
+  parseBerryLock,
+  readBerryLock,
+} from '../../lib/pins/yarn-berry-lock.js';
 
 const REG = 'https://registry.example/';
 const sha512 = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
@@ -173,4 +178,54 @@ test('berry: git, file and unhashed entries are refused, each named', t => {
     instanceOf: ConfigError,
     message: /cacheKey/,
   });
+});
+
+test('berry: a tarball URL of its own must be on an allowed registry, even inside a patch', t => {
+  const at = (url: string) => `${BERRY}
+"far@npm:1.0.0":
+  version: 1.0.0
+  resolution: "far@npm:1.0.0::__archiveUrl=${encodeURIComponent(url)}"
+  checksum: 10c0/${hex}
+
+"far@patch:far@npm%3A1.0.0#./p.patch":
+  version: 1.0.0
+  resolution: "far@patch:far@npm%3A1.0.0%3A%3A__archiveUrl=${encodeURIComponent(encodeURIComponent(url))}#./p.patch::version=1.0.0&hash=abc"
+  checksum: 10c0/${hex}
+`;
+  t.is(readBerryLock(at(`${REG}far/-/far-1.0.0.tgz`), 'yarn.lock', [REG]).entries.length, 5);
+  const error = t.throws(() =>
+    readBerryLock(at('https://evil.example/far.tgz'), 'yarn.lock', [REG]),
+  );
+  t.is(error.message.match(/evil\.example\/far\.tgz is not on an allowed registry/g)?.length, 2);
+});
+
+test('berry: libc conditions hold only for the C library asked, or any when none is', t => {
+  t.true(berryConditionsMatch('os=linux & libc=musl', {os: 'linux', cpu: 'x64', libc: 'musl'}));
+  t.false(berryConditionsMatch('os=linux & libc=musl', {os: 'linux', cpu: 'x64', libc: 'glibc'}));
+  t.true(berryConditionsMatch('os=linux & libc=musl', {os: 'linux', cpu: 'x64'}));
+});
+
+test('berry: the vendored zip of an entry is the one in its cache key with its checksum', t => {
+  const entry = parseBerryLock(BERRY, 'yarn.lock')[0];
+  if (!entry?.checksum) throw new Error('no checksummed entry');
+  const integrity = `sha512-${Buffer.from(entry.checksum.sha512Hex, 'hex').toString('base64')}`;
+  const zip = (p: string, i: string) => ({
+    ecosystem: 'yarn' as const,
+    name: entry.name,
+    version: 'npm:1.0.0',
+    path: p,
+    integrity: i,
+    source: '',
+    size: 1,
+  });
+  const right = zip('yarn/10c0/c-npm-1.0.0-0123456789-abcdef0123.zip', integrity);
+  t.is(
+    findBerryZip(
+      [zip('yarn/8/c-npm-1.0.0-0123456789-8.zip', integrity), zip(right.path, sha512), right],
+      entry,
+      '10c0',
+    ),
+    right,
+  );
+  t.is(findBerryZip([zip('yarn/10c0/../x.zip', integrity)], entry, '10c0'), undefined);
 });
