@@ -4,6 +4,7 @@
 import {createHash} from 'node:crypto';
 import {execFile} from 'node:child_process';
 import {promises as fsp} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {PassThrough} from 'node:stream';
 import {promisify} from 'node:util';
@@ -385,6 +386,36 @@ async function pipList(venv: string): Promise<unknown> {
   return JSON.parse(stdout);
 }
 
+/** A venv's packages but the installers' own (pip, setuptools, wheel differ by who made it). */
+function withoutTools(list: unknown): unknown {
+  return (list as Array<{name: string}>).filter(
+    p => !['pip', 'setuptools', 'wheel'].includes(p.name.toLowerCase()),
+  );
+}
+
+/** `poetry install` online of a copy of the app, without dev dependencies: its venv's packages. */
+async function poetryInstallOnline(appDir: string): Promise<unknown> {
+  const copy = await fsp.mkdtemp(path.join(os.tmpdir(), 'repodeploy-poetry-online-'));
+  try {
+    for (const name of ['pyproject.toml', 'poetry.lock']) {
+      await fsp.copyFile(path.join(appDir, name), path.join(copy, name));
+    }
+    const home = path.join(copy, 'home');
+    await exec('poetry', ['install', '--only', 'main', '--no-root', '--no-interaction'], {
+      cwd: copy,
+      env: {
+        PATH: process.env.PATH,
+        HOME: home,
+        POETRY_CACHE_DIR: path.join(home, 'cache'),
+        POETRY_VIRTUALENVS_IN_PROJECT: 'true',
+      },
+    });
+    return withoutTools(await pipList(path.join(copy, '.venv')));
+  } finally {
+    await fsp.rm(copy, {recursive: true, force: true});
+  }
+}
+
 /** pip online, from the index, with the requirements the lock pins: what the deploy must equal. */
 async function onlineInstall(
   dir: string,
@@ -475,6 +506,8 @@ type LockedApp = {
     appDir: string,
   ) => Promise<Record<string, string>>;
   read: (text: string, index: PypiIndex) => LockRequirement[];
+  /** The manager's own online install of the app (its venv's packages), while the index is up. */
+  native?: (appDir: string) => Promise<unknown>;
   /** Also make a bundle of the changeset and deploy it on a node without git. */
   bundle?: boolean;
 };
@@ -535,12 +568,20 @@ async function deploysOffline(t: T, app: LockedApp): Promise<void> {
     'exactly the files the lock pins for the nodes (no dev tool, no Windows-only wheel)',
   );
   const online = await onlineInstall(world.dir, index, reqs);
+  const native = await app.native?.(world.app.dir);
   await index.close();
   open = false;
 
   await pinVendor(world, {config: {install}});
   const first = await runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env});
   t.deepEqual(await pipList(path.join(first.releaseDir, 'venv')), online);
+  if (native !== undefined) {
+    t.deepEqual(
+      withoutTools(await pipList(path.join(first.releaseDir, 'venv'))),
+      native,
+      'the packages the manager itself installs online from the same lock',
+    );
+  }
   t.deepEqual(
     (online as Array<{name: string}>)
       .map(p => p.name)
@@ -646,7 +687,7 @@ build-backend = "poetry.core.masonry.api"
 `;
 }
 
-test('poetry app locked by the real `poetry lock`: vendored, deployed with the index dead, equal to pip online', async t => {
+test('poetry app locked by the real `poetry lock`: vendored, deployed with the index dead, equal to pip and to `poetry install` online', async t => {
   await deploysOffline(t, {
     kind: 'poetry',
     async files(index, _wheels, appDir) {
@@ -662,6 +703,7 @@ test('poetry app locked by the real `poetry lock`: vendored, deployed with the i
     },
     read: (text, index) =>
       parsePoetryLock(text, {file: 'poetry.lock', dev: false, indexes: [index.url]}),
+    native: poetryInstallOnline,
   });
 });
 
