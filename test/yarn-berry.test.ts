@@ -390,3 +390,23 @@ test.serial(
     );
   },
 );
+
+test.serial('yarn berry: a symlink the app commits where Yarn writes is refused', async t => {
+  const world = await syncedWorld(t);
+  const outside = path.join(world.dir, 'outside');
+  await fsp.mkdir(outside);
+  // Yarn writes .yarn/install-state.gz on every install (a committed node_modules link is refused
+  // earlier, as a path deploy.json names).
+  await fsp.rm(path.join(world.app.dir, '.yarn/install-state.gz'), {force: true});
+  await fsp.symlink(
+    path.join(outside, 'state.gz'),
+    path.join(world.app.dir, '.yarn/install-state.gz'),
+  );
+  await world.app.commit('the install state points outside');
+  await world.publish();
+  await t.throwsAsync(
+    runDeploy({root: world.root, rev: 'main', repo: world.appUrl}, {env: registryDead(t)}),
+    {instanceOf: ConfigError, message: /symlink at \.yarn\/install-state\.gz, where Yarn writes/},
+  );
+  t.deepEqual(await fsp.readdir(outside), [], 'nothing written through it');
+});

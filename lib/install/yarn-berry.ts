@@ -21,6 +21,7 @@ import {
 import {readAppYarnrc, type AppYarnrc} from '../pins/yarnrc.js';
 import {ConfigError, InstallError} from '../support/errors.js';
 import {linkOnPath} from '../support/fs.js';
+import {workspaceMembers} from '../pins/workspaces.js';
 import {appendLog, runLogged} from '../node/run-logged.js';
 import {DEAD_REGISTRY, nodeHeaders} from './npm.js';
 import {networkWall} from './no-network.js';
@@ -133,6 +134,7 @@ export async function berryInstall(
   const dir = path.join(ctx.releaseDir, settings.directory);
   const rc = await readAppYarnrc(ctx.releaseDir, settings.directory);
   await refuseOwnRcName(ctx.releaseDir, settings.directory);
+  await refuseLinkedOutputs(ctx.releaseDir, settings.directory);
   const args = await berryArgs(dir, settings, plan.pin);
   const scratch = await makeScratch('repodeploy-yarn-', ctx.scratchDir);
   try {
@@ -265,6 +267,44 @@ async function cacheFolder(
   await fse.remove(cache);
   await fse.ensureDir(cache);
   return cache;
+}
+
+/** What Yarn writes under the install directory (and each workspace's node_modules). */
+const YARN_OUTPUTS = [
+  'node_modules',
+  '.pnp.cjs',
+  '.pnp.loader.mjs',
+  '.pnp.data.json',
+  '.yarn/unplugged',
+  '.yarn/install-state.gz',
+  '.yarn/build-state.yml',
+  '.yarn/cache',
+];
+
+/**
+ * A symlink the app committed where Yarn writes (`node_modules -> /etc`, `.pnp.cjs -> ...`), or
+ * on the way to the install directory, would carry Yarn's writes out of the release: refused.
+ */
+async function refuseLinkedOutputs(releaseDir: string, directory: string): Promise<void> {
+  const dir = path.join(releaseDir, directory);
+  const pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as {
+    workspaces?: unknown;
+  };
+  const members = await workspaceMembers(dir, pkg.workspaces);
+  const outputs = [
+    '.',
+    ...YARN_OUTPUTS,
+    ...(typeof members === 'string' ? [] : members.map(m => `${m}/node_modules`)),
+  ];
+  for (const rel of outputs) {
+    const link = await linkOnPath(releaseDir, path.posix.join(directory, rel));
+    if (link !== undefined) {
+      throw new ConfigError(
+        `The app has a symlink at ${link}, where Yarn writes: it would write outside the release.`,
+        'Remove the symlink from the app (Yarn makes these paths itself) and deploy again.',
+      );
+    }
+  }
 }
 
 /** A file of our settings' name in the app would be read as project settings: refused. */
