@@ -14,6 +14,7 @@ import {readBerryLock} from '../lib/pins/yarn-berry-lock.js';
 import {check} from '../lib/check/check.js';
 import {Http} from '../vendor-sync/http.js';
 import {vendorSync} from '../vendor-sync/sync.js';
+import {outdated} from '../vendor-sync/outdated.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
@@ -409,4 +410,28 @@ test.serial('yarn berry: a symlink the app commits where Yarn writes is refused'
     {instanceOf: ConfigError, message: /symlink at \.yarn\/install-state\.gz, where Yarn writes/},
   );
   t.deepEqual(await fsp.readdir(outside), [], 'nothing written through it');
+});
+
+test.serial('yarn berry: vendor-sync outdated reports the npm versions of the zips', async t => {
+  const world = await syncedWorld(t);
+  const rows = await outdated({
+    vendorDir: world.vendor.dir,
+    http: new Http({backoffMs: 10}),
+    npm: {registry: t.context.registry.url, scopes: new Map()},
+    npmDefaultRegistry: t.context.registry.url,
+    pypiIndex: 'http://127.0.0.1:9/simple/',
+    github: () => {
+      throw new Error('no GitHub here');
+    },
+  });
+  const left = rows.filter(r => r.ecosystem === 'yarn' && r.name === 'left');
+  t.deepEqual(
+    left.map(r => [r.current, r.latest, r.outdated]).sort(),
+    [
+      ['1.0.0', '2.0.0', true],
+      ['1.1.0', '2.0.0', true],
+      ['2.0.0', '2.0.0', false],
+    ],
+    'one row per npm version: npm: zips and the patch of left@1.0.0 (under an alias) as left',
+  );
 });

@@ -45,11 +45,12 @@ export async function outdated(options: OutdatedOptions): Promise<OutdatedRow[]>
   const manifest = await readVendorManifest(options.vendorDir);
   const seen = new Map<string, {ecosystem: Ecosystem; name: string; versions: Set<string>}>();
   for (const a of manifest.artifacts) {
-    const name = a.ecosystem === 'pypi' ? normalizePypiName(a.name) : a.name;
+    const upstream = a.ecosystem === 'yarn' ? berryNpmName(a.name, a.version) : a.name;
+    const name = a.ecosystem === 'pypi' ? normalizePypiName(a.name) : upstream;
     const key = `${a.ecosystem}\0${name}`;
     const entry = seen.get(key) ?? {
       ecosystem: a.ecosystem,
-      name: a.name,
+      name: upstream,
       versions: new Set<string>(),
     };
     entry.versions.add(a.ecosystem === 'yarn' ? berryNpmVersion(a.version) : a.version);
@@ -108,6 +109,11 @@ async function row(
     outdated: isNewer(ecosystem, latest, current),
     unknown: null,
   };
+}
+
+/** The npm package a Yarn cache zip comes from: a patch names its source (`patch:left@npm%3A...`). */
+function berryNpmName(name: string, reference: string): string {
+  return /^patch:((?:@[^/@]+\/)?[^/@]+)@/.exec(reference)?.[1] ?? name;
 }
 
 /**
