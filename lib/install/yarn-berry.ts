@@ -225,15 +225,18 @@ async function berryArgs(
     );
   }
   if (!settings.scripts) {
-    const pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as {
-      scripts?: Record<string, unknown>;
-    };
-    const own = WORKSPACE_SCRIPTS.filter(name => pkg.scripts?.[name] !== undefined);
-    if (own.length > 0) {
-      throw new ConfigError(
-        `package.json has its own ${own.join(', ')} script, which a production Yarn 2+ install runs even with scripts off.`,
-        'Set deploy.json install.scripts to true, or install.dev to true (a full install skips every build script).',
-      );
+    for (const member of ['.', ...(await berryMembers(dir))]) {
+      const rel = path.posix.join(member, 'package.json');
+      const pkg = JSON.parse(await fsp.readFile(path.join(dir, rel), 'utf8')) as {
+        scripts?: Record<string, unknown>;
+      };
+      const own = WORKSPACE_SCRIPTS.filter(name => pkg.scripts?.[name] !== undefined);
+      if (own.length > 0) {
+        throw new ConfigError(
+          `${rel} has its own ${own.join(', ')} script, which a production Yarn 2+ install runs even with scripts off.`,
+          'Set deploy.json install.scripts to true, or install.dev to true (a full install skips every build script).',
+        );
+      }
     }
   }
   return ['workspaces', 'focus', '--all', '--production'];
@@ -286,16 +289,8 @@ const YARN_OUTPUTS = [
  * on the way to the install directory, would carry Yarn's writes out of the release: refused.
  */
 async function refuseLinkedOutputs(releaseDir: string, directory: string): Promise<void> {
-  const dir = path.join(releaseDir, directory);
-  const pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as {
-    workspaces?: unknown;
-  };
-  const members = await workspaceMembers(dir, pkg.workspaces);
-  const outputs = [
-    '.',
-    ...YARN_OUTPUTS,
-    ...(typeof members === 'string' ? [] : members.map(m => `${m}/node_modules`)),
-  ];
+  const members = await berryMembers(path.join(releaseDir, directory));
+  const outputs = ['.', ...YARN_OUTPUTS, ...members.map(m => `${m}/node_modules`)];
   for (const rel of outputs) {
     const link = await linkOnPath(releaseDir, path.posix.join(directory, rel));
     if (link !== undefined) {
@@ -305,6 +300,29 @@ async function refuseLinkedOutputs(releaseDir: string, directory: string): Promi
       );
     }
   }
+  // What the app committed there is Yarn's to make: a committed `.yarn/unplugged/<pkg>/.ready`
+  // or node_modules would stand in for verified bytes (Yarn does not overwrite them).
+  for (const rel of outputs.slice(1)) {
+    await fse.remove(path.join(releaseDir, directory, ...rel.split('/')));
+  }
+}
+
+/**
+ * The workspace members, which Yarn installs into and runs scripts of: only patterns that can be
+ * told here (`dir`, `dir/*`, no member through a link); Yarn's globs follow links out of the app.
+ */
+async function berryMembers(dir: string): Promise<string[]> {
+  const pkg = JSON.parse(await fsp.readFile(path.join(dir, 'package.json'), 'utf8')) as {
+    workspaces?: unknown;
+  };
+  const members = await workspaceMembers(dir, pkg.workspaces);
+  if (typeof members === 'string') {
+    throw new ConfigError(
+      `package.json: ${members}, which a Yarn 2+ deploy cannot check.`,
+      'List workspaces as plain "dir" or "dir/*" patterns of folders inside the app.',
+    );
+  }
+  return members;
 }
 
 /** A file of our settings' name in the app would be read as project settings: refused. */

@@ -122,28 +122,53 @@ function checkBerryEntry(
 }
 
 /**
- * Yarn keeps a tarball URL that is not the registry's standard one in the resolution
- * (`left@npm:1.0.0::__archiveUrl=https%3A%2F%2F...`, percent-encoded once more inside a patch):
- * Yarn fetches from there, so it must be on an allowed registry.
+ * Yarn keeps a tarball URL that is not the registry's standard one in the resolution's
+ * parameters (`left@npm:1.0.0::__archiveUrl=https%3A%2F%2F...`; inside a patch, the source is
+ * percent-encoded once more). Read as Yarn reads it, the parameters decoded once, it must be on
+ * an allowed registry: same protocol and host, under its path.
  */
 function archiveUrlProblem(
   resolution: string,
   registries: string[] | undefined,
 ): string | undefined {
-  let decoded = resolution;
-  for (let i = 0; i < 3 && /%[0-9a-f]{2}/i.test(decoded); i++) {
+  const urls: string[] = [];
+  const collect = (reference: string) => {
+    const params = reference.split('::')[1];
+    if (params === undefined) return;
+    const found = new URLSearchParams(params.split('#')[0]).get('__archiveUrl');
+    if (found !== null) urls.push(found);
+  };
+  collect(resolution);
+  const patch = /^(?:@[^/@]+\/)?[^/@]+@patch:([^#]*)/.exec(resolution);
+  if (patch?.[1] !== undefined) {
     try {
-      decoded = decodeURIComponent(decoded);
+      collect(decodeURIComponent(patch[1]));
     } catch {
-      return 'a resolution that does not decode';
+      return 'a patch source that does not decode';
     }
   }
-  const match = /__archiveUrl=([^&#]*)/.exec(decoded);
-  if (!match) return undefined;
-  const url = match[1] ?? '';
-  if (registries === undefined) return undefined;
-  if (registries.some(r => url.startsWith(r.endsWith('/') ? r : `${r}/`))) return undefined;
-  return `its tarball ${url} is not on an allowed registry (install.registries)`;
+  for (const url of urls) {
+    if (registries !== undefined && !registries.some(r => underRegistry(url, r))) {
+      return `its tarball ${url} is not on an allowed registry (install.registries)`;
+    }
+  }
+  return undefined;
+}
+
+function underRegistry(url: string, registry: string): boolean {
+  try {
+    const u = new URL(url);
+    const r = new URL(registry.endsWith('/') ? registry : `${registry}/`);
+    return (
+      u.protocol === r.protocol &&
+      u.host === r.host &&
+      u.username === '' &&
+      u.password === '' &&
+      u.pathname.startsWith(r.pathname)
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** A patch whose source is an npm package (`resolve@npm%3A1.22.8#...`). */

@@ -197,6 +197,16 @@ test('berry: a tarball URL of its own must be on an allowed registry, even insid
     readBerryLock(at('https://evil.example/far.tgz'), 'yarn.lock', [REG]),
   );
   t.is(error.message.match(/evil\.example\/far\.tgz is not on an allowed registry/g)?.length, 2);
+  // Decoded once, as Yarn reads it: the host is 127.0.0.1, registry.example only a user name.
+  const sneaky = `${BERRY}
+"far@npm:1.0.0":
+  version: 1.0.0
+  resolution: "far@npm:1.0.0::__archiveUrl=https%3A%2F%2Fregistry.example%252F%40127.0.0.1%3A8999%2Ffar.tgz"
+  checksum: 10c0/${hex}
+`;
+  t.throws(() => readBerryLock(sneaky, 'yarn.lock', [REG]), {
+    message: /not on an allowed registry/,
+  });
 });
 
 test('berry: libc conditions hold only for the C library asked, or any when none is', t => {
