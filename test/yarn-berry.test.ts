@@ -6,9 +6,7 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
 import {ConfigError, IntegrityError} from '../lib/support/errors.js';
-import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform} from '../lib/pins/npm-lockfile.js';
-import {silentReporter} from '../lib/support/reporter.js';
 import {readVendorManifest} from '../lib/pins/vendor-manifest.js';
 import {readBerryLock} from '../lib/pins/yarn-berry-lock.js';
 import {check} from '../lib/check/check.js';
@@ -18,7 +16,14 @@ import {outdated} from '../vendor-sync/outdated.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git} from './helpers/repos.js';
 import {snapshotTree} from './helpers/tree.js';
-import {makeWorld, packageRoot, runDeploy, testDeps, type World} from './helpers/world.js';
+import {
+  makeWorld,
+  packageRoot,
+  runDeploy,
+  testDeps,
+  vendorSyncDeps,
+  type World,
+} from './helpers/world.js';
 
 const exec = promisify(execFile);
 
@@ -193,24 +198,7 @@ async function sync(t: T, world: World): Promise<void> {
       platforms: [currentPlatform()],
       concurrency: 4,
     },
-    {
-      http: new Http({backoffMs: 10}),
-      gitHttp: createHttpClient(),
-      gitCredentials: undefined,
-      upstreams: {
-        npm: {registry: t.context.registry.url, scopes: new Map()},
-        pypiIndex: 'http://127.0.0.1:9/simple/',
-        github: () => {
-          throw new Error('no GitHub here');
-        },
-        githubToken: undefined,
-      },
-      reporter: silentReporter,
-      progressStream: process.stderr,
-      cwd: world.dir,
-      clock: () => new Date('2026-12-01T10:00:00Z'),
-      author: {name: 'Vendor Bot', email: 'bot@example.invalid'},
-    },
+    vendorSyncDeps(world.dir, {npm: {registry: t.context.registry.url, scopes: new Map()}}),
   );
 }
 

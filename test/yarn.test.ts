@@ -5,11 +5,8 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import anyTest, {type ExecutionContext, type TestFn} from 'ava';
 import {ConfigError, IntegrityError} from '../lib/support/errors.js';
-import {createHttpClient} from '../lib/http/client.js';
 import {currentPlatform} from '../lib/pins/npm-lockfile.js';
-import {silentReporter} from '../lib/support/reporter.js';
 import {readVendorManifest} from '../lib/pins/vendor-manifest.js';
-import {Http} from '../vendor-sync/http.js';
 import {vendorSync} from '../vendor-sync/sync.js';
 import {startRegistry, type Registry} from './helpers/npm-registry.js';
 import {git} from './helpers/repos.js';
@@ -20,6 +17,7 @@ import {
   runDeploy,
   runVendorSyncBin,
   testDeps,
+  vendorSyncDeps,
   type World,
 } from './helpers/world.js';
 import {check} from '../lib/check/check.js';
@@ -173,24 +171,7 @@ async function syncedWorld(t: T, install: Record<string, unknown> = {}): Promise
       platforms: [currentPlatform()],
       concurrency: 4,
     },
-    {
-      http: new Http({backoffMs: 10}),
-      gitHttp: createHttpClient(),
-      gitCredentials: undefined,
-      upstreams: {
-        npm: {registry: undefined, scopes: new Map()},
-        pypiIndex: 'http://127.0.0.1:9/simple/',
-        github: () => {
-          throw new Error('no GitHub here');
-        },
-        githubToken: undefined,
-      },
-      reporter: silentReporter,
-      progressStream: process.stderr,
-      cwd: world.dir,
-      clock: () => new Date('2026-12-01T10:00:00Z'),
-      author: {name: 'Vendor Bot', email: 'bot@example.invalid'},
-    },
+    vendorSyncDeps(world.dir),
   );
   await world.app.commit('pin vendor');
   await world.publish();

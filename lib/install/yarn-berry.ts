@@ -59,7 +59,7 @@ export async function verifyBerry(
   // source of a conditional patch everywhere) are checked too, when vendored: Yarn reads them.
   const fetched = new Set(entries);
   const extra = plan.lock.entries.filter(
-    e => !fetched.has(e) && e.checksum && vendoredZip(ctx, e, plan.lock.cacheKey),
+    e => !fetched.has(e) && e.checksum && zipFor(ctx, e, plan.lock.cacheKey).artifact,
   );
   entries.push(...extra);
   const outcomes = await Promise.all(
@@ -76,11 +76,12 @@ export async function verifyBerry(
   return [...verified, await verifyPackageManager(ctx, plan.pin)];
 }
 
-function vendoredZip(ctx: InstallContext, entry: BerryEntry, cacheKey: string): boolean {
+/** The manifest's zips of this entry's package and reference, and the one that fits it. */
+function zipFor(ctx: InstallContext, entry: BerryEntry, cacheKey: string) {
   const candidates = ctx.manifest
     ? findArtifacts(ctx.manifest, 'yarn', entry.name, berryReference(entry))
     : undefined;
-  return findBerryZip(candidates, entry, cacheKey) !== undefined;
+  return {candidates, artifact: findBerryZip(candidates, entry, cacheKey)};
 }
 
 async function verifyZip(
@@ -88,12 +89,8 @@ async function verifyZip(
   entry: BerryEntry,
   cacheKey: string,
 ): Promise<VerifiedArtifact | string | {tampered: string}> {
-  const reference = berryReference(entry);
   const label = entry.resolution;
-  const candidates = ctx.manifest
-    ? findArtifacts(ctx.manifest, 'yarn', entry.name, reference)
-    : undefined;
-  const artifact = findBerryZip(candidates, entry, cacheKey);
+  const {candidates, artifact} = zipFor(ctx, entry, cacheKey);
   if (!artifact) {
     return candidates && candidates.length > 0
       ? `${label}: the vendor repo has its cache zip only with another checksum or cache key (${candidates[0]?.path ?? ''})`
@@ -103,7 +100,7 @@ async function verifyZip(
     const file = await verifyArtifactFile(ctx.vendorDir ?? '', artifact, artifact.integrity);
     return {
       name: entry.name,
-      version: reference,
+      version: berryReference(entry),
       integrity: artifact.integrity,
       file,
       label: `${label} (${artifact.path})`,
@@ -134,8 +131,9 @@ export async function berryInstall(
   const dir = path.join(ctx.releaseDir, settings.directory);
   const rc = await readAppYarnrc(ctx.releaseDir, settings.directory);
   await refuseOwnRcName(ctx.releaseDir, settings.directory);
-  await refuseLinkedOutputs(ctx.releaseDir, settings.directory);
-  const args = await berryArgs(dir, settings, plan.pin);
+  const members = await berryMembers(dir);
+  await refuseLinkedOutputs(ctx.releaseDir, settings.directory, members);
+  const args = await berryArgs(dir, settings, plan.pin, members);
   const scratch = await makeScratch('repodeploy-yarn-', ctx.scratchDir);
   try {
     const cache = await cacheFolder(ctx.releaseDir, settings.directory, rc, scratch.dir);
@@ -209,6 +207,7 @@ async function berryArgs(
   dir: string,
   settings: YarnInstallSettings,
   pin: PackageManagerPin,
+  members: string[],
 ): Promise<string[]> {
   if (settings.dev) {
     return [
@@ -225,7 +224,7 @@ async function berryArgs(
     );
   }
   if (!settings.scripts) {
-    for (const member of ['.', ...(await berryMembers(dir))]) {
+    for (const member of ['.', ...members]) {
       const rel = path.posix.join(member, 'package.json');
       const pkg = JSON.parse(await fsp.readFile(path.join(dir, rel), 'utf8')) as {
         scripts?: Record<string, unknown>;
@@ -288,8 +287,11 @@ const YARN_OUTPUTS = [
  * A symlink the app committed where Yarn writes (`node_modules -> /etc`, `.pnp.cjs -> ...`), or
  * on the way to the install directory, would carry Yarn's writes out of the release: refused.
  */
-async function refuseLinkedOutputs(releaseDir: string, directory: string): Promise<void> {
-  const members = await berryMembers(path.join(releaseDir, directory));
+async function refuseLinkedOutputs(
+  releaseDir: string,
+  directory: string,
+  members: string[],
+): Promise<void> {
   const outputs = ['.', ...YARN_OUTPUTS, ...members.map(m => `${m}/node_modules`)];
   for (const rel of outputs) {
     const link = await linkOnPath(releaseDir, path.posix.join(directory, rel));

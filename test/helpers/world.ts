@@ -5,6 +5,9 @@ import type {ExecutionContext} from 'ava';
 import {defaultDeps, type Deps} from '../../lib/support/deps.js';
 import {deploy, type DeployOptions} from '../../lib/deploy/deploy.js';
 import {silentReporter} from '../../lib/support/reporter.js';
+import {createHttpClient} from '../../lib/http/client.js';
+import {Http} from '../../vendor-sync/http.js';
+import type {SyncDeps} from '../../vendor-sync/sync.js';
 import {
   startGitHttpServer,
   type GitHttpServer,
@@ -73,6 +76,37 @@ export function testDeps(overrides: Partial<Deps> = {}): Deps {
     identity: {user: 'tester', host: 'test-node'},
     ...overrides,
   });
+}
+
+/**
+ * vendor-sync's dependencies for a test run in `cwd`: real HTTP, no GitHub, npm as the lockfile
+ * says (or `upstreams.npm`), a fixed clock and author; `overrides` replace any of them.
+ */
+export function vendorSyncDeps(
+  cwd: string,
+  upstreams: Partial<SyncDeps['upstreams']> = {},
+  overrides: Partial<SyncDeps> = {},
+): SyncDeps {
+  return {
+    http: new Http({backoffMs: 10}),
+    gitHttp: createHttpClient(),
+    gitCredentials: undefined,
+    upstreams: {
+      npm: {registry: undefined, scopes: new Map()},
+      pypiIndex: 'http://127.0.0.1:9/simple/',
+      github: () => {
+        throw new Error('no GitHub in this test');
+      },
+      githubToken: undefined,
+      ...upstreams,
+    },
+    reporter: silentReporter,
+    progressStream: process.stderr,
+    cwd,
+    clock: () => new Date('2026-12-01T10:00:00Z'),
+    author: {name: 'Vendor Bot', email: 'bot@example.invalid'},
+    ...overrides,
+  };
 }
 
 export function runDeploy(options: DeployOptions, overrides: Partial<Deps> = {}) {

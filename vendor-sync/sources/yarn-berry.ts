@@ -10,6 +10,7 @@ import {checkNpmTarball} from '../../lib/install/tarball-check.js';
 import {workspaceMembers} from '../../lib/pins/workspaces.js';
 import {berryZipPath, NO_PROJECT_RC, writeHomeRc} from '../../lib/pins/yarn-berry-lock.js';
 import {runLogged} from '../../lib/node/run-logged.js';
+import {hermeticEnv} from '../../lib/install/run.js';
 import type {Platform} from '../../lib/pins/npm-lockfile.js';
 import type {PackageManagerPin} from '../../lib/pins/package-manager.js';
 import {readAppYarnrc} from '../../lib/pins/yarnrc.js';
@@ -185,11 +186,11 @@ function fetchSettings(
   };
 }
 
-/** The maintainer's proxy and CA settings (Yarn fetches online), and nothing else of theirs. */
+/**
+ * Beside the clean environment every installer gets (PATH, locale): the maintainer's proxy and CA
+ * settings, since Yarn fetches online; nothing else of theirs, no token.
+ */
 const PASSED = [
-  'PATH',
-  'LANG',
-  'LC_ALL',
   'NODE_EXTRA_CA_CERTS',
   'SSL_CERT_FILE',
   'HTTP_PROXY',
@@ -201,12 +202,10 @@ const PASSED = [
 ];
 
 function fetchEnv(base: NodeJS.ProcessEnv, home: string, cache: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of PASSED) if (base[key] !== undefined) env[key] = base[key] ?? '';
-  return {
-    ...env,
-    HOME: home,
-    TMPDIR: path.join(home, 'tmp'),
+  const passed: Record<string, string> = {};
+  for (const key of PASSED) if (base[key] !== undefined) passed[key] = base[key] ?? '';
+  return hermeticEnv(base, home, {
+    ...passed,
     YARN_RC_FILENAME: NO_PROJECT_RC,
     YARN_IGNORE_PATH: '1',
     YARN_CACHE_FOLDER: cache,
@@ -214,14 +213,15 @@ function fetchEnv(base: NodeJS.ProcessEnv, home: string, cache: string): Record<
     YARN_ENABLE_TELEMETRY: '0',
     YARN_ENABLE_SCRIPTS: '0',
     YARN_ENABLE_IMMUTABLE_INSTALLS: '1',
-  };
+  });
 }
 
 /** Each missing need with the zip Yarn wrote for it. */
 async function matchZips(missing: YarnNeed[], cache: string): Promise<FetchedZip[]> {
   const names = (await fsp.readdir(cache)).filter(n => n.endsWith('.zip'));
-  const bySha = new Map<string, string>();
-  for (const name of names) bySha.set(await sha512Of(path.join(cache, name)), name);
+  const shaOf = new Map<string, string>();
+  for (const name of names) shaOf.set(name, await sha512Of(path.join(cache, name)));
+  const bySha = new Map([...shaOf].map(([name, sha]) => [sha, name]));
   const found: FetchedZip[] = [];
   const unmatched: string[] = [];
   for (const need of missing) {
@@ -230,11 +230,10 @@ async function matchZips(missing: YarnNeed[], cache: string): Promise<FetchedZip
       if (!need.optional) unmatched.push(`${need.name}@${need.version}`);
       continue;
     }
-    const key = need.checksum?.cacheKey ?? need.cacheKey;
     found.push({
       need,
-      path: berryZipPath(key, name),
-      integrity: need.integrity || [...bySha].find(([, n]) => n === name)?.[0] || '',
+      path: berryZipPath(need.checksum?.cacheKey ?? need.cacheKey, name),
+      integrity: shaOf.get(name) ?? '',
       file: path.join(cache, name),
     });
   }
